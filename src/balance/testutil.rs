@@ -1,0 +1,45 @@
+//! Helpers shared by the scheduler tests.
+
+use crate::service_table::{Endpoint, EndpointState};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+/// Endpoints 10.1.0.1:80, 10.1.0.2:80, ... with the given weights.
+pub(crate) fn endpoints(weights: &[u32]) -> Vec<Endpoint> {
+    weights
+        .iter()
+        .enumerate()
+        .map(|(i, &w)| endpoint(i as u32 + 1, w))
+        .collect()
+}
+
+/// One endpoint 10.1.x.y:80 numbered `n` (1-based) with weight `w`.
+pub(crate) fn endpoint(n: u32, weight: u32) -> Endpoint {
+    let ip = Ipv4Addr::from(0x0a01_0000 + n);
+    Endpoint {
+        address: SocketAddr::new(IpAddr::V4(ip), 80),
+        weight,
+        state: Arc::new(EndpointState::default()),
+    }
+}
+
+/// Client address number `n`: spread over 10.0.0.0/8.
+pub(crate) fn client(n: u32) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + n.wrapping_mul(2_654_435_761) % 0x00ff_ffff))
+}
+
+/// Runs `picks` picks from distinct clients and counts how often each endpoint won.
+pub(crate) fn counts(
+    picker: &dyn super::Pick,
+    eps: &[Endpoint],
+    picks: u32,
+    usable: impl Fn(usize) -> bool,
+) -> Vec<u32> {
+    let mut c = vec![0; eps.len()];
+    for n in 0..picks {
+        if let Some(i) = picker.pick(eps, client(n), &usable) {
+            c[i] += 1;
+        }
+    }
+    c
+}

@@ -1,0 +1,225 @@
+//! Validated configuration: the domain types the rest of the proxy runs on.
+//!
+//! Loading is two layers (see DESIGN.md §4.3): [`file`] holds serde structs that mirror the
+//! TOML file, and [`validate`] turns them into a [`Config`] of real types (`SocketAddr`,
+//! `Duration`, `NonZeroU32`). Syntax errors stop at the first problem (that is what the TOML
+//! parser can do); semantic errors are all collected, each with the path of the offending key,
+//! so `switchyard check` shows everything wrong with a file in one go.
+
+pub mod file;
+mod validate;
+
+use crate::balance::Scheduler;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::SocketAddr;
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The whole validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Admin listener settings.
+    pub admin: AdminConfig,
+    /// Process-wide settings.
+    pub runtime: RuntimeConfig,
+    /// Virtual services, in file order.
+    pub services: Vec<ServiceConfig>,
+}
+
+/// `[admin]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdminConfig {
+    /// Where `/metrics`, `/livez`, `/readyz` and `/debug/table` are served.
+    pub listen: SocketAddr,
+}
+
+/// `[runtime]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuntimeConfig {
+    /// Worker threads; `None` means one per CPU.
+    pub workers: Option<NonZeroUsize>,
+    /// How long open connections may drain on shutdown.
+    pub drain_timeout: Duration,
+    /// How often the config file is polled for changes; `None` turns watching off.
+    pub watch_interval: Option<Duration>,
+}
+
+/// One virtual service: a listen address and the endpoints behind it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceConfig {
+    /// Unique name, also the `service` metric label.
+    pub name: Arc<str>,
+    /// Address the listener binds.
+    pub listen: SocketAddr,
+    /// Transport protocol.
+    pub protocol: Protocol,
+    /// How endpoints are chosen.
+    pub scheduler: Scheduler,
+    /// Maglev table size (prime); used by `mh` only.
+    pub mh_table_size: u32,
+    /// Upstream connect deadline.
+    pub connect_timeout: Duration,
+    /// Endpoints tried per connection before giving up.
+    pub connect_attempts: NonZeroU32,
+    /// Close connections (forget flows) idle for this long.
+    pub idle_timeout: Duration,
+    /// Most concurrent TCP connections; `None` is unlimited.
+    pub max_connections: Option<NonZeroUsize>,
+    /// Most concurrent UDP flows.
+    pub max_flows: NonZeroUsize,
+    /// PROXY protocol header sent to endpoints.
+    pub proxy_protocol: ProxyProtocol,
+    /// Passive health: consecutive failures before an endpoint is skipped (`None`: never).
+    pub max_failures: Option<NonZeroU32>,
+    /// Passive health: how long a failed endpoint is skipped.
+    pub failure_backoff: Duration,
+    /// The real servers.
+    pub endpoints: Vec<EndpointConfig>,
+}
+
+/// One real server of a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EndpointConfig {
+    /// Its address.
+    pub address: SocketAddr,
+    /// Relative weight; 0 means drain (no new connections).
+    pub weight: u32,
+}
+
+/// Transport protocol of a service.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// TCP stream proxying.
+    #[default]
+    Tcp,
+    /// UDP datagram proxying.
+    Udp,
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        })
+    }
+}
+
+/// PROXY protocol header sent to endpoints.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProxyProtocol {
+    /// Send nothing.
+    #[default]
+    None,
+    /// Binary PROXY protocol v2.
+    V2,
+}
+
+/// Largest endpoint weight accepted (the same bound as HAProxy's `weight` × 256).
+pub const MAX_WEIGHT: u32 = 65_535;
+/// Default Maglev table size: the prime the NSDI'16 paper and `ip_vs_mh` use.
+pub const DEFAULT_MH_TABLE_SIZE: u32 = 65_537;
+
+/// One problem found in a config, with the path of the key at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    /// Dotted path, e.g. `services[2].endpoints[0].address`.
+    pub path: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl fmt::Display for Issue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Why a config could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The text is not valid TOML or does not fit the schema.
+    #[error("{origin}: {path}: {message}")]
+    Syntax {
+        /// File name (or `<embedded>`).
+        origin: String,
+        /// Path of the key at fault (`.` when unknown).
+        path: String,
+        /// The parser's message.
+        message: String,
+    },
+    /// The file parsed but some values are not acceptable.
+    #[error("{origin}: {} problem(s):\n  {}", .issues.len(), join_issues(.issues))]
+    Invalid {
+        /// File name (or `<embedded>`).
+        origin: String,
+        /// Every problem found.
+        issues: Vec<Issue>,
+    },
+}
+
+fn join_issues(issues: &[Issue]) -> String {
+    let lines: Vec<String> = issues.iter().map(Issue::to_string).collect();
+    lines.join("\n  ")
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates TOML text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let raw = parse_raw(text, origin)?;
+        validate::validate(raw).map_err(|issues| ConfigError::Invalid {
+            origin: origin.to_owned(),
+            issues,
+        })
+    }
+
+    /// The service with this name, if any.
+    pub fn service(&self, name: &str) -> Option<&ServiceConfig> {
+        self.services.iter().find(|s| &*s.name == name)
+    }
+}
+
+fn parse_raw(text: &str, origin: &str) -> Result<file::RawConfig, ConfigError> {
+    let syntax = |path: String, message: String| ConfigError::Syntax {
+        origin: origin.to_owned(),
+        path,
+        message,
+    };
+    let de = toml::Deserializer::parse(text)
+        .map_err(|e| syntax(".".to_owned(), one_line(&e.to_string())))?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        syntax(path, one_line(&e.into_inner().to_string()))
+    })
+}
+
+/// The TOML crate renders errors as multi-line snippets; keep the message on one line.
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,177 @@
+use super::*;
+
+const MINIMAL: &str = r#"
+[[services]]
+name = "web"
+listen = "127.0.0.1:8080"
+[[services.endpoints]]
+address = "127.0.0.1:9001"
+"#;
+
+fn issues(text: &str) -> Vec<String> {
+    match Config::parse(text, "test.toml") {
+        Err(ConfigError::Invalid { issues, .. }) => issues.iter().map(Issue::to_string).collect(),
+        other => panic!("expected validation issues, got {other:?}"),
+    }
+}
+
+fn syntax(text: &str) -> String {
+    match Config::parse(text, "test.toml") {
+        Err(e @ ConfigError::Syntax { .. }) => e.to_string(),
+        other => panic!("expected a syntax error, got {other:?}"),
+    }
+}
+
+#[test]
+fn minimal_config_gets_documented_defaults() {
+    let c = Config::parse(MINIMAL, "t").unwrap();
+    assert_eq!(c.admin.listen, "127.0.0.1:9901".parse().unwrap());
+    assert_eq!(c.runtime.drain_timeout, Duration::from_secs(30));
+    assert_eq!(c.runtime.workers, None);
+    let s = &c.services[0];
+    assert_eq!(s.protocol, Protocol::Tcp);
+    assert_eq!(s.scheduler, Scheduler::Rr);
+    assert_eq!(s.connect_timeout, Duration::from_secs(3));
+    assert_eq!(s.connect_attempts.get(), 3);
+    assert_eq!(s.idle_timeout, Duration::from_secs(600));
+    assert_eq!(s.max_connections, None);
+    assert_eq!(s.proxy_protocol, ProxyProtocol::None);
+    assert_eq!(s.endpoints[0].weight, 1);
+    assert_eq!(s.mh_table_size, DEFAULT_MH_TABLE_SIZE);
+}
+
+#[test]
+fn udp_services_default_to_a_short_idle_timeout() {
+    let c = Config::parse(&MINIMAL.replace("name = \"web\"", "name = \"dns\"\nprotocol = \"udp\""), "t").unwrap();
+    assert_eq!(c.services[0].idle_timeout, Duration::from_secs(30));
+}
+
+#[test]
+fn durations_are_human_readable() {
+    let text = MINIMAL.replace("name = \"web\"", "name = \"web\"\nconnect_timeout = \"250ms\"\nidle_timeout = \"2m\"");
+    let c = Config::parse(&text, "t").unwrap();
+    assert_eq!(c.services[0].connect_timeout, Duration::from_millis(250));
+    assert_eq!(c.services[0].idle_timeout, Duration::from_secs(120));
+}
+
+#[test]
+fn bad_addresses_are_reported_with_their_path() {
+    let text = r#"
+[[services]]
+name = "a"
+listen = "127.0.0.1:1"
+[[services.endpoints]]
+address = "127.0.0.1:2"
+[[services]]
+name = "b"
+listen = "nowhere"
+[[services.endpoints]]
+address = "10.0.0.1"
+[[services.endpoints]]
+address = "10.0.0.2:80"
+weight = 99999999999
+"#;
+    assert_eq!(
+        issues(text),
+        vec![
+            "services[1].listen: invalid socket address \"nowhere\" (want ip:port)",
+            "services[1].endpoints[0].address: invalid socket address \"10.0.0.1\" (want ip:port)",
+            "services[1].endpoints[1].weight: weight 99999999999 is out of range 0..=65535",
+        ]
+    );
+}
+
+#[test]
+fn unknown_keys_are_rejected_with_their_path() {
+    let e = syntax(&MINIMAL.replace("listen =", "listne = \"x\"\nlisten ="));
+    assert!(e.contains("services[0]") && e.contains("listne"), "{e}");
+}
+
+#[test]
+fn malformed_toml_is_a_syntax_error() {
+    let e = syntax("[[services]\nname = ");
+    assert!(e.starts_with("test.toml: "), "{e}");
+}
+
+#[test]
+fn unknown_scheduler_names_the_key() {
+    let e = syntax(&MINIMAL.replace("name = \"web\"", "name = \"web\"\nscheduler = \"fastest\""));
+    assert!(e.contains("services[0].scheduler") && e.contains("fastest"), "{e}");
+}
+
+#[test]
+fn duplicate_listen_addresses_and_names_are_rejected() {
+    let text = format!("{MINIMAL}{}", MINIMAL.replace("9001", "9002"));
+    assert_eq!(
+        issues(&text),
+        vec![
+            "services[1].name: duplicate name \"web\" (first used by services[0])",
+            "services[1].listen: tcp 127.0.0.1:8080 is already used by services[0]",
+        ]
+    );
+}
+
+#[test]
+fn same_port_for_tcp_and_udp_is_fine() {
+    let udp = MINIMAL.replace("name = \"web\"", "name = \"web-udp\"\nprotocol = \"udp\"");
+    assert!(Config::parse(&format!("{MINIMAL}{udp}"), "t").is_ok());
+}
+
+#[test]
+fn admin_address_conflicts_with_a_service() {
+    let text = format!("[admin]\nlisten = \"127.0.0.1:8080\"\n{MINIMAL}");
+    assert_eq!(issues(&text), vec!["services[0].listen: tcp 127.0.0.1:8080 is already used by admin.listen"]);
+}
+
+#[test]
+fn zero_endpoints_and_duplicates_are_rejected() {
+    let none = "[[services]]\nname = \"x\"\nlisten = \"127.0.0.1:1\"\n";
+    assert_eq!(issues(none), vec!["services[0].endpoints: a service needs at least one endpoint"]);
+    let dup = format!("{MINIMAL}[[services.endpoints]]\naddress = \"127.0.0.1:9001\"\n");
+    assert_eq!(issues(&dup), vec!["services[0].endpoints[1].address: duplicate endpoint 127.0.0.1:9001"]);
+}
+
+#[test]
+fn maglev_table_size_must_be_a_large_enough_prime() {
+    let mh = |size: &str| MINIMAL.replace("name = \"web\"", &format!("name = \"web\"\nscheduler = \"mh\"\nmh_table_size = {size}"));
+    assert!(Config::parse(&mh("65537"), "t").is_ok());
+    assert_eq!(issues(&mh("65536")), vec!["services[0].mh_table_size: 65536 must be a prime between 2 and 16777213"]);
+    assert_eq!(issues(&mh("97")), vec!["services[0].mh_table_size: 97 is too small for 1 endpoints: use a prime of at least 100"]);
+    let rr = MINIMAL.replace("name = \"web\"", "name = \"web\"\nmh_table_size = 65537");
+    assert_eq!(issues(&rr), vec!["services[0].mh_table_size: only used by scheduler \"mh\""]);
+}
+
+#[test]
+fn limits_and_names_are_checked() {
+    let text = MINIMAL
+        .replace("name = \"web\"", "name = \"we b\"\nconnect_attempts = 0\nconnect_timeout = \"0s\"\nmax_flows = 0");
+    assert_eq!(
+        issues(&text),
+        vec![
+            "services[0].name: invalid name \"we b\": use 1-63 letters, digits, '-', '_' or '.'",
+            "services[0].connect_attempts: must be between 1 and 100",
+            "services[0].connect_timeout: must be longer than 0s",
+            "services[0].max_flows: must be at least 1",
+        ]
+    );
+}
+
+#[test]
+fn proxy_protocol_is_tcp_only() {
+    let text = MINIMAL.replace("name = \"web\"", "name = \"web\"\nprotocol = \"udp\"\nproxy_protocol = \"v2\"");
+    assert_eq!(issues(&text), vec!["services[0].proxy_protocol: PROXY protocol is only supported for tcp services"]);
+}
+
+#[test]
+fn every_example_config_parses() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            Config::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            seen += 1;
+        }
+    }
+    assert!(seen >= 2, "expected example configs in {}", dir.display());
+}

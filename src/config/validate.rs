@@ -1,0 +1,233 @@
+//! Raw TOML structs → validated [`Config`], collecting every problem with its path.
+
+use super::file::{RawConfig, RawEndpoint, RawService};
+use super::{
+    AdminConfig, Config, DEFAULT_MH_TABLE_SIZE, EndpointConfig, Issue, MAX_WEIGHT, Protocol,
+    ServiceConfig,
+};
+use crate::balance::Scheduler;
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Largest Maglev table accepted: 2^24 entries of u16 is already 32 MiB per service.
+const MAX_MH_TABLE_SIZE: u64 = 16_777_213;
+/// Upper bound on `connect_attempts`, so a typo cannot make a connection spin for hours.
+const MAX_CONNECT_ATTEMPTS: u32 = 100;
+
+/// Collects issues while walking the raw config.
+#[derive(Default)]
+struct Issues(Vec<Issue>);
+
+impl Issues {
+    fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(Issue {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+}
+
+/// Validates a whole raw config.
+pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<Issue>> {
+    let mut issues = Issues::default();
+    let admin_listen = socket_addr(&raw.admin.listen, "admin.listen", &mut issues);
+    let services: Vec<ServiceConfig> = raw
+        .services
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| service(s, &format!("services[{i}]"), &mut issues))
+        .collect();
+    check_unique(&services, admin_listen, &mut issues);
+    if !issues.0.is_empty() {
+        return Err(issues.0);
+    }
+    let admin_listen = admin_listen.ok_or_else(Vec::new)?;
+    Ok(Config {
+        admin: AdminConfig {
+            listen: admin_listen,
+        },
+        runtime: super::RuntimeConfig {
+            workers: NonZeroUsize::new(raw.runtime.workers),
+            drain_timeout: raw.runtime.drain_timeout,
+            watch_interval: Some(raw.runtime.watch_interval).filter(|d| !d.is_zero()),
+        },
+        services,
+    })
+}
+
+fn socket_addr(text: &str, path: &str, issues: &mut Issues) -> Option<SocketAddr> {
+    match text.parse::<SocketAddr>() {
+        Ok(addr) => Some(addr),
+        Err(_) => {
+            issues.push(path, format!("invalid socket address {text:?} (want ip:port)"));
+            None
+        }
+    }
+}
+
+fn service(raw: &RawService, path: &str, issues: &mut Issues) -> Option<ServiceConfig> {
+    let before = issues.0.len();
+    if !valid_name(&raw.name) {
+        issues.push(
+            format!("{path}.name"),
+            format!(
+                "invalid name {:?}: use 1-63 letters, digits, '-', '_' or '.'",
+                raw.name
+            ),
+        );
+    }
+    let listen = socket_addr(&raw.listen, &format!("{path}.listen"), issues);
+    let endpoints = endpoints(&raw.endpoints, path, issues);
+    let mh_table_size = mh_table_size(raw, endpoints.len(), path, issues);
+    let connect_attempts = NonZeroU32::new(raw.connect_attempts)
+        .filter(|n| n.get() <= MAX_CONNECT_ATTEMPTS)
+        .or_else(|| {
+            issues.push(
+                format!("{path}.connect_attempts"),
+                format!("must be between 1 and {MAX_CONNECT_ATTEMPTS}"),
+            );
+            None
+        });
+    nonzero_duration(raw.connect_timeout, &format!("{path}.connect_timeout"), issues);
+    let idle_timeout = raw.idle_timeout.unwrap_or(match raw.protocol {
+        Protocol::Tcp => Duration::from_secs(600),
+        Protocol::Udp => Duration::from_secs(30),
+    });
+    nonzero_duration(idle_timeout, &format!("{path}.idle_timeout"), issues);
+    let max_flows = NonZeroUsize::new(raw.max_flows).or_else(|| {
+        issues.push(format!("{path}.max_flows"), "must be at least 1");
+        None
+    });
+    if raw.protocol == Protocol::Udp && raw.proxy_protocol != super::ProxyProtocol::None {
+        issues.push(
+            format!("{path}.proxy_protocol"),
+            "PROXY protocol is only supported for tcp services",
+        );
+    }
+    if issues.0.len() != before {
+        return None;
+    }
+    Some(ServiceConfig {
+        name: Arc::from(raw.name.as_str()),
+        listen: listen?,
+        protocol: raw.protocol,
+        scheduler: raw.scheduler,
+        mh_table_size: mh_table_size?,
+        connect_timeout: raw.connect_timeout,
+        connect_attempts: connect_attempts?,
+        idle_timeout,
+        max_connections: NonZeroUsize::new(raw.max_connections),
+        max_flows: max_flows?,
+        proxy_protocol: raw.proxy_protocol,
+        max_failures: NonZeroU32::new(raw.max_failures),
+        failure_backoff: raw.failure_backoff,
+        endpoints,
+    })
+}
+
+fn valid_name(name: &str) -> bool {
+    (1..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+fn nonzero_duration(d: Duration, path: &str, issues: &mut Issues) {
+    if d.is_zero() {
+        issues.push(path, "must be longer than 0s");
+    }
+}
+
+fn endpoints(raw: &[RawEndpoint], path: &str, issues: &mut Issues) -> Vec<EndpointConfig> {
+    if raw.is_empty() {
+        issues.push(
+            format!("{path}.endpoints"),
+            "a service needs at least one endpoint",
+        );
+    }
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, ep) in raw.iter().enumerate() {
+        let at = format!("{path}.endpoints[{i}]");
+        let address = socket_addr(&ep.address, &format!("{at}.address"), issues);
+        if let Some(addr) = address
+            && !seen.insert(addr)
+        {
+            issues.push(format!("{at}.address"), format!("duplicate endpoint {addr}"));
+        }
+        let weight = u32::try_from(ep.weight)
+            .ok()
+            .filter(|w| *w <= MAX_WEIGHT);
+        if weight.is_none() {
+            issues.push(
+                format!("{at}.weight"),
+                format!("weight {} is out of range 0..={MAX_WEIGHT}", ep.weight),
+            );
+        }
+        if let (Some(address), Some(weight)) = (address, weight) {
+            out.push(EndpointConfig { address, weight });
+        }
+    }
+    out
+}
+
+fn mh_table_size(raw: &RawService, endpoints: usize, path: &str, issues: &mut Issues) -> Option<u32> {
+    let size = raw.mh_table_size.unwrap_or(u64::from(DEFAULT_MH_TABLE_SIZE));
+    let at = format!("{path}.mh_table_size");
+    if raw.mh_table_size.is_some() && raw.scheduler != Scheduler::Mh {
+        issues.push(at, "only used by scheduler \"mh\"");
+        return None;
+    }
+    if !(2..=MAX_MH_TABLE_SIZE).contains(&size) || !is_prime(size) {
+        issues.push(at, format!("{size} must be a prime between 2 and {MAX_MH_TABLE_SIZE}"));
+        return None;
+    }
+    let want = 100 * endpoints as u64;
+    if raw.scheduler == Scheduler::Mh && size < want {
+        issues.push(
+            at,
+            format!("{size} is too small for {endpoints} endpoints: use a prime of at least {want}"),
+        );
+        return None;
+    }
+    u32::try_from(size).ok()
+}
+
+fn is_prime(n: u64) -> bool {
+    n >= 2 && (2..).take_while(|d| d * d <= n).all(|d| n % d != 0)
+}
+
+/// Service names must be unique, and no two services of one protocol may share an address
+/// (port 0 asks the kernel for a fresh port, so it may repeat). The admin listener is TCP.
+fn check_unique(services: &[ServiceConfig], admin: Option<SocketAddr>, issues: &mut Issues) {
+    let mut names = HashMap::new();
+    let mut addrs: HashMap<(Protocol, SocketAddr), usize> = HashMap::new();
+    if let Some(admin) = admin.filter(|a| a.port() != 0) {
+        addrs.insert((Protocol::Tcp, admin), usize::MAX);
+    }
+    for (i, s) in services.iter().enumerate() {
+        if let Some(first) = names.insert(s.name.clone(), i) {
+            issues.push(
+                format!("services[{i}].name"),
+                format!("duplicate name {:?} (first used by services[{first}])", s.name),
+            );
+        }
+        if s.listen.port() == 0 {
+            continue;
+        }
+        if let Some(first) = addrs.insert((s.protocol, s.listen), i) {
+            let owner = if first == usize::MAX {
+                "admin.listen".to_owned()
+            } else {
+                format!("services[{first}]")
+            };
+            issues.push(
+                format!("services[{i}].listen"),
+                format!("{} {} is already used by {owner}", s.protocol, s.listen),
+            );
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! Every metric Switchyard exports, in one place (DESIGN.md §4.9).
+//!
+//! Names follow Prometheus conventions and labels stay bounded: `service` (from the config),
+//! `reason`, `direction`, `state`, `result` — never a client address. Hot-path metrics are
+//! registered once per service into [`ServiceMetrics`] handles, so a connection costs an atomic
+//! add, not a registry lookup. The recorder is `metrics-exporter-prometheus`, rendered by the
+//! admin listener at `/metrics`.
+
+use crate::service_table::{Endpoint, Snapshot};
+use metrics::{Counter, Gauge, counter, gauge};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::sync::{Arc, OnceLock};
+
+/// Connections accepted, per service (UDP: flows created).
+pub const CONNECTIONS_TOTAL: &str = "switchyard_connections_total";
+/// Connections open now, per service (UDP: live flows).
+pub const CONNECTIONS_ACTIVE: &str = "switchyard_connections_active";
+/// Bytes proxied, per service and `direction` (`in`: client → endpoint, `out`: back).
+pub const BYTES_TOTAL: &str = "switchyard_bytes_total";
+/// Failed upstream connects, per service and `reason`.
+pub const UPSTREAM_CONNECT_ERRORS_TOTAL: &str = "switchyard_upstream_connect_errors_total";
+/// Endpoints per service and `state` (`active`: weight > 0, `draining`: weight 0).
+pub const ENDPOINTS: &str = "switchyard_endpoints";
+/// Endpoints benched by passive health, per service.
+pub const ENDPOINT_BENCHED_TOTAL: &str = "switchyard_endpoint_benched_total";
+/// Errors from `accept()`, per service.
+pub const ACCEPT_ERRORS_TOTAL: &str = "switchyard_accept_errors_total";
+/// UDP datagrams dropped, per service and `reason`.
+pub const UDP_DROPPED_TOTAL: &str = "switchyard_udp_datagrams_dropped_total";
+/// Generation of the published table snapshot.
+pub const SNAPSHOT_GENERATION: &str = "switchyard_snapshot_generation";
+/// Services in the published snapshot.
+pub const SERVICES: &str = "switchyard_services";
+/// Config reloads by `result` (`ok` or `failed`).
+pub const RELOADS_TOTAL: &str = "switchyard_reloads_total";
+
+/// Installs the Prometheus recorder once per process and returns its handle.
+pub fn install() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (a test harness); then ours stays
+            // private and `/metrics` shows only what was registered through it.
+            let _ignored = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// Metric handles of one service, registered once and kept across snapshots.
+#[derive(Debug)]
+pub struct ServiceMetrics {
+    name: Arc<str>,
+    /// Accepted connections (UDP: new flows).
+    pub accepted: Counter,
+    /// Open connections (UDP: live flows).
+    pub active: Gauge,
+    /// Bytes from clients to endpoints.
+    pub bytes_in: Counter,
+    /// Bytes from endpoints to clients.
+    pub bytes_out: Counter,
+    endpoints_active: Gauge,
+    endpoints_draining: Gauge,
+}
+
+impl ServiceMetrics {
+    /// Registers the handles for service `name`.
+    pub fn new(name: &Arc<str>) -> Self {
+        let svc = name.to_string();
+        Self {
+            name: Arc::clone(name),
+            accepted: counter!(CONNECTIONS_TOTAL, "service" => svc.clone()),
+            active: gauge!(CONNECTIONS_ACTIVE, "service" => svc.clone()),
+            bytes_in: counter!(BYTES_TOTAL, "service" => svc.clone(), "direction" => "in"),
+            bytes_out: counter!(BYTES_TOTAL, "service" => svc.clone(), "direction" => "out"),
+            endpoints_active: gauge!(ENDPOINTS, "service" => svc.clone(), "state" => "active"),
+            endpoints_draining: gauge!(ENDPOINTS, "service" => svc, "state" => "draining"),
+        }
+    }
+
+    /// Updates the endpoint gauges from a freshly built endpoint list.
+    pub fn set_endpoints(&self, endpoints: &[Endpoint]) {
+        let active = endpoints.iter().filter(|e| e.weight > 0).count();
+        self.endpoints_active.set(active as f64);
+        self.endpoints_draining.set((endpoints.len() - active) as f64);
+    }
+
+    /// Counts a failed upstream connect.
+    pub fn connect_error(&self, reason: &'static str) {
+        counter!(UPSTREAM_CONNECT_ERRORS_TOTAL, "service" => self.name.to_string(), "reason" => reason)
+            .increment(1);
+    }
+
+    /// Counts an endpoint benched by passive health.
+    pub fn benched(&self) {
+        counter!(ENDPOINT_BENCHED_TOTAL, "service" => self.name.to_string()).increment(1);
+    }
+
+    /// Counts an `accept()` error.
+    pub fn accept_error(&self) {
+        counter!(ACCEPT_ERRORS_TOTAL, "service" => self.name.to_string()).increment(1);
+    }
+
+    /// Counts a dropped UDP datagram.
+    pub fn udp_dropped(&self, reason: &'static str) {
+        counter!(UDP_DROPPED_TOTAL, "service" => self.name.to_string(), "reason" => reason)
+            .increment(1);
+    }
+
+    /// Zeroes the gauges of a service that left the table.
+    pub fn clear(&self) {
+        self.endpoints_active.set(0.0);
+        self.endpoints_draining.set(0.0);
+    }
+}
+
+/// Records a newly published snapshot.
+pub fn snapshot_published(snapshot: &Snapshot) {
+    gauge!(SNAPSHOT_GENERATION).set(snapshot.generation as f64);
+    gauge!(SERVICES).set(snapshot.len() as f64);
+}
+
+/// Counts a reload attempt.
+pub fn reload(ok: bool) {
+    let result = if ok { "ok" } else { "failed" };
+    counter!(RELOADS_TOTAL, "result" => result).increment(1);
+}
