@@ -1,1 +1,271 @@
-//! placeholder
+//! Wires the table, the listeners and the admin endpoint; owns reload, shutdown and drain.
+//!
+//! [`start`] binds everything and returns an [`App`]; [`App::apply`] moves a running app to a
+//! new config; [`App::shutdown`] drains it. [`run`] is what the binary calls: start, then
+//! reload on SIGHUP or when the file changes, until the shutdown future resolves (DESIGN.md
+//! §4.2: `run` takes its shutdown future so tests can stop it).
+//!
+//! A reload is all or nothing up to the point where the new table is published: new listeners
+//! are bound first, and if any bind fails the reload is rejected and nothing changed. Services
+//! whose listen address and protocol stay the same keep their listener (and its sockets'
+//! backlog); their table entry is swapped, and open connections keep the `Arc<Service>` they
+//! started with.
+
+mod reload;
+
+pub use reload::run;
+
+use crate::admin::{self, AdminState};
+use crate::config::{Config, Protocol, ServiceConfig};
+use crate::router::{self, Lifecycle};
+use crate::service_table::{Snapshot, TableHandle};
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpSocket, UdpSocket};
+use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Kernel accept queue length for service listeners (the kernel caps it at `somaxconn`).
+const BACKLOG: u32 = 4096;
+
+/// Why the app could not start or apply a config.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// A listener could not be bound.
+    #[error("cannot listen on {protocol} {address} for {what}: {source}")]
+    Bind {
+        /// `admin` or `service NAME`.
+        what: String,
+        /// Protocol.
+        protocol: Protocol,
+        /// Address.
+        address: SocketAddr,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// A running Switchyard.
+#[derive(Debug)]
+pub struct App {
+    table: Arc<TableHandle>,
+    listeners: Mutex<HashMap<Arc<str>, Running>>,
+    connections: TaskTracker,
+    force_close: CancellationToken,
+    admin_stop: CancellationToken,
+    admin_addr: SocketAddr,
+    ready: Arc<AtomicBool>,
+}
+
+/// A service listener that is running.
+#[derive(Debug)]
+struct Running {
+    protocol: Protocol,
+    /// The configured address (port may be 0).
+    listen: SocketAddr,
+    /// The bound address.
+    local: SocketAddr,
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+enum Bound {
+    Tcp(TcpListener),
+    Udp(UdpSocket),
+}
+
+/// Starts the admin listener and every service of `config`.
+pub async fn start(config: Config) -> Result<App, AppError> {
+    let prometheus = crate::telemetry::metrics::install();
+    let admin = TcpListener::bind(config.admin.listen)
+        .await
+        .map_err(|source| AppError::Bind {
+            what: "admin".into(),
+            protocol: Protocol::Tcp,
+            address: config.admin.listen,
+            source,
+        })?;
+    let admin_addr = admin.local_addr().map_err(|source| AppError::Bind {
+        what: "admin".into(),
+        protocol: Protocol::Tcp,
+        address: config.admin.listen,
+        source,
+    })?;
+    let app = App {
+        table: Arc::new(TableHandle::default()),
+        listeners: Mutex::new(HashMap::new()),
+        connections: TaskTracker::new(),
+        force_close: CancellationToken::new(),
+        admin_stop: CancellationToken::new(),
+        admin_addr,
+        ready: Arc::new(AtomicBool::new(false)),
+    };
+    let state = AdminState {
+        table: Arc::clone(&app.table),
+        ready: Arc::clone(&app.ready),
+        prometheus,
+    };
+    tokio::spawn(admin::run(admin, state, app.admin_stop.clone()));
+    app.apply(&config).await?;
+    app.ready.store(true, Ordering::Relaxed);
+    tracing::info!(admin = %admin_addr, "switchyard ready");
+    Ok(app)
+}
+
+impl App {
+    /// The live table.
+    pub fn table(&self) -> &Arc<TableHandle> {
+        &self.table
+    }
+
+    /// Where the admin listener is bound.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    /// Where the named service's listener is bound.
+    pub async fn local_addr(&self, service: &str) -> Option<SocketAddr> {
+        self.listeners.lock().await.get(service).map(|r| r.local)
+    }
+
+    /// Moves the app to `config`: binds new listeners (all or nothing), publishes the new
+    /// table, then stops listeners of services that went away; their connections drain.
+    pub async fn apply(&self, config: &Config) -> Result<(), AppError> {
+        let mut listeners = self.listeners.lock().await;
+        let keeps = |s: &ServiceConfig| {
+            listeners
+                .get(&s.name)
+                .is_some_and(|r| r.protocol == s.protocol && r.listen == s.listen)
+        };
+        let starting: Vec<&ServiceConfig> = config.services.iter().filter(|s| !keeps(s)).collect();
+        let stopping: Vec<Arc<str>> = listeners
+            .keys()
+            .filter(|name| !config.service(name).is_some_and(keeps))
+            .cloned()
+            .collect();
+        // Addresses that only become free once an old listener stops (a rename, or two
+        // services trading places) are bound after it stopped.
+        let freed: HashSet<(Protocol, SocketAddr)> = stopping
+            .iter()
+            .filter_map(|n| listeners.get(n))
+            .map(|r| (r.protocol, r.local))
+            .collect();
+        let (early, late): (Vec<&ServiceConfig>, Vec<&ServiceConfig>) = starting
+            .into_iter()
+            .partition(|s| s.listen.port() == 0 || !freed.contains(&(s.protocol, s.listen)));
+        let mut bound = Vec::with_capacity(early.len() + late.len());
+        for service in early {
+            bound.push((service, bind(service).await?));
+        }
+        let old = self.table.load_full();
+        let snapshot = self.table.update(|current| current.rebuild(&config.services));
+        for name in &stopping {
+            if let Some(running) = listeners.remove(name) {
+                running.stop.cancel();
+                let _finished = running.task.await;
+            }
+            if snapshot.service(name).is_none()
+                && let Some(gone) = old.service(name)
+            {
+                gone.live.metrics.clear();
+            }
+        }
+        for service in late {
+            match bind(service).await {
+                Ok(b) => bound.push((service, b)),
+                Err(error) => tracing::error!(%error, "listener not started"),
+            }
+        }
+        let started = bound.len();
+        for (service, b) in bound {
+            let running = self.spawn_listener(service, b, &snapshot);
+            listeners.insert(Arc::clone(&service.name), running);
+        }
+        tracing::info!(generation = snapshot.generation, services = snapshot.len(), started,
+            stopped = stopping.len(), "table published");
+        Ok(())
+    }
+
+    fn spawn_listener(&self, config: &ServiceConfig, bound: Bound, snapshot: &Snapshot) -> Running {
+        let stop = CancellationToken::new();
+        let life = Lifecycle {
+            stop_accepting: stop.clone(),
+            force_close: self.force_close.clone(),
+            connections: self.connections.clone(),
+        };
+        let table = Arc::clone(&self.table);
+        let service = snapshot.service(&config.name).cloned().unwrap_or_else(|| {
+            // apply() publishes before spawning, so the service is always there.
+            Arc::new(crate::service_table::Service::build(config.clone(), None))
+        });
+        let (local, task) = match bound {
+            Bound::Tcp(l) => {
+                let local = l.local_addr().unwrap_or(config.listen);
+                (local, tokio::spawn(router::listener::run(l, service, table, life)))
+            }
+            Bound::Udp(s) => {
+                let local = s.local_addr().unwrap_or(config.listen);
+                (local, tokio::spawn(router::udp::run(s, service, table, life)))
+            }
+        };
+        tracing::info!(service = %config.name, protocol = %config.protocol, address = %local, "listening");
+        Running {
+            protocol: config.protocol,
+            listen: config.listen,
+            local,
+            stop,
+            task,
+        }
+    }
+
+    /// Stops accepting everywhere, turns `/readyz` to 503, lets open connections finish for
+    /// up to `drain`, then closes what is left.
+    pub async fn shutdown(self, drain: Duration) {
+        self.ready.store(false, Ordering::Relaxed);
+        let mut listeners = self.listeners.lock().await;
+        for (_, running) in listeners.drain() {
+            running.stop.cancel();
+            let _finished = running.task.await;
+        }
+        self.connections.close();
+        let open = self.connections.len();
+        tracing::info!(open, ?drain, "draining");
+        if tokio::time::timeout(drain, self.connections.wait()).await.is_err() {
+            tracing::warn!(open = self.connections.len(), "drain deadline passed: closing what is left");
+            self.force_close.cancel();
+            self.connections.wait().await;
+        }
+        self.admin_stop.cancel();
+        tracing::info!("shut down");
+    }
+}
+
+async fn bind(service: &ServiceConfig) -> Result<Bound, AppError> {
+    let err = |source| AppError::Bind {
+        what: format!("service {}", service.name),
+        protocol: service.protocol,
+        address: service.listen,
+        source,
+    };
+    match service.protocol {
+        Protocol::Tcp => {
+            let socket = if service.listen.is_ipv4() {
+                TcpSocket::new_v4()
+            } else {
+                TcpSocket::new_v6()
+            }
+            .map_err(err)?;
+            socket.set_reuseaddr(true).map_err(err)?;
+            socket.bind(service.listen).map_err(err)?;
+            Ok(Bound::Tcp(socket.listen(BACKLOG).map_err(err)?))
+        }
+        Protocol::Udp => Ok(Bound::Udp(UdpSocket::bind(service.listen).await.map_err(err)?)),
+    }
+}

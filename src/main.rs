@@ -1,1 +1,132 @@
-fn main(){}
+//! The `switchyard` command: parse arguments, load the config, run.
+//!
+//! Exit codes: 0 after a clean shutdown, 64 for a bad config or bad arguments, 1 when the
+//! proxy cannot start (a port in use, say).
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use switchyard::config::Config;
+use switchyard::telemetry::trace::{self, LogFormat};
+use switchyard::{app, demo};
+
+/// Exit code for a config the proxy cannot use (BSD `EX_USAGE`).
+const EXIT_CONFIG: u8 = 64;
+
+/// Switchyard: an IPVS-style L4 proxy. It listens on each service's address (a VIP:port),
+/// picks an endpoint with an IPVS scheduler (rr, wrr, lc, wlc, sh, mh, twos) and proxies
+/// TCP connections and UDP flows to it. Config reloads (SIGHUP, or the file changing) never
+/// cut open connections.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    /// Log line format (RUST_LOG sets the level, default info).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the services of a config file. SIGHUP or editing the file reloads it;
+    /// SIGTERM/SIGINT stop accepting and drain open connections.
+    Run {
+        /// The TOML config (see config/README.md).
+        #[arg(short, long, env = "SWITCHYARD_CONFIG")]
+        config: PathBuf,
+    },
+    /// Check a config file and print every problem with its path; exit 64 if any.
+    Check {
+        /// The TOML config to check.
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Run the built-in demo: the embedded config/demo.toml plus local demo backends that
+    /// answer with their own name. Prints what to try.
+    Demo {
+        /// Use this file instead of the embedded demo config (and reload it when it changes).
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    trace::init(cli.log_format);
+    let (config, path, is_demo) = match cli.command {
+        Command::Check { config } => return check(&config),
+        Command::Run { config } => match Config::load(&config) {
+            Ok(c) => (c, Some(config), false),
+            Err(error) => return config_error(&error),
+        },
+        Command::Demo { config: Some(path) } => match Config::load(&path) {
+            Ok(c) => (c, Some(path), true),
+            Err(error) => return config_error(&error),
+        },
+        Command::Demo { config: None } => match demo::config() {
+            Ok(c) => (c, None, true),
+            Err(error) => return config_error(&error),
+        },
+    };
+    match serve(config, path, is_demo) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("switchyard: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check(path: &std::path::Path) -> ExitCode {
+    match Config::load(path) {
+        Ok(config) => {
+            println!("{}: ok ({} services)", path.display(), config.services.len());
+            ExitCode::SUCCESS
+        }
+        Err(error) => config_error(&error),
+    }
+}
+
+fn config_error(error: &switchyard::config::ConfigError) -> ExitCode {
+    eprintln!("switchyard: {error}");
+    ExitCode::from(EXIT_CONFIG)
+}
+
+fn serve(config: Config, path: Option<PathBuf>, is_demo: bool) -> anyhow::Result<()> {
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(workers) = config.runtime.workers {
+        runtime.worker_threads(workers.get());
+    }
+    let runtime = runtime.enable_all().build().context("cannot start the runtime")?;
+    runtime.block_on(async move {
+        if is_demo {
+            demo::start_backends(&config)
+                .await
+                .context("cannot start the demo backends (is another demo running?)")?;
+            println!("{}", demo::instructions(&config));
+        }
+        app::run(config, path, shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            tracing::warn!("cannot install signal handlers; stop with SIGKILL");
+            std::future::pending::<()>().await;
+        }
+    }
+}

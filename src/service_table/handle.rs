@@ -41,6 +41,11 @@ impl TableHandle {
         self.current.load()
     }
 
+    /// The current snapshot as an owned `Arc` (for the control plane, which keeps it).
+    pub fn load_full(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
     /// Builds the next snapshot from the current one with `change` and publishes it with the
     /// next generation number. Returns what was published.
     pub fn update(&self, change: impl FnOnce(&Snapshot) -> Snapshot) -> Arc<Snapshot> {

@@ -1,5 +1,6 @@
 //! Logging setup: `tracing` with an env filter (`RUST_LOG`), text or JSON lines on stderr.
 
+use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 /// Log line format.
@@ -17,6 +18,7 @@ pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _already_set = match format {
         LogFormat::Text => builder.try_init(),

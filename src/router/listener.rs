@@ -1,0 +1,92 @@
+//! The TCP accept loop of one service.
+//!
+//! Like mini-redis's `Listener::run`, it never exits on an accept error: `EMFILE`, `ENFILE`,
+//! `ENOBUFS` and friends are logged, counted and followed by a growing pause (10 ms doubling to
+//! 1 s), because under fd exhaustion an instant retry would spin. When the service is at
+//! `max_connections`, the loop stops accepting until a connection closes, so excess clients
+//! wait in the kernel's backlog (as with HAProxy's `maxconn`) instead of being reset.
+//!
+//! Each accepted connection costs one snapshot load. If the service has just been removed from
+//! the table, the connection is still served with the last version of the service this loop
+//! saw, and the loop then ends: a reload never resets a connection the kernel already accepted.
+
+use super::{Lifecycle, tcp};
+use crate::service_table::{Service, TableHandle};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(10);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Accepts connections for the service named like `service` until told to stop.
+pub async fn run(
+    listener: TcpListener,
+    mut service: Arc<Service>,
+    table: Arc<TableHandle>,
+    life: Lifecycle,
+) {
+    let name = Arc::clone(&service.config.name);
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        if !wait_for_capacity(&service, &life).await {
+            break;
+        }
+        let accepted = tokio::select! {
+            biased;
+            () = life.stop_accepting.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (socket, peer) = match accepted {
+            Ok(pair) => {
+                backoff = FIRST_BACKOFF;
+                pair
+            }
+            Err(error) => {
+                service.live.metrics.accept_error();
+                tracing::warn!(service = %name, %error, pause = ?backoff, "accept failed");
+                tokio::select! {
+                    () = life.stop_accepting.cancelled() => break,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                continue;
+            }
+        };
+        let removed = match table.load().service(&name) {
+            Some(current) => {
+                if !Arc::ptr_eq(current, &service) {
+                    service = Arc::clone(current);
+                }
+                false
+            }
+            None => true,
+        };
+        let conn_service = Arc::clone(&service);
+        let force_close = life.force_close.clone();
+        life.connections
+            .spawn(async move { tcp::serve(socket, peer, conn_service, force_close).await });
+        if removed {
+            break;
+        }
+    }
+    tracing::debug!(service = %name, "listener stopped");
+}
+
+/// Waits while the service is at its connection limit; false if told to stop meanwhile.
+async fn wait_for_capacity(service: &Service, life: &Lifecycle) -> bool {
+    let Some(max) = service.config.max_connections else {
+        return true;
+    };
+    loop {
+        let closed = service.live.closed.notified();
+        if service.live.active.load(Ordering::Relaxed) < max.get() {
+            return true;
+        }
+        tokio::select! {
+            () = life.stop_accepting.cancelled() => return false,
+            () = closed => {}
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! One proxied TCP connection: connect upstream, copy both ways, account for it.
+
+use super::copy::{self, Ended};
+use crate::service_table::Service;
+use crate::upstream;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, debug_span};
+
+/// Serves one accepted client connection until it ends, or `force_close` fires.
+pub async fn serve(
+    mut client: TcpStream,
+    peer: SocketAddr,
+    service: Arc<Service>,
+    force_close: CancellationToken,
+) {
+    let live = &service.live;
+    live.active.fetch_add(1, Ordering::Relaxed);
+    live.metrics.accepted.increment(1);
+    live.metrics.active.increment(1.0);
+    let span = debug_span!("conn", service = %service.config.name, client = %peer);
+    tokio::select! {
+        () = proxy(&mut client, peer, &service).instrument(span) => {}
+        () = force_close.cancelled() => debug!(service = %service.config.name, client = %peer, "closed at drain deadline"),
+    }
+    live.metrics.active.decrement(1.0);
+    live.active.fetch_sub(1, Ordering::Relaxed);
+    live.closed.notify_one();
+}
+
+async fn proxy(client: &mut TcpStream, peer: SocketAddr, service: &Service) {
+    let local = match client.local_addr() {
+        Ok(addr) => addr,
+        Err(error) => return debug!(%error, "client gone before proxying"),
+    };
+    let mut upstream = match upstream::connect(service, peer, local).await {
+        Ok(upstream) => upstream,
+        Err(error) => {
+            return tracing::warn!(%error, "no upstream connection: closing client");
+        }
+    };
+    if let Err(error) = client.set_nodelay(true) {
+        return debug!(%error, "client gone before proxying");
+    }
+    let metrics = &service.live.metrics;
+    let result = copy::bidirectional(
+        client,
+        &mut upstream.stream,
+        service.config.idle_timeout,
+        (&metrics.bytes_in, &metrics.bytes_out),
+    )
+    .await;
+    match result {
+        Ok((Ended::Closed, totals)) => {
+            debug!(endpoint = %upstream.address, sent = totals.sent, received = totals.received, "closed")
+        }
+        Ok((Ended::Idle, _)) => debug!(endpoint = %upstream.address, "idle timeout"),
+        Err(error) => debug!(endpoint = %upstream.address, %error, "connection ended with error"),
+    }
+}
