@@ -189,6 +189,15 @@ impl Config {
 
     /// Parses and validates TOML text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        // An empty file is far more often a truncated write than a wish to stop everything.
+        let blank = |l: &str| l.trim().is_empty() || l.trim_start().starts_with('#');
+        if text.lines().all(blank) {
+            return Err(ConfigError::Syntax {
+                origin: origin.to_owned(),
+                path: ".".to_owned(),
+                message: "the file is empty".to_owned(),
+            });
+        }
         let raw = parse_raw(text, origin)?;
         validate::validate(raw).map_err(|issues| ConfigError::Invalid {
             origin: origin.to_owned(),

@@ -158,9 +158,9 @@ mod tests {
         let header = ppp::v2::Header::try_from(bytes.as_slice()).unwrap();
         match header.addresses {
             ppp::v2::Addresses::IPv4(a) => {
-                assert_eq!(a.source_address, [192, 0, 2, 10].into());
+                assert_eq!(a.source_address, std::net::Ipv4Addr::new(192, 0, 2, 10));
                 assert_eq!(a.source_port, 40000);
-                assert_eq!(a.destination_address, [198, 51, 100, 1].into());
+                assert_eq!(a.destination_address, std::net::Ipv4Addr::new(198, 51, 100, 1));
                 assert_eq!(a.destination_port, 443);
             }
             other => panic!("expected IPv4 addresses, got {other:?}"),

@@ -2,8 +2,10 @@
 //!
 //! The file is polled (every `runtime.watch_interval`) by comparing its contents, not watched
 //! with inotify: a Kubernetes ConfigMap volume swaps a symlink, which inotify watches on the
-//! file miss, and comparing a few KiB every two seconds costs nothing. A text that failed
-//! once is not reported again until it changes.
+//! file miss, and comparing a few KiB every two seconds costs nothing. A changed text is
+//! applied only once it reads the same on two polls in a row, so an editor or `cp` caught
+//! half-way through writing the file (truncated, or cut after the first endpoint) is never
+//! loaded. A text that failed once is not reported again until it changes.
 
 use super::{App, AppError, start};
 use crate::config::Config;
@@ -23,6 +25,7 @@ pub async fn run(
     let mut drain = config.runtime.drain_timeout;
     let watch = config.runtime.watch_interval.filter(|_| path.is_some());
     let mut seen = path.as_deref().and_then(|p| std::fs::read_to_string(p).ok());
+    let mut pending: Option<String> = None;
     let app = start(config).await?;
     let mut hangup = signal(SignalKind::hangup()).ok();
     let mut ticker = tokio::time::interval(watch.unwrap_or(Duration::from_secs(3600)));
@@ -45,12 +48,17 @@ pub async fn run(
             _ = ticker.tick(), if watch.is_some() => {
                 let Some(path) = &path else { continue };
                 let text = std::fs::read_to_string(path).ok();
-                if text.is_some() && text != seen {
+                if text.is_none() || text == seen {
+                    pending = None;
+                } else if text != pending {
+                    pending = text; // changed: wait one more poll for it to settle
+                } else {
                     tracing::info!(path = %path.display(), "config file changed: reloading");
                     if let Some(ok) = reload(&app, path, text.clone()).await {
                         drain = ok;
                     }
                     seen = text;
+                    pending = None;
                 }
             }
         }

@@ -175,3 +175,8 @@ fn every_example_config_parses() {
     }
     assert!(seen >= 2, "expected example configs in {}", dir.display());
 }
+
+#[test]
+fn an_empty_file_is_rejected() {
+    assert_eq!(syntax("# only a comment\n\n"), "test.toml: .: the file is empty");
+}

@@ -63,10 +63,10 @@ pub async fn run(
             }
             None => true,
         };
-        let conn_service = Arc::clone(&service);
+        let slot = tcp::Slot::take(Arc::clone(&service));
         let force_close = life.force_close.clone();
         life.connections
-            .spawn(async move { tcp::serve(socket, peer, conn_service, force_close).await });
+            .spawn(async move { tcp::serve(socket, peer, slot, force_close).await });
         if removed {
             break;
         }

@@ -10,25 +10,44 @@ use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, debug_span};
 
+/// Counts one open connection of a service from accept to close. It is taken in the accept
+/// loop itself, before the connection task is spawned, so `max_connections` sees it at once.
+#[derive(Debug)]
+pub struct Slot(Arc<Service>);
+
+impl Slot {
+    /// Counts a newly accepted connection of `service`.
+    pub fn take(service: Arc<Service>) -> Slot {
+        let live = &service.live;
+        live.active.fetch_add(1, Ordering::Relaxed);
+        live.metrics.accepted.increment(1);
+        live.metrics.active.increment(1.0);
+        Slot(service)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let live = &self.0.live;
+        live.metrics.active.decrement(1.0);
+        live.active.fetch_sub(1, Ordering::Relaxed);
+        live.closed.notify_one();
+    }
+}
+
 /// Serves one accepted client connection until it ends, or `force_close` fires.
 pub async fn serve(
     mut client: TcpStream,
     peer: SocketAddr,
-    service: Arc<Service>,
+    slot: Slot,
     force_close: CancellationToken,
 ) {
-    let live = &service.live;
-    live.active.fetch_add(1, Ordering::Relaxed);
-    live.metrics.accepted.increment(1);
-    live.metrics.active.increment(1.0);
+    let service = &slot.0;
     let span = debug_span!("conn", service = %service.config.name, client = %peer);
     tokio::select! {
-        () = proxy(&mut client, peer, &service).instrument(span) => {}
+        () = proxy(&mut client, peer, service).instrument(span) => {}
         () = force_close.cancelled() => debug!(service = %service.config.name, client = %peer, "closed at drain deadline"),
     }
-    live.metrics.active.decrement(1.0);
-    live.active.fetch_sub(1, Ordering::Relaxed);
-    live.closed.notify_one();
 }
 
 async fn proxy(client: &mut TcpStream, peer: SocketAddr, service: &Service) {
