@@ -23,6 +23,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), AppError> {
     let mut drain = config.runtime.drain_timeout;
+    let fixed = (config.admin.listen, config.runtime.workers);
     let watch = config.runtime.watch_interval.filter(|_| path.is_some());
     let mut seen = path.as_deref().and_then(|p| std::fs::read_to_string(p).ok());
     let mut pending: Option<String> = None;
@@ -37,7 +38,7 @@ pub async fn run(
             Some(()) = recv(&mut hangup) => {
                 if let Some(path) = &path {
                     tracing::info!(path = %path.display(), "SIGHUP: reloading");
-                    if let Some(ok) = reload(&app, path, None).await {
+                    if let Some(ok) = reload(&app, path, None, fixed).await {
                         drain = ok;
                     }
                     seen = std::fs::read_to_string(path).ok();
@@ -54,7 +55,7 @@ pub async fn run(
                     pending = text; // changed: wait one more poll for it to settle
                 } else {
                     tracing::info!(path = %path.display(), "config file changed: reloading");
-                    if let Some(ok) = reload(&app, path, text.clone()).await {
+                    if let Some(ok) = reload(&app, path, text.clone(), fixed).await {
                         drain = ok;
                     }
                     seen = text;
@@ -76,8 +77,14 @@ async fn recv(signal: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
 }
 
 /// Loads `path` (or its already-read `text`) and applies it. Returns the new drain timeout
-/// on success; on failure logs why, counts it, and leaves the running config alone.
-async fn reload(app: &App, path: &Path, text: Option<String>) -> Option<Duration> {
+/// on success; on failure logs why, counts it, and leaves the running config alone. `fixed`
+/// holds the settings read only at start (admin address, workers), to warn when they change.
+async fn reload(
+    app: &App,
+    path: &Path,
+    text: Option<String>,
+    fixed: (std::net::SocketAddr, Option<std::num::NonZeroUsize>),
+) -> Option<Duration> {
     let parsed = match text {
         Some(text) => Config::parse(&text, &path.display().to_string()),
         None => Config::load(path),
@@ -90,6 +97,9 @@ async fn reload(app: &App, path: &Path, text: Option<String>) -> Option<Duration
             return None;
         }
     };
+    if (config.admin.listen, config.runtime.workers) != fixed {
+        tracing::warn!("admin.listen and runtime.workers changes take effect at the next restart");
+    }
     match app.apply(&config).await {
         Ok(()) => {
             metrics::reload(true);

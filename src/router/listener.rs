@@ -6,7 +6,8 @@
 //! `max_connections`, the loop stops accepting until a connection closes, so excess clients
 //! wait in the kernel's backlog (as with HAProxy's `maxconn`) instead of being reset.
 //!
-//! Each accepted connection costs one snapshot load. If the service has just been removed from
+//! Each accepted connection costs one snapshot load (and a lookup by name only when the
+//! snapshot's generation changed since the last connection). If the service has just been removed from
 //! the table, the connection is still served with the last version of the service this loop
 //! saw, and the loop then ends: a reload never resets a connection the kernel already accepted.
 
@@ -29,6 +30,7 @@ pub async fn run(
 ) {
     let name = Arc::clone(&service.config.name);
     let mut backoff = FIRST_BACKOFF;
+    let mut generation = 0;
     loop {
         if !wait_for_capacity(&service, &life).await {
             break;
@@ -54,15 +56,16 @@ pub async fn run(
                 continue;
             }
         };
-        let removed = match table.load().service(&name) {
-            Some(current) => {
-                if !Arc::ptr_eq(current, &service) {
-                    service = Arc::clone(current);
-                }
-                false
+        // One snapshot load per connection; the map lookup only when the table changed.
+        let snapshot = table.load();
+        let mut removed = false;
+        if snapshot.generation != generation {
+            generation = snapshot.generation;
+            match snapshot.service(&name) {
+                Some(current) => service = Arc::clone(current),
+                None => removed = true,
             }
-            None => true,
-        };
+        }
         let slot = tcp::Slot::take(Arc::clone(&service));
         let force_close = life.force_close.clone();
         life.connections
