@@ -34,7 +34,10 @@ fn service(i: u32, weight: u32) -> ServiceConfig {
         failure_backoff: Duration::from_secs(10),
         endpoints: (0..ENDPOINTS)
             .map(|e| EndpointConfig {
-                address: SocketAddr::new(IpAddr::V4(Ipv4Addr::from(0x0af4_0000 + i * 16 + e)), 8080),
+                address: SocketAddr::new(
+                    IpAddr::V4(Ipv4Addr::from(0x0af4_0000 + i * 16 + e)),
+                    8080,
+                ),
                 weight: if e == 0 { weight } else { 1 },
             })
             .collect(),
@@ -44,13 +47,17 @@ fn service(i: u32, weight: u32) -> ServiceConfig {
 fn table(c: &mut Criterion) {
     let configs: Vec<ServiceConfig> = (0..SERVICES).map(|i| service(i, 1)).collect();
     let mut group = c.benchmark_group("table");
-    group.sample_size(10).measurement_time(Duration::from_secs(5));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(5));
     group.bench_function(BenchmarkId::new("build", "10k x 10"), |b| {
         b.iter(|| black_box(Snapshot::default().rebuild(&configs)))
     });
     let base = Snapshot::default().rebuild(&configs);
     let changed = service(SERVICES / 2, 7);
-    group.sample_size(100).measurement_time(Duration::from_secs(3));
+    group
+        .sample_size(100)
+        .measurement_time(Duration::from_secs(3));
     group.bench_function(BenchmarkId::new("replace_one", "10k x 10"), |b| {
         b.iter(|| black_box(base.with_service(&changed)))
     });

@@ -165,7 +165,9 @@ impl App {
             bound.push((service, bind(service).await?));
         }
         let old = self.table.load_full();
-        let snapshot = self.table.update(|current| current.rebuild(&config.services));
+        let snapshot = self
+            .table
+            .update(|current| current.rebuild(&config.services));
         for name in &stopping {
             if let Some(running) = listeners.remove(name) {
                 running.stop.cancel();
@@ -188,8 +190,13 @@ impl App {
             let running = self.spawn_listener(service, b, &snapshot);
             listeners.insert(Arc::clone(&service.name), running);
         }
-        tracing::info!(generation = snapshot.generation, services = snapshot.len(), started,
-            stopped = stopping.len(), "table published");
+        tracing::info!(
+            generation = snapshot.generation,
+            services = snapshot.len(),
+            started,
+            stopped = stopping.len(),
+            "table published"
+        );
         Ok(())
     }
 
@@ -208,11 +215,17 @@ impl App {
         let (local, task) = match bound {
             Bound::Tcp(l) => {
                 let local = l.local_addr().unwrap_or(config.listen);
-                (local, tokio::spawn(router::listener::run(l, service, table, life)))
+                (
+                    local,
+                    tokio::spawn(router::listener::run(l, service, table, life)),
+                )
             }
             Bound::Udp(s) => {
                 let local = s.local_addr().unwrap_or(config.listen);
-                (local, tokio::spawn(router::udp::run(s, service, table, life)))
+                (
+                    local,
+                    tokio::spawn(router::udp::run(s, service, table, life)),
+                )
             }
         };
         tracing::info!(service = %config.name, protocol = %config.protocol, address = %local, "listening");
@@ -237,8 +250,14 @@ impl App {
         self.connections.close();
         let open = self.connections.len();
         tracing::info!(open, ?drain, "draining");
-        if tokio::time::timeout(drain, self.connections.wait()).await.is_err() {
-            tracing::warn!(open = self.connections.len(), "drain deadline passed: closing what is left");
+        if tokio::time::timeout(drain, self.connections.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                open = self.connections.len(),
+                "drain deadline passed: closing what is left"
+            );
             self.force_close.cancel();
             self.connections.wait().await;
         }
@@ -266,6 +285,8 @@ async fn bind(service: &ServiceConfig) -> Result<Bound, AppError> {
             socket.bind(service.listen).map_err(err)?;
             Ok(Bound::Tcp(socket.listen(BACKLOG).map_err(err)?))
         }
-        Protocol::Udp => Ok(Bound::Udp(UdpSocket::bind(service.listen).await.map_err(err)?)),
+        Protocol::Udp => Ok(Bound::Udp(
+            UdpSocket::bind(service.listen).await.map_err(err)?,
+        )),
     }
 }

@@ -86,8 +86,12 @@ impl fmt::Display for Scheduler {
 pub trait Pick: Send + Sync + fmt::Debug {
     /// Chooses the index of an endpoint in `endpoints` (the same slice the picker was built
     /// from) for a connection from `client`, among those `usable` accepts.
-    fn pick(&self, endpoints: &[Endpoint], client: IpAddr, usable: &dyn Fn(usize) -> bool)
-    -> Option<usize>;
+    fn pick(
+        &self,
+        endpoints: &[Endpoint],
+        client: IpAddr,
+        usable: &dyn Fn(usize) -> bool,
+    ) -> Option<usize>;
 }
 
 /// Builds the picker for `scheduler` over `endpoints`. `mh_table_size` is used by `mh` only

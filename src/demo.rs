@@ -30,7 +30,11 @@ pub async fn start_backends(config: &Config) -> io::Result<()> {
     let endpoints: BTreeSet<(bool, SocketAddr)> = config
         .services
         .iter()
-        .flat_map(|s| s.endpoints.iter().map(move |e| (s.protocol == Protocol::Udp, e.address)))
+        .flat_map(|s| {
+            s.endpoints
+                .iter()
+                .map(move |e| (s.protocol == Protocol::Udp, e.address))
+        })
         .collect();
     for (udp, address) in endpoints {
         let name = format!("backend-{}", address.port());

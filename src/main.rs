@@ -82,7 +82,11 @@ fn main() -> ExitCode {
 fn check(path: &std::path::Path) -> ExitCode {
     match Config::load(path) {
         Ok(config) => {
-            println!("{}: ok ({} services)", path.display(), config.services.len());
+            println!(
+                "{}: ok ({} services)",
+                path.display(),
+                config.services.len()
+            );
             ExitCode::SUCCESS
         }
         Err(error) => config_error(&error),
@@ -95,11 +99,20 @@ fn config_error(error: &switchyard::config::ConfigError) -> ExitCode {
 }
 
 fn serve(config: Config, path: Option<PathBuf>, is_demo: bool) -> anyhow::Result<()> {
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(workers) = config.runtime.workers {
-        runtime.worker_threads(workers.get());
-    }
-    let runtime = runtime.enable_all().build().context("cannot start the runtime")?;
+    // One worker: a current-thread runtime skips the work-stealing machinery entirely.
+    let mut runtime = match config.runtime.workers.map(|w| w.get()) {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = runtime
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
     runtime.block_on(async move {
         if is_demo {
             demo::start_backends(&config)
@@ -112,21 +125,24 @@ fn serve(config: Config, path: Option<PathBuf>, is_demo: bool) -> anyhow::Result
     })
 }
 
-/// Resolves on SIGTERM or SIGINT.
-async fn shutdown_signal() {
+/// Installs the SIGTERM and SIGINT handlers now (so a signal during start-up drains rather
+/// than kills) and returns a future that resolves on either.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
     let term = signal(SignalKind::terminate());
     let int = signal(SignalKind::interrupt());
-    match (term, int) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
             }
-        }
-        _ => {
-            tracing::warn!("cannot install signal handlers; stop with SIGKILL");
-            std::future::pending::<()>().await;
+            _ => {
+                tracing::warn!("cannot install signal handlers; stop with SIGKILL");
+                std::future::pending::<()>().await;
+            }
         }
     }
 }

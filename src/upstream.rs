@@ -3,10 +3,10 @@
 //! One function, [`connect`], owns the upstream side of a new TCP connection: pick an
 //! endpoint, connect under the service's `connect_timeout`, and on failure record it for
 //! passive health and move on to another endpoint, up to `connect_attempts` endpoints. Each
-//! failure is counted with a bounded `reason` label. When asked, the PROXY protocol v2 header
-//! goes out first, so the endpoint learns the real client address.
+//! failure is counted with a bounded `reason` label. When the service asks for it, the caller
+//! passes a PROXY protocol v2 header that goes out first, so the endpoint learns the real
+//! client address.
 
-use crate::config::ProxyProtocol;
 use crate::service_table::{ActiveGuard, Service};
 use std::io;
 use std::net::SocketAddr;
@@ -45,11 +45,12 @@ pub enum ConnectError {
     },
 }
 
-/// Connects `client` (which reached us at `local`) to an endpoint of `service`.
+/// Connects `client` to an endpoint of `service`, writing `preamble` (a PROXY protocol
+/// header, see [`proxy_v2_header`]) first when given.
 pub async fn connect(
     service: &Service,
     client: SocketAddr,
-    local: SocketAddr,
+    preamble: Option<&[u8]>,
 ) -> Result<Upstream, ConnectError> {
     let config = &service.config;
     let mut tried: Vec<usize> = Vec::new();
@@ -60,7 +61,7 @@ pub async fn connect(
         };
         tried.push(i);
         let endpoint = &service.endpoints[i];
-        match attempt(endpoint.address, client, local, service).await {
+        match attempt(endpoint.address, preamble, service).await {
             Ok(stream) => {
                 endpoint.state.record_success();
                 return Ok(Upstream {
@@ -100,18 +101,15 @@ pub async fn connect(
 
 async fn attempt(
     address: SocketAddr,
-    client: SocketAddr,
-    local: SocketAddr,
+    preamble: Option<&[u8]>,
     service: &Service,
 ) -> io::Result<TcpStream> {
-    let config = &service.config;
-    let mut stream = timeout(config.connect_timeout, TcpStream::connect(address))
+    let mut stream = timeout(service.config.connect_timeout, TcpStream::connect(address))
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
     stream.set_nodelay(true)?;
-    if config.proxy_protocol == ProxyProtocol::V2 {
-        let header = proxy_v2_header(client, local)?;
-        stream.write_all(&header).await?;
+    if let Some(bytes) = preamble {
+        stream.write_all(bytes).await?;
     }
     Ok(stream)
 }
@@ -130,8 +128,12 @@ pub fn proxy_v2_header(client: SocketAddr, local: SocketAddr) -> io::Result<Vec<
         }
         _ => local,
     };
-    Builder::with_addresses(Version::Two | Command::Proxy, Protocol::Stream, (client, local))
-        .build()
+    Builder::with_addresses(
+        Version::Two | Command::Proxy,
+        Protocol::Stream,
+        (client, local),
+    )
+    .build()
 }
 
 /// A bounded label for a connect error.
@@ -160,7 +162,10 @@ mod tests {
             ppp::v2::Addresses::IPv4(a) => {
                 assert_eq!(a.source_address, std::net::Ipv4Addr::new(192, 0, 2, 10));
                 assert_eq!(a.source_port, 40000);
-                assert_eq!(a.destination_address, std::net::Ipv4Addr::new(198, 51, 100, 1));
+                assert_eq!(
+                    a.destination_address,
+                    std::net::Ipv4Addr::new(198, 51, 100, 1)
+                );
                 assert_eq!(a.destination_port, 443);
             }
             other => panic!("expected IPv4 addresses, got {other:?}"),

@@ -1,4 +1,5 @@
 //! Reloading the config file under traffic: no connection may fail, bad files change nothing.
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 mod common;
 
@@ -15,20 +16,31 @@ fn free_port() -> SocketAddr {
     l.local_addr().unwrap()
 }
 
-fn file_text(admin: SocketAddr, listen: SocketAddr, round: usize, endpoints: &[(SocketAddr, u32)]) -> String {
+fn file_text(
+    admin: SocketAddr,
+    listen: SocketAddr,
+    round: usize,
+    endpoints: &[(SocketAddr, u32)],
+) -> String {
     let mut s = format!(
         "# round {round}\n[admin]\nlisten = \"{admin}\"\n[runtime]\nwatch_interval = \"20ms\"\ndrain_timeout = \"2s\"\n\
          [[services]]\nname = \"reloaded\"\nlisten = \"{listen}\"\nscheduler = \"wrr\"\n"
     );
     for (addr, w) in endpoints {
-        s.push_str(&format!("[[services.endpoints]]\naddress = \"{addr}\"\nweight = {w}\n"));
+        s.push_str(&format!(
+            "[[services.endpoints]]\naddress = \"{addr}\"\nweight = {w}\n"
+        ));
     }
     s
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_reloads_under_traffic_lose_no_connection() {
-    let backends = [tcp_backend("a").await, tcp_backend("b").await, tcp_backend("c").await];
+    let backends = [
+        tcp_backend("a").await,
+        tcp_backend("b").await,
+        tcp_backend("c").await,
+    ];
     let (admin, listen) = (free_port(), free_port());
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("switchyard.toml");
@@ -64,7 +76,8 @@ async fn fifty_reloads_under_traffic_lose_no_connection() {
             match round % 3 {
                 0 => "this is not toml".to_owned(),
                 1 => file_text(admin, listen, round, &[]),
-                _ => file_text(admin, listen, round, &[(backends[0], 1)]).replace(&backends[0].to_string(), "10.0.0.1"),
+                _ => file_text(admin, listen, round, &[(backends[0], 1)])
+                    .replace(&backends[0].to_string(), "10.0.0.1"),
             }
         } else {
             let eps: Vec<(SocketAddr, u32)> = backends
@@ -91,8 +104,12 @@ async fn fifty_reloads_under_traffic_lose_no_connection() {
     assert_eq!(weights, vec![1, 2, 0]);
     let (_, metrics) = admin_get(admin, "/metrics").await;
     let reloads_ok = metric(&metrics, r#"switchyard_reloads_total{result="ok"}"#).unwrap_or(0.0);
-    let reloads_failed = metric(&metrics, r#"switchyard_reloads_total{result="failed"}"#).unwrap_or(0.0);
-    assert!(reloads_failed >= 10.0, "{reloads_failed} failed reloads counted");
+    let reloads_failed =
+        metric(&metrics, r#"switchyard_reloads_total{result="failed"}"#).unwrap_or(0.0);
+    assert!(
+        reloads_failed >= 10.0,
+        "{reloads_failed} failed reloads counted"
+    );
     assert!(reloads_ok >= 30.0, "{reloads_ok} good reloads counted");
     let (ok, failed) = (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
     assert_eq!(failed, 0, "{failed} of {} connections failed", ok + failed);
@@ -120,7 +137,9 @@ async fn one_connection(addr: SocketAddr) -> bool {
 
 async fn wait_ready(admin: SocketAddr) {
     for _ in 0..100 {
-        if tokio::net::TcpStream::connect(admin).await.is_ok() && admin_get(admin, "/readyz").await.0 == 200 {
+        if tokio::net::TcpStream::connect(admin).await.is_ok()
+            && admin_get(admin, "/readyz").await.0 == 200
+        {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -1,4 +1,5 @@
 //! TCP proxying through a real app over real sockets.
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 mod common;
 
@@ -32,14 +33,23 @@ async fn proxies_both_ways_and_honours_half_close() {
 async fn retries_the_next_endpoint_when_one_is_dead() {
     let dead = dead_address().await;
     let live = tcp_backend("live").await;
-    let svc = service("retry", "tcp", "rr", &[(dead, 1), (live, 1)], "max_failures = 0");
+    let svc = service(
+        "retry",
+        "tcp",
+        "rr",
+        &[(dead, 1), (live, 1)],
+        "max_failures = 0",
+    );
     let app = start(&svc).await;
     let addr = app.local_addr("retry").await.unwrap();
     for _ in 0..10 {
         assert_eq!(backend_of(addr).await, "live");
     }
     let (_, metrics) = admin_get(app.admin_addr(), "/metrics").await;
-    let refused = metric(&metrics, r#"switchyard_upstream_connect_errors_total{service="retry",reason="refused"}"#);
+    let refused = metric(
+        &metrics,
+        r#"switchyard_upstream_connect_errors_total{service="retry",reason="refused"}"#,
+    );
     assert!(refused.unwrap_or(0.0) >= 5.0, "{metrics}");
 }
 
@@ -47,7 +57,13 @@ async fn retries_the_next_endpoint_when_one_is_dead() {
 async fn a_dead_endpoint_is_benched_and_then_skipped() {
     let dead = dead_address().await;
     let live = tcp_backend("live").await;
-    let svc = service("bench", "tcp", "rr", &[(dead, 1), (live, 1)], "max_failures = 1\nfailure_backoff = \"1m\"");
+    let svc = service(
+        "bench",
+        "tcp",
+        "rr",
+        &[(dead, 1), (live, 1)],
+        "max_failures = 1\nfailure_backoff = \"1m\"",
+    );
     let app = start(&svc).await;
     let addr = app.local_addr("bench").await.unwrap();
     for _ in 0..6 {
@@ -55,11 +71,23 @@ async fn a_dead_endpoint_is_benched_and_then_skipped() {
     }
     let (_, table) = admin_get(app.admin_addr(), "/debug/table").await;
     let table: serde_json::Value = serde_json::from_str(&table).unwrap();
-    let svc = table["services"].as_array().unwrap().iter().find(|s| s["name"] == "bench").unwrap();
+    let svc = table["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "bench")
+        .unwrap();
     assert_eq!(svc["endpoints"][0]["benched"], true);
     let (_, metrics) = admin_get(app.admin_addr(), "/metrics").await;
-    let refused = metric(&metrics, r#"switchyard_upstream_connect_errors_total{service="bench",reason="refused"}"#);
-    assert_eq!(refused, Some(1.0), "benched after one failure, never tried again: {metrics}");
+    let refused = metric(
+        &metrics,
+        r#"switchyard_upstream_connect_errors_total{service="bench",reason="refused"}"#,
+    );
+    assert_eq!(
+        refused,
+        Some(1.0),
+        "benched after one failure, never tried again: {metrics}"
+    );
 }
 
 #[tokio::test]
@@ -69,7 +97,9 @@ async fn all_endpoints_dead_closes_the_client() {
     let addr = app.local_addr("alldead").await.unwrap();
     let mut s = TcpStream::connect(addr).await.unwrap();
     let mut buf = [0u8; 1];
-    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await.unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+        .await
+        .unwrap();
     assert!(matches!(n, Ok(0) | Err(_)));
 }
 
@@ -84,7 +114,15 @@ async fn weight_zero_drains_without_cutting_open_connections() {
         open.push(connect(addr).await);
     }
     assert!(open.iter().any(|(n, _)| n == "a"));
-    app.apply(&config(&service("drain", "tcp", "rr", &[(a, 0), (b, 1)], ""))).await.unwrap();
+    app.apply(&config(&service(
+        "drain",
+        "tcp",
+        "rr",
+        &[(a, 0), (b, 1)],
+        "",
+    )))
+    .await
+    .unwrap();
     for _ in 0..6 {
         assert_eq!(backend_of(addr).await, "b");
     }
@@ -93,9 +131,17 @@ async fn weight_zero_drains_without_cutting_open_connections() {
     }
     let (_, table) = admin_get(app.admin_addr(), "/debug/table").await;
     let table: serde_json::Value = serde_json::from_str(&table).unwrap();
-    let svc = table["services"].as_array().unwrap().iter().find(|s| s["name"] == "drain").unwrap();
+    let svc = table["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "drain")
+        .unwrap();
     assert_eq!(svc["endpoints"][0]["weight"], 0);
-    assert_eq!(svc["endpoints"][0]["active"], 2, "the drained endpoint's connections are still counted");
+    assert_eq!(
+        svc["endpoints"][0]["active"], 2,
+        "the drained endpoint's connections are still counted"
+    );
 }
 
 #[tokio::test]
@@ -110,7 +156,9 @@ async fn removing_an_endpoint_keeps_its_connections_and_avoids_it() {
             break s;
         }
     };
-    app.apply(&config(&service("remove", "tcp", "rr", &[(b, 1)], ""))).await.unwrap();
+    app.apply(&config(&service("remove", "tcp", "rr", &[(b, 1)], "")))
+        .await
+        .unwrap();
     for _ in 0..6 {
         assert_eq!(backend_of(addr).await, "b");
     }
@@ -137,9 +185,12 @@ async fn adding_a_service_starts_its_listener() {
     let first = service("first", "tcp", "rr", &[(a, 1)], "");
     let app = start(&first).await;
     assert!(app.local_addr("second").await.is_none());
-    app.apply(&config(&format!("{first}{}", service("second", "tcp", "rr", &[(a, 1)], ""))))
-        .await
-        .unwrap();
+    app.apply(&config(&format!(
+        "{first}{}",
+        service("second", "tcp", "rr", &[(a, 1)], "")
+    )))
+    .await
+    .unwrap();
     let addr = app.local_addr("second").await.unwrap();
     assert_eq!(backend_of(addr).await, "a");
 }
@@ -165,14 +216,24 @@ async fn a_reload_that_cannot_bind_changes_nothing() {
 #[tokio::test]
 async fn max_connections_holds_extra_clients_in_the_backlog() {
     let a = tcp_backend("a").await;
-    let app = start(&service("limited", "tcp", "rr", &[(a, 1)], "max_connections = 1")).await;
+    let app = start(&service(
+        "limited",
+        "tcp",
+        "rr",
+        &[(a, 1)],
+        "max_connections = 1",
+    ))
+    .await;
     let addr = app.local_addr("limited").await.unwrap();
     let (_, first) = connect(addr).await;
     // The second client's TCP handshake completes (kernel backlog) but it is not served yet.
     let mut second = TcpStream::connect(addr).await.unwrap();
     let mut buf = [0u8; 2];
     let early = tokio::time::timeout(Duration::from_millis(300), second.read_exact(&mut buf)).await;
-    assert!(early.is_err(), "second client must wait while the first is open");
+    assert!(
+        early.is_err(),
+        "second client must wait while the first is open"
+    );
     drop(first);
     tokio::time::timeout(Duration::from_secs(5), second.read_exact(&mut buf))
         .await
@@ -184,7 +245,14 @@ async fn max_connections_holds_extra_clients_in_the_backlog() {
 #[tokio::test]
 async fn idle_connections_are_closed() {
     let a = tcp_backend("a").await;
-    let app = start(&service("idle", "tcp", "rr", &[(a, 1)], "idle_timeout = \"300ms\"")).await;
+    let app = start(&service(
+        "idle",
+        "tcp",
+        "rr",
+        &[(a, 1)],
+        "idle_timeout = \"300ms\"",
+    ))
+    .await;
     let addr = app.local_addr("idle").await.unwrap();
     let (_, mut s) = connect(addr).await;
     let mut rest = Vec::new();
@@ -196,7 +264,14 @@ async fn idle_connections_are_closed() {
 async fn proxy_protocol_v2_tells_the_endpoint_the_client_address() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let backend = listener.local_addr().unwrap();
-    let app = start(&service("ppv2", "tcp", "rr", &[(backend, 1)], "proxy_protocol = \"v2\"")).await;
+    let app = start(&service(
+        "ppv2",
+        "tcp",
+        "rr",
+        &[(backend, 1)],
+        "proxy_protocol = \"v2\"",
+    ))
+    .await;
     let addr = app.local_addr("ppv2").await.unwrap();
     let mut client = TcpStream::connect(addr).await.unwrap();
     client.write_all(b"payload").await.unwrap();
@@ -207,8 +282,14 @@ async fn proxy_protocol_v2_tells_the_endpoint_the_client_address() {
     let header = ppp::v2::Header::try_from(&buf[..28]).unwrap();
     match header.addresses {
         ppp::v2::Addresses::IPv4(a) => {
-            assert_eq!(std::net::SocketAddr::from((a.source_address, a.source_port)), client_addr);
-            assert_eq!(std::net::SocketAddr::from((a.destination_address, a.destination_port)), addr);
+            assert_eq!(
+                std::net::SocketAddr::from((a.source_address, a.source_port)),
+                client_addr
+            );
+            assert_eq!(
+                std::net::SocketAddr::from((a.destination_address, a.destination_port)),
+                addr
+            );
         }
         other => panic!("unexpected {other:?}"),
     }
@@ -248,16 +329,51 @@ async fn admin_endpoints_answer_and_metrics_move() {
     let (_, mut s) = connect(addr).await;
     echo_roundtrip(&mut s, b"0123456789").await;
     let (_, metrics) = admin_get(admin, "/metrics").await;
-    assert_eq!(metric(&metrics, r#"switchyard_connections_total{service="observed"}"#), Some(1.0));
-    assert_eq!(metric(&metrics, r#"switchyard_connections_active{service="observed"}"#), Some(1.0));
-    assert_eq!(metric(&metrics, r#"switchyard_bytes_total{service="observed",direction="in"}"#), Some(10.0));
-    assert_eq!(metric(&metrics, r#"switchyard_bytes_total{service="observed",direction="out"}"#), Some(12.0));
-    assert_eq!(metric(&metrics, r#"switchyard_endpoints{service="observed",state="active"}"#), Some(1.0));
+    assert_eq!(
+        metric(
+            &metrics,
+            r#"switchyard_connections_total{service="observed"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            r#"switchyard_connections_active{service="observed"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            r#"switchyard_bytes_total{service="observed",direction="in"}"#
+        ),
+        Some(10.0)
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            r#"switchyard_bytes_total{service="observed",direction="out"}"#
+        ),
+        Some(12.0)
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            r#"switchyard_endpoints{service="observed",state="active"}"#
+        ),
+        Some(1.0)
+    );
     assert!(metrics.contains("switchyard_snapshot_generation"));
     let (status, table) = admin_get(admin, "/debug/table").await;
     assert_eq!(status, 200);
     let table: serde_json::Value = serde_json::from_str(&table).unwrap();
-    let svc = table["services"].as_array().unwrap().iter().find(|s| s["name"] == "observed").unwrap();
+    let svc = table["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "observed")
+        .unwrap();
     assert_eq!(svc["active"], 1);
     assert_eq!(svc["endpoints"][0]["active"], 1);
     drop(s);

@@ -1,6 +1,7 @@
 //! UDP flow proxying through a real app over real sockets.
 //!
 //! Every test uses its own service names: metrics are process-global.
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 mod common;
 
@@ -21,15 +22,20 @@ async fn client(service: SocketAddr) -> UdpSocket {
     socket
 }
 
-/// Sends `msg` and returns the reply.
-async fn ask(socket: &UdpSocket, msg: &str) -> String {
-    socket.send(msg.as_bytes()).await.unwrap();
+/// The next datagram on `socket`, as text; `what` names it if it does not come.
+async fn recv(socket: &UdpSocket, what: &str) -> String {
     let mut buf = vec![0u8; 65_535];
     let n = tokio::time::timeout(REPLY_TIMEOUT, socket.recv(&mut buf))
         .await
-        .unwrap_or_else(|_| panic!("no reply to {msg:?} within {REPLY_TIMEOUT:?}"))
+        .unwrap_or_else(|_| panic!("no {what} within {REPLY_TIMEOUT:?}"))
         .unwrap();
     String::from_utf8(buf[..n].to_vec()).unwrap()
+}
+
+/// Sends `msg` and returns the reply.
+async fn ask(socket: &UdpSocket, msg: &str) -> String {
+    socket.send(msg.as_bytes()).await.unwrap();
+    recv(socket, &format!("reply to {msg:?}")).await
 }
 
 /// Sends `msg` and returns the backend name from the "NAME:msg" reply.
@@ -68,7 +74,11 @@ async fn table_active(admin: SocketAddr, service: &str) -> u64 {
 /// A metric of the service, 0 when not rendered yet.
 async fn service_metric(admin: SocketAddr, name: &str, service: &str, more_labels: &str) -> f64 {
     let (_, text) = admin_get(admin, "/metrics").await;
-    metric(&text, &format!("{name}{{service=\"{service}\"{more_labels}}}")).unwrap_or(0.0)
+    metric(
+        &text,
+        &format!("{name}{{service=\"{service}\"{more_labels}}}"),
+    )
+    .unwrap_or(0.0)
 }
 
 async fn active_flows(admin: SocketAddr, service: &str) -> (u64, f64) {
@@ -95,11 +105,23 @@ async fn request_and_reply_through_the_proxy() {
         "one client, one flow"
     );
     assert_eq!(
-        service_metric(admin, "switchyard_bytes_total", "udp-basic", ",direction=\"in\"").await,
+        service_metric(
+            admin,
+            "switchyard_bytes_total",
+            "udp-basic",
+            ",direction=\"in\""
+        )
+        .await,
         (5 + 5 + 8000) as f64
     );
     assert_eq!(
-        service_metric(admin, "switchyard_bytes_total", "udp-basic", ",direction=\"out\"").await,
+        service_metric(
+            admin,
+            "switchyard_bytes_total",
+            "udp-basic",
+            ",direction=\"out\""
+        )
+        .await,
         (7 + 7 + 8002) as f64
     );
 }
@@ -115,20 +137,32 @@ async fn clients_are_kept_apart_and_stick_to_their_endpoint() {
     assert_ne!(c1.local_addr().unwrap(), c2.local_addr().unwrap());
     let first1 = backend_for(&c1, "c1-0").await;
     let first2 = backend_for(&c2, "c2-0").await;
-    assert_ne!(first1, first2, "rr puts the two flows on different endpoints");
+    assert_ne!(
+        first1, first2,
+        "rr puts the two flows on different endpoints"
+    );
     for i in 1..=5 {
         // Interleaved, and both in flight at once: each reply must come back to its sender.
         let (m1, m2) = (format!("c1-{i}"), format!("c2-{i}"));
         c1.send(m1.as_bytes()).await.unwrap();
         c2.send(m2.as_bytes()).await.unwrap();
-        let mut buf = vec![0u8; 1500];
-        let n = tokio::time::timeout(REPLY_TIMEOUT, c1.recv(&mut buf)).await.unwrap().unwrap();
-        assert_eq!(&buf[..n], format!("{first1}:{m1}").as_bytes(), "client 1 keeps its endpoint");
-        let n = tokio::time::timeout(REPLY_TIMEOUT, c2.recv(&mut buf)).await.unwrap().unwrap();
-        assert_eq!(&buf[..n], format!("{first2}:{m2}").as_bytes(), "client 2 keeps its endpoint");
+        let r1 = recv(&c1, &format!("reply to {m1:?}")).await;
+        assert_eq!(r1, format!("{first1}:{m1}"), "client 1 keeps its endpoint");
+        let r2 = recv(&c2, &format!("reply to {m2:?}")).await;
+        assert_eq!(r2, format!("{first2}:{m2}"), "client 2 keeps its endpoint");
     }
-    assert_silent(&c1, Duration::from_millis(100), "no stray datagram for client 1").await;
-    assert_silent(&c2, Duration::from_millis(100), "no stray datagram for client 2").await;
+    assert_silent(
+        &c1,
+        Duration::from_millis(100),
+        "no stray datagram for client 1",
+    )
+    .await;
+    assert_silent(
+        &c2,
+        Duration::from_millis(100),
+        "no stray datagram for client 2",
+    )
+    .await;
     let admin = app.admin_addr();
     assert_eq!(table_active(admin, "udp-apart").await, 2);
     assert_eq!(
@@ -141,7 +175,13 @@ async fn clients_are_kept_apart_and_stick_to_their_endpoint() {
 #[tokio::test]
 async fn idle_flows_expire_and_a_new_datagram_opens_a_new_flow() {
     let a = udp_backend("a").await;
-    let svc = service("udp-idle", "udp", "rr", &[(a, 1)], "idle_timeout = \"300ms\"");
+    let svc = service(
+        "udp-idle",
+        "udp",
+        "rr",
+        &[(a, 1)],
+        "idle_timeout = \"300ms\"",
+    );
     let app = start(&svc).await;
     let (addr, admin) = (app.local_addr("udp-idle").await.unwrap(), app.admin_addr());
     let c = client(addr).await;
@@ -154,13 +194,20 @@ async fn idle_flows_expire_and_a_new_datagram_opens_a_new_flow() {
         if now == (0, 0.0) {
             break;
         }
-        assert!(Instant::now() < deadline, "flow still there after 3 s: (table, gauge) = {now:?}");
+        assert!(
+            Instant::now() < deadline,
+            "flow still there after 3 s: (table, gauge) = {now:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let total = || service_metric(admin, "switchyard_connections_total", "udp-idle", "");
     assert_eq!(total().await, 1.0);
 
-    assert_eq!(ask(&c, "two").await, "a:two", "the same client is served again");
+    assert_eq!(
+        ask(&c, "two").await,
+        "a:two",
+        "the same client is served again"
+    );
     assert_eq!(total().await, 2.0, "by a new flow");
     assert_eq!(active_flows(admin, "udp-idle").await, (1, 1.0));
 }
@@ -168,13 +215,25 @@ async fn idle_flows_expire_and_a_new_datagram_opens_a_new_flow() {
 #[tokio::test]
 async fn flow_limit_drops_new_clients_and_keeps_existing_ones() {
     let a = udp_backend("a").await;
-    let app = start(&service("udp-limit", "udp", "rr", &[(a, 1)], "max_flows = 1")).await;
+    let app = start(&service(
+        "udp-limit",
+        "udp",
+        "rr",
+        &[(a, 1)],
+        "max_flows = 1",
+    ))
+    .await;
     let (addr, admin) = (app.local_addr("udp-limit").await.unwrap(), app.admin_addr());
     let c1 = client(addr).await;
     let c2 = client(addr).await;
     assert_eq!(ask(&c1, "first").await, "a:first");
     c2.send(b"second").await.unwrap();
-    assert_silent(&c2, Duration::from_millis(300), "a client over max_flows gets no reply").await;
+    assert_silent(
+        &c2,
+        Duration::from_millis(300),
+        "a client over max_flows gets no reply",
+    )
+    .await;
     let dropped = service_metric(
         admin,
         "switchyard_udp_datagrams_dropped_total",
@@ -183,7 +242,11 @@ async fn flow_limit_drops_new_clients_and_keeps_existing_ones() {
     )
     .await;
     assert!(dropped >= 1.0, "flow_limit drops counted: {dropped}");
-    assert_eq!(ask(&c1, "still").await, "a:still", "the existing flow keeps working");
+    assert_eq!(
+        ask(&c1, "still").await,
+        "a:still",
+        "the existing flow keeps working"
+    );
     assert_eq!(table_active(admin, "udp-limit").await, 1);
 }
 
@@ -199,11 +262,23 @@ async fn reload_keeps_flows_on_their_endpoint_and_sends_new_clients_to_the_new_o
     app.apply(&config(&service("udp-reload", "udp", "rr", &[(b, 1)], "")))
         .await
         .unwrap();
-    assert_eq!(app.local_addr("udp-reload").await, Some(addr), "the listener is kept");
+    assert_eq!(
+        app.local_addr("udp-reload").await,
+        Some(addr),
+        "the listener is kept"
+    );
 
-    assert_eq!(backend_for(&old, "after").await, "a", "an open flow keeps its endpoint");
+    assert_eq!(
+        backend_for(&old, "after").await,
+        "a",
+        "an open flow keeps its endpoint"
+    );
     let new = client(addr).await;
-    assert_eq!(backend_for(&new, "fresh").await, "b", "a new client gets the new endpoint");
+    assert_eq!(
+        backend_for(&new, "fresh").await,
+        "b",
+        "a new client gets the new endpoint"
+    );
     assert_eq!(backend_for(&old, "still").await, "a");
     let (_, table) = admin_get(app.admin_addr(), "/debug/table").await;
     let table: serde_json::Value = serde_json::from_str(&table).unwrap();
@@ -217,8 +292,6 @@ async fn reload_keeps_flows_on_their_endpoint_and_sends_new_clients_to_the_new_o
     assert_eq!(svc["endpoints"][0]["address"], b.to_string());
 }
 
-
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_datagrams_of_a_new_flow_are_not_dropped() {
     let a = udp_backend("a").await;
@@ -229,13 +302,11 @@ async fn the_first_datagrams_of_a_new_flow_are_not_dropped() {
         let c = client(addr).await;
         c.send(format!("{k}-one").as_bytes()).await.unwrap();
         c.send(format!("{k}-two").as_bytes()).await.unwrap();
-        let mut buf = vec![0u8; 1500];
         for want in [format!("a:{k}-one"), format!("a:{k}-two")] {
-            let n = tokio::time::timeout(REPLY_TIMEOUT, c.recv(&mut buf))
-                .await
-                .unwrap_or_else(|_| panic!("client {k}: no reply {want:?}"))
-                .unwrap();
-            assert_eq!(String::from_utf8_lossy(&buf[..n]), want);
+            assert_eq!(
+                recv(&c, &format!("reply {want:?} to client {k}")).await,
+                want
+            );
         }
     }
     let busy = service_metric(
@@ -245,5 +316,8 @@ async fn the_first_datagrams_of_a_new_flow_are_not_dropped() {
         ",reason=\"upstream_busy\"",
     )
     .await;
-    assert_eq!(busy, 0.0, "datagrams dropped as upstream_busy on an idle loopback");
+    assert_eq!(
+        busy, 0.0,
+        "datagrams dropped as upstream_busy on an idle loopback"
+    );
 }

@@ -25,10 +25,13 @@ pub async fn run(
     let mut drain = config.runtime.drain_timeout;
     let fixed = (config.admin.listen, config.runtime.workers);
     let watch = config.runtime.watch_interval.filter(|_| path.is_some());
-    let mut seen = path.as_deref().and_then(|p| std::fs::read_to_string(p).ok());
+    let mut seen = path
+        .as_deref()
+        .and_then(|p| std::fs::read_to_string(p).ok());
     let mut pending: Option<String> = None;
-    let app = start(config).await?;
+    // Installed before start, so a SIGHUP during start-up cannot kill the process.
     let mut hangup = signal(SignalKind::hangup()).ok();
+    let app = start(config).await?;
     let mut ticker = tokio::time::interval(watch.unwrap_or(Duration::from_secs(3600)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);

@@ -43,7 +43,13 @@ mod tests {
     #[test]
     fn hash_is_fixed_across_processes() {
         // A constant: if this changes, every sh/mh client moves after an upgrade.
-        assert_eq!(hash_ip("192.0.2.7".parse().unwrap()), hash_ip("::ffff:192.0.2.7".parse().unwrap()));
-        assert_ne!(hash_ip("192.0.2.7".parse().unwrap()), hash_ip("192.0.2.8".parse().unwrap()));
+        assert_eq!(
+            hash_ip("192.0.2.7".parse().unwrap()),
+            hash_ip("::ffff:192.0.2.7".parse().unwrap())
+        );
+        assert_ne!(
+            hash_ip("192.0.2.7".parse().unwrap()),
+            hash_ip("192.0.2.8".parse().unwrap())
+        );
     }
 }

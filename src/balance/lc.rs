@@ -43,7 +43,11 @@ impl Pick for LeastConn {
                 continue;
             }
             let active = u64::from(eps[i].state.active());
-            let weight = if self.weighted { u64::from(eps[i].weight) } else { 1 };
+            let weight = if self.weighted {
+                u64::from(eps[i].weight)
+            } else {
+                1
+            };
             // active/weight < best_active/best_weight, without division.
             let better = best.is_none_or(|(_, ba, bw)| active * bw < ba * weight);
             if better {

@@ -55,7 +55,11 @@ mod tests {
         let eps = endpoints(&[1, 1, 1]);
         let rr = RoundRobin::new(&eps);
         let c = counts(&rr, &eps, 300, |i| i != 1);
-        assert_eq!(c, vec![100, 0, 200], "the next usable endpoint takes the turn");
+        assert_eq!(
+            c,
+            vec![100, 0, 200],
+            "the next usable endpoint takes the turn"
+        );
         assert_eq!(rr.pick(&eps, "10.0.0.1".parse().unwrap(), &|_| false), None);
     }
 }

@@ -5,8 +5,12 @@ use std::net::IpAddr;
 #[derive(Debug)]
 pub(super) struct SourceHash(RoundRobin);
 impl SourceHash {
-    pub(super) fn new(endpoints: &[Endpoint]) -> Self { Self(RoundRobin::new(endpoints)) }
+    pub(super) fn new(endpoints: &[Endpoint]) -> Self {
+        Self(RoundRobin::new(endpoints))
+    }
 }
 impl Pick for SourceHash {
-    fn pick(&self, eps: &[Endpoint], c: IpAddr, usable: &dyn Fn(usize) -> bool) -> Option<usize> { self.0.pick(eps, c, usable) }
+    fn pick(&self, eps: &[Endpoint], c: IpAddr, usable: &dyn Fn(usize) -> bool) -> Option<usize> {
+        self.0.pick(eps, c, usable)
+    }
 }

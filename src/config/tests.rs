@@ -42,13 +42,20 @@ fn minimal_config_gets_documented_defaults() {
 
 #[test]
 fn udp_services_default_to_a_short_idle_timeout() {
-    let c = Config::parse(&MINIMAL.replace("name = \"web\"", "name = \"dns\"\nprotocol = \"udp\""), "t").unwrap();
+    let c = Config::parse(
+        &MINIMAL.replace("name = \"web\"", "name = \"dns\"\nprotocol = \"udp\""),
+        "t",
+    )
+    .unwrap();
     assert_eq!(c.services[0].idle_timeout, Duration::from_secs(30));
 }
 
 #[test]
 fn durations_are_human_readable() {
-    let text = MINIMAL.replace("name = \"web\"", "name = \"web\"\nconnect_timeout = \"250ms\"\nidle_timeout = \"2m\"");
+    let text = MINIMAL.replace(
+        "name = \"web\"",
+        "name = \"web\"\nconnect_timeout = \"250ms\"\nidle_timeout = \"2m\"",
+    );
     let c = Config::parse(&text, "t").unwrap();
     assert_eq!(c.services[0].connect_timeout, Duration::from_millis(250));
     assert_eq!(c.services[0].idle_timeout, Duration::from_secs(120));
@@ -96,7 +103,10 @@ fn malformed_toml_is_a_syntax_error() {
 #[test]
 fn unknown_scheduler_names_the_key() {
     let e = syntax(&MINIMAL.replace("name = \"web\"", "name = \"web\"\nscheduler = \"fastest\""));
-    assert!(e.contains("services[0].scheduler") && e.contains("fastest"), "{e}");
+    assert!(
+        e.contains("services[0].scheduler") && e.contains("fastest"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -120,31 +130,58 @@ fn same_port_for_tcp_and_udp_is_fine() {
 #[test]
 fn admin_address_conflicts_with_a_service() {
     let text = format!("[admin]\nlisten = \"127.0.0.1:8080\"\n{MINIMAL}");
-    assert_eq!(issues(&text), vec!["services[0].listen: tcp 127.0.0.1:8080 is already used by admin.listen"]);
+    assert_eq!(
+        issues(&text),
+        vec!["services[0].listen: tcp 127.0.0.1:8080 is already used by admin.listen"]
+    );
 }
 
 #[test]
 fn zero_endpoints_and_duplicates_are_rejected() {
     let none = "[[services]]\nname = \"x\"\nlisten = \"127.0.0.1:1\"\n";
-    assert_eq!(issues(none), vec!["services[0].endpoints: a service needs at least one endpoint"]);
+    assert_eq!(
+        issues(none),
+        vec!["services[0].endpoints: a service needs at least one endpoint"]
+    );
     let dup = format!("{MINIMAL}[[services.endpoints]]\naddress = \"127.0.0.1:9001\"\n");
-    assert_eq!(issues(&dup), vec!["services[0].endpoints[1].address: duplicate endpoint 127.0.0.1:9001"]);
+    assert_eq!(
+        issues(&dup),
+        vec!["services[0].endpoints[1].address: duplicate endpoint 127.0.0.1:9001"]
+    );
 }
 
 #[test]
 fn maglev_table_size_must_be_a_large_enough_prime() {
-    let mh = |size: &str| MINIMAL.replace("name = \"web\"", &format!("name = \"web\"\nscheduler = \"mh\"\nmh_table_size = {size}"));
+    let mh = |size: &str| {
+        MINIMAL.replace(
+            "name = \"web\"",
+            &format!("name = \"web\"\nscheduler = \"mh\"\nmh_table_size = {size}"),
+        )
+    };
     assert!(Config::parse(&mh("65537"), "t").is_ok());
-    assert_eq!(issues(&mh("65536")), vec!["services[0].mh_table_size: 65536 must be a prime between 2 and 16777213"]);
-    assert_eq!(issues(&mh("97")), vec!["services[0].mh_table_size: 97 is too small for 1 endpoints: use a prime of at least 100"]);
+    assert_eq!(
+        issues(&mh("65536")),
+        vec!["services[0].mh_table_size: 65536 must be a prime between 2 and 16777213"]
+    );
+    assert_eq!(
+        issues(&mh("97")),
+        vec![
+            "services[0].mh_table_size: 97 is too small for 1 endpoints: use a prime of at least 100"
+        ]
+    );
     let rr = MINIMAL.replace("name = \"web\"", "name = \"web\"\nmh_table_size = 65537");
-    assert_eq!(issues(&rr), vec!["services[0].mh_table_size: only used by scheduler \"mh\""]);
+    assert_eq!(
+        issues(&rr),
+        vec!["services[0].mh_table_size: only used by scheduler \"mh\""]
+    );
 }
 
 #[test]
 fn limits_and_names_are_checked() {
-    let text = MINIMAL
-        .replace("name = \"web\"", "name = \"we b\"\nconnect_attempts = 0\nconnect_timeout = \"0s\"\nmax_flows = 0");
+    let text = MINIMAL.replace(
+        "name = \"web\"",
+        "name = \"we b\"\nconnect_attempts = 0\nconnect_timeout = \"0s\"\nmax_flows = 0",
+    );
     assert_eq!(
         issues(&text),
         vec![
@@ -158,8 +195,14 @@ fn limits_and_names_are_checked() {
 
 #[test]
 fn proxy_protocol_is_tcp_only() {
-    let text = MINIMAL.replace("name = \"web\"", "name = \"web\"\nprotocol = \"udp\"\nproxy_protocol = \"v2\"");
-    assert_eq!(issues(&text), vec!["services[0].proxy_protocol: PROXY protocol is only supported for tcp services"]);
+    let text = MINIMAL.replace(
+        "name = \"web\"",
+        "name = \"web\"\nprotocol = \"udp\"\nproxy_protocol = \"v2\"",
+    );
+    assert_eq!(
+        issues(&text),
+        vec!["services[0].proxy_protocol: PROXY protocol is only supported for tcp services"]
+    );
 }
 
 #[test]
@@ -178,5 +221,22 @@ fn every_example_config_parses() {
 
 #[test]
 fn an_empty_file_is_rejected() {
-    assert_eq!(syntax("# only a comment\n\n"), "test.toml: .: the file is empty");
+    assert_eq!(
+        syntax("# only a comment\n\n"),
+        "test.toml: .: the file is empty"
+    );
+}
+
+#[test]
+fn uniqueness_is_checked_with_file_positions_even_on_broken_services() {
+    let bad = "[[services]]\nname = \"bad\"\nlisten = \"127.0.0.1:7\"\n";
+    let text = format!("{bad}{MINIMAL}{}", MINIMAL.replace("9001", "9002"));
+    assert_eq!(
+        issues(&text),
+        vec![
+            "services[0].endpoints: a service needs at least one endpoint",
+            "services[2].name: duplicate name \"web\" (first used by services[1])",
+            "services[2].listen: tcp 127.0.0.1:8080 is already used by services[1]",
+        ]
+    );
 }

@@ -40,7 +40,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<Issue>> {
         .enumerate()
         .filter_map(|(i, s)| service(s, &format!("services[{i}]"), &mut issues))
         .collect();
-    check_unique(&services, admin_listen, &mut issues);
+    check_unique(&raw.services, admin_listen, &mut issues);
     if !issues.0.is_empty() {
         return Err(issues.0);
     }
@@ -62,7 +62,10 @@ fn socket_addr(text: &str, path: &str, issues: &mut Issues) -> Option<SocketAddr
     match text.parse::<SocketAddr>() {
         Ok(addr) => Some(addr),
         Err(_) => {
-            issues.push(path, format!("invalid socket address {text:?} (want ip:port)"));
+            issues.push(
+                path,
+                format!("invalid socket address {text:?} (want ip:port)"),
+            );
             None
         }
     }
@@ -91,7 +94,11 @@ fn service(raw: &RawService, path: &str, issues: &mut Issues) -> Option<ServiceC
             );
             None
         });
-    nonzero_duration(raw.connect_timeout, &format!("{path}.connect_timeout"), issues);
+    nonzero_duration(
+        raw.connect_timeout,
+        &format!("{path}.connect_timeout"),
+        issues,
+    );
     let idle_timeout = raw.idle_timeout.unwrap_or(match raw.protocol {
         Protocol::Tcp => Duration::from_secs(600),
         Protocol::Udp => Duration::from_secs(30),
@@ -156,11 +163,12 @@ fn endpoints(raw: &[RawEndpoint], path: &str, issues: &mut Issues) -> Vec<Endpoi
         if let Some(addr) = address
             && !seen.insert(addr)
         {
-            issues.push(format!("{at}.address"), format!("duplicate endpoint {addr}"));
+            issues.push(
+                format!("{at}.address"),
+                format!("duplicate endpoint {addr}"),
+            );
         }
-        let weight = u32::try_from(ep.weight)
-            .ok()
-            .filter(|w| *w <= MAX_WEIGHT);
+        let weight = u32::try_from(ep.weight).ok().filter(|w| *w <= MAX_WEIGHT);
         if weight.is_none() {
             issues.push(
                 format!("{at}.weight"),
@@ -174,22 +182,34 @@ fn endpoints(raw: &[RawEndpoint], path: &str, issues: &mut Issues) -> Vec<Endpoi
     out
 }
 
-fn mh_table_size(raw: &RawService, endpoints: usize, path: &str, issues: &mut Issues) -> Option<u32> {
-    let size = raw.mh_table_size.unwrap_or(u64::from(DEFAULT_MH_TABLE_SIZE));
+fn mh_table_size(
+    raw: &RawService,
+    endpoints: usize,
+    path: &str,
+    issues: &mut Issues,
+) -> Option<u32> {
+    let size = raw
+        .mh_table_size
+        .unwrap_or(u64::from(DEFAULT_MH_TABLE_SIZE));
     let at = format!("{path}.mh_table_size");
     if raw.mh_table_size.is_some() && raw.scheduler != Scheduler::Mh {
         issues.push(at, "only used by scheduler \"mh\"");
         return None;
     }
     if !(2..=MAX_MH_TABLE_SIZE).contains(&size) || !is_prime(size) {
-        issues.push(at, format!("{size} must be a prime between 2 and {MAX_MH_TABLE_SIZE}"));
+        issues.push(
+            at,
+            format!("{size} must be a prime between 2 and {MAX_MH_TABLE_SIZE}"),
+        );
         return None;
     }
     let want = 100 * endpoints as u64;
     if raw.scheduler == Scheduler::Mh && size < want {
         issues.push(
             at,
-            format!("{size} is too small for {endpoints} endpoints: use a prime of at least {want}"),
+            format!(
+                "{size} is too small for {endpoints} endpoints: use a prime of at least {want}"
+            ),
         );
         return None;
     }
@@ -202,23 +222,34 @@ fn is_prime(n: u64) -> bool {
 
 /// Service names must be unique, and no two services of one protocol may share an address
 /// (port 0 asks the kernel for a fresh port, so it may repeat). The admin listener is TCP.
-fn check_unique(services: &[ServiceConfig], admin: Option<SocketAddr>, issues: &mut Issues) {
-    let mut names = HashMap::new();
+/// This runs over the raw services, so paths keep their file positions and a service with
+/// other problems is still checked.
+fn check_unique(services: &[RawService], admin: Option<SocketAddr>, issues: &mut Issues) {
+    let mut names: HashMap<&str, usize> = HashMap::new();
     let mut addrs: HashMap<(Protocol, SocketAddr), usize> = HashMap::new();
     if let Some(admin) = admin.filter(|a| a.port() != 0) {
         addrs.insert((Protocol::Tcp, admin), usize::MAX);
     }
     for (i, s) in services.iter().enumerate() {
-        if let Some(first) = names.insert(s.name.clone(), i) {
+        if let Some(first) = names.insert(&s.name, i) {
             issues.push(
                 format!("services[{i}].name"),
-                format!("duplicate name {:?} (first used by services[{first}])", s.name),
+                format!(
+                    "duplicate name {:?} (first used by services[{first}])",
+                    s.name
+                ),
             );
         }
-        if s.listen.port() == 0 {
+        // An unparsable address was reported already.
+        let Some(listen) = s
+            .listen
+            .parse::<SocketAddr>()
+            .ok()
+            .filter(|a| a.port() != 0)
+        else {
             continue;
-        }
-        if let Some(first) = addrs.insert((s.protocol, s.listen), i) {
+        };
+        if let Some(first) = addrs.insert((s.protocol, listen), i) {
             let owner = if first == usize::MAX {
                 "admin.listen".to_owned()
             } else {
@@ -226,7 +257,7 @@ fn check_unique(services: &[ServiceConfig], admin: Option<SocketAddr>, issues: &
             };
             issues.push(
                 format!("services[{i}].listen"),
-                format!("{} {} is already used by {owner}", s.protocol, s.listen),
+                format!("{} {listen} is already used by {owner}", s.protocol),
             );
         }
     }

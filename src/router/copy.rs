@@ -122,7 +122,13 @@ mod tests {
         let (mut proxy_upstream, mut server_end) = pair().await;
         let noop = Counter::noop();
         let proxy = tokio::spawn(async move {
-            bidirectional(&mut proxy_client, &mut proxy_upstream, Duration::from_secs(5), (&noop, &noop)).await
+            bidirectional(
+                &mut proxy_client,
+                &mut proxy_upstream,
+                Duration::from_secs(5),
+                (&noop, &noop),
+            )
+            .await
         });
         client_end.write_all(b"request").await.unwrap();
         client_end.shutdown().await.unwrap();
@@ -137,7 +143,13 @@ mod tests {
         assert_eq!(reply, b"late reply");
         let (ended, totals) = proxy.await.unwrap().unwrap();
         assert_eq!(ended, Ended::Closed);
-        assert_eq!(totals, Totals { sent: 7, received: 10 });
+        assert_eq!(
+            totals,
+            Totals {
+                sent: 7,
+                received: 10
+            }
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -146,9 +158,14 @@ mod tests {
         let (mut proxy_upstream, _server_end) = pair().await;
         let noop = Counter::noop();
         let begun = Instant::now();
-        let (ended, _) = bidirectional(&mut proxy_client, &mut proxy_upstream, Duration::from_secs(30), (&noop, &noop))
-            .await
-            .unwrap();
+        let (ended, _) = bidirectional(
+            &mut proxy_client,
+            &mut proxy_upstream,
+            Duration::from_secs(30),
+            (&noop, &noop),
+        )
+        .await
+        .unwrap();
         assert_eq!(ended, Ended::Idle);
         assert!(begun.elapsed() >= Duration::from_secs(30));
     }

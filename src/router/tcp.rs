@@ -1,6 +1,7 @@
 //! One proxied TCP connection: connect upstream, copy both ways, account for it.
 
 use super::copy::{self, Ended};
+use crate::config::ProxyProtocol;
 use crate::service_table::Service;
 use crate::upstream;
 use std::net::SocketAddr;
@@ -51,11 +52,19 @@ pub async fn serve(
 }
 
 async fn proxy(client: &mut TcpStream, peer: SocketAddr, service: &Service) {
-    let local = match client.local_addr() {
-        Ok(addr) => addr,
-        Err(error) => return debug!(%error, "client gone before proxying"),
+    let preamble = match service.config.proxy_protocol {
+        ProxyProtocol::None => None,
+        ProxyProtocol::V2 => {
+            match client
+                .local_addr()
+                .and_then(|local| upstream::proxy_v2_header(peer, local))
+            {
+                Ok(header) => Some(header),
+                Err(error) => return debug!(%error, "client gone before proxying"),
+            }
+        }
     };
-    let mut upstream = match upstream::connect(service, peer, local).await {
+    let mut upstream = match upstream::connect(service, peer, preamble.as_deref()).await {
         Ok(upstream) => upstream,
         Err(error) => {
             return tracing::warn!(%error, "no upstream connection: closing client");

@@ -47,7 +47,12 @@ type Flows = DashMap<SocketAddr, Arc<Flow>>;
 
 /// Relays datagrams for the service named like `service` until told to stop; open flows
 /// then live on until they go idle or the drain deadline passes.
-pub async fn run(socket: UdpSocket, mut service: Arc<Service>, table: Arc<TableHandle>, life: Lifecycle) {
+pub async fn run(
+    socket: UdpSocket,
+    mut service: Arc<Service>,
+    table: Arc<TableHandle>,
+    life: Lifecycle,
+) {
     let socket = Arc::new(socket);
     let flows: Arc<Flows> = Arc::new(DashMap::new());
     let start = Instant::now();
@@ -81,7 +86,8 @@ pub async fn run(socket: UdpSocket, mut service: Arc<Service>, table: Arc<TableH
                 }
             }
         };
-        flow.last.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
+        flow.last
+            .store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
         match flow.upstream.try_send(&buf[..len]) {
             Ok(_) => service.live.metrics.bytes_in.increment(len as u64),
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
@@ -125,7 +131,13 @@ async fn open_flow(
     service.live.active.fetch_add(1, Ordering::Relaxed);
     service.live.metrics.accepted.increment(1);
     service.live.metrics.active.increment(1.0);
-    let task = replies(Arc::clone(&flow), client, Arc::clone(socket), Arc::clone(service), start);
+    let task = replies(
+        Arc::clone(&flow),
+        client,
+        Arc::clone(socket),
+        Arc::clone(service),
+        start,
+    );
     let flows = Arc::clone(flows);
     let (service, force_close) = (Arc::clone(service), life.force_close.clone());
     life.connections.spawn(async move {
@@ -149,11 +161,20 @@ async fn connect(endpoint: SocketAddr) -> io::Result<UdpSocket> {
     };
     let socket = UdpSocket::bind(any).await?;
     socket.connect(endpoint).await?;
+    // The first `try_send` must not see WouldBlock just because the runtime has not yet
+    // observed the new socket's write readiness.
+    socket.writable().await?;
     Ok(socket)
 }
 
 /// Relays the endpoint's replies to `client` until the flow is idle for the timeout.
-async fn replies(flow: Arc<Flow>, client: SocketAddr, socket: Arc<UdpSocket>, service: Arc<Service>, start: Instant) {
+async fn replies(
+    flow: Arc<Flow>,
+    client: SocketAddr,
+    socket: Arc<UdpSocket>,
+    service: Arc<Service>,
+    start: Instant,
+) {
     let idle = service.config.idle_timeout;
     let metrics = &service.live.metrics;
     let last_activity = || start + Duration::from_millis(flow.last.load(Ordering::Relaxed));
@@ -194,7 +215,11 @@ enum Relay {
 }
 
 /// Moves one reply datagram, if one is waiting; `Ok(None)` when the readiness was spurious.
-fn relay_one(upstream: &UdpSocket, socket: &UdpSocket, client: SocketAddr) -> Result<Option<usize>, Relay> {
+fn relay_one(
+    upstream: &UdpSocket,
+    socket: &UdpSocket,
+    client: SocketAddr,
+) -> Result<Option<usize>, Relay> {
     SCRATCH.with_borrow_mut(|buf| {
         let n = match upstream.try_recv(buf) {
             Ok(n) => n,

@@ -58,7 +58,11 @@ impl EndpointState {
 
     /// Records a failed connect; after `max_failures` in a row the endpoint is benched for
     /// `backoff`. Returns true when this failure benched it.
-    pub fn record_failure(&self, max_failures: Option<std::num::NonZeroU32>, backoff: Duration) -> bool {
+    pub fn record_failure(
+        &self,
+        max_failures: Option<std::num::NonZeroU32>,
+        backoff: Duration,
+    ) -> bool {
         let n = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
         match max_failures {
             Some(max) if n >= max.get() => {

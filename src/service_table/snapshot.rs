@@ -116,7 +116,9 @@ impl Service {
             .map(|e| Endpoint {
                 address: e.address,
                 weight: e.weight,
-                state: old.get(&e.address).map_or_else(Default::default, |s| Arc::clone(s)),
+                state: old
+                    .get(&e.address)
+                    .map_or_else(Default::default, |s| Arc::clone(s)),
             })
             .collect();
         let picker = balance::build(config.scheduler, &endpoints, config.mh_table_size);

@@ -84,7 +84,8 @@ impl ServiceMetrics {
     pub fn set_endpoints(&self, endpoints: &[Endpoint]) {
         let active = endpoints.iter().filter(|e| e.weight > 0).count();
         self.endpoints_active.set(active as f64);
-        self.endpoints_draining.set((endpoints.len() - active) as f64);
+        self.endpoints_draining
+            .set((endpoints.len() - active) as f64);
     }
 
     /// Counts a failed upstream connect.

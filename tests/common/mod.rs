@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests: real backends on 127.0.0.1:0 and config text.
 #![allow(dead_code, unreachable_pub, missing_docs)]
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -15,7 +16,9 @@ pub async fn tcp_backend(name: &str) -> SocketAddr {
     let name = name.to_owned();
     tokio::spawn(async move {
         loop {
-            let Ok((mut sock, _)) = listener.accept().await else { return };
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
             let name = name.clone();
             tokio::spawn(async move {
                 let _ = sock.write_all(format!("{name}\n").as_bytes()).await;
@@ -36,7 +39,9 @@ pub async fn udp_backend(name: &str) -> SocketAddr {
     tokio::spawn(async move {
         let mut buf = vec![0u8; 65535];
         loop {
-            let Ok((n, from)) = socket.recv_from(&mut buf).await else { return };
+            let Ok((n, from)) = socket.recv_from(&mut buf).await else {
+                return;
+            };
             let mut reply = format!("{name}:").into_bytes();
             reply.extend_from_slice(&buf[..n]);
             let _ = socket.send_to(&reply, from).await;
@@ -52,12 +57,20 @@ pub async fn dead_address() -> SocketAddr {
 }
 
 /// TOML for one service.
-pub fn service(name: &str, protocol: &str, scheduler: &str, endpoints: &[(SocketAddr, u32)], extra: &str) -> String {
+pub fn service(
+    name: &str,
+    protocol: &str,
+    scheduler: &str,
+    endpoints: &[(SocketAddr, u32)],
+    extra: &str,
+) -> String {
     let mut s = format!(
         "[[services]]\nname = \"{name}\"\nlisten = \"127.0.0.1:0\"\nprotocol = \"{protocol}\"\nscheduler = \"{scheduler}\"\n{extra}\n"
     );
     for (addr, weight) in endpoints {
-        s.push_str(&format!("[[services.endpoints]]\naddress = \"{addr}\"\nweight = {weight}\n"));
+        s.push_str(&format!(
+            "[[services.endpoints]]\naddress = \"{addr}\"\nweight = {weight}\n"
+        ));
     }
     s
 }
@@ -109,13 +122,22 @@ pub async fn echo_roundtrip(stream: &mut BufReader<TcpStream>, msg: &[u8]) {
 /// GET `path` on the admin listener; returns (status, body).
 pub async fn admin_get(addr: SocketAddr, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nhost: admin\r\nconnection: close\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nhost: admin\r\nconnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).await.unwrap();
-    let status = out.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     (status, body)
 }
 

@@ -29,8 +29,14 @@ weight = {weight_b}
 fn rebuild_shares_unchanged_services() {
     let s1 = Snapshot::default().rebuild(&two_services(1));
     let s2 = s1.rebuild(&two_services(5));
-    assert!(Arc::ptr_eq(s1.service("a").unwrap(), s2.service("a").unwrap()));
-    assert!(!Arc::ptr_eq(s1.service("b").unwrap(), s2.service("b").unwrap()));
+    assert!(Arc::ptr_eq(
+        s1.service("a").unwrap(),
+        s2.service("a").unwrap()
+    ));
+    assert!(!Arc::ptr_eq(
+        s1.service("b").unwrap(),
+        s2.service("b").unwrap()
+    ));
     assert_eq!(s2.service("b").unwrap().endpoints[1].weight, 5);
 }
 
@@ -70,11 +76,16 @@ fn pick_skips_tried_and_falls_back_to_benched() {
     let client = "10.0.0.1".parse().unwrap();
     assert_eq!(b.pick(client, &[0]), Some(1));
     assert_eq!(b.pick(client, &[0, 1]), None);
-    b.endpoints[0]
-        .state
-        .record_failure(std::num::NonZeroU32::new(1), std::time::Duration::from_secs(60));
+    b.endpoints[0].state.record_failure(
+        std::num::NonZeroU32::new(1),
+        std::time::Duration::from_secs(60),
+    );
     for _ in 0..4 {
         assert_eq!(b.pick(client, &[]), Some(1));
     }
-    assert_eq!(b.pick(client, &[1]), Some(0), "a benched endpoint beats none");
+    assert_eq!(
+        b.pick(client, &[1]),
+        Some(0),
+        "a benched endpoint beats none"
+    );
 }
