@@ -8,6 +8,7 @@
 //! Buffers start at 16 KiB and double, up to 256 KiB, while reads keep filling them, so bulk
 //! transfers need fewer syscalls and idle connections stay small.
 
+use bytes::BytesMut;
 use metrics::Counter;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -71,20 +72,23 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let mut buf = vec![0u8; START_BUF];
+    // BytesMut: reads go into spare capacity, so a fresh buffer is never zero-filled.
+    let mut buf = BytesMut::with_capacity(START_BUF);
     let mut total = 0u64;
     loop {
-        let n = from.read(&mut buf).await?;
+        buf.clear();
+        let n = from.read_buf(&mut buf).await?;
         if n == 0 {
             to.shutdown().await?;
             return Ok(total);
         }
-        to.write_all(&buf[..n]).await?;
+        to.write_all(&buf).await?;
         total += n as u64;
         counter.increment(n as u64);
         last.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
-        if n == buf.len() && buf.len() < MAX_BUF {
-            buf.resize(buf.len() * 2, 0);
+        let capacity = buf.capacity();
+        if n == capacity && capacity < MAX_BUF {
+            buf = BytesMut::with_capacity(capacity * 2);
         }
     }
 }
