@@ -99,6 +99,12 @@ fn config_error(error: &switchyard::config::ConfigError) -> ExitCode {
 }
 
 fn serve(config: Config, path: Option<PathBuf>, is_demo: bool) -> anyhow::Result<()> {
+    // Every proxied connection holds two descriptors; like HAProxy, take all the hard limit
+    // allows instead of the 1024 soft default.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open file limit"),
+        Err(error) => tracing::warn!(%error, "cannot raise the open file limit"),
+    }
     // One worker: a current-thread runtime skips the work-stealing machinery entirely.
     let mut runtime = match config.runtime.workers.map(|w| w.get()) {
         Some(1) => tokio::runtime::Builder::new_current_thread(),

@@ -129,6 +129,11 @@ impl Proxy {
     /// Starts `switchyard run` on a config for `backend` with the given `[runtime]` body and
     /// waits until `/readyz` says 200.
     async fn start(backend: SocketAddr, runtime: &str) -> Proxy {
+        Proxy::start_limited(backend, runtime, None).await
+    }
+
+    /// Like [`Proxy::start`], optionally under `ulimit -n fd_limit`.
+    async fn start_limited(backend: SocketAddr, runtime: &str, fd_limit: Option<u32>) -> Proxy {
         let (admin, listen) = free_ports();
         let dir = tempfile::tempdir().unwrap();
         let config = write(
@@ -138,7 +143,17 @@ impl Proxy {
         );
         let log = dir.path().join("switchyard.log");
         let out = std::fs::File::create(&log).unwrap();
-        let child = Command::new(BIN)
+        let mut command = match fd_limit {
+            None => Command::new(BIN),
+            Some(limit) => {
+                let mut sh = Command::new("sh");
+                sh.arg("-c")
+                    .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+                    .arg(BIN);
+                sh
+            }
+        };
+        let child = command
             .arg("run")
             .arg("--config")
             .arg(&config)
@@ -625,4 +640,43 @@ async fn drain_deadline_closes_leftover_connections_and_exits_0() {
         .await
         .expect("the leftover connection was not closed");
     assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+}
+
+#[tokio::test]
+async fn accept_loop_survives_running_out_of_file_descriptors() {
+    let backend = tcp_backend("fd").await;
+    let mut proxy = Proxy::start_limited(backend, "", Some(48)).await;
+    // Each proxied connection costs two descriptors: 40 clients exhaust 48.
+    let mut clients = Vec::new();
+    for _ in 0..40 {
+        if let Ok(Ok(s)) =
+            tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(proxy.listen)).await
+        {
+            clients.push(s);
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proxy.assert_running("while out of file descriptors");
+    drop(clients);
+    let listen = proxy.listen;
+    let served = eventually(Duration::from_secs(5), || async move {
+        tokio::time::timeout(Duration::from_secs(1), backend_of(listen))
+            .await
+            .is_ok_and(|name| name == "fd")
+    })
+    .await;
+    if !served {
+        proxy.fail("not serving again after descriptors were freed");
+    }
+    let errors = proxy
+        .metric(r#"switchyard_accept_errors_total{service="web"}"#)
+        .await;
+    let refused = proxy
+        .metric(r#"switchyard_upstream_connect_errors_total{service="web",reason="other"}"#)
+        .await;
+    if errors + refused < 1.0 {
+        proxy.fail("expected accept errors or failed upstream sockets while out of descriptors");
+    }
+    eprintln!("accept errors {errors}, upstream socket errors {refused}");
+    assert!(proxy.log().contains("accept failed") || refused >= 1.0);
 }
