@@ -38,6 +38,8 @@ pub mod balance;
 pub mod config;
 pub mod demo;
 pub mod router;
+pub mod ingress;
 pub mod service_table;
 pub mod telemetry;
+pub mod tls;
 pub mod upstream;

@@ -1,0 +1,1 @@
+//! placeholder: the ingress routing module (helper writes it)

@@ -1,0 +1,1 @@
+//! placeholder: the TLS module (helper writes it)
