@@ -45,3 +45,30 @@ pub(crate) fn counts(
     }
     c
 }
+
+/// Proptest strategy: a random set of 1 to 29 distinct endpoints with weights 0..=5 (so some
+/// are drained), paired with the same endpoints in a shuffled order.
+pub(crate) fn shuffled_endpoints()
+-> impl proptest::strategy::Strategy<Value = (Vec<Endpoint>, Vec<Endpoint>)> {
+    use proptest::prelude::*;
+    prop::collection::btree_map(1u32..5000, 0u32..6, 1..30)
+        .prop_map(|m| {
+            m.into_iter()
+                .map(|(n, w)| endpoint(n, w))
+                .collect::<Vec<_>>()
+        })
+        .prop_flat_map(|v| (Just(v.clone()), Just(v).prop_shuffle()))
+}
+
+/// The first of `clients` clients that `a` (over `a_eps`) and `b` (over `b_eps`) send to
+/// different addresses, if any.
+pub(crate) fn first_difference(
+    (a, a_eps): (&dyn super::Pick, &[Endpoint]),
+    (b, b_eps): (&dyn super::Pick, &[Endpoint]),
+    clients: u32,
+) -> Option<u32> {
+    let address = |p: &dyn super::Pick, eps: &[Endpoint], n| {
+        p.pick(eps, client(n), &|_| true).map(|i| eps[i].address)
+    };
+    (0..clients).find(|&n| address(a, a_eps, n) != address(b, b_eps, n))
+}
