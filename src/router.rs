@@ -9,6 +9,7 @@
 //! *new* connections, and open ones drain.
 
 pub mod copy;
+pub mod forward;
 pub mod listener;
 pub mod tcp;
 pub mod udp;

@@ -35,7 +35,7 @@ impl Pick for LeastConn {
         if n == 0 {
             return None;
         }
-        let start = self.cursor.fetch_add(1, Ordering::Relaxed);
+        let start = self.cursor.fetch_add(1, Ordering::Relaxed) % n;
         let mut best: Option<(usize, u64, u64)> = None; // (index, active, weight)
         for k in 0..n {
             let i = self.eligible[(start + k) % n];

@@ -30,7 +30,7 @@ impl Pick for RoundRobin {
         if n == 0 {
             return None;
         }
-        let start = self.cursor.fetch_add(1, Ordering::Relaxed);
+        let start = self.cursor.fetch_add(1, Ordering::Relaxed) % n;
         (0..n)
             .map(|k| self.eligible[(start + k) % n])
             .find(|&i| usable(i))

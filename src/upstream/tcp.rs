@@ -1,4 +1,4 @@
-//! Connecting to a service's endpoints.
+//! Connecting one TCP connection to a service's endpoints.
 //!
 //! One function, [`connect`], owns the upstream side of a new TCP connection: pick an
 //! endpoint, connect under the service's `connect_timeout`, and on failure record it for

@@ -1,0 +1,224 @@
+//! Request and response header rewriting for the HTTP proxy (RFC 9110 §7.6.1, RFC 7239).
+//!
+//! Hop-by-hop headers describe one connection, not the message, so they are removed in both
+//! directions: the fixed list from RFC 9110 plus every header the `Connection` header names.
+//! Upgrades (WebSocket) are the exception the caller handles: it keeps `Connection: upgrade`
+//! and `Upgrade` when it forwards an upgrade request.
+//!
+//! Client identity goes to the endpoint in `X-Forwarded-For/-Proto/-Host/-Port` (and optionally
+//! RFC 7239 `Forwarded`). Incoming values are kept and appended to only when the peer is a
+//! trusted proxy (an L4 balancer or another router in front of us); from anyone else they are
+//! replaced, since a client could otherwise claim any address.
+
+use http::header::{CONNECTION, HeaderMap, HeaderName, HeaderValue};
+use std::net::IpAddr;
+
+/// `X-Forwarded-For`.
+pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+/// `X-Forwarded-Proto`.
+pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+/// `X-Forwarded-Host`.
+pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+/// `X-Forwarded-Port`.
+pub const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+/// `X-Request-Id`.
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// `Forwarded` (RFC 7239).
+pub const FORWARDED: HeaderName = HeaderName::from_static("forwarded");
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1, plus the legacy `proxy-connection` and `keep-alive`).
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Removes hop-by-hop headers, including those named in `Connection`.
+pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+/// What the proxy knows about the client side of a request.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    /// The client's address (after any PROXY protocol header).
+    pub client: IpAddr,
+    /// Whether the client's connection may vouch for `X-Forwarded-*` it sends.
+    pub trusted: bool,
+    /// `http` or `https`.
+    pub proto: &'static str,
+    /// The Host the client asked for (with port, as sent).
+    pub host: &'a str,
+    /// The port the client connected to.
+    pub port: u16,
+}
+
+/// Sets the forwarding headers on a request about to go upstream.
+pub fn set_forwarding(headers: &mut HeaderMap, origin: &Origin<'_>, rfc7239: bool) {
+    let client = origin.client.to_canonical();
+    let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(prior) if origin.trusted && !prior.trim().is_empty() => format!("{prior}, {client}"),
+        _ => client.to_string(),
+    };
+    insert(headers, X_FORWARDED_FOR, &xff);
+    if !origin.trusted || !headers.contains_key(&X_FORWARDED_PROTO) {
+        insert(headers, X_FORWARDED_PROTO, origin.proto);
+    }
+    if !origin.trusted || !headers.contains_key(&X_FORWARDED_HOST) {
+        insert(headers, X_FORWARDED_HOST, origin.host);
+    }
+    if !origin.trusted || !headers.contains_key(&X_FORWARDED_PORT) {
+        insert(headers, X_FORWARDED_PORT, &origin.port.to_string());
+    }
+    if rfc7239 {
+        let node = match client {
+            IpAddr::V4(v4) => v4.to_string(),
+            IpAddr::V6(v6) => format!("\"[{v6}]\""),
+        };
+        let element = format!(
+            "for={node};host=\"{}\";proto={}",
+            origin.host.replace('"', ""),
+            origin.proto
+        );
+        let value = match headers.get(&FORWARDED).and_then(|v| v.to_str().ok()) {
+            Some(prior) if origin.trusted => format!("{prior}, {element}"),
+            _ => element,
+        };
+        insert(headers, FORWARDED, &value);
+    } else if !origin.trusted {
+        headers.remove(&FORWARDED);
+    }
+}
+
+/// Makes sure the request has an `X-Request-Id`, generating one when absent; returns it.
+pub fn ensure_request_id(headers: &mut HeaderMap) -> HeaderValue {
+    if let Some(id) = headers
+        .get(&X_REQUEST_ID)
+        .filter(|v| !v.is_empty() && v.len() <= 200)
+    {
+        return id.clone();
+    }
+    let id = HeaderValue::from_str(&format!("{:032x}", fastrand::u128(..)))
+        .unwrap_or(HeaderValue::from_static("0"));
+    headers.insert(X_REQUEST_ID, id.clone());
+    id
+}
+
+fn insert(headers: &mut HeaderMap, name: HeaderName, value: &str) {
+    // Values come from our own formatting or from a header that was already valid; a value
+    // that still cannot be a header (control characters in a Host) is dropped, not sent.
+    match HeaderValue::from_str(value) {
+        Ok(v) => {
+            headers.insert(name, v);
+        }
+        Err(_) => {
+            headers.remove(name);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn origin(trusted: bool) -> Origin<'static> {
+        Origin {
+            client: "192.0.2.7".parse().unwrap(),
+            trusted,
+            proto: "https",
+            host: "app.example.com",
+            port: 443,
+        }
+    }
+
+    #[test]
+    fn hop_by_hop_headers_and_those_named_in_connection_are_removed() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "connection",
+            HeaderValue::from_static("keep-alive, x-secret"),
+        );
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        h.insert("te", HeaderValue::from_static("trailers"));
+        h.insert("transfer-encoding", HeaderValue::from_static("chunked"));
+        h.insert("accept", HeaderValue::from_static("*/*"));
+        remove_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("accept"));
+    }
+
+    #[test]
+    fn untrusted_clients_cannot_spoof_forwarded_headers() {
+        let mut h = HeaderMap::new();
+        h.insert(X_FORWARDED_FOR, HeaderValue::from_static("10.0.0.1"));
+        h.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+        h.insert(FORWARDED, HeaderValue::from_static("for=10.0.0.1"));
+        set_forwarding(&mut h, &origin(false), false);
+        assert_eq!(h[&X_FORWARDED_FOR], "192.0.2.7");
+        assert_eq!(h[&X_FORWARDED_PROTO], "https");
+        assert_eq!(h[&X_FORWARDED_HOST], "app.example.com");
+        assert_eq!(h[&X_FORWARDED_PORT], "443");
+        assert!(!h.contains_key(&FORWARDED));
+    }
+
+    #[test]
+    fn trusted_proxies_are_appended_to() {
+        let mut h = HeaderMap::new();
+        h.insert(X_FORWARDED_FOR, HeaderValue::from_static("198.51.100.1"));
+        h.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+        set_forwarding(&mut h, &origin(true), true);
+        assert_eq!(h[&X_FORWARDED_FOR], "198.51.100.1, 192.0.2.7");
+        assert_eq!(
+            h[&X_FORWARDED_PROTO], "http",
+            "the first hop knows the real scheme"
+        );
+        assert_eq!(
+            h[&FORWARDED],
+            "for=192.0.2.7;host=\"app.example.com\";proto=https"
+        );
+    }
+
+    #[test]
+    fn ipv6_clients_are_quoted_in_forwarded() {
+        let mut h = HeaderMap::new();
+        let o = Origin {
+            client: "2001:db8::1".parse().unwrap(),
+            ..origin(false)
+        };
+        set_forwarding(&mut h, &o, true);
+        assert_eq!(
+            h[&FORWARDED],
+            "for=\"[2001:db8::1]\";host=\"app.example.com\";proto=https"
+        );
+        assert_eq!(h[&X_FORWARDED_FOR], "2001:db8::1");
+    }
+
+    #[test]
+    fn request_ids_are_kept_or_generated() {
+        let mut h = HeaderMap::new();
+        let id = ensure_request_id(&mut h);
+        assert_eq!(id.len(), 32);
+        assert_eq!(h[&X_REQUEST_ID], id);
+        let mut given = HeaderMap::new();
+        given.insert(X_REQUEST_ID, HeaderValue::from_static("abc"));
+        assert_eq!(ensure_request_id(&mut given), "abc");
+    }
+}

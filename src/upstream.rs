@@ -1,0 +1,10 @@
+//! The upstream side: connecting to a service's endpoints.
+//!
+//! - [`tcp`]: one L4 connection: pick, connect under a deadline, retry the next endpoint,
+//!   passive health, optional PROXY v2 preamble;
+//! - [`http`]: the pooled HTTP client the L7 router forwards requests with.
+
+pub mod http;
+pub mod tcp;
+
+pub use tcp::{ConnectError, Upstream, connect, proxy_v2_header};
