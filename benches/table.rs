@@ -20,11 +20,12 @@ fn service(i: u32, weight: u32) -> ServiceConfig {
     let vip = Ipv4Addr::from(0x0a60_0000 + i);
     ServiceConfig {
         name: Arc::from(format!("svc-{i}")),
-        listen: SocketAddr::new(IpAddr::V4(vip), 80),
+        listen: Some(SocketAddr::new(IpAddr::V4(vip), 80)),
         protocol: Protocol::Tcp,
         scheduler: Scheduler::Wrr,
         mh_table_size: 65_537,
         connect_timeout: Duration::from_secs(3),
+        response_timeout: Duration::from_secs(60),
         connect_attempts: NonZeroU32::MIN,
         idle_timeout: Duration::from_secs(600),
         max_connections: None,

@@ -123,8 +123,8 @@ pub struct TableView {
 pub struct ServiceView {
     /// Name.
     pub name: String,
-    /// Configured listen address.
-    pub listen: SocketAddr,
+    /// Configured L4 listen address (absent for HTTP-only services).
+    pub listen: Option<SocketAddr>,
     /// `tcp` or `udp`.
     pub protocol: crate::config::Protocol,
     /// Scheduler name.

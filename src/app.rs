@@ -11,6 +11,7 @@
 //! backlog); their table entry is swapped, and open connections keep the `Arc<Service>` they
 //! started with.
 
+mod http;
 mod reload;
 
 pub use reload::run;
@@ -32,11 +33,14 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// Kernel accept queue length for service listeners (the kernel caps it at `somaxconn`).
-const BACKLOG: u32 = 4096;
+pub(crate) const BACKLOG: u32 = 4096;
 
 /// Why the app could not start or apply a config.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
+    /// Certificates could not be loaded.
+    #[error("{0}")]
+    Tls(#[source] crate::tls::TlsError),
     /// A listener could not be bound.
     #[error("cannot listen on {protocol} {address} for {what}: {source}")]
     Bind {
@@ -57,6 +61,7 @@ pub enum AppError {
 pub struct App {
     table: Arc<TableHandle>,
     listeners: Mutex<HashMap<Arc<str>, Running>>,
+    http: Mutex<http::HttpListeners>,
     connections: TaskTracker,
     force_close: CancellationToken,
     admin_stop: CancellationToken,
@@ -101,6 +106,7 @@ pub async fn start(config: Config) -> Result<App, AppError> {
     let app = App {
         table: Arc::new(TableHandle::default()),
         listeners: Mutex::new(HashMap::new()),
+        http: Mutex::new(http::HttpListeners::new()?),
         connections: TaskTracker::new(),
         force_close: CancellationToken::new(),
         admin_stop: CancellationToken::new(),
@@ -135,16 +141,40 @@ impl App {
         self.listeners.lock().await.get(service).map(|r| r.local)
     }
 
-    /// Moves the app to `config`: binds new listeners (all or nothing), publishes the new
-    /// table, then stops listeners of services that went away; their connections drain.
+    /// Where the named HTTP listener is bound.
+    pub async fn http_addr(&self, listener: &str) -> Option<SocketAddr> {
+        self.http.lock().await.local_addr(listener)
+    }
+
+    /// Reloads certificates whose files changed (polled by the reload loop).
+    pub async fn reload_certificates_if_changed(&self) {
+        self.http.lock().await.reload_certificates_if_changed();
+    }
+
+    fn lifecycle(&self, stop_accepting: CancellationToken) -> Lifecycle {
+        Lifecycle {
+            stop_accepting,
+            force_close: self.force_close.clone(),
+            connections: self.connections.clone(),
+        }
+    }
+
+    /// Moves the app to `config`: loads certificates and binds new listeners (all or nothing),
+    /// publishes the new table, then stops listeners that went away; their connections drain.
     pub async fn apply(&self, config: &Config) -> Result<(), AppError> {
         let mut listeners = self.listeners.lock().await;
+        let mut http = self.http.lock().await;
         let keeps = |s: &ServiceConfig| {
             listeners
                 .get(&s.name)
-                .is_some_and(|r| r.protocol == s.protocol && r.listen == s.listen)
+                .is_some_and(|r| r.protocol == s.protocol && Some(r.listen) == s.listen)
         };
-        let starting: Vec<&ServiceConfig> = config.services.iter().filter(|s| !keeps(s)).collect();
+        let starting: Vec<(&ServiceConfig, SocketAddr)> = config
+            .services
+            .iter()
+            .filter(|s| !keeps(s))
+            .filter_map(|s| Some((s, s.listen?)))
+            .collect();
         let stopping: Vec<Arc<str>> = listeners
             .keys()
             .filter(|name| !config.service(name).is_some_and(keeps))
@@ -157,17 +187,22 @@ impl App {
             .filter_map(|n| listeners.get(n))
             .map(|r| (r.protocol, r.local))
             .collect();
-        let (early, late): (Vec<&ServiceConfig>, Vec<&ServiceConfig>) = starting
+        let (early, late): (Vec<_>, Vec<_>) = starting
             .into_iter()
-            .partition(|s| s.listen.port() == 0 || !freed.contains(&(s.protocol, s.listen)));
+            .partition(|(s, l)| l.port() == 0 || !freed.contains(&(s.protocol, *l)));
         let mut bound = Vec::with_capacity(early.len() + late.len());
-        for service in early {
-            bound.push((service, bind(service).await?));
+        for (service, address) in early {
+            bound.push((service, address, bind(service, address).await?));
         }
+        let http_ready = http.prepare(&config.http).await?;
         let old = self.table.load_full();
+        let routes = crate::ingress::HttpRoutes::build(&config.http);
         let snapshot = self
             .table
-            .update(|current| current.rebuild(&config.services));
+            .update(|current| current.rebuild(&config.services).with_http(routes));
+        let life = self.lifecycle(CancellationToken::new());
+        http.commit(http_ready, &config.http, &self.table, &life)
+            .await?;
         for name in &stopping {
             if let Some(running) = listeners.remove(name) {
                 running.stop.cancel();
@@ -179,15 +214,15 @@ impl App {
                 gone.live.metrics.clear();
             }
         }
-        for service in late {
-            match bind(service).await {
-                Ok(b) => bound.push((service, b)),
+        for (service, address) in late {
+            match bind(service, address).await {
+                Ok(b) => bound.push((service, address, b)),
                 Err(error) => tracing::error!(%error, "listener not started"),
             }
         }
         let started = bound.len();
-        for (service, b) in bound {
-            let running = self.spawn_listener(service, b, &snapshot);
+        for (service, address, b) in bound {
+            let running = self.spawn_listener(service, address, b, &snapshot);
             listeners.insert(Arc::clone(&service.name), running);
         }
         tracing::info!(
@@ -200,13 +235,15 @@ impl App {
         Ok(())
     }
 
-    fn spawn_listener(&self, config: &ServiceConfig, bound: Bound, snapshot: &Snapshot) -> Running {
+    fn spawn_listener(
+        &self,
+        config: &ServiceConfig,
+        listen: SocketAddr,
+        bound: Bound,
+        snapshot: &Snapshot,
+    ) -> Running {
         let stop = CancellationToken::new();
-        let life = Lifecycle {
-            stop_accepting: stop.clone(),
-            force_close: self.force_close.clone(),
-            connections: self.connections.clone(),
-        };
+        let life = self.lifecycle(stop.clone());
         let table = Arc::clone(&self.table);
         let service = snapshot.service(&config.name).cloned().unwrap_or_else(|| {
             // apply() publishes before spawning, so the service is always there.
@@ -214,14 +251,14 @@ impl App {
         });
         let (local, task) = match bound {
             Bound::Tcp(l) => {
-                let local = l.local_addr().unwrap_or(config.listen);
+                let local = l.local_addr().unwrap_or(listen);
                 (
                     local,
                     tokio::spawn(router::listener::run(l, service, table, life)),
                 )
             }
             Bound::Udp(s) => {
-                let local = s.local_addr().unwrap_or(config.listen);
+                let local = s.local_addr().unwrap_or(listen);
                 (
                     local,
                     tokio::spawn(router::udp::run(s, service, table, life)),
@@ -231,7 +268,7 @@ impl App {
         tracing::info!(service = %config.name, protocol = %config.protocol, address = %local, "listening");
         Running {
             protocol: config.protocol,
-            listen: config.listen,
+            listen,
             local,
             stop,
             task,
@@ -247,6 +284,7 @@ impl App {
             running.stop.cancel();
             let _finished = running.task.await;
         }
+        self.http.lock().await.stop_all().await;
         self.connections.close();
         let open = self.connections.len();
         tracing::info!(open, ?drain, "draining");
@@ -266,27 +304,25 @@ impl App {
     }
 }
 
-async fn bind(service: &ServiceConfig) -> Result<Bound, AppError> {
+async fn bind(service: &ServiceConfig, listen: SocketAddr) -> Result<Bound, AppError> {
     let err = |source| AppError::Bind {
         what: format!("service {}", service.name),
         protocol: service.protocol,
-        address: service.listen,
+        address: listen,
         source,
     };
     match service.protocol {
         Protocol::Tcp => {
-            let socket = if service.listen.is_ipv4() {
+            let socket = if listen.is_ipv4() {
                 TcpSocket::new_v4()
             } else {
                 TcpSocket::new_v6()
             }
             .map_err(err)?;
             socket.set_reuseaddr(true).map_err(err)?;
-            socket.bind(service.listen).map_err(err)?;
+            socket.bind(listen).map_err(err)?;
             Ok(Bound::Tcp(socket.listen(BACKLOG).map_err(err)?))
         }
-        Protocol::Udp => Ok(Bound::Udp(
-            UdpSocket::bind(service.listen).await.map_err(err)?,
-        )),
+        Protocol::Udp => Ok(Bound::Udp(UdpSocket::bind(listen).await.map_err(err)?)),
     }
 }

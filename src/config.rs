@@ -8,6 +8,7 @@
 
 pub mod file;
 mod validate;
+mod validate_http;
 
 use crate::balance::Scheduler;
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,91 @@ pub struct Config {
     pub runtime: RuntimeConfig,
     /// Virtual services, in file order.
     pub services: Vec<ServiceConfig>,
+    /// The HTTP router: listeners, certificates, hosts and routes.
+    pub http: HttpConfig,
+}
+
+/// The L7 part of the config.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HttpConfig {
+    /// Service for requests no route matches.
+    pub default_service: Option<Arc<str>>,
+    /// Peers whose `X-Forwarded-*` headers are trusted.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Also send RFC 7239 `Forwarded`.
+    pub forwarded: bool,
+    /// Access log format.
+    pub access_log: AccessLog,
+    /// HTTP and HTTPS listeners.
+    pub listeners: Vec<ListenerConfig>,
+    /// Certificates for the TLS listeners.
+    pub certificates: Vec<crate::tls::CertSpec>,
+    /// Index into `certificates` of the one served for missing or unknown SNI.
+    pub default_certificate: Option<usize>,
+    /// Per-host settings.
+    pub hosts: Vec<HostConfig>,
+    /// Host + path → service, in file order (the first of two equal rules wins).
+    pub routes: Vec<RouteConfig>,
+}
+
+/// One HTTP(S) listener.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListenerConfig {
+    /// Unique name, the `listener` metric label.
+    pub name: Arc<str>,
+    /// Address to accept on.
+    pub listen: SocketAddr,
+    /// Terminate TLS (ALPN h2 and http/1.1).
+    pub tls: bool,
+    /// TLS handshake deadline.
+    pub handshake_timeout: Duration,
+    /// Deadline for a request's headers.
+    pub header_read_timeout: Duration,
+    /// Largest request head; larger gets 431.
+    pub max_header_bytes: usize,
+    /// Most open connections; `None` is unlimited.
+    pub max_connections: Option<NonZeroUsize>,
+    /// HTTP/2 concurrent streams per connection.
+    pub h2_max_concurrent_streams: u32,
+}
+
+/// Settings for one host (exact or wildcard).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostConfig {
+    /// Which hosts.
+    pub host: crate::ingress::HostPattern,
+    /// 308 plain-HTTP requests to https (ACME challenges excepted).
+    pub redirect_https: bool,
+    /// Service for this host's requests that match no route.
+    pub default_service: Option<Arc<str>>,
+}
+
+/// One route.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteConfig {
+    /// Which hosts; `None` is any host.
+    pub host: Option<crate::ingress::HostPattern>,
+    /// Path to match.
+    pub path: String,
+    /// How to match it.
+    pub path_type: crate::ingress::PathType,
+    /// Target service name.
+    pub service: Arc<str>,
+    /// Largest request body; larger gets 413.
+    pub max_body_bytes: Option<u64>,
+}
+
+/// Access log format.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccessLog {
+    /// One human-readable line per request (the `access` log target).
+    #[default]
+    Text,
+    /// One JSON object per request.
+    Json,
+    /// No access log.
+    Off,
 }
 
 /// `[admin]`.
@@ -52,8 +138,8 @@ pub struct RuntimeConfig {
 pub struct ServiceConfig {
     /// Unique name, also the `service` metric label.
     pub name: Arc<str>,
-    /// Address the listener binds.
-    pub listen: SocketAddr,
+    /// Address the L4 listener binds; `None` for a service reached only through HTTP routes.
+    pub listen: Option<SocketAddr>,
     /// Transport protocol.
     pub protocol: Protocol,
     /// How endpoints are chosen.
@@ -62,6 +148,8 @@ pub struct ServiceConfig {
     pub mh_table_size: u32,
     /// Upstream connect deadline.
     pub connect_timeout: Duration,
+    /// HTTP: deadline for response headers.
+    pub response_timeout: Duration,
     /// Endpoints tried per connection before giving up.
     pub connect_attempts: NonZeroU32,
     /// Close connections (forget flows) idle for this long.

@@ -88,15 +88,16 @@ pub async fn echo(socket: UdpSocket, name: String) {
 pub fn instructions(config: &Config) -> String {
     let mut out = String::from("\nSwitchyard demo is running. Try:\n\n");
     for s in &config.services {
+        let Some(listen) = s.listen else { continue };
         let line = match s.protocol {
             Protocol::Tcp => format!(
                 "  for i in 1 2 3 4 5 6; do curl -s http://{}/; done   # {} ({})\n",
-                s.listen, s.name, s.scheduler
+                listen, s.name, s.scheduler
             ),
             Protocol::Udp => format!(
                 "  echo hi | nc -u -w1 {} {}   # {} (udp, {})\n",
-                s.listen.ip(),
-                s.listen.port(),
+                listen.ip(),
+                listen.port(),
                 s.name,
                 s.scheduler
             ),

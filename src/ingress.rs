@@ -1,1 +1,31 @@
-//! placeholder: the ingress routing module (helper writes it)
+//! Ingress routing: which backend an HTTP request goes to, from its host and path.
+//!
+//! The semantics are exactly those of a Kubernetes Ingress (`networking.k8s.io/v1`), so an
+//! Ingress object, whether it comes from the cluster or from our config file, routes here as
+//! the Kubernetes documentation says it does, and as users know it from other controllers:
+//!
+//! - an exact host beats a wildcard (`*.example.com`, one label only), which beats rules
+//!   without a host; only that most specific host group is searched for a path;
+//! - within it the longest matching path wins, `Exact` before `Prefix` on a tie; `Prefix`
+//!   matches whole `/`-separated elements (`/aaa/bbb` matches `/aaa/bbb/ccc`, not `/aaa/bbbxyz`);
+//! - then the host's default backend, then the global default backend, then a 404
+//!   ([`Lookup::NoPath`] or [`Lookup::NoHost`]).
+//!
+//! Why a module of its own, with no I/O: routing is pure, runs on every request and must be
+//! right to the letter, so it is a plain data structure built once per config snapshot
+//! ([`RouteTable::build`]) and read without locks or allocation ([`RouteTable::lookup`]),
+//! tested against the documentation's own examples. It is generic over the backend type, so the
+//! HTTP proxy stores whatever it needs per route.
+//!
+//! Files: `ingress/host.rs` ([`Hostname`], [`HostPattern`]: validated, normalised hosts and
+//! host patterns) and `ingress/routes.rs` ([`PathType`], [`Rule`], [`RouteTable`], [`Lookup`],
+//! [`Conflict`]: the table, its build and its lookup; its module doc has the details).
+
+mod host;
+mod routes;
+
+mod http_routes;
+
+pub use host::{HostError, HostPattern, Hostname, MAX_HOST_LEN, MAX_LABEL_LEN};
+pub use http_routes::{HttpRoutes, RouteTarget};
+pub use routes::{Conflict, Lookup, PathError, PathType, RouteTable, Rule};

@@ -80,16 +80,30 @@ fn main() -> ExitCode {
 }
 
 fn check(path: &std::path::Path) -> ExitCode {
-    match Config::load(path) {
+    let loaded = Config::load(path)
+        .map_err(|e| e.to_string())
+        .and_then(|config| {
+            // Certificates are files of their own: load them the way the router will.
+            let http = &config.http;
+            switchyard::tls::CertStore::load(&http.certificates, http.default_certificate)
+                .map(|_| config)
+                .map_err(|e| format!("{}: {e}", path.display()))
+        });
+    match loaded {
         Ok(config) => {
             println!(
-                "{}: ok ({} services)",
+                "{}: ok ({} services, {} http listeners, {} routes)",
                 path.display(),
-                config.services.len()
+                config.services.len(),
+                config.http.listeners.len(),
+                config.http.routes.len()
             );
             ExitCode::SUCCESS
         }
-        Err(error) => config_error(&error),
+        Err(error) => {
+            eprintln!("switchyard: {error}");
+            ExitCode::from(EXIT_CONFIG)
+        }
     }
 }
 

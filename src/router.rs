@@ -10,6 +10,7 @@
 
 pub mod copy;
 pub mod forward;
+pub mod http;
 pub mod listener;
 pub mod tcp;
 pub mod udp;

@@ -50,6 +50,7 @@ pub async fn run(
                 }
             }
             _ = ticker.tick(), if watch.is_some() => {
+                app.reload_certificates_if_changed().await;
                 let Some(path) = &path else { continue };
                 let text = std::fs::read_to_string(path).ok();
                 if text.is_none() || text == seen {

@@ -23,6 +23,137 @@ pub struct RawConfig {
     /// `[[services]]`: one entry per virtual service (VIP:port).
     #[serde(default)]
     pub services: Vec<RawService>,
+    /// `[http]`: settings shared by the HTTP listeners.
+    #[serde(default)]
+    pub http: RawHttp,
+    /// `[[listeners]]`: HTTP and HTTPS listeners (the L7 router).
+    #[serde(default)]
+    pub listeners: Vec<RawListener>,
+    /// `[[certificates]]`: TLS certificates, chosen by SNI.
+    #[serde(default)]
+    pub certificates: Vec<RawCertificate>,
+    /// `[[hosts]]`: per-host settings.
+    #[serde(default)]
+    pub hosts: Vec<RawHost>,
+    /// `[[routes]]`: host + path → service.
+    #[serde(default)]
+    pub routes: Vec<RawRoute>,
+}
+
+/// `[http]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    /// Service for requests no route matches (the global default backend).
+    #[serde(default)]
+    pub default_service: Option<String>,
+    /// Peers (CIDRs) whose `X-Forwarded-*` headers are kept and appended to.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// Also send an RFC 7239 `Forwarded` header.
+    #[serde(default)]
+    pub forwarded: bool,
+    /// Access log: `off`, `text` or `json`.
+    #[serde(default)]
+    pub access_log: super::AccessLog,
+}
+
+/// `[[listeners]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawListener {
+    /// Unique name; the `listener` metric label.
+    pub name: String,
+    /// Address to accept on.
+    pub listen: String,
+    /// Terminate TLS here (needs `[[certificates]]`).
+    #[serde(default)]
+    pub tls: bool,
+    /// Deadline for the TLS handshake.
+    #[serde(default = "default_handshake_timeout", with = "humantime_serde")]
+    pub handshake_timeout: Duration,
+    /// Deadline for reading a request's headers (slowloris protection).
+    #[serde(default = "default_header_read_timeout", with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// Largest request head in bytes; larger gets 431.
+    #[serde(default = "default_max_header_bytes")]
+    pub max_header_bytes: usize,
+    /// Most open connections; 0 means no limit.
+    #[serde(default)]
+    pub max_connections: usize,
+    /// HTTP/2 streams per connection.
+    #[serde(default = "default_h2_streams")]
+    pub h2_max_concurrent_streams: u32,
+}
+
+fn default_handshake_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_header_read_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_max_header_bytes() -> usize {
+    64 * 1024
+}
+fn default_h2_streams() -> u32 {
+    128
+}
+
+/// `[[certificates]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCertificate {
+    /// PEM certificate chain file.
+    pub cert: String,
+    /// PEM private key file.
+    pub key: String,
+    /// Names it serves; empty means the certificate's DNS names.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Serve it when SNI is missing or unknown.
+    #[serde(default)]
+    pub default: bool,
+}
+
+/// `[[hosts]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHost {
+    /// Exact name or `*.wildcard`.
+    pub host: String,
+    /// Answer plain-HTTP requests with a 308 to https (except ACME challenges).
+    #[serde(default)]
+    pub redirect_https: bool,
+    /// Service for this host's requests that no route path matches.
+    #[serde(default)]
+    pub default_service: Option<String>,
+}
+
+/// `[[routes]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    /// Exact name or `*.wildcard`; absent means any host.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Path to match.
+    #[serde(default = "default_path")]
+    pub path: String,
+    /// `Exact`, `Prefix` or `ImplementationSpecific`.
+    #[serde(default = "default_path_type")]
+    pub path_type: crate::ingress::PathType,
+    /// Target: a service name, or the `ip:port` a service listens on.
+    pub service: String,
+    /// Largest request body in bytes; larger gets 413. Absent means no limit.
+    #[serde(default)]
+    pub max_body_bytes: Option<u64>,
+}
+
+fn default_path() -> String {
+    "/".to_owned()
+}
+fn default_path_type() -> crate::ingress::PathType {
+    crate::ingress::PathType::Prefix
 }
 
 /// `[admin]`.
@@ -85,8 +216,10 @@ fn default_watch_interval() -> Duration {
 pub struct RawService {
     /// Unique name; used in logs and as the `service` metric label.
     pub name: String,
-    /// Address to accept on (the VIP:port, or any local address).
-    pub listen: String,
+    /// Address to accept on (the VIP:port, or any local address). Absent: the service only
+    /// serves HTTP routes, no L4 listener.
+    #[serde(default)]
+    pub listen: Option<String>,
     /// `tcp` or `udp`.
     #[serde(default)]
     pub protocol: Protocol,
@@ -99,6 +232,9 @@ pub struct RawService {
     /// Upstream connect deadline (TCP).
     #[serde(default = "default_connect_timeout", with = "humantime_serde")]
     pub connect_timeout: Duration,
+    /// HTTP: deadline for the response headers after the request was sent.
+    #[serde(default = "default_response_timeout", with = "humantime_serde")]
+    pub response_timeout: Duration,
     /// Endpoints tried per connection before giving up (TCP).
     #[serde(default = "default_connect_attempts")]
     pub connect_attempts: u32,
@@ -127,6 +263,9 @@ pub struct RawService {
 
 fn default_connect_timeout() -> Duration {
     Duration::from_secs(3)
+}
+fn default_response_timeout() -> Duration {
+    Duration::from_secs(60)
 }
 fn default_connect_attempts() -> u32 {
     3

@@ -19,10 +19,14 @@ const MAX_CONNECT_ATTEMPTS: u32 = 100;
 
 /// Collects issues while walking the raw config.
 #[derive(Default)]
-struct Issues(Vec<Issue>);
+pub(super) struct Issues(Vec<Issue>);
 
 impl Issues {
-    fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub(super) fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.0.push(Issue {
             path: path.into(),
             message: message.into(),
@@ -40,7 +44,8 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<Issue>> {
         .enumerate()
         .filter_map(|(i, s)| service(s, &format!("services[{i}]"), &mut issues))
         .collect();
-    check_unique(&raw.services, admin_listen, &mut issues);
+    check_unique(&raw, admin_listen, &mut issues);
+    let http = super::validate_http::http(&raw, &services, &mut issues);
     if !issues.0.is_empty() {
         return Err(issues.0);
     }
@@ -55,10 +60,11 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<Issue>> {
             watch_interval: Some(raw.runtime.watch_interval).filter(|d| !d.is_zero()),
         },
         services,
+        http,
     })
 }
 
-fn socket_addr(text: &str, path: &str, issues: &mut Issues) -> Option<SocketAddr> {
+pub(super) fn socket_addr(text: &str, path: &str, issues: &mut Issues) -> Option<SocketAddr> {
     match text.parse::<SocketAddr>() {
         Ok(addr) => Some(addr),
         Err(_) => {
@@ -73,16 +79,11 @@ fn socket_addr(text: &str, path: &str, issues: &mut Issues) -> Option<SocketAddr
 
 fn service(raw: &RawService, path: &str, issues: &mut Issues) -> Option<ServiceConfig> {
     let before = issues.0.len();
-    if !valid_name(&raw.name) {
-        issues.push(
-            format!("{path}.name"),
-            format!(
-                "invalid name {:?}: use 1-63 letters, digits, '-', '_' or '.'",
-                raw.name
-            ),
-        );
-    }
-    let listen = socket_addr(&raw.listen, &format!("{path}.listen"), issues);
+    valid_name_or_issue(&raw.name, &format!("{path}.name"), issues);
+    let listen = raw
+        .listen
+        .as_ref()
+        .map(|text| socket_addr(text, &format!("{path}.listen"), issues));
     let endpoints = endpoints(&raw.endpoints, path, issues);
     let mh_table_size = mh_table_size(raw, endpoints.len(), path, issues);
     let connect_attempts = NonZeroU32::new(raw.connect_attempts)
@@ -119,11 +120,12 @@ fn service(raw: &RawService, path: &str, issues: &mut Issues) -> Option<ServiceC
     }
     Some(ServiceConfig {
         name: Arc::from(raw.name.as_str()),
-        listen: listen?,
+        listen: listen.map_or(Some(None), |l| l.map(Some))?,
         protocol: raw.protocol,
         scheduler: raw.scheduler,
         mh_table_size: mh_table_size?,
         connect_timeout: raw.connect_timeout,
+        response_timeout: raw.response_timeout,
         connect_attempts: connect_attempts?,
         idle_timeout,
         max_connections: NonZeroUsize::new(raw.max_connections),
@@ -142,7 +144,16 @@ fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-fn nonzero_duration(d: Duration, path: &str, issues: &mut Issues) {
+pub(super) fn valid_name_or_issue(name: &str, path: &str, issues: &mut Issues) {
+    if !valid_name(name) {
+        issues.push(
+            path,
+            format!("invalid name {name:?}: use 1-63 letters, digits, '-', '_' or '.'"),
+        );
+    }
+}
+
+pub(super) fn nonzero_duration(d: Duration, path: &str, issues: &mut Issues) {
     if d.is_zero() {
         issues.push(path, "must be longer than 0s");
     }
@@ -220,17 +231,35 @@ fn is_prime(n: u64) -> bool {
     n >= 2 && (2..).take_while(|d| d * d <= n).all(|d| n % d != 0)
 }
 
-/// Service names must be unique, and no two services of one protocol may share an address
-/// (port 0 asks the kernel for a fresh port, so it may repeat). The admin listener is TCP.
-/// This runs over the raw services, so paths keep their file positions and a service with
-/// other problems is still checked.
-fn check_unique(services: &[RawService], admin: Option<SocketAddr>, issues: &mut Issues) {
+/// Service and listener names must be unique, and no two listeners of one protocol may share
+/// an address (port 0 asks the kernel for a fresh port, so it may repeat); the admin listener
+/// and the HTTP listeners are TCP. This runs over the raw config, so paths keep their file
+/// positions and an entry with other problems is still checked.
+fn check_unique(raw: &RawConfig, admin: Option<SocketAddr>, issues: &mut Issues) {
     let mut names: HashMap<&str, usize> = HashMap::new();
-    let mut addrs: HashMap<(Protocol, SocketAddr), usize> = HashMap::new();
+    let mut addrs: HashMap<(Protocol, SocketAddr), String> = HashMap::new();
     if let Some(admin) = admin.filter(|a| a.port() != 0) {
-        addrs.insert((Protocol::Tcp, admin), usize::MAX);
+        addrs.insert((Protocol::Tcp, admin), "admin.listen".to_owned());
     }
-    for (i, s) in services.iter().enumerate() {
+    let mut claim = |protocol: Protocol, text: Option<&str>, owner: String, issues: &mut Issues| {
+        // An unparsable address was reported already.
+        let Some(listen) = text
+            .and_then(|t| t.parse::<SocketAddr>().ok())
+            .filter(|a| a.port() != 0)
+        else {
+            return;
+        };
+        match addrs.entry((protocol, listen)) {
+            std::collections::hash_map::Entry::Occupied(first) => issues.push(
+                format!("{owner}.listen"),
+                format!("{protocol} {listen} is already used by {}", first.get()),
+            ),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(owner);
+            }
+        }
+    };
+    for (i, s) in raw.services.iter().enumerate() {
         if let Some(first) = names.insert(&s.name, i) {
             issues.push(
                 format!("services[{i}].name"),
@@ -240,25 +269,29 @@ fn check_unique(services: &[RawService], admin: Option<SocketAddr>, issues: &mut
                 ),
             );
         }
-        // An unparsable address was reported already.
-        let Some(listen) = s
-            .listen
-            .parse::<SocketAddr>()
-            .ok()
-            .filter(|a| a.port() != 0)
-        else {
-            continue;
-        };
-        if let Some(first) = addrs.insert((s.protocol, listen), i) {
-            let owner = if first == usize::MAX {
-                "admin.listen".to_owned()
-            } else {
-                format!("services[{first}]")
-            };
+        claim(
+            s.protocol,
+            s.listen.as_deref(),
+            format!("services[{i}]"),
+            issues,
+        );
+    }
+    let mut listener_names: HashMap<&str, usize> = HashMap::new();
+    for (i, l) in raw.listeners.iter().enumerate() {
+        if let Some(first) = listener_names.insert(&l.name, i) {
             issues.push(
-                format!("services[{i}].listen"),
-                format!("{} {listen} is already used by {owner}", s.protocol),
+                format!("listeners[{i}].name"),
+                format!(
+                    "duplicate name {:?} (first used by listeners[{first}])",
+                    l.name
+                ),
             );
         }
+        claim(
+            Protocol::Tcp,
+            Some(&l.listen),
+            format!("listeners[{i}]"),
+            issues,
+        );
     }
 }

@@ -16,6 +16,8 @@ pub struct Snapshot {
     /// Increases by one with every published snapshot.
     pub generation: u64,
     services: imbl::HashMap<Arc<str>, Arc<Service>>,
+    /// HTTP routes (host + path → service name).
+    pub http: Arc<crate::ingress::HttpRoutes>,
 }
 
 impl Snapshot {
@@ -72,6 +74,12 @@ impl Snapshot {
         next
     }
 
+    /// This table with other HTTP routes.
+    pub fn with_http(mut self, http: crate::ingress::HttpRoutes) -> Snapshot {
+        self.http = Arc::new(http);
+        self
+    }
+
     /// This table without the named service.
     pub fn without_service(&self, name: &str) -> Snapshot {
         let mut next = self.clone();
@@ -101,6 +109,8 @@ pub struct ServiceLive {
     pub closed: Notify,
     /// Metric handles, registered once.
     pub metrics: ServiceMetrics,
+    /// Pooled HTTP client for L7 traffic, created on first use (its pool outlives snapshots).
+    pub http_client: arc_swap::ArcSwapOption<crate::upstream::http::HttpClient>,
 }
 
 impl Service {
@@ -128,6 +138,7 @@ impl Service {
                     active: AtomicUsize::new(0),
                     closed: Notify::new(),
                     metrics: ServiceMetrics::new(&config.name),
+                    http_client: arc_swap::ArcSwapOption::empty(),
                 })
             },
             |p| Arc::clone(&p.live),

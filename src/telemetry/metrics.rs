@@ -31,6 +31,14 @@ pub const UDP_DROPPED_TOTAL: &str = "switchyard_udp_datagrams_dropped_total";
 pub const SNAPSHOT_GENERATION: &str = "switchyard_snapshot_generation";
 /// Services in the published snapshot.
 pub const SERVICES: &str = "switchyard_services";
+/// HTTP requests answered, per `listener`, `service` (`-` when unrouted) and `code` class.
+pub const HTTP_REQUESTS_TOTAL: &str = "switchyard_http_requests_total";
+/// HTTP request duration, per `listener` and `service`.
+pub const HTTP_REQUEST_DURATION_SECONDS: &str = "switchyard_http_request_duration_seconds";
+/// HTTP upstream failures, per `service` and `reason` (`connect`, `timeout`, `request`).
+pub const HTTP_UPSTREAM_ERRORS_TOTAL: &str = "switchyard_http_upstream_errors_total";
+/// Open HTTP connections, per `listener`.
+pub const HTTP_CONNECTIONS_ACTIVE: &str = "switchyard_http_connections_active";
 /// Config reloads by `result` (`ok` or `failed`).
 pub const RELOADS_TOTAL: &str = "switchyard_reloads_total";
 
@@ -99,6 +107,12 @@ impl ServiceMetrics {
         counter!(ENDPOINT_BENCHED_TOTAL, "service" => self.name.to_string()).increment(1);
     }
 
+    /// Counts a failed HTTP exchange with an endpoint.
+    pub fn http_upstream_error(&self, reason: &'static str) {
+        counter!(HTTP_UPSTREAM_ERRORS_TOTAL, "service" => self.name.to_string(), "reason" => reason)
+            .increment(1);
+    }
+
     /// Counts an `accept()` error.
     pub fn accept_error(&self) {
         counter!(ACCEPT_ERRORS_TOTAL, "service" => self.name.to_string()).increment(1);
@@ -121,6 +135,27 @@ impl ServiceMetrics {
 pub fn snapshot_published(snapshot: &Snapshot) {
     gauge!(SNAPSHOT_GENERATION).set(snapshot.generation as f64);
     gauge!(SERVICES).set(snapshot.len() as f64);
+}
+
+/// Records one answered HTTP request.
+pub fn http_request(
+    listener: &str,
+    service: Option<&str>,
+    status: http::StatusCode,
+    elapsed: std::time::Duration,
+) {
+    let class = match status.as_u16() {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    };
+    let service = service.unwrap_or("-").to_owned();
+    counter!(HTTP_REQUESTS_TOTAL, "listener" => listener.to_owned(), "service" => service.clone(), "code" => class)
+        .increment(1);
+    metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, "listener" => listener.to_owned(), "service" => service)
+        .record(elapsed.as_secs_f64());
 }
 
 /// Counts a reload attempt.

@@ -10,16 +10,19 @@
 
 use bytes::Bytes;
 use http::{Request, Response};
-use http_body_util::{Either, Empty};
+use http_body_util::combinators::BoxBody;
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::time::Duration;
 
-/// Body of a request sent upstream: the client's streaming body, or nothing (which can be
-/// sent again to another endpoint).
-pub type UpstreamBody = Either<Incoming, Empty<Bytes>>;
+/// Body of a request sent upstream: the client's streaming body (possibly length-limited), or
+/// nothing (which can be sent again to another endpoint).
+pub type UpstreamBody = BoxBody<Bytes, BoxError>;
+
+/// The error type of [`UpstreamBody`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Idle pooled connections are closed after this long (endpoints commonly time out at 60 s+).
 const POOL_IDLE: Duration = Duration::from_secs(50);

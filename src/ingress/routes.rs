@@ -1,0 +1,494 @@
+//! The route table: which backend serves a request, given its host and path.
+//!
+//! The rules and their meaning are those of a Kubernetes Ingress (`networking.k8s.io/v1`), so
+//! an Ingress behaves here as the Kubernetes documentation says it does:
+//!
+//! - **Hosts.** A request is served by one *host group*: the rules (and host default) of its
+//!   exact host if there are any, otherwise those of the wildcard covering it, otherwise the
+//!   rules without a host. Only that group is searched: a path missing from `foo.example.com`
+//!   is not looked for under `*.example.com`. A request without a usable `Host` can only be
+//!   served by the rules without a host.
+//! - **Paths.** `Exact` is string equality, case-sensitive, trailing slash included. `Prefix`
+//!   (and `ImplementationSpecific`, which we treat as `Prefix`) compares `/`-separated elements:
+//!   `/aaa/bbb` matches `/aaa/bbb`, `/aaa/bbb/` and `/aaa/bbb/ccc`, never `/aaa/bbbxyz`; a
+//!   trailing slash on either side is ignored, and `/` matches every path.
+//! - **Several matches.** The longest rule path wins, measured in bytes once a `Prefix` path
+//!   has lost its trailing slashes (`/foo/` counts as `/foo`); on a tie `Exact` wins. Among
+//!   matching prefixes, more bytes always means more elements, so this is the element count
+//!   the documentation speaks of.
+//! - **Misses.** No path in the group: the group's host default, else the global default, else
+//!   [`Lookup::NoPath`]. No group at all: the global default, else [`Lookup::NoHost`].
+//!
+//! The table is built once per config snapshot and then only read, so the build does the work:
+//! exact hosts and wildcard suffixes are hash-map keys (a wildcard is found by looking up the
+//! request host minus its first label), and within a group exact paths and normalised prefixes
+//! are hash-map keys too. A lookup is then at most one probe for the exact path, which beats
+//! every prefix when it hits (an exact match is as long as the request path, so no prefix can
+//! be longer, and ties go to `Exact`), followed by one probe per `/` in the request path, from
+//! the longest candidate prefix down, the first hit being the winner. No allocation, no lock,
+//! cost independent of the number of rules.
+//!
+//! Paths are compared as given: the HTTP layer decides about percent-decoding and dot-segment
+//! removal before it asks, and strips the query string (we ignore anything from a `?` on, to be
+//! safe).
+//!
+//! Two rules that would route the same requests (same host pattern, same path once normalised,
+//! both `Exact` or both prefix-like) cannot both be served: the first in input order wins, like
+//! the oldest Ingress does in most controllers, and the later one comes back as a [`Conflict`]
+//! for the caller to log or reject. Invalid rules are reported the same way, so one bad rule
+//! never stops the others.
+
+use super::host::{HostPattern, Hostname};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::fmt;
+
+/// How a rule's path is compared with a request's, spelled as in Kubernetes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+pub enum PathType {
+    /// Case-sensitive string equality.
+    Exact,
+    /// Element-wise prefix of the `/`-separated path, ignoring a trailing slash.
+    Prefix,
+    /// Left to the implementation by Kubernetes; here it is [`PathType::Prefix`].
+    ImplementationSpecific,
+}
+
+impl PathType {
+    /// The Kubernetes spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            PathType::Exact => "Exact",
+            PathType::Prefix => "Prefix",
+            PathType::ImplementationSpecific => "ImplementationSpecific",
+        }
+    }
+
+    fn is_exact(self) -> bool {
+        self == PathType::Exact
+    }
+}
+
+impl fmt::Display for PathType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One path of an Ingress rule: host, path, path type and where matching requests go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule<T> {
+    /// The hosts it serves; `None` is any host (the rule joins the group of last resort).
+    pub host: Option<HostPattern>,
+    /// The path; must start with `/` (an `ImplementationSpecific` rule may leave it empty,
+    /// which means `/`).
+    pub path: String,
+    /// How `path` is compared.
+    pub path_type: PathType,
+    /// Where matching requests go.
+    pub backend: T,
+}
+
+/// Why a rule's path was refused. The checks are those of the Kubernetes API server, plus `?`
+/// and `#`, which would make a rule that no request can match.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    /// The path does not start with `/`.
+    #[error("path {path:?} must start with '/'")]
+    NotAbsolute {
+        /// The path as given.
+        path: String,
+    },
+    /// The path has a query string or fragment, which requests never bring to routing.
+    #[error(
+        "path {path:?} contains {ch:?}, so no request can match it (the query string and \
+         fragment are not part of the path)"
+    )]
+    Unreachable {
+        /// The path as given.
+        path: String,
+        /// `?` or `#`.
+        ch: char,
+    },
+    /// An `Exact` or `Prefix` path holds `//`, `/./`, `/../` or an encoded slash.
+    #[error("{path_type} path {path:?} must not contain {sequence:?}")]
+    Sequence {
+        /// The path as given.
+        path: String,
+        /// Its path type.
+        path_type: PathType,
+        /// The forbidden sequence found.
+        sequence: &'static str,
+    },
+    /// An `Exact` or `Prefix` path ends with `/.` or `/..`.
+    #[error("{path_type} path {path:?} must not end with {suffix:?}")]
+    Suffix {
+        /// The path as given.
+        path: String,
+        /// Its path type.
+        path_type: PathType,
+        /// The forbidden suffix found.
+        suffix: &'static str,
+    },
+}
+
+/// Substrings the Kubernetes API server refuses in `Exact` and `Prefix` paths.
+const INVALID_SEQUENCES: [&str; 5] = ["//", "/./", "/../", "%2f", "%2F"];
+/// Suffixes the Kubernetes API server refuses in `Exact` and `Prefix` paths.
+const INVALID_SUFFIXES: [&str; 2] = ["/..", "/."];
+
+/// A rule or host default that [`RouteTable::build`] left out. Indices are positions in the
+/// vectors given to `build`, so a caller can name the entry at fault (its `Display` does).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Conflict {
+    /// The rule is invalid.
+    #[error("rules[{rule}]: {reason}; the rule is ignored")]
+    Invalid {
+        /// Index of the rule.
+        rule: usize,
+        /// What is wrong with it.
+        #[source]
+        reason: PathError,
+    },
+    /// The rule routes the same requests as an earlier one: same host pattern, same path
+    /// (`Prefix` paths compared without trailing slash) and same kind of match
+    /// (`ImplementationSpecific` being `Prefix`).
+    #[error(
+        "rules[{rule}] ({path_type} {path:?} on {}) matches the same requests as rules[{first}], \
+         which comes first; rules[{rule}] is ignored",
+        on_host(.host)
+    )]
+    Duplicate {
+        /// Index of the ignored rule.
+        rule: usize,
+        /// Index of the earlier rule that wins.
+        first: usize,
+        /// The host of both.
+        host: Option<HostPattern>,
+        /// The ignored rule's path.
+        path: String,
+        /// The ignored rule's path type.
+        path_type: PathType,
+    },
+    /// A second default backend for the same host pattern.
+    #[error(
+        "host_defaults[{index}] repeats the host {host} of host_defaults[{first}], which comes \
+         first; host_defaults[{index}] is ignored"
+    )]
+    DuplicateHostDefault {
+        /// Index of the ignored entry.
+        index: usize,
+        /// Index of the earlier entry that wins.
+        first: usize,
+        /// The host pattern of both.
+        host: HostPattern,
+    },
+}
+
+fn on_host(host: &Option<HostPattern>) -> String {
+    match host {
+        Some(pattern) => format!("host {pattern}"),
+        None => "any host".to_owned(),
+    }
+}
+
+/// The answer of [`RouteTable::lookup`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Lookup<'a, T> {
+    /// A rule matched.
+    Matched {
+        /// Its backend.
+        backend: &'a T,
+        /// Its index in the rules given to [`RouteTable::build`].
+        rule: usize,
+    },
+    /// The host group matched but none of its paths did; this is the host's default backend.
+    HostDefault(&'a T),
+    /// Nothing more specific applied; this is the global default backend.
+    Default(&'a T),
+    /// No rule is for this host, and there is no global default (HTTP 404).
+    NoHost,
+    /// Rules exist for this host but no path matched, and there is no default (HTTP 404).
+    NoPath,
+}
+
+impl<'a, T> Lookup<'a, T> {
+    /// The backend to use, if any.
+    pub fn backend(&self) -> Option<&'a T> {
+        match *self {
+            Lookup::Matched { backend, .. }
+            | Lookup::HostDefault(backend)
+            | Lookup::Default(backend) => Some(backend),
+            Lookup::NoHost | Lookup::NoPath => None,
+        }
+    }
+}
+
+// Manual impls: a derive would require `T: Clone`, but only a reference is copied.
+impl<T> Clone for Lookup<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Lookup<'_, T> {}
+
+/// A backend with the index of the entry it came from.
+#[derive(Debug, Clone)]
+struct Route<T> {
+    index: usize,
+    backend: T,
+}
+
+/// The rules and default of one host pattern (or of "any host").
+#[derive(Debug, Clone)]
+struct HostGroup<T> {
+    /// `Exact` rules by path.
+    exact: HashMap<Box<str>, Route<T>>,
+    /// Prefix rules by path without trailing slashes, never empty (that is `root`).
+    prefix: HashMap<Box<str>, Route<T>>,
+    /// The prefix rule for `/`, which matches everything.
+    root: Option<Route<T>>,
+    /// Length of the longest key in `prefix`: longer candidates need no probe.
+    longest_prefix: usize,
+    /// The host's default backend, with its index in `host_defaults`.
+    default: Option<Route<T>>,
+}
+
+impl<T> Default for HostGroup<T> {
+    fn default() -> Self {
+        HostGroup {
+            exact: HashMap::new(),
+            prefix: HashMap::new(),
+            root: None,
+            longest_prefix: 0,
+            default: None,
+        }
+    }
+}
+
+impl<T> HostGroup<T> {
+    /// Adds a rule under its normalised `key`, or returns the index of the rule already there.
+    fn insert(&mut self, key: &str, path_type: PathType, route: Route<T>) -> Result<(), usize> {
+        let slot = if path_type.is_exact() {
+            self.exact.entry(key.into())
+        } else if key.is_empty() {
+            return match &self.root {
+                Some(first) => Err(first.index),
+                None => {
+                    self.root = Some(route);
+                    Ok(())
+                }
+            };
+        } else {
+            self.longest_prefix = self.longest_prefix.max(key.len());
+            self.prefix.entry(key.into())
+        };
+        match slot {
+            Entry::Occupied(first) => Err(first.get().index),
+            Entry::Vacant(slot) => {
+                slot.insert(route);
+                Ok(())
+            }
+        }
+    }
+
+    /// The winning rule for `path` (query already removed, never empty).
+    fn find(&self, path: &str) -> Option<&Route<T>> {
+        if let Some(route) = self.exact.get(path) {
+            return Some(route);
+        }
+        if !self.prefix.is_empty() {
+            // Candidates, longest first: the path without trailing slashes, then each prefix
+            // that ends just before a '/'. Keys never end with '/', so a candidate left with
+            // one (from `//`) simply misses.
+            let mut candidate = path.trim_end_matches('/');
+            while !candidate.is_empty() {
+                if candidate.len() <= self.longest_prefix {
+                    if let Some(route) = self.prefix.get(candidate) {
+                        return Some(route);
+                    }
+                }
+                match candidate.rfind('/') {
+                    Some(end) => candidate = &candidate[..end],
+                    None => break,
+                }
+            }
+        }
+        self.root.as_ref()
+    }
+}
+
+/// Host and path routing for one config snapshot, with the precedence rules of a Kubernetes
+/// Ingress (see the [`ingress`](crate::ingress) module).
+#[derive(Debug, Clone)]
+pub struct RouteTable<T> {
+    /// Groups of exact host patterns, by host name.
+    exact_hosts: HashMap<Box<str>, HostGroup<T>>,
+    /// Groups of wildcard host patterns, by the suffix after `*.`.
+    wildcard_hosts: HashMap<Box<str>, HostGroup<T>>,
+    /// Rules without a host.
+    any_host: Option<HostGroup<T>>,
+    /// Used when nothing more specific applies.
+    default_backend: Option<T>,
+}
+
+impl<T> Default for RouteTable<T> {
+    /// A table without rules or defaults: every lookup is [`Lookup::NoHost`].
+    fn default() -> Self {
+        RouteTable {
+            exact_hosts: HashMap::new(),
+            wildcard_hosts: HashMap::new(),
+            any_host: None,
+            default_backend: None,
+        }
+    }
+}
+
+impl<T> RouteTable<T> {
+    /// Builds the table from `rules` (in input order: the first of two conflicting rules
+    /// wins), the per-host default backends and the global default backend. Rules and host
+    /// defaults that cannot be used are left out and returned as [`Conflict`]s, rules first.
+    pub fn build(
+        rules: Vec<Rule<T>>,
+        host_defaults: Vec<(HostPattern, T)>,
+        default_backend: Option<T>,
+    ) -> (RouteTable<T>, Vec<Conflict>) {
+        let mut table = RouteTable {
+            default_backend,
+            ..RouteTable::default()
+        };
+        let mut conflicts = Vec::new();
+        for (index, rule) in rules.into_iter().enumerate() {
+            let Rule {
+                host,
+                path,
+                path_type,
+                backend,
+            } = rule;
+            let key = match rule_key(&path, path_type) {
+                Ok(key) => key,
+                Err(reason) => {
+                    conflicts.push(Conflict::Invalid {
+                        rule: index,
+                        reason,
+                    });
+                    continue;
+                }
+            };
+            let group = table.group_mut(host.as_ref());
+            if let Err(first) = group.insert(key, path_type, Route { index, backend }) {
+                conflicts.push(Conflict::Duplicate {
+                    rule: index,
+                    first,
+                    host,
+                    path,
+                    path_type,
+                });
+            }
+        }
+        for (index, (host, backend)) in host_defaults.into_iter().enumerate() {
+            let group = table.group_mut(Some(&host));
+            match &group.default {
+                Some(first) => conflicts.push(Conflict::DuplicateHostDefault {
+                    index,
+                    first: first.index,
+                    host,
+                }),
+                None => group.default = Some(Route { index, backend }),
+            }
+        }
+        (table, conflicts)
+    }
+
+    fn group_mut(&mut self, host: Option<&HostPattern>) -> &mut HostGroup<T> {
+        match host {
+            Some(HostPattern::Exact(name)) => {
+                self.exact_hosts.entry(name.as_str().into()).or_default()
+            }
+            Some(HostPattern::Wildcard(suffix)) => self
+                .wildcard_hosts
+                .entry(suffix.as_str().into())
+                .or_default(),
+            None => self.any_host.get_or_insert_with(HostGroup::default),
+        }
+    }
+
+    /// Routes a request for `host` (`None` when it has no usable `Host`) and `path` (anything
+    /// from a `?` on is ignored; an empty path is `/`).
+    pub fn lookup(&self, host: Option<&Hostname>, path: &str) -> Lookup<'_, T> {
+        let group = host
+            .and_then(|host| {
+                self.exact_hosts.get(host.as_str()).or_else(|| {
+                    host.parent()
+                        .and_then(|parent| self.wildcard_hosts.get(parent))
+                })
+            })
+            .or(self.any_host.as_ref());
+        let Some(group) = group else {
+            return match &self.default_backend {
+                Some(backend) => Lookup::Default(backend),
+                None => Lookup::NoHost,
+            };
+        };
+        let path = match path.find('?') {
+            Some(end) => &path[..end],
+            None => path,
+        };
+        let path = if path.is_empty() { "/" } else { path };
+        if let Some(route) = group.find(path) {
+            return Lookup::Matched {
+                backend: &route.backend,
+                rule: route.index,
+            };
+        }
+        match (&group.default, &self.default_backend) {
+            (Some(route), _) => Lookup::HostDefault(&route.backend),
+            (None, Some(backend)) => Lookup::Default(backend),
+            (None, None) => Lookup::NoPath,
+        }
+    }
+}
+
+/// Validates a rule's path and returns the key it is stored under: the path itself for
+/// `Exact`, the path without trailing slashes for the prefix types (`""` being `/`).
+fn rule_key(path: &str, path_type: PathType) -> Result<&str, PathError> {
+    if path.is_empty() && path_type == PathType::ImplementationSpecific {
+        return Ok("");
+    }
+    if !path.starts_with('/') {
+        return Err(PathError::NotAbsolute {
+            path: path.to_owned(),
+        });
+    }
+    if let Some(ch) = path.chars().find(|&c| c == '?' || c == '#') {
+        return Err(PathError::Unreachable {
+            path: path.to_owned(),
+            ch,
+        });
+    }
+    if path_type != PathType::ImplementationSpecific {
+        if let Some(sequence) = INVALID_SEQUENCES.into_iter().find(|s| path.contains(s)) {
+            return Err(PathError::Sequence {
+                path: path.to_owned(),
+                path_type,
+                sequence,
+            });
+        }
+        if let Some(suffix) = INVALID_SUFFIXES.into_iter().find(|s| path.ends_with(s)) {
+            return Err(PathError::Suffix {
+                path: path.to_owned(),
+                path_type,
+                suffix,
+            });
+        }
+    }
+    Ok(match path_type {
+        PathType::Exact => path,
+        PathType::Prefix | PathType::ImplementationSpecific => path.trim_end_matches('/'),
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,168 @@
+//! An HTTP(S) listener: accept, optional TLS, then hyper serving HTTP/1.1 or HTTP/2 (by ALPN on
+//! TLS, by the connection preface on plain TCP).
+//!
+//! Limits per connection: the TLS handshake deadline, hyper's header-read deadline
+//! (slowloris), the request-head size (431 above it), HTTP/2 concurrent streams and hyper's
+//! rapid-reset guard (`max_pending_accept_reset_streams`). When the listener is told to stop
+//! (shutdown, or the listener left the config), every connection is shut down gracefully:
+//! requests in flight finish, then the connection closes.
+
+use super::proxy::{self, Conn};
+use crate::config::ListenerConfig;
+use crate::router::Lifecycle;
+use crate::service_table::TableHandle;
+use crate::tls::CertStore;
+use arc_swap::ArcSwap;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+
+/// Reset streams a client may leave pending before the connection is closed (CVE-2023-44487).
+const MAX_PENDING_RESETS: usize = 20;
+
+/// TLS for a listener: the acceptor and the store its resolver reads.
+#[derive(Clone)]
+pub struct Tls {
+    /// Built once; certificates change under it through `certs`.
+    pub acceptor: TlsAcceptor,
+    /// The certificates, swapped on reload.
+    pub certs: Arc<ArcSwap<CertStore>>,
+}
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tls").finish_non_exhaustive()
+    }
+}
+
+/// Accepts and serves connections until told to stop.
+pub async fn run(
+    listener: TcpListener,
+    settings: Arc<ArcSwap<ListenerConfig>>,
+    tls: Option<Tls>,
+    table: Arc<TableHandle>,
+    life: Lifecycle,
+) {
+    let open = Arc::new(AtomicUsize::new(0));
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        let config = settings.load_full();
+        if let Some(max) = config.max_connections
+            && open.load(Ordering::Relaxed) >= max.get()
+        {
+            tokio::select! {
+                () = life.stop_accepting.cancelled() => break,
+                () = tokio::time::sleep(Duration::from_millis(5)) => continue,
+            }
+        }
+        let (socket, peer) = tokio::select! {
+            biased;
+            () = life.stop_accepting.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => { backoff = Duration::from_millis(10); pair }
+                Err(error) => {
+                    tracing::warn!(listener = %config.name, %error, pause = ?backoff, "accept failed");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+            },
+        };
+        open.fetch_add(1, Ordering::Relaxed);
+        let gauge = metrics::gauge!(crate::telemetry::metrics::HTTP_CONNECTIONS_ACTIVE, "listener" => config.name.to_string());
+        gauge.increment(1.0);
+        let (config, tls, table, life2, open) = (
+            Arc::clone(&config),
+            tls.clone(),
+            Arc::clone(&table),
+            life.clone(),
+            Arc::clone(&open),
+        );
+        life.connections.spawn(async move {
+            serve(socket, peer, &config, tls, table, &life2).await;
+            open.fetch_sub(1, Ordering::Relaxed);
+            gauge.decrement(1.0);
+        });
+    }
+    tracing::debug!(listener = %settings.load().name, "http listener stopped");
+}
+
+async fn serve(
+    socket: TcpStream,
+    client: SocketAddr,
+    config: &ListenerConfig,
+    tls: Option<Tls>,
+    table: Arc<TableHandle>,
+    life: &Lifecycle,
+) {
+    let _ = socket.set_nodelay(true);
+    let local = socket.local_addr().unwrap_or(config.listen);
+    let mut conn = Conn {
+        client,
+        local,
+        listener: Arc::clone(&config.name),
+        sni: None,
+        tls: tls.is_some(),
+        certs: tls.as_ref().map(|t| Arc::clone(&t.certs)),
+        table,
+    };
+    match tls {
+        None => http(TokioIo::new(socket), conn, config, life).await,
+        Some(tls) => {
+            match crate::tls::accept(&tls.acceptor, socket, config.handshake_timeout).await {
+                Ok(stream) => {
+                    conn.sni = stream.get_ref().1.server_name().map(str::to_owned);
+                    http(TokioIo::new(stream), conn, config, life).await;
+                }
+                Err(error) => {
+                    tracing::debug!(listener = %config.name, %client, %error, reason = error.reason(), "tls handshake failed");
+                }
+            }
+        }
+    }
+}
+
+async fn http<I>(io: I, conn: Conn, config: &ListenerConfig, life: &Lifecycle)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let conn = Arc::new(conn);
+    let service = service_fn(move |req| proxy::handle(req, Arc::clone(&conn)));
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.header_read_timeout)
+        .max_buf_size(config.max_header_bytes);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(config.h2_max_concurrent_streams)
+        .max_pending_accept_reset_streams(MAX_PENDING_RESETS)
+        .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX));
+    let connection = builder.serve_connection_with_upgrades(io, service);
+    tokio::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => log_end(result, config),
+        () = life.stop_accepting.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            tokio::select! {
+                result = connection.as_mut() => log_end(result, config),
+                () = life.force_close.cancelled() => {}
+            }
+        }
+        () = life.force_close.cancelled() => {}
+    }
+}
+
+fn log_end(result: Result<(), Box<dyn std::error::Error + Send + Sync>>, config: &ListenerConfig) {
+    if let Err(error) = result {
+        tracing::debug!(listener = %config.name, %error, "http connection ended with error");
+    }
+}

@@ -1,0 +1,360 @@
+//! One HTTP request: route, forward, answer. Errors carry blame: the client's (400, 404, 413,
+//! 421), upstream's (502, 504) or the table's (503: no usable endpoint).
+
+use crate::ingress::{Hostname, Lookup, RouteTarget};
+use crate::router::forward::{self, Origin};
+use crate::service_table::{Service, Snapshot, TableHandle};
+use crate::tls::CertStore;
+use crate::upstream::http::{BoxError, HttpClient, UpstreamBody, UpstreamError};
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, HOST, LOCATION};
+use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
+use http_body_util::{BodyExt, Either, Empty, Full, Limited};
+use hyper::body::{Body, Incoming};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Body of a response to the client.
+pub type ResponseBody = Either<Incoming, Full<Bytes>>;
+
+/// What a request handler knows about its connection.
+#[derive(Debug)]
+pub struct Conn {
+    /// The client (after PROXY protocol, if any).
+    pub client: SocketAddr,
+    /// The local address it connected to.
+    pub local: SocketAddr,
+    /// The listener's name.
+    pub listener: Arc<str>,
+    /// TLS server name the client sent, if TLS.
+    pub sni: Option<String>,
+    /// Whether the connection is TLS.
+    pub tls: bool,
+    /// The listener's certificates (TLS listeners), for the SNI/Host check.
+    pub certs: Option<Arc<ArcSwap<CertStore>>>,
+    /// The live table.
+    pub table: Arc<TableHandle>,
+}
+
+const ACME_PREFIX: &str = "/.well-known/acme-challenge/";
+
+/// Handles one request; never fails (errors become responses).
+pub async fn handle(
+    req: Request<Incoming>,
+    conn: Arc<Conn>,
+) -> Result<Response<ResponseBody>, Infallible> {
+    let started = Instant::now();
+    let snapshot = conn.table.load_full();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let authority = authority(&req);
+    let (response, log) = route(req, &conn, &snapshot, authority.as_deref()).await;
+    let status = response.status();
+    crate::telemetry::metrics::http_request(
+        &conn.listener,
+        log.service.as_deref(),
+        status,
+        started.elapsed(),
+    );
+    if snapshot.http.access_log != crate::config::AccessLog::Off {
+        tracing::info!(target: "access", client = %conn.client, method = %method,
+            host = authority.as_deref().unwrap_or("-"), path = %path, status = status.as_u16(),
+            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+            service = log.service.as_deref().unwrap_or("-"),
+            upstream = %log.upstream.map_or_else(|| "-".to_owned(), |a| a.to_string()),
+            request_id = log.request_id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-"),
+            listener = %conn.listener, "request");
+    }
+    Ok(response)
+}
+
+/// What the access log wants to know beyond the request line.
+#[derive(Default)]
+struct LogInfo {
+    service: Option<Arc<str>>,
+    upstream: Option<SocketAddr>,
+    request_id: Option<HeaderValue>,
+}
+
+/// The request's authority: the URI's (HTTP/2, absolute-form) or the Host header.
+fn authority(req: &Request<Incoming>) -> Option<String> {
+    if let Some(a) = req.uri().authority() {
+        return Some(a.as_str().to_owned());
+    }
+    req.headers().get(HOST)?.to_str().ok().map(str::to_owned)
+}
+
+async fn route(
+    mut req: Request<Incoming>,
+    conn: &Conn,
+    snapshot: &Snapshot,
+    authority: Option<&str>,
+) -> (Response<ResponseBody>, LogInfo) {
+    let mut log = LogInfo::default();
+    let Some(host) = authority.and_then(Hostname::from_authority) else {
+        return (
+            status(StatusCode::BAD_REQUEST, "missing or invalid Host\n"),
+            log,
+        );
+    };
+    if misdirected(conn, &host) {
+        return (
+            status(
+                StatusCode::MISDIRECTED_REQUEST,
+                "TLS server name does not match Host\n",
+            ),
+            log,
+        );
+    }
+    let routes = &snapshot.http;
+    let path = req.uri().path();
+    let target = match routes.lookup(Some(&host), path) {
+        Lookup::Matched { backend, .. }
+        | Lookup::HostDefault(backend)
+        | Lookup::Default(backend) => Some(backend),
+        Lookup::NoHost | Lookup::NoPath => None,
+    };
+    let redirect = target.map_or_else(|| routes.redirects(&host), |t| t.redirect_https);
+    if redirect && !conn.tls && !path.starts_with(ACME_PREFIX) {
+        return (redirect_https(&host, req.uri()), log);
+    }
+    let Some(target) = target else {
+        return (
+            status(StatusCode::NOT_FOUND, "no route for this host and path\n"),
+            log,
+        );
+    };
+    log.service = Some(Arc::clone(&target.service));
+    let Some(service) = snapshot.service(&target.service) else {
+        return (
+            status(StatusCode::SERVICE_UNAVAILABLE, "service not available\n"),
+            log,
+        );
+    };
+    if let Some(resp) = too_large(&req, target) {
+        return (resp, log);
+    }
+    log.request_id = Some(forward::ensure_request_id(req.headers_mut()));
+    let origin = Origin {
+        client: conn.client.ip(),
+        trusted: routes.trusts(conn.client.ip()),
+        proto: if conn.tls { "https" } else { "http" },
+        host: authority.unwrap_or_default(),
+        port: conn.local.port(),
+    };
+    let (parts, body) = req.into_parts();
+    let mut headers = parts.headers.clone();
+    forward::remove_hop_by_hop(&mut headers);
+    forward::set_forwarding(&mut headers, &origin, routes.forwarded);
+    if !headers.contains_key(HOST)
+        && let Ok(value) = HeaderValue::from_str(origin.host)
+    {
+        headers.insert(HOST, value);
+    }
+    let head = UpstreamHead {
+        method: parts.method,
+        uri: parts.uri,
+        headers,
+    };
+    let (response, upstream) = forward_request(head, body, target, service, conn).await;
+    log.upstream = upstream;
+    (response, log)
+}
+
+/// The parts of the request every attempt reuses.
+struct UpstreamHead {
+    method: Method,
+    uri: Uri,
+    headers: http::HeaderMap,
+}
+
+/// Sends the request to an endpoint, trying the next one when the connect fails and the body
+/// can be sent again (it was empty).
+async fn forward_request(
+    head: UpstreamHead,
+    body: Incoming,
+    target: &RouteTarget,
+    service: &Arc<Service>,
+    conn: &Conn,
+) -> (Response<ResponseBody>, Option<SocketAddr>) {
+    let config = &service.config;
+    let client = client_for(service);
+    let replayable = body.is_end_stream();
+    let mut body = Some(limit(body, target.max_body_bytes));
+    let mut tried: Vec<usize> = Vec::new();
+    let mut last = None;
+    for _ in 0..config.connect_attempts.get() {
+        let Some(i) = service.pick(conn.client.ip(), &tried) else {
+            break;
+        };
+        tried.push(i);
+        let endpoint = &service.endpoints[i];
+        let request = match build(&head, endpoint.address, body.take(), replayable) {
+            Ok(r) => r,
+            Err(resp) => return (*resp, Some(endpoint.address)),
+        };
+        let _guard = endpoint.state.open();
+        match client.send(request, config.response_timeout).await {
+            Ok(mut response) => {
+                endpoint.state.record_success();
+                forward::remove_hop_by_hop(response.headers_mut());
+                return (response.map(Either::Left), Some(endpoint.address));
+            }
+            Err(error) => {
+                service.live.metrics.http_upstream_error(error.reason());
+                if endpoint
+                    .state
+                    .record_failure(config.max_failures, config.failure_backoff)
+                {
+                    service.live.metrics.benched();
+                }
+                let retry = matches!(error, UpstreamError::Connect(_)) && replayable;
+                tracing::warn!(service = %config.name, endpoint = %endpoint.address, %error,
+                    blame = "upstream", "upstream request failed");
+                last = Some((error, endpoint.address));
+                if !retry {
+                    break;
+                }
+            }
+        }
+    }
+    match last {
+        Some((error, address)) => (upstream_error(&error), Some(address)),
+        None => (
+            status(StatusCode::SERVICE_UNAVAILABLE, "no endpoint available\n"),
+            None,
+        ),
+    }
+}
+
+fn client_for(service: &Service) -> HttpClient {
+    let wanted = service.config.connect_timeout;
+    if let Some(c) = service
+        .live
+        .http_client
+        .load_full()
+        .filter(|c| c.connect_timeout() == wanted)
+    {
+        return (*c).clone();
+    }
+    let client = HttpClient::new(wanted);
+    service
+        .live
+        .http_client
+        .store(Some(Arc::new(client.clone())));
+    client
+}
+
+fn build(
+    head: &UpstreamHead,
+    endpoint: SocketAddr,
+    body: Option<UpstreamBody>,
+    replayable: bool,
+) -> Result<Request<UpstreamBody>, Box<Response<ResponseBody>>> {
+    let path = head.uri.path_and_query().map_or("/", |p| p.as_str());
+    let uri: Uri = format!("http://{endpoint}{path}")
+        .parse()
+        .map_err(|_| Box::new(status(StatusCode::BAD_REQUEST, "invalid request target\n")))?;
+    let body = match body {
+        Some(b) => b,
+        None if replayable => Empty::new().map_err(|never| match never {}).boxed(),
+        None => {
+            return Err(Box::new(status(
+                StatusCode::BAD_GATEWAY,
+                "upstream failed\n",
+            )));
+        }
+    };
+    let mut req = Request::new(body);
+    *req.method_mut() = head.method.clone();
+    *req.uri_mut() = uri;
+    *req.version_mut() = Version::HTTP_11;
+    *req.headers_mut() = head.headers.clone();
+    Ok(req)
+}
+
+fn limit(body: Incoming, max: Option<u64>) -> UpstreamBody {
+    match max {
+        Some(max) => Limited::new(body, usize::try_from(max).unwrap_or(usize::MAX)).boxed(),
+        None => body.map_err(|e| Box::new(e) as BoxError).boxed(),
+    }
+}
+
+/// 413 when the declared length is over the route's limit (a chunked body that goes over is
+/// cut by [`limit`] while streaming).
+fn too_large(req: &Request<Incoming>, target: &RouteTarget) -> Option<Response<ResponseBody>> {
+    let max = target.max_body_bytes?;
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse::<u64>()
+        .ok()?;
+    (declared > max).then(|| status(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n"))
+}
+
+/// 421 when the client reached us with the certificate of one name but asks for another name
+/// that has a certificate of its own (a connection reused across hosts it must not be).
+fn misdirected(conn: &Conn, host: &Hostname) -> bool {
+    let (Some(certs), Some(sni)) = (&conn.certs, &conn.sni) else {
+        return false;
+    };
+    if sni.eq_ignore_ascii_case(host.as_str()) {
+        return false;
+    }
+    let store = certs.load();
+    match (store.for_host(host.as_str()), store.for_sni(Some(sni))) {
+        (Some(wanted), Some(used)) => !Arc::ptr_eq(wanted, &used),
+        _ => false,
+    }
+}
+
+fn redirect_https(host: &Hostname, uri: &Uri) -> Response<ResponseBody> {
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut resp = status(StatusCode::PERMANENT_REDIRECT, "");
+    match HeaderValue::from_str(&format!("https://{}{path}", host.as_str())) {
+        Ok(location) => {
+            resp.headers_mut().insert(LOCATION, location);
+            resp
+        }
+        Err(_) => status(StatusCode::BAD_REQUEST, "invalid request target\n"),
+    }
+}
+
+fn upstream_error(error: &UpstreamError) -> Response<ResponseBody> {
+    match error {
+        UpstreamError::Timeout(_) => status(StatusCode::GATEWAY_TIMEOUT, "upstream timed out\n"),
+        UpstreamError::Request(e) if body_too_large(e) => {
+            status(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n")
+        }
+        _ => status(StatusCode::BAD_GATEWAY, "upstream failed\n"),
+    }
+}
+
+fn body_too_large(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
+/// A small plain-text response of our own.
+pub fn status(code: StatusCode, body: &'static str) -> Response<ResponseBody> {
+    let mut resp = Response::new(Either::Right(Full::new(Bytes::from_static(
+        body.as_bytes(),
+    ))));
+    *resp.status_mut() = code;
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
