@@ -25,6 +25,30 @@ pub fn config() -> Result<Config, ConfigError> {
     Config::parse(CONFIG, "config/demo.toml (embedded)")
 }
 
+/// Writes a self-signed certificate (for its `hosts`) for every certificate entry of `config`
+/// whose files do not exist yet, so the demo's HTTPS listener has something to serve.
+pub fn write_certificates(config: &Config) -> io::Result<()> {
+    for spec in &config.http.certificates {
+        if spec.cert.exists() && spec.key.exists() {
+            continue;
+        }
+        let names = if spec.hosts.is_empty() {
+            vec!["demo.localhost".to_owned()]
+        } else {
+            spec.hosts.clone()
+        };
+        let generated = rcgen::generate_simple_self_signed(names).map_err(io::Error::other)?;
+        for path in [&spec.cert, &spec.key] {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+        }
+        std::fs::write(&spec.cert, generated.cert.pem())?;
+        std::fs::write(&spec.key, generated.signing_key.serialize_pem())?;
+    }
+    Ok(())
+}
+
 /// Starts one demo backend per distinct endpoint of `config`.
 pub async fn start_backends(config: &Config) -> io::Result<()> {
     let endpoints: BTreeSet<(bool, SocketAddr)> = config
@@ -103,6 +127,21 @@ pub fn instructions(config: &Config) -> String {
             ),
         };
         out.push_str(&line);
+    }
+    for l in &config.http.listeners {
+        let (scheme, extra) = if l.tls {
+            ("https", "-k ")
+        } else {
+            ("http", "")
+        };
+        for host in ["a.demo.localhost", "b.demo.localhost"] {
+            out.push_str(&format!(
+                "  curl -s {extra}--resolve {host}:{port}:{ip} {scheme}://{host}:{port}/   # {} (host routing)\n",
+                l.name,
+                port = l.listen.port(),
+                ip = l.listen.ip(),
+            ));
+        }
     }
     let admin = config.admin.listen;
     out.push_str(&format!(

@@ -135,6 +135,7 @@ fn serve(config: Config, path: Option<PathBuf>, is_demo: bool) -> anyhow::Result
         .context("cannot start the runtime")?;
     runtime.block_on(async move {
         if is_demo {
+            demo::write_certificates(&config).context("cannot write the demo certificate")?;
             demo::start_backends(&config)
                 .await
                 .context("cannot start the demo backends (is another demo running?)")?;
