@@ -423,7 +423,7 @@ async fn request_metrics_and_upstream_errors_are_counted() {
         "{m}"
     );
     assert!(
-        m.contains("switchyard_http_request_duration_seconds"),
+        m.contains("switchyard_http_request_duration_seconds_bucket"),
         "{m}"
     );
 }

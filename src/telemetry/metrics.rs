@@ -8,7 +8,7 @@
 
 use crate::service_table::{Endpoint, Snapshot};
 use metrics::{Counter, Gauge, counter, gauge};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::{Arc, OnceLock};
 
 /// Connections accepted, per service (UDP: flows created).
@@ -42,12 +42,26 @@ pub const HTTP_CONNECTIONS_ACTIVE: &str = "switchyard_http_connections_active";
 /// Config reloads by `result` (`ok` or `failed`).
 pub const RELOADS_TOTAL: &str = "switchyard_reloads_total";
 
+/// Request duration buckets, in seconds (1 ms to 30 s).
+const DURATION_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
 /// Installs the Prometheus recorder once per process and returns its handle.
 pub fn install() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let recorder = PrometheusBuilder::new().build_recorder();
+            // Explicit buckets make a real Prometheus histogram (the exporter's default for
+            // histograms without buckets is a summary, which cannot be aggregated).
+            let builder = PrometheusBuilder::new().set_buckets_for_metric(
+                Matcher::Full(HTTP_REQUEST_DURATION_SECONDS.to_owned()),
+                &DURATION_BUCKETS,
+            );
+            let recorder = match builder {
+                Ok(b) => b.build_recorder(),
+                Err(_) => PrometheusBuilder::new().build_recorder(),
+            };
             let handle = recorder.handle();
             // Another recorder may already be installed (a test harness); then ours stays
             // private and `/metrics` shows only what was registered through it.
