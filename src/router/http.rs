@@ -9,7 +9,8 @@
 //! ```
 //!
 //! - [`listener`]: the accept loop and the per-connection hyper server;
-//! - [`proxy`]: the per-request handler.
+//! - [`proxy`]: the per-request handler;
+//! - `upgrade`: WebSocket and other HTTP/1.1 upgrades passed through as a byte tunnel.
 //!
 //! Every request reads one snapshot, so the routes and services it sees are consistent, and a
 //! keep-alive connection uses new routes from its next request on. Bodies stream both ways;
@@ -17,3 +18,4 @@
 
 pub mod listener;
 pub mod proxy;
+mod upgrade;

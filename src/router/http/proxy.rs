@@ -145,9 +145,14 @@ async fn route(
         host: authority.unwrap_or_default(),
         port: conn.local.port(),
     };
+    let upgrade =
+        super::upgrade::requested(&req).map(|value| (value, hyper::upgrade::on(&mut req)));
     let (parts, body) = req.into_parts();
-    let mut headers = parts.headers.clone();
+    let mut headers = parts.headers;
     forward::remove_hop_by_hop(&mut headers);
+    if let Some((value, _)) = &upgrade {
+        super::upgrade::restore(&mut headers, value);
+    }
     forward::set_forwarding(&mut headers, &origin, routes.forwarded);
     if !headers.contains_key(HOST)
         && let Ok(value) = HeaderValue::from_str(origin.host)
@@ -158,6 +163,7 @@ async fn route(
         method: parts.method,
         uri: parts.uri,
         headers,
+        upgrade: upgrade.map(|(_, on)| on),
     };
     let (response, upstream) = forward_request(head, body, target, service, conn).await;
     log.upstream = upstream;
@@ -169,12 +175,14 @@ struct UpstreamHead {
     method: Method,
     uri: Uri,
     headers: http::HeaderMap,
+    /// The client side of a requested protocol upgrade.
+    upgrade: Option<hyper::upgrade::OnUpgrade>,
 }
 
 /// Sends the request to an endpoint, trying the next one when the connect fails and the body
 /// can be sent again (it was empty).
 async fn forward_request(
-    head: UpstreamHead,
+    mut head: UpstreamHead,
     body: Incoming,
     target: &RouteTarget,
     service: &Arc<Service>,
@@ -200,7 +208,11 @@ async fn forward_request(
         match client.send(request, config.response_timeout).await {
             Ok(mut response) => {
                 endpoint.state.record_success();
+                let switched_to = response.headers().get(http::header::UPGRADE).cloned();
                 forward::remove_hop_by_hop(response.headers_mut());
+                if let Some(client_side) = head.upgrade.take() {
+                    super::upgrade::tunnel(client_side, &mut response, switched_to, &config.name);
+                }
                 return (response.map(Either::Left), Some(endpoint.address));
             }
             Err(error) => {
