@@ -242,7 +242,8 @@ async fn forward_request(
     }
 }
 
-fn client_for(service: &Service) -> HttpClient {
+/// The service's pooled client, shared (not cloned) by all its requests.
+fn client_for(service: &Service) -> Arc<HttpClient> {
     let wanted = service.config.connect_timeout;
     if let Some(c) = service
         .live
@@ -250,13 +251,10 @@ fn client_for(service: &Service) -> HttpClient {
         .load_full()
         .filter(|c| c.connect_timeout() == wanted)
     {
-        return (*c).clone();
+        return c;
     }
-    let client = HttpClient::new(wanted);
-    service
-        .live
-        .http_client
-        .store(Some(Arc::new(client.clone())));
+    let client = Arc::new(HttpClient::new(wanted));
+    service.live.http_client.store(Some(Arc::clone(&client)));
     client
 }
 
