@@ -26,6 +26,7 @@ fn service(i: u32, weight: u32) -> ServiceConfig {
         mh_table_size: 65_537,
         connect_timeout: Duration::from_secs(3),
         response_timeout: Duration::from_secs(60),
+        upstream_protocol: Default::default(),
         connect_attempts: NonZeroU32::MIN,
         idle_timeout: Duration::from_secs(600),
         max_connections: None,

@@ -150,6 +150,8 @@ pub struct ServiceConfig {
     pub connect_timeout: Duration,
     /// HTTP: deadline for response headers.
     pub response_timeout: Duration,
+    /// HTTP: protocol spoken to the endpoints.
+    pub upstream_protocol: UpstreamProtocol,
     /// Endpoints tried per connection before giving up.
     pub connect_attempts: NonZeroU32,
     /// Close connections (forget flows) idle for this long.
@@ -195,6 +197,17 @@ impl fmt::Display for Protocol {
             Protocol::Udp => "udp",
         })
     }
+}
+
+/// Protocol spoken to a service's endpoints by the HTTP router.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UpstreamProtocol {
+    /// HTTP/1.1 with keep-alive.
+    #[default]
+    Http1,
+    /// HTTP/2 over plain TCP ("prior knowledge"): for gRPC endpoints.
+    H2c,
 }
 
 /// PROXY protocol header sent to endpoints.

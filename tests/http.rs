@@ -508,3 +508,118 @@ async fn websocket_upgrade_tunnels_and_survives_100_reloads() {
         assert_eq!(got, msg.as_bytes());
     }
 }
+
+/// An h2c (HTTP/2 without TLS) backend that answers like a gRPC server: a body, then trailers.
+async fn grpc_backend() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((socket, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let svc = service_fn(|req: Request<hyper::body::Incoming>| async move {
+                    let te = req.headers().get("te").cloned();
+                    let version = format!("{:?}", req.version());
+                    let mut trailers = http::HeaderMap::new();
+                    trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+                    let body = Full::new(Bytes::from_static(b"\0\0\0\0\x02hi"))
+                        .with_trailers(async move { Some(Ok::<_, Infallible>(trailers)) });
+                    let mut resp = Response::new(body);
+                    resp.headers_mut().insert(
+                        "content-type",
+                        http::HeaderValue::from_static("application/grpc"),
+                    );
+                    resp.headers_mut()
+                        .insert("x-seen-version", version.parse().unwrap());
+                    if let Some(te) = te {
+                        resp.headers_mut().insert("x-seen-te", te);
+                    }
+                    Ok::<_, Infallible>(resp)
+                });
+                let _ =
+                    hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                        .serve_connection(TokioIo::new(socket), svc)
+                        .await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn grpc_over_h2c_passes_trailers_end_to_end() {
+    let grpc = grpc_backend().await;
+    let body = format!(
+        "{}[[routes]]\nservice = \"grpc\"\n",
+        service("grpc", &[grpc], "upstream_protocol = \"h2c\"")
+    );
+    let (_app, addr) = start(&body).await;
+    // h2 with prior knowledge on the plain listener, like a gRPC client.
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let req = Request::post("http://grpc.test/pkg.Svc/Call")
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(Full::new(Bytes::from_static(b"\0\0\0\0\x00")))
+        .unwrap();
+    let resp = tokio::time::timeout(Duration::from_secs(5), send.send_request(req))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers()["x-seen-version"],
+        "HTTP/2.0",
+        "the endpoint was spoken to in h2c"
+    );
+    assert_eq!(
+        resp.headers()["x-seen-te"],
+        "trailers",
+        "gRPC needs TE: trailers"
+    );
+    let collected = resp.into_body().collect().await.unwrap();
+    let trailers = collected.trailers().cloned().expect("trailers arrive");
+    assert_eq!(trailers["grpc-status"], "0");
+    assert_eq!(&collected.to_bytes()[..], b"\0\0\0\0\x02hi");
+}
+
+#[tokio::test]
+async fn expect_100_continue_is_answered_before_the_body() {
+    let a = backend("a").await;
+    let (_app, addr) = start(&format!(
+        "{}[[routes]]\nservice = \"a\"\n",
+        service("a", &[a], "")
+    ))
+    .await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        b"POST /upload HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\ncontent-length: 5\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut buf = vec![0u8; 25];
+    tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&buf, b"HTTP/1.1 100 Continue\r\n\r\n");
+    s.write_all(b"hello").await.unwrap();
+    let mut out = vec![0u8; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out[..n]);
+    assert!(
+        text.starts_with("HTTP/1.1 200") && text.ends_with("a POST /upload 5"),
+        "{text}"
+    );
+}

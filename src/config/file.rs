@@ -232,6 +232,9 @@ pub struct RawService {
     /// Upstream connect deadline (TCP).
     #[serde(default = "default_connect_timeout", with = "humantime_serde")]
     pub connect_timeout: Duration,
+    /// HTTP: `http1` or `h2c` (HTTP/2 without TLS, for gRPC) to the endpoints.
+    #[serde(default)]
+    pub upstream_protocol: super::UpstreamProtocol,
     /// HTTP: deadline for the response headers after the request was sent.
     #[serde(default = "default_response_timeout", with = "humantime_serde")]
     pub response_timeout: Duration,

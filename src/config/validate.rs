@@ -126,6 +126,7 @@ fn service(raw: &RawService, path: &str, issues: &mut Issues) -> Option<ServiceC
         mh_table_size: mh_table_size?,
         connect_timeout: raw.connect_timeout,
         response_timeout: raw.response_timeout,
+        upstream_protocol: raw.upstream_protocol,
         connect_attempts: connect_attempts?,
         idle_timeout,
         max_connections: NonZeroUsize::new(raw.max_connections),

@@ -10,7 +10,7 @@
 //! trusted proxy (an L4 balancer or another router in front of us); from anyone else they are
 //! replaced, since a client could otherwise claim any address.
 
-use http::header::{CONNECTION, HeaderMap, HeaderName, HeaderValue};
+use http::header::{CONNECTION, HeaderMap, HeaderName, HeaderValue, TE};
 use std::net::IpAddr;
 
 /// `X-Forwarded-For`.
@@ -38,8 +38,12 @@ const HOP_BY_HOP: [&str; 8] = [
     "upgrade",
 ];
 
-/// Removes hop-by-hop headers, including those named in `Connection`.
+/// Removes hop-by-hop headers, including those named in `Connection`. `TE: trailers` stays:
+/// it is the one `TE` HTTP/2 allows, and gRPC endpoints require it.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    let trailers = headers
+        .get(TE)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
     let named: Vec<HeaderName> = headers
         .get_all(CONNECTION)
         .iter()
@@ -52,6 +56,9 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     }
     for name in HOP_BY_HOP {
         headers.remove(name);
+    }
+    if trailers {
+        headers.insert(TE, HeaderValue::from_static("trailers"));
     }
 }
 
@@ -157,12 +164,20 @@ mod tests {
         );
         h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
         h.insert("x-secret", HeaderValue::from_static("1"));
-        h.insert("te", HeaderValue::from_static("trailers"));
+        h.insert("te", HeaderValue::from_static("trailers, deflate"));
         h.insert("transfer-encoding", HeaderValue::from_static("chunked"));
         h.insert("accept", HeaderValue::from_static("*/*"));
         remove_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1);
         assert!(h.contains_key("accept"));
+    }
+
+    #[test]
+    fn te_trailers_survives_for_grpc() {
+        let mut h = HeaderMap::new();
+        h.insert("te", HeaderValue::from_static("trailers"));
+        remove_hop_by_hop(&mut h);
+        assert_eq!(h["te"], "trailers");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The pooled HTTP/1.1 client the router forwards requests with.
+//! The pooled HTTP client the router forwards requests with: HTTP/1.1 keep-alive, or HTTP/2
+//! over plain TCP (`h2c`, one multiplexed connection per endpoint) for gRPC services.
 //!
 //! hyper-util's client keeps idle keep-alive connections per `scheme://authority`, and the
 //! router always addresses an endpoint by `ip:port`, so the pool is per endpoint. There is one
@@ -8,6 +9,7 @@
 //! Errors carry their blame: a failed connect (retryable on another endpoint: nothing was
 //! sent) and a timeout waiting for response headers are upstream's fault (502 / 504).
 
+use crate::config::UpstreamProtocol;
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::combinators::BoxBody;
@@ -33,6 +35,7 @@ const POOL_MAX_IDLE: usize = 256;
 #[derive(Debug, Clone)]
 pub struct HttpClient {
     connect_timeout: Duration,
+    protocol: UpstreamProtocol,
     client: Client<HttpConnector, UpstreamBody>,
 }
 
@@ -62,8 +65,8 @@ impl UpstreamError {
 }
 
 impl HttpClient {
-    /// A client whose connects give up after `connect_timeout`.
-    pub fn new(connect_timeout: Duration) -> Self {
+    /// A client speaking `protocol` whose connects give up after `connect_timeout`.
+    pub fn new(connect_timeout: Duration, protocol: UpstreamProtocol) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(connect_timeout));
         connector.set_nodelay(true);
@@ -73,16 +76,26 @@ impl HttpClient {
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(POOL_IDLE)
             .pool_max_idle_per_host(POOL_MAX_IDLE)
+            .http2_only(protocol == UpstreamProtocol::H2c)
             .build(connector);
         Self {
             connect_timeout,
+            protocol,
             client,
         }
     }
 
-    /// The connect timeout this client was built with.
-    pub fn connect_timeout(&self) -> Duration {
-        self.connect_timeout
+    /// Whether this client was built with these settings.
+    pub fn fits(&self, connect_timeout: Duration, protocol: UpstreamProtocol) -> bool {
+        self.connect_timeout == connect_timeout && self.protocol == protocol
+    }
+
+    /// The HTTP version requests sent with this client carry.
+    pub fn version(&self) -> http::Version {
+        match self.protocol {
+            UpstreamProtocol::Http1 => http::Version::HTTP_11,
+            UpstreamProtocol::H2c => http::Version::HTTP_2,
+        }
     }
 
     /// Sends `request` (whose URI names the endpoint) and waits for response headers.

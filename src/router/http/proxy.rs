@@ -154,9 +154,10 @@ async fn route(
         super::upgrade::restore(&mut headers, value);
     }
     forward::set_forwarding(&mut headers, &origin, routes.forwarded);
-    if !headers.contains_key(HOST)
-        && let Ok(value) = HeaderValue::from_str(origin.host)
-    {
+    // The request was routed (and checked against the certificate) by this authority, so
+    // this is the Host the endpoint gets, even if the client also sent a different Host
+    // header (RFC 9112 §3.2.2, RFC 9113 §8.3.1).
+    if let Ok(value) = HeaderValue::from_str(origin.host) {
         headers.insert(HOST, value);
     }
     let head = UpstreamHead {
@@ -200,7 +201,13 @@ async fn forward_request(
         };
         tried.push(i);
         let endpoint = &service.endpoints[i];
-        let request = match build(&head, endpoint.address, body.take(), replayable) {
+        let request = match build(
+            &head,
+            endpoint.address,
+            body.take(),
+            replayable,
+            client.version(),
+        ) {
             Ok(r) => r,
             Err(resp) => return (*resp, Some(endpoint.address)),
         };
@@ -244,16 +251,19 @@ async fn forward_request(
 
 /// The service's pooled client, shared (not cloned) by all its requests.
 fn client_for(service: &Service) -> Arc<HttpClient> {
-    let wanted = service.config.connect_timeout;
+    let (timeout, protocol) = (
+        service.config.connect_timeout,
+        service.config.upstream_protocol,
+    );
     if let Some(c) = service
         .live
         .http_client
         .load_full()
-        .filter(|c| c.connect_timeout() == wanted)
+        .filter(|c| c.fits(timeout, protocol))
     {
         return c;
     }
-    let client = Arc::new(HttpClient::new(wanted));
+    let client = Arc::new(HttpClient::new(timeout, protocol));
     service.live.http_client.store(Some(Arc::clone(&client)));
     client
 }
@@ -263,6 +273,7 @@ fn build(
     endpoint: SocketAddr,
     body: Option<UpstreamBody>,
     replayable: bool,
+    version: Version,
 ) -> Result<Request<UpstreamBody>, Box<Response<ResponseBody>>> {
     let path = head.uri.path_and_query().map_or("/", |p| p.as_str());
     let uri: Uri = format!("http://{endpoint}{path}")
@@ -281,7 +292,7 @@ fn build(
     let mut req = Request::new(body);
     *req.method_mut() = head.method.clone();
     *req.uri_mut() = uri;
-    *req.version_mut() = Version::HTTP_11;
+    *req.version_mut() = version;
     *req.headers_mut() = head.headers.clone();
     Ok(req)
 }
