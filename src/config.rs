@@ -64,6 +64,8 @@ pub struct ListenerConfig {
     pub listen: SocketAddr,
     /// Terminate TLS (ALPN h2 and http/1.1).
     pub tls: bool,
+    /// Require a PROXY protocol header (v1 or v2) before anything else.
+    pub accept_proxy_protocol: bool,
     /// TLS handshake deadline.
     pub handshake_timeout: Duration,
     /// Deadline for a request's headers.

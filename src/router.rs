@@ -12,6 +12,7 @@ pub mod copy;
 pub mod forward;
 pub mod http;
 pub mod listener;
+pub mod proxy_header;
 pub mod tcp;
 pub mod udp;
 

@@ -623,3 +623,42 @@ async fn expect_100_continue_is_answered_before_the_body() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn proxy_protocol_on_a_listener_gives_the_real_client_address() {
+    let a = backend("a").await;
+    let text = format!(
+        "[admin]\nlisten = \"127.0.0.1:0\"\n[http]\naccess_log = \"off\"\n\
+         [[listeners]]\nname = \"behind-lb\"\nlisten = \"127.0.0.1:0\"\naccept_proxy_protocol = true\n\
+         {}[[routes]]\nservice = \"a\"\n",
+        service("a", &[a], "")
+    );
+    let app = app::start(Config::parse(&text, "test").unwrap())
+        .await
+        .unwrap();
+    let addr = app.http_addr("behind-lb").await.unwrap();
+    let exchange = |preamble: Vec<u8>| async move {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(&preamble).await.unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
+            .await
+            .unwrap();
+        String::from_utf8_lossy(&out).to_lowercase()
+    };
+    let v2 =
+        switchyard::upstream::proxy_v2_header("192.0.2.44:5555".parse().unwrap(), addr).unwrap();
+    let resp = exchange(v2).await;
+    assert!(resp.contains("x-seen-xff: 192.0.2.44"), "{resp}");
+    let v1 = format!("PROXY TCP4 198.51.100.7 127.0.0.1 4444 {}\r\n", addr.port()).into_bytes();
+    let resp = exchange(v1).await;
+    assert!(resp.contains("x-seen-xff: 198.51.100.7"), "{resp}");
+    assert_eq!(
+        exchange(Vec::new()).await,
+        "",
+        "no PROXY header: closed without an answer"
+    );
+}

@@ -69,6 +69,9 @@ pub struct RawListener {
     /// Terminate TLS here (needs `[[certificates]]`).
     #[serde(default)]
     pub tls: bool,
+    /// Require a PROXY protocol (v1 or v2) header first: the listener is behind an L4 balancer.
+    #[serde(default)]
+    pub accept_proxy_protocol: bool,
     /// Deadline for the TLS handshake.
     #[serde(default = "default_handshake_timeout", with = "humantime_serde")]
     pub handshake_timeout: Duration,

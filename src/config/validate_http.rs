@@ -164,6 +164,7 @@ fn listener(raw: &RawListener, path: &str, issues: &mut Issues) -> Option<Listen
         name: Arc::from(raw.name.as_str()),
         listen: listen?,
         tls: raw.tls,
+        accept_proxy_protocol: raw.accept_proxy_protocol,
         handshake_timeout: raw.handshake_timeout,
         header_read_timeout: raw.header_read_timeout,
         max_header_bytes: raw.max_header_bytes,

@@ -94,14 +94,23 @@ pub async fn run(
 }
 
 async fn serve(
-    socket: TcpStream,
-    client: SocketAddr,
+    mut socket: TcpStream,
+    mut client: SocketAddr,
     config: &ListenerConfig,
     tls: Option<Tls>,
     table: Arc<TableHandle>,
     life: &Lifecycle,
 ) {
     let _ = socket.set_nodelay(true);
+    if config.accept_proxy_protocol {
+        match crate::router::proxy_header::read(&mut socket, config.handshake_timeout).await {
+            Ok(Some(real)) => client = real,
+            Ok(None) => {}
+            Err(error) => {
+                return tracing::debug!(listener = %config.name, %client, %error, "PROXY header refused");
+            }
+        }
+    }
     let local = socket.local_addr().unwrap_or(config.listen);
     let mut conn = Conn {
         client,
