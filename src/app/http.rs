@@ -28,6 +28,8 @@ pub(super) struct HttpListeners {
     certs: Arc<ArcSwap<CertStore>>,
     loaded: CertConfig,
     tls: Option<Tls>,
+    /// The last certificate reload error, so a broken file is reported once, not every poll.
+    last_error: std::sync::Mutex<Option<String>>,
 }
 
 #[derive(Debug)]
@@ -57,6 +59,7 @@ impl HttpListeners {
             certs: Arc::new(ArcSwap::from_pointee(empty)),
             loaded: (Vec::new(), None),
             tls: None,
+            last_error: std::sync::Mutex::new(None),
         })
     }
 
@@ -161,6 +164,10 @@ impl HttpListeners {
         if self.loaded.0.is_empty() || !self.certs.load().changed_on_disk() {
             return;
         }
+        let mut last_error = self
+            .last_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         match CertStore::load(&self.loaded.0, self.loaded.1) {
             Ok(store) => {
                 tracing::info!(
@@ -168,9 +175,14 @@ impl HttpListeners {
                     "certificate files changed: reloaded"
                 );
                 self.certs.store(Arc::new(store));
+                *last_error = None;
             }
             Err(error) => {
-                tracing::error!(%error, "certificate reload failed, keeping the old ones")
+                let text = error.to_string();
+                if last_error.as_deref() != Some(text.as_str()) {
+                    tracing::error!(%error, "certificate reload failed, keeping the old ones");
+                    *last_error = Some(text);
+                }
             }
         }
     }
