@@ -27,6 +27,8 @@ fn service(i: u32, weight: u32) -> ServiceConfig {
         connect_timeout: Duration::from_secs(3),
         response_timeout: Duration::from_secs(60),
         upstream_protocol: Default::default(),
+        upstream_ca: None,
+        upstream_sni: None,
         connect_attempts: NonZeroU32::MIN,
         idle_timeout: Duration::from_secs(600),
         max_connections: None,

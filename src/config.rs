@@ -154,6 +154,10 @@ pub struct ServiceConfig {
     pub response_timeout: Duration,
     /// HTTP: protocol spoken to the endpoints.
     pub upstream_protocol: UpstreamProtocol,
+    /// HTTP `https`: CA file the endpoints' certificates are verified with.
+    pub upstream_ca: Option<PathBuf>,
+    /// HTTP `https`: SNI and name to verify (default: the endpoint's IP).
+    pub upstream_sni: Option<String>,
     /// Endpoints tried per connection before giving up.
     pub connect_attempts: NonZeroU32,
     /// Close connections (forget flows) idle for this long.
@@ -210,6 +214,8 @@ pub enum UpstreamProtocol {
     Http1,
     /// HTTP/2 over plain TCP ("prior knowledge"): for gRPC endpoints.
     H2c,
+    /// TLS to the endpoints (ALPN h2 or http/1.1), verified with `upstream_ca`.
+    Https,
 }
 
 /// PROXY protocol header sent to endpoints.

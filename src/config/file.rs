@@ -238,6 +238,12 @@ pub struct RawService {
     /// HTTP: `http1` or `h2c` (HTTP/2 without TLS, for gRPC) to the endpoints.
     #[serde(default)]
     pub upstream_protocol: super::UpstreamProtocol,
+    /// HTTP `https`: PEM file of the CA(s) that sign the endpoints' certificates.
+    #[serde(default)]
+    pub upstream_ca: Option<String>,
+    /// HTTP `https`: server name sent as SNI and verified (default: the endpoint's IP).
+    #[serde(default)]
+    pub upstream_sni: Option<String>,
     /// HTTP: deadline for the response headers after the request was sent.
     #[serde(default = "default_response_timeout", with = "humantime_serde")]
     pub response_timeout: Duration,

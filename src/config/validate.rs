@@ -115,6 +115,12 @@ fn service(raw: &RawService, path: &str, issues: &mut Issues) -> Option<ServiceC
             "PROXY protocol is only supported for tcp services",
         );
     }
+    if raw.upstream_protocol == super::UpstreamProtocol::Https && raw.upstream_ca.is_none() {
+        issues.push(
+            format!("{path}.upstream_ca"),
+            "upstream_protocol \"https\" needs a CA file to verify the endpoints with",
+        );
+    }
     if issues.0.len() != before {
         return None;
     }
@@ -127,6 +133,8 @@ fn service(raw: &RawService, path: &str, issues: &mut Issues) -> Option<ServiceC
         connect_timeout: raw.connect_timeout,
         response_timeout: raw.response_timeout,
         upstream_protocol: raw.upstream_protocol,
+        upstream_ca: raw.upstream_ca.as_ref().map(std::path::PathBuf::from),
+        upstream_sni: raw.upstream_sni.clone(),
         connect_attempts: connect_attempts?,
         idle_timeout,
         max_connections: NonZeroUsize::new(raw.max_connections),

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::combinators::BoxBody;
 use hyper::body::Incoming;
+use hyper_rustls::{FixedServerNameResolver, HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -31,12 +32,47 @@ const POOL_IDLE: Duration = Duration::from_secs(50);
 /// Most idle connections kept per endpoint.
 const POOL_MAX_IDLE: usize = 256;
 
+/// What a service's client is built from; a change rebuilds it (and its pool).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientSettings {
+    /// Connect deadline.
+    pub connect_timeout: Duration,
+    /// Protocol to the endpoints.
+    pub protocol: UpstreamProtocol,
+    /// `https`: PEM file of the CA(s) that sign the endpoints' certificates.
+    pub ca: Option<std::path::PathBuf>,
+    /// `https`: name to send as SNI and verify the certificate against (default: the
+    /// endpoint's IP address).
+    pub sni: Option<String>,
+}
+
 /// A pooled client for one service.
 #[derive(Debug, Clone)]
 pub struct HttpClient {
-    connect_timeout: Duration,
-    protocol: UpstreamProtocol,
-    client: Client<HttpConnector, UpstreamBody>,
+    settings: ClientSettings,
+    client: Client<HttpsConnector<HttpConnector>, UpstreamBody>,
+}
+
+/// Why a client could not be built (an `https` service's CA or SNI is unusable).
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The CA file could not be read or holds no certificate.
+    #[error("upstream CA {path}: {reason}")]
+    Ca {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// `https` without a CA to verify the endpoints with.
+    #[error("upstream_protocol \"https\" needs upstream_ca")]
+    NoCa,
+    /// The SNI is not a valid server name.
+    #[error("invalid upstream_sni {0:?}")]
+    Sni(String),
+    /// rustls refused the configuration.
+    #[error("tls client config: {0}")]
+    Tls(#[from] rustls::Error),
 }
 
 /// Why a request got no response from upstream.
@@ -65,36 +101,57 @@ impl UpstreamError {
 }
 
 impl HttpClient {
-    /// A client speaking `protocol` whose connects give up after `connect_timeout`.
-    pub fn new(connect_timeout: Duration, protocol: UpstreamProtocol) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(connect_timeout));
-        connector.set_nodelay(true);
-        connector.enforce_http(true);
+    /// A client for `settings`.
+    pub fn new(settings: ClientSettings) -> Result<Self, ClientError> {
+        let mut http = HttpConnector::new();
+        http.set_connect_timeout(Some(settings.connect_timeout));
+        http.set_nodelay(true);
+        http.enforce_http(false);
+        let tls = tls_config(&settings)?;
+        let builder = HttpsConnectorBuilder::new().with_tls_config(tls);
+        let connector = if settings.protocol == UpstreamProtocol::Https {
+            let mut b = builder.https_only();
+            if let Some(sni) = &settings.sni {
+                let name = rustls::pki_types::ServerName::try_from(sni.clone())
+                    .map_err(|_| ClientError::Sni(sni.clone()))?;
+                b = b.with_server_name_resolver(FixedServerNameResolver::new(name));
+            }
+            b.enable_all_versions().wrap_connector(http)
+        } else {
+            builder
+                .https_or_http()
+                .enable_all_versions()
+                .wrap_connector(http)
+        };
         let client = Client::builder(TokioExecutor::new())
             .timer(TokioTimer::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(POOL_IDLE)
             .pool_max_idle_per_host(POOL_MAX_IDLE)
-            .http2_only(protocol == UpstreamProtocol::H2c)
+            .http2_only(settings.protocol == UpstreamProtocol::H2c)
             .build(connector);
-        Self {
-            connect_timeout,
-            protocol,
-            client,
+        Ok(Self { settings, client })
+    }
+
+    /// The settings this client was built with.
+    pub fn settings(&self) -> &ClientSettings {
+        &self.settings
+    }
+
+    /// The HTTP version requests sent with this client carry (for `https`, ALPN may still
+    /// pick h2).
+    pub fn version(&self) -> http::Version {
+        match self.settings.protocol {
+            UpstreamProtocol::Http1 | UpstreamProtocol::Https => http::Version::HTTP_11,
+            UpstreamProtocol::H2c => http::Version::HTTP_2,
         }
     }
 
-    /// Whether this client was built with these settings.
-    pub fn fits(&self, connect_timeout: Duration, protocol: UpstreamProtocol) -> bool {
-        self.connect_timeout == connect_timeout && self.protocol == protocol
-    }
-
-    /// The HTTP version requests sent with this client carry.
-    pub fn version(&self) -> http::Version {
-        match self.protocol {
-            UpstreamProtocol::Http1 => http::Version::HTTP_11,
-            UpstreamProtocol::H2c => http::Version::HTTP_2,
+    /// The URI scheme of requests sent with this client.
+    pub fn scheme(&self) -> &'static str {
+        match self.settings.protocol {
+            UpstreamProtocol::Https => "https",
+            UpstreamProtocol::Http1 | UpstreamProtocol::H2c => "http",
         }
     }
 
@@ -111,4 +168,34 @@ impl HttpClient {
             Ok(Err(e)) => Err(UpstreamError::Request(e)),
         }
     }
+}
+
+/// The rustls client config: TLS 1.2/1.3 with aws-lc-rs, trusting the service's CA file (plain
+/// services get an empty trust store: they never use TLS).
+fn tls_config(settings: &ClientSettings) -> Result<rustls::ClientConfig, ClientError> {
+    let mut roots = rustls::RootCertStore::empty();
+    match (&settings.ca, settings.protocol) {
+        (Some(path), _) => {
+            use rustls::pki_types::{CertificateDer, pem::PemObject};
+            let bad = |reason: String| ClientError::Ca {
+                path: path.clone(),
+                reason,
+            };
+            let certs = CertificateDer::pem_file_iter(path)
+                .map_err(|e| bad(e.to_string()))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| bad(e.to_string()))?;
+            let (added, _ignored) = roots.add_parsable_certificates(certs);
+            if added == 0 {
+                return Err(bad("no usable certificate".into()));
+            }
+        }
+        (None, UpstreamProtocol::Https) => return Err(ClientError::NoCa),
+        (None, _) => {}
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }

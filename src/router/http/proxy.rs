@@ -5,11 +5,13 @@ use crate::ingress::{Hostname, Lookup, RouteTarget};
 use crate::router::forward::{self, Origin};
 use crate::service_table::{Service, Snapshot, TableHandle};
 use crate::tls::CertStore;
-use crate::upstream::http::{BoxError, HttpClient, UpstreamBody, UpstreamError};
+use crate::upstream::http::{
+    BoxError, ClientError, ClientSettings, HttpClient, UpstreamBody, UpstreamError,
+};
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, HOST, LOCATION};
-use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
+use http::{HeaderValue, Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Either, Empty, Full, Limited};
 use hyper::body::{Body, Incoming};
 use std::convert::Infallible;
@@ -190,7 +192,16 @@ async fn forward_request(
     conn: &Conn,
 ) -> (Response<ResponseBody>, Option<SocketAddr>) {
     let config = &service.config;
-    let client = client_for(service);
+    let client = match client_for(service) {
+        Ok(client) => client,
+        Err(error) => {
+            tracing::error!(service = %config.name, %error, blame = "config", "no upstream client");
+            return (
+                status(StatusCode::BAD_GATEWAY, "upstream not usable\n"),
+                None,
+            );
+        }
+    };
     let replayable = body.is_end_stream();
     let mut body = Some(limit(body, target.max_body_bytes));
     let mut tried: Vec<usize> = Vec::new();
@@ -201,13 +212,7 @@ async fn forward_request(
         };
         tried.push(i);
         let endpoint = &service.endpoints[i];
-        let request = match build(
-            &head,
-            endpoint.address,
-            body.take(),
-            replayable,
-            client.version(),
-        ) {
+        let request = match build(&head, endpoint.address, body.take(), replayable, &client) {
             Ok(r) => r,
             Err(resp) => return (*resp, Some(endpoint.address)),
         };
@@ -249,23 +254,27 @@ async fn forward_request(
     }
 }
 
-/// The service's pooled client, shared (not cloned) by all its requests.
-fn client_for(service: &Service) -> Arc<HttpClient> {
-    let (timeout, protocol) = (
-        service.config.connect_timeout,
-        service.config.upstream_protocol,
-    );
-    if let Some(c) = service
+/// The service's pooled client, shared (not cloned) by all its requests; rebuilt only when
+/// the service's client settings change.
+fn client_for(service: &Service) -> Result<Arc<HttpClient>, ClientError> {
+    let c = &service.config;
+    let settings = ClientSettings {
+        connect_timeout: c.connect_timeout,
+        protocol: c.upstream_protocol,
+        ca: c.upstream_ca.clone(),
+        sni: c.upstream_sni.clone(),
+    };
+    if let Some(client) = service
         .live
         .http_client
         .load_full()
-        .filter(|c| c.fits(timeout, protocol))
+        .filter(|x| *x.settings() == settings)
     {
-        return c;
+        return Ok(client);
     }
-    let client = Arc::new(HttpClient::new(timeout, protocol));
+    let client = Arc::new(HttpClient::new(settings)?);
     service.live.http_client.store(Some(Arc::clone(&client)));
-    client
+    Ok(client)
 }
 
 fn build(
@@ -273,10 +282,10 @@ fn build(
     endpoint: SocketAddr,
     body: Option<UpstreamBody>,
     replayable: bool,
-    version: Version,
+    client: &HttpClient,
 ) -> Result<Request<UpstreamBody>, Box<Response<ResponseBody>>> {
     let path = head.uri.path_and_query().map_or("/", |p| p.as_str());
-    let uri: Uri = format!("http://{endpoint}{path}")
+    let uri: Uri = format!("{}://{endpoint}{path}", client.scheme())
         .parse()
         .map_err(|_| Box::new(status(StatusCode::BAD_REQUEST, "invalid request target\n")))?;
     let body = match body {
@@ -292,7 +301,7 @@ fn build(
     let mut req = Request::new(body);
     *req.method_mut() = head.method.clone();
     *req.uri_mut() = uri;
-    *req.version_mut() = version;
+    *req.version_mut() = client.version();
     *req.headers_mut() = head.headers.clone();
     Ok(req)
 }
