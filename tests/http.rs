@@ -408,7 +408,7 @@ async fn request_metrics_and_upstream_errors_are_counted() {
     assert_eq!(
         common::metric(
             &m,
-            r#"switchyard_http_requests_total{listener="web",service="metered",code="2xx"}"#
+            r#"switchyard_http_requests_total{service="metered",code="2xx"}"#
         ),
         Some(1.0),
         "{m}"
@@ -416,7 +416,7 @@ async fn request_metrics_and_upstream_errors_are_counted() {
     assert!(
         common::metric(
             &m,
-            r#"switchyard_http_requests_total{listener="web",service="-",code="4xx"}"#
+            r#"switchyard_http_requests_total{service="-",code="4xx"}"#
         )
         .unwrap_or(0.0)
             >= 1.0,

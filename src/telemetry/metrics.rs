@@ -31,9 +31,9 @@ pub const UDP_DROPPED_TOTAL: &str = "switchyard_udp_datagrams_dropped_total";
 pub const SNAPSHOT_GENERATION: &str = "switchyard_snapshot_generation";
 /// Services in the published snapshot.
 pub const SERVICES: &str = "switchyard_services";
-/// HTTP requests answered, per `listener`, `service` (`-` when unrouted) and `code` class.
+/// HTTP requests answered, per `service` (`-` when unrouted) and `code` class.
 pub const HTTP_REQUESTS_TOTAL: &str = "switchyard_http_requests_total";
-/// HTTP request duration, per `listener` and `service`.
+/// HTTP request duration, per `service`.
 pub const HTTP_REQUEST_DURATION_SECONDS: &str = "switchyard_http_request_duration_seconds";
 /// HTTP upstream failures, per `service` and `reason` (`connect`, `timeout`, `request`).
 pub const HTTP_UPSTREAM_ERRORS_TOTAL: &str = "switchyard_http_upstream_errors_total";
@@ -85,6 +85,8 @@ pub struct ServiceMetrics {
     pub bytes_out: Counter,
     endpoints_active: Gauge,
     endpoints_draining: Gauge,
+    /// HTTP requests answered for this service.
+    pub http: HttpMetrics,
 }
 
 impl ServiceMetrics {
@@ -99,6 +101,7 @@ impl ServiceMetrics {
             bytes_out: counter!(BYTES_TOTAL, "service" => svc.clone(), "direction" => "out"),
             endpoints_active: gauge!(ENDPOINTS, "service" => svc.clone(), "state" => "active"),
             endpoints_draining: gauge!(ENDPOINTS, "service" => svc, "state" => "draining"),
+            http: HttpMetrics::new(name),
         }
     }
 
@@ -151,25 +154,38 @@ pub fn snapshot_published(snapshot: &Snapshot) {
     gauge!(SERVICES).set(snapshot.len() as f64);
 }
 
-/// Records one answered HTTP request.
-pub fn http_request(
-    listener: &str,
-    service: Option<&str>,
-    status: http::StatusCode,
-    elapsed: std::time::Duration,
-) {
-    let class = match status.as_u16() {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        _ => "5xx",
-    };
-    let service = service.unwrap_or("-").to_owned();
-    counter!(HTTP_REQUESTS_TOTAL, "listener" => listener.to_owned(), "service" => service.clone(), "code" => class)
-        .increment(1);
-    metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, "listener" => listener.to_owned(), "service" => service)
-        .record(elapsed.as_secs_f64());
+/// HTTP request metrics of one service (or of unrouted requests), registered once so a
+/// request costs two atomic updates, not registry lookups.
+#[derive(Debug)]
+pub struct HttpMetrics {
+    by_class: [Counter; 5],
+    duration: metrics::Histogram,
+}
+
+impl HttpMetrics {
+    /// Registers the handles for `service` (`-` for requests that reached no service).
+    pub fn new(service: &str) -> Self {
+        let svc = service.to_owned();
+        let by_class = ["1xx", "2xx", "3xx", "4xx", "5xx"]
+            .map(|code| counter!(HTTP_REQUESTS_TOTAL, "service" => svc.clone(), "code" => code));
+        Self {
+            by_class,
+            duration: metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, "service" => svc),
+        }
+    }
+
+    /// The handles for requests that reached no service (404, 400, redirects).
+    pub fn unrouted() -> &'static HttpMetrics {
+        static UNROUTED: OnceLock<HttpMetrics> = OnceLock::new();
+        UNROUTED.get_or_init(|| HttpMetrics::new("-"))
+    }
+
+    /// Records one answered request.
+    pub fn record(&self, status: http::StatusCode, elapsed: std::time::Duration) {
+        let class = usize::from((status.as_u16() / 100).clamp(1, 5)) - 1;
+        self.by_class[class].increment(1);
+        self.duration.record(elapsed.as_secs_f64());
+    }
 }
 
 /// Counts a reload attempt.

@@ -4,6 +4,7 @@
 use crate::ingress::{Hostname, Lookup, RouteTarget};
 use crate::router::forward::{self, Origin};
 use crate::service_table::{Service, Snapshot, TableHandle};
+use crate::telemetry::metrics::HttpMetrics;
 use crate::tls::CertStore;
 use crate::upstream::http::{
     BoxError, ClientError, ClientSettings, HttpClient, UpstreamBody, UpstreamError,
@@ -55,12 +56,10 @@ pub async fn handle(
     let authority = authority(&req);
     let (response, log) = route(req, &conn, &snapshot, authority.as_deref()).await;
     let status = response.status();
-    crate::telemetry::metrics::http_request(
-        &conn.listener,
-        log.service.as_deref(),
-        status,
-        started.elapsed(),
-    );
+    match &log.target {
+        Some(service) => service.live.metrics.http.record(status, started.elapsed()),
+        None => HttpMetrics::unrouted().record(status, started.elapsed()),
+    }
     if snapshot.http.access_log != crate::config::AccessLog::Off {
         tracing::info!(target: "access", client = %conn.client, method = %method,
             host = authority.as_deref().unwrap_or("-"), path = %path, status = status.as_u16(),
@@ -77,6 +76,8 @@ pub async fn handle(
 #[derive(Default)]
 struct LogInfo {
     service: Option<Arc<str>>,
+    /// The service the request reached, for its metrics.
+    target: Option<Arc<Service>>,
     upstream: Option<SocketAddr>,
     request_id: Option<HeaderValue>,
 }
@@ -136,6 +137,7 @@ async fn route(
             log,
         );
     };
+    log.target = Some(Arc::clone(service));
     if let Some(resp) = too_large(&req, target) {
         return (resp, log);
     }
