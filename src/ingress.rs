@@ -17,14 +17,18 @@
 //! tested against the documentation's own examples. It is generic over the backend type, so the
 //! HTTP proxy stores whatever it needs per route.
 //!
-//! Files: `ingress/host.rs` ([`Hostname`], [`HostPattern`]: validated, normalised hosts and
-//! host patterns) and `ingress/routes.rs` ([`PathType`], [`Rule`], [`RouteTable`], [`Lookup`],
-//! [`Conflict`]: the table, its build and its lookup; its module doc has the details).
+//! Files: `host.rs` ([`Hostname`]: validated, normalised hosts), `pattern.rs`
+//! ([`HostPattern`]: exact and one-label wildcard), `routes.rs` ([`PathType`], [`Rule`],
+//! [`RouteTable`], [`Lookup`]: the table, its build and its lookup; its module doc has the
+//! details), `path_rules.rs` (path validation, [`PathError`], [`Conflict`]) and
+//! `http_routes.rs` ([`HttpRoutes`]: the config's routes built into a table of services, as a
+//! snapshot holds them).
 
 mod host;
-mod routes;
-
 mod http_routes;
+mod path_rules;
+mod pattern;
+mod routes;
 
 pub use host::{HostError, HostPattern, Hostname, MAX_HOST_LEN, MAX_LABEL_LEN};
 pub use http_routes::{HttpRoutes, RouteTarget};
