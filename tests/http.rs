@@ -772,3 +772,62 @@ fn https_upstreams_need_a_ca() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn an_endpoint_stays_busy_until_its_response_body_ends() {
+    // A raw backend that sends headers and half the body, then waits to be told to finish.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let backend = listener.local_addr().unwrap();
+    let (finish_tx, finish_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let _ = s.read(&mut buf).await;
+        s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n01234")
+            .await
+            .unwrap();
+        let _ = finish_rx.await;
+        s.write_all(b"56789").await.unwrap();
+        let _ = s.read(&mut buf).await;
+    });
+    let (app, addr) = start(&format!(
+        "{}[[routes]]\nservice = \"slow\"\n",
+        service("slow", &[backend], "")
+    ))
+    .await;
+    let active = || async {
+        let (_, table) = common::admin_get(app.admin_addr(), "/debug/table").await;
+        let table: serde_json::Value = serde_json::from_str(&table).unwrap();
+        let svc = table["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == "slow")
+            .cloned()
+            .unwrap();
+        svc["endpoints"][0]["active"].as_u64().unwrap()
+    };
+    let mut c = Client::connect(addr).await;
+    let req = Request::get("/")
+        .header("host", "x")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = tokio::time::timeout(Duration::from_secs(5), c.0.send_request(req))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(active().await, 1, "headers arrived, body still streaming");
+    finish_tx.send(()).unwrap();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"0123456789");
+    let mut idle = false;
+    for _ in 0..50 {
+        if active().await == 0 {
+            idle = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(idle, "the endpoint is released once the body ended");
+}

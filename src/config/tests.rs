@@ -240,3 +240,38 @@ fn uniqueness_is_checked_with_file_positions_even_on_broken_services() {
         ]
     );
 }
+
+#[test]
+fn http_settings_parse_and_bad_values_name_their_path() {
+    let http = "[http]\ntrusted_proxies = [\"10.0.0.0/8\", \"192.0.2.1\"]\nforwarded = true\n\
+        [[listeners]]\nname = \"web\"\nlisten = \"127.0.0.1:80\"\n\
+        [[routes]]\nhost = \"*.example.com\"\nservice = \"web\"\n";
+    let c = Config::parse(&format!("{MINIMAL}{http}"), "t").unwrap();
+    assert_eq!(c.http.trusted_proxies.len(), 2);
+    let routes = crate::ingress::HttpRoutes::build(&c.http);
+    assert!(routes.trusts("10.1.2.3".parse().unwrap()));
+    assert!(routes.trusts("::ffff:192.0.2.1".parse().unwrap()));
+    assert!(!routes.trusts("192.0.2.2".parse().unwrap()));
+    let bad = "[http]\ntrusted_proxies = [\"10.0.0.0/33\"]\n[[listeners]]\nname = \"web\"\nlisten = \"127.0.0.1:80\"\ntls = true\n\
+        [[routes]]\nhost = \"a..b\"\nservice = \"nope\"\n[[routes]]\npath = \"/x\"\nservice = \"web\"\n[[routes]]\npath = \"/x/\"\nservice = \"web\"\n";
+    let found = issues(&format!("{MINIMAL}{bad}"));
+    let has = |prefix: &str| found.iter().any(|i| i.starts_with(prefix));
+    assert!(
+        has("http.trusted_proxies[0]: invalid address or CIDR"),
+        "{found:?}"
+    );
+    assert!(has("listeners[0].tls: a TLS listener needs"), "{found:?}");
+    assert!(has("routes[0].host:"), "{found:?}");
+    assert!(
+        has("routes[0].service: no service named \"nope\""),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn duplicate_routes_are_config_errors() {
+    let dup = "[[routes]]\npath = \"/x\"\nservice = \"web\"\n[[routes]]\npath = \"/x/\"\nservice = \"127.0.0.1:8080\"\n";
+    let found = issues(&format!("{MINIMAL}{dup}"));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].starts_with("routes[1]: rules[1]"), "{found:?}");
+}

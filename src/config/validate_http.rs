@@ -5,7 +5,7 @@
 use super::file::{RawCertificate, RawConfig, RawHost, RawListener, RawRoute};
 use super::validate::{Issues, nonzero_duration, socket_addr, valid_name_or_issue};
 use super::{HostConfig, HttpConfig, ListenerConfig, RouteConfig, ServiceConfig};
-use crate::ingress::{HostPattern, RouteTable, Rule};
+use crate::ingress::{Conflict, HostPattern};
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
@@ -250,30 +250,13 @@ fn check_route_table(http: &HttpConfig, raw: &RawConfig, issues: &mut Issues) {
     if http.routes.len() != raw.routes.len() {
         return; // indices would not line up; the broken routes were reported already
     }
-    let rules = http
-        .routes
-        .iter()
-        .map(|r| Rule {
-            host: r.host.clone(),
-            path: r.path.clone(),
-            path_type: r.path_type,
-            backend: (),
-        })
-        .collect();
-    let host_defaults = http
-        .hosts
-        .iter()
-        .filter(|h| h.default_service.is_some())
-        .map(|h| (h.host.clone(), ()))
-        .collect();
-    let (_, conflicts) = RouteTable::build(rules, host_defaults, None);
+    let (_, conflicts) = crate::ingress::HttpRoutes::build_checked(http);
     for conflict in conflicts {
         let at = match &conflict {
-            crate::ingress::Conflict::Invalid { rule, .. }
-            | crate::ingress::Conflict::Duplicate { rule, .. } => {
+            Conflict::Invalid { rule, .. } | Conflict::Duplicate { rule, .. } => {
                 format!("routes[{rule}]")
             }
-            crate::ingress::Conflict::DuplicateHostDefault { .. } => "hosts".to_owned(),
+            Conflict::DuplicateHostDefault { .. } => "hosts".to_owned(),
         };
         issues.push(at, conflict.to_string());
     }

@@ -1,7 +1,7 @@
 //! The routing part of a table snapshot: the config's routes, hosts and defaults built into
 //! one [`RouteTable`] whose backends name services of the same snapshot.
 
-use super::{HostPattern, Hostname, Lookup, RouteTable, Rule};
+use super::{Conflict, HostPattern, Hostname, Lookup, RouteTable, Rule};
 use crate::config::HttpConfig;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -35,6 +35,16 @@ impl HttpRoutes {
     /// Builds the routes of `config`. Conflicts were rejected by config validation, so any
     /// left (only possible from other sources) keep the first rule, and are logged.
     pub fn build(config: &HttpConfig) -> HttpRoutes {
+        let (routes, conflicts) = HttpRoutes::build_checked(config);
+        for conflict in conflicts {
+            tracing::warn!(%conflict, "route skipped");
+        }
+        routes
+    }
+
+    /// Builds the routes of `config` and returns the rules it had to leave out (indices are
+    /// positions in `config.routes`; host defaults are numbered among hosts that have one).
+    pub fn build_checked(config: &HttpConfig) -> (HttpRoutes, Vec<Conflict>) {
         let redirect: HashMap<&HostPattern, bool> = config
             .hosts
             .iter()
@@ -76,22 +86,20 @@ impl HttpRoutes {
             redirect_https: false,
         });
         let (table, conflicts) = RouteTable::build(rules, host_defaults, default);
-        for conflict in conflicts {
-            tracing::warn!(%conflict, "route skipped");
-        }
         let redirect_hosts = config
             .hosts
             .iter()
             .filter(|h| h.redirect_https)
             .map(|h| h.host.clone())
             .collect();
-        HttpRoutes {
+        let routes = HttpRoutes {
             trusted_proxies: config.trusted_proxies.clone(),
             forwarded: config.forwarded,
             access_log: config.access_log,
             table,
             redirect_hosts,
-        }
+        };
+        (routes, conflicts)
     }
 
     /// The route for a request.

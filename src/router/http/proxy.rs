@@ -3,7 +3,7 @@
 
 use crate::ingress::{Hostname, Lookup, RouteTarget};
 use crate::router::forward::{self, Origin};
-use crate::service_table::{Service, Snapshot, TableHandle};
+use crate::service_table::{ActiveGuard, Service, Snapshot, TableHandle};
 use crate::telemetry::metrics::HttpMetrics;
 use crate::tls::CertStore;
 use crate::upstream::http::{
@@ -20,8 +20,38 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Body of a response to the client.
-pub type ResponseBody = Either<Incoming, Full<Bytes>>;
+/// Body of a response to the client: an endpoint's (streamed, holding the endpoint's
+/// active-connection count until it ends) or one of our own.
+pub type ResponseBody = Either<Counted, Full<Bytes>>;
+
+/// An endpoint's response body that keeps the endpoint counted as busy (for `lc`, `wlc`,
+/// `twos` and `/debug/table`) until the body is finished or dropped, not only until its
+/// headers arrived.
+#[derive(Debug)]
+pub struct Counted {
+    body: Incoming,
+    _busy: ActiveGuard,
+}
+
+impl Body for Counted {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, hyper::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
 
 /// What a request handler knows about its connection.
 #[derive(Debug)]
@@ -205,20 +235,32 @@ async fn forward_request(
         }
     };
     let replayable = body.is_end_stream();
+    // Headers are cloned per attempt only while another attempt is possible.
+    let mut attempts_left = if replayable {
+        config.connect_attempts.get()
+    } else {
+        1
+    };
     let mut body = Some(limit(body, target.max_body_bytes));
     let mut tried: Vec<usize> = Vec::new();
     let mut last = None;
-    for _ in 0..config.connect_attempts.get() {
+    while attempts_left > 0 {
+        attempts_left -= 1;
         let Some(i) = service.pick(conn.client.ip(), &tried) else {
             break;
         };
         tried.push(i);
         let endpoint = &service.endpoints[i];
-        let request = match build(&head, endpoint.address, body.take(), replayable, &client) {
+        let headers = if attempts_left > 0 {
+            head.headers.clone()
+        } else {
+            std::mem::take(&mut head.headers)
+        };
+        let request = match build(&head, headers, endpoint.address, body.take(), &client) {
             Ok(r) => r,
             Err(resp) => return (*resp, Some(endpoint.address)),
         };
-        let _guard = endpoint.state.open();
+        let busy = endpoint.state.open();
         match client.send(request, config.response_timeout).await {
             Ok(mut response) => {
                 endpoint.state.record_success();
@@ -227,7 +269,8 @@ async fn forward_request(
                 if let Some(client_side) = head.upgrade.take() {
                     super::upgrade::tunnel(client_side, &mut response, switched_to, &config.name);
                 }
-                return (response.map(Either::Left), Some(endpoint.address));
+                let response = response.map(|body| Either::Left(Counted { body, _busy: busy }));
+                return (response, Some(endpoint.address));
             }
             Err(error) => {
                 service.live.metrics.http_upstream_error(error.reason());
@@ -279,32 +322,25 @@ fn client_for(service: &Service) -> Result<Arc<HttpClient>, ClientError> {
     Ok(client)
 }
 
+/// The request for one attempt. `body` is the client's body on the first attempt and `None`
+/// on a retry, which only happens for requests without a body.
 fn build(
     head: &UpstreamHead,
+    headers: http::HeaderMap,
     endpoint: SocketAddr,
     body: Option<UpstreamBody>,
-    replayable: bool,
     client: &HttpClient,
 ) -> Result<Request<UpstreamBody>, Box<Response<ResponseBody>>> {
     let path = head.uri.path_and_query().map_or("/", |p| p.as_str());
     let uri: Uri = format!("{}://{endpoint}{path}", client.scheme())
         .parse()
         .map_err(|_| Box::new(status(StatusCode::BAD_REQUEST, "invalid request target\n")))?;
-    let body = match body {
-        Some(b) => b,
-        None if replayable => Empty::new().map_err(|never| match never {}).boxed(),
-        None => {
-            return Err(Box::new(status(
-                StatusCode::BAD_GATEWAY,
-                "upstream failed\n",
-            )));
-        }
-    };
+    let body = body.unwrap_or_else(|| Empty::new().map_err(|never| match never {}).boxed());
     let mut req = Request::new(body);
     *req.method_mut() = head.method.clone();
     *req.uri_mut() = uri;
     *req.version_mut() = client.version();
-    *req.headers_mut() = head.headers.clone();
+    *req.headers_mut() = headers;
     Ok(req)
 }
 
