@@ -102,6 +102,12 @@ pub struct RouteConfig {
     pub service: Arc<str>,
     /// Largest request body; larger gets 413.
     pub max_body_bytes: Option<u64>,
+    /// Client networks allowed; others get 403. Empty: everyone.
+    pub allow_sources: Vec<ipnet::IpNet>,
+    /// Cookie that pins a client to the endpoint it first reached.
+    pub sticky_cookie: Option<Arc<str>>,
+    /// The `route` label of this route's metrics.
+    pub name: Arc<str>,
 }
 
 /// Access log format.

@@ -150,6 +150,15 @@ pub struct RawRoute {
     /// Largest request body in bytes; larger gets 413. Absent means no limit.
     #[serde(default)]
     pub max_body_bytes: Option<u64>,
+    /// Client networks allowed (CIDR or bare address); others get 403. Empty: everyone.
+    #[serde(default)]
+    pub allow_sources: Vec<String>,
+    /// Cookie that pins a client to the endpoint it first reached.
+    #[serde(default)]
+    pub sticky_cookie: Option<String>,
+    /// Name for the `route` metric label; default `host/path`.
+    #[serde(default)]
+    pub name: Option<String>,
 }
 
 fn default_path() -> String {

@@ -275,3 +275,22 @@ fn duplicate_routes_are_config_errors() {
     assert_eq!(found.len(), 1, "{found:?}");
     assert!(found[0].starts_with("routes[1]: rules[1]"), "{found:?}");
 }
+
+#[test]
+fn route_allow_lists_cookie_names_and_metric_names_are_checked() {
+    let bad = "[[routes]]\npath = \"/a\"\nservice = \"web\"\nallow_sources = [\"10.0.0.0/8\", \"nope\"]\n\
+        [[routes]]\npath = \"/b\"\nservice = \"web\"\nsticky_cookie = \"a b\"\n\
+        [[routes]]\npath = \"/c\"\nservice = \"web\"\nname = \"\"\n";
+    let found = issues(&format!("{MINIMAL}{bad}"));
+    assert_eq!(found.len(), 3, "{found:?}");
+    assert!(found[0].starts_with("routes[0].allow_sources[1]: invalid address or CIDR \"nope\""));
+    assert!(found[1].starts_with("routes[1].sticky_cookie: invalid cookie name \"a b\""));
+    assert!(found[2].starts_with("routes[2].name: invalid route name"));
+    let good = "[[routes]]\npath = \"/a\"\nservice = \"web\"\nallow_sources = [\"::1\"]\nsticky_cookie = \"SY_ID\"\n";
+    let config = Config::parse(&format!("{MINIMAL}{good}"), "t").unwrap();
+    assert_eq!(config.http.routes[0].name.as_ref(), "*/a");
+    assert_eq!(
+        config.http.routes[0].sticky_cookie.as_deref(),
+        Some("SY_ID")
+    );
+}

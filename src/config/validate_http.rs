@@ -235,13 +235,55 @@ fn route(
         None => Some(None),
     };
     let target = service(&raw.service, format!("{path}.service"), issues);
+    let before = issues.len();
+    let allow_sources = raw
+        .allow_sources
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| cidr(t, &format!("{path}.allow_sources[{i}]"), issues))
+        .collect();
+    if let Some(name) = &raw.sticky_cookie
+        && !is_cookie_name(name)
+    {
+        issues.push(
+            format!("{path}.sticky_cookie"),
+            format!("invalid cookie name {name:?}: use letters, digits and !#$%&'*+-.^_`|~"),
+        );
+    }
+    if let Some(name) = &raw.name
+        && (name.is_empty() || name.len() > 253 || !name.bytes().all(|b| b.is_ascii_graphic()))
+    {
+        issues.push(
+            format!("{path}.name"),
+            format!("invalid route name {name:?}: use 1-253 visible ASCII characters"),
+        );
+    }
+    let host = host?;
+    let name = raw.name.clone().unwrap_or_else(|| {
+        let shown = host
+            .as_ref()
+            .map_or_else(|| "*".to_owned(), ToString::to_string);
+        format!("{shown}{}", raw.path)
+    });
+    (issues.len() == before).then_some(())?;
     Some(RouteConfig {
-        host: host?,
+        host,
         path: raw.path.clone(),
         path_type: raw.path_type,
         service: target?,
         max_body_bytes: raw.max_body_bytes,
+        allow_sources,
+        sticky_cookie: raw.sticky_cookie.as_deref().map(Arc::from),
+        name: name.into(),
     })
+}
+
+/// A cookie name is an RFC 9110 token (RFC 6265 §4.1.1).
+fn is_cookie_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// In a file, two routes for the same requests are a mistake, not a race between two teams'

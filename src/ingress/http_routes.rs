@@ -1,10 +1,15 @@
 //! The routing part of a table snapshot: the config's routes, hosts and defaults built into
 //! one [`RouteTable`] whose backends name services of the same snapshot.
+//!
+//! Each target has its own metric handles (labels `service` and `route`), registered on its
+//! first request rather than at build time, so checking a config registers nothing and a
+//! reload costs no registry work for routes nobody uses.
 
 use super::{Conflict, HostPattern, Hostname, Lookup, RouteTable, Rule};
 use crate::config::HttpConfig;
+use crate::telemetry::metrics::HttpMetrics;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Where a matched request goes, and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +20,34 @@ pub struct RouteTarget {
     pub max_body_bytes: Option<u64>,
     /// Plain-HTTP requests get a 308 to https instead (ACME challenges excepted).
     pub redirect_https: bool,
+    /// Client networks allowed; others get 403. Empty: everyone.
+    pub allow_sources: Arc<[ipnet::IpNet]>,
+    /// Cookie that pins a client to an endpoint.
+    pub sticky_cookie: Option<Arc<str>>,
+    /// The `route` metric label.
+    pub name: Arc<str>,
+    /// Index of this target's metric handles in its [`HttpRoutes`].
+    metrics: usize,
+}
+
+impl RouteTarget {
+    fn new(service: &Arc<str>, name: String, redirect_https: bool, metrics: usize) -> Self {
+        RouteTarget {
+            service: Arc::clone(service),
+            max_body_bytes: None,
+            redirect_https,
+            allow_sources: Arc::from([]),
+            sticky_cookie: None,
+            name: name.into(),
+            metrics,
+        }
+    }
+
+    /// Whether a client at `ip` may use this route.
+    pub fn allows(&self, ip: std::net::IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.allow_sources.is_empty() || self.allow_sources.iter().any(|n| n.contains(&ip))
+    }
 }
 
 /// Routes of one snapshot, and the request-path settings that change with them.
@@ -29,6 +62,8 @@ pub struct HttpRoutes {
     table: RouteTable<RouteTarget>,
     /// Hosts with `redirect_https`, for requests that match no route at all.
     redirect_hosts: Vec<HostPattern>,
+    /// Metric handles per target, registered on first use.
+    metrics: Vec<OnceLock<Arc<HttpMetrics>>>,
 }
 
 impl HttpRoutes {
@@ -53,38 +88,43 @@ impl HttpRoutes {
         let redirects = |host: Option<&HostPattern>| {
             host.and_then(|h| redirect.get(h)).copied().unwrap_or(false)
         };
-        let rules = config
+        let rules: Vec<_> = config
             .routes
             .iter()
-            .map(|r| Rule {
+            .enumerate()
+            .map(|(i, r)| Rule {
                 host: r.host.clone(),
                 path: r.path.clone(),
                 path_type: r.path_type,
                 backend: RouteTarget {
-                    service: Arc::clone(&r.service),
                     max_body_bytes: r.max_body_bytes,
-                    redirect_https: redirects(r.host.as_ref()),
+                    allow_sources: r.allow_sources.clone().into(),
+                    sticky_cookie: r.sticky_cookie.clone(),
+                    ..RouteTarget::new(
+                        &r.service,
+                        r.name.to_string(),
+                        redirects(r.host.as_ref()),
+                        i,
+                    )
                 },
             })
             .collect();
-        let host_defaults = config
+        let mut next = rules.len();
+        let host_defaults: Vec<_> = config
             .hosts
             .iter()
             .filter_map(|h| {
                 let service = h.default_service.as_ref()?;
-                let target = RouteTarget {
-                    service: Arc::clone(service),
-                    max_body_bytes: None,
-                    redirect_https: h.redirect_https,
-                };
+                next += 1;
+                let name = format!("{} default", h.host);
+                let target = RouteTarget::new(service, name, h.redirect_https, next - 1);
                 Some((h.host.clone(), target))
             })
             .collect();
-        let default = config.default_service.as_ref().map(|s| RouteTarget {
-            service: Arc::clone(s),
-            max_body_bytes: None,
-            redirect_https: false,
-        });
+        let default = config
+            .default_service
+            .as_ref()
+            .map(|s| RouteTarget::new(s, "default".to_owned(), false, next));
         let (table, conflicts) = RouteTable::build(rules, host_defaults, default);
         let redirect_hosts = config
             .hosts
@@ -98,6 +138,7 @@ impl HttpRoutes {
             access_log: config.access_log,
             table,
             redirect_hosts,
+            metrics: (0..=next).map(|_| OnceLock::new()).collect(),
         };
         (routes, conflicts)
     }
@@ -105,6 +146,16 @@ impl HttpRoutes {
     /// The route for a request.
     pub fn lookup(&self, host: Option<&Hostname>, path: &str) -> Lookup<'_, RouteTarget> {
         self.table.lookup(host, path)
+    }
+
+    /// The metric handles of `target` (one of this table's), registered on first use.
+    pub fn metrics(&self, target: &RouteTarget) -> Arc<HttpMetrics> {
+        match self.metrics.get(target.metrics) {
+            Some(cell) => Arc::clone(
+                cell.get_or_init(|| Arc::new(HttpMetrics::new(&target.service, &target.name))),
+            ),
+            None => HttpMetrics::unrouted(),
+        }
     }
 
     /// Whether `X-Forwarded-*` from `peer` may be kept.

@@ -9,7 +9,9 @@
 //! ```
 //!
 //! - [`listener`]: the accept loop and the per-connection hyper server;
-//! - [`proxy`]: the per-request handler;
+//! - [`proxy`]: the per-request handler (route, allow-list, redirect, forward with retries);
+//! - [`record`]: the response body wrapper that logs and counts a request when it is over;
+//! - `reply`: our own responses (errors, redirects); `sticky`: cookie affinity;
 //! - `upgrade`: WebSocket and other HTTP/1.1 upgrades passed through as a byte tunnel.
 //!
 //! Every request reads one snapshot, so the routes and services it sees are consistent, and a
@@ -18,4 +20,7 @@
 
 pub mod listener;
 pub mod proxy;
+pub mod record;
+mod reply;
+mod sticky;
 mod upgrade;

@@ -1,9 +1,9 @@
 //! Every metric Switchyard exports, in one place (DESIGN.md §4.9).
 //!
-//! Names follow Prometheus conventions and labels stay bounded: `service` (from the config),
-//! `reason`, `direction`, `state`, `result` — never a client address. Hot-path metrics are
-//! registered once per service into [`ServiceMetrics`] handles, so a connection costs an atomic
-//! add, not a registry lookup. The recorder is `metrics-exporter-prometheus`, rendered by the
+//! Names follow Prometheus conventions and labels stay bounded: `service` and `route` (from the
+//! config), `reason`, `direction`, `state`, `result` — never a client address. Hot-path
+//! metrics are registered once per service into [`ServiceMetrics`] handles (per route into
+//! [`HttpMetrics`]), so a connection costs an atomic add, not a registry lookup. The recorder is `metrics-exporter-prometheus`, rendered by the
 //! admin listener at `/metrics`.
 
 use crate::service_table::{Endpoint, Snapshot};
@@ -31,9 +31,9 @@ pub const UDP_DROPPED_TOTAL: &str = "switchyard_udp_datagrams_dropped_total";
 pub const SNAPSHOT_GENERATION: &str = "switchyard_snapshot_generation";
 /// Services in the published snapshot.
 pub const SERVICES: &str = "switchyard_services";
-/// HTTP requests answered, per `service` (`-` when unrouted) and `code` class.
+/// HTTP requests answered, per `service` and `route` (`-` when unrouted) and `code` class.
 pub const HTTP_REQUESTS_TOTAL: &str = "switchyard_http_requests_total";
-/// HTTP request duration, per `service`.
+/// HTTP request duration (until the response body ended), per `service` and `route`.
 pub const HTTP_REQUEST_DURATION_SECONDS: &str = "switchyard_http_request_duration_seconds";
 /// HTTP upstream failures, per `service` and `reason` (`connect`, `timeout`, `request`).
 pub const HTTP_UPSTREAM_ERRORS_TOTAL: &str = "switchyard_http_upstream_errors_total";
@@ -85,8 +85,6 @@ pub struct ServiceMetrics {
     pub bytes_out: Counter,
     endpoints_active: Gauge,
     endpoints_draining: Gauge,
-    /// HTTP requests answered for this service.
-    pub http: HttpMetrics,
 }
 
 impl ServiceMetrics {
@@ -101,7 +99,6 @@ impl ServiceMetrics {
             bytes_out: counter!(BYTES_TOTAL, "service" => svc.clone(), "direction" => "out"),
             endpoints_active: gauge!(ENDPOINTS, "service" => svc.clone(), "state" => "active"),
             endpoints_draining: gauge!(ENDPOINTS, "service" => svc, "state" => "draining"),
-            http: HttpMetrics::new(name),
         }
     }
 
@@ -154,7 +151,7 @@ pub fn snapshot_published(snapshot: &Snapshot) {
     gauge!(SERVICES).set(snapshot.len() as f64);
 }
 
-/// HTTP request metrics of one service (or of unrouted requests), registered once so a
+/// HTTP request metrics of one route (or of unrouted requests), registered once so a
 /// request costs two atomic updates, not registry lookups.
 #[derive(Debug)]
 pub struct HttpMetrics {
@@ -163,21 +160,24 @@ pub struct HttpMetrics {
 }
 
 impl HttpMetrics {
-    /// Registers the handles for `service` (`-` for requests that reached no service).
-    pub fn new(service: &str) -> Self {
-        let svc = service.to_owned();
-        let by_class = ["1xx", "2xx", "3xx", "4xx", "5xx"]
-            .map(|code| counter!(HTTP_REQUESTS_TOTAL, "service" => svc.clone(), "code" => code));
+    /// Registers the handles for `route` of `service` (`-` for requests that matched none).
+    pub fn new(service: &str, route: &str) -> Self {
+        let (svc, route) = (service.to_owned(), route.to_owned());
+        let by_class = ["1xx", "2xx", "3xx", "4xx", "5xx"].map(|code| {
+            counter!(HTTP_REQUESTS_TOTAL, "service" => svc.clone(), "route" => route.clone(),
+                "code" => code)
+        });
         Self {
             by_class,
-            duration: metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, "service" => svc),
+            duration: metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, "service" => svc,
+                "route" => route),
         }
     }
 
     /// The handles for requests that reached no service (404, 400, redirects).
-    pub fn unrouted() -> &'static HttpMetrics {
-        static UNROUTED: OnceLock<HttpMetrics> = OnceLock::new();
-        UNROUTED.get_or_init(|| HttpMetrics::new("-"))
+    pub fn unrouted() -> Arc<HttpMetrics> {
+        static UNROUTED: OnceLock<Arc<HttpMetrics>> = OnceLock::new();
+        Arc::clone(UNROUTED.get_or_init(|| Arc::new(HttpMetrics::new("-", "-"))))
     }
 
     /// Records one answered request.

@@ -2,6 +2,8 @@
 #![allow(dead_code, unreachable_pub, missing_docs)]
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
+pub mod http;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 use switchyard::app::{self, App};
@@ -147,4 +149,19 @@ pub fn metric(text: &str, name_and_labels: &str) -> Option<f64> {
         .find(|l| l.starts_with(name_and_labels) && l[name_and_labels.len()..].starts_with(' '))
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
+}
+
+/// Polls `/metrics` until `name` reaches `want` (requests are counted when their response
+/// body is finished, a moment after the client has read it).
+pub async fn eventually_metric(admin: std::net::SocketAddr, name: &str, want: f64) -> Option<f64> {
+    let mut got = None;
+    for _ in 0..50 {
+        let (_, text) = admin_get(admin, "/metrics").await;
+        got = metric(&text, name);
+        if got == Some(want) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    got
 }

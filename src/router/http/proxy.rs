@@ -1,57 +1,27 @@
 //! One HTTP request: route, forward, answer. Errors carry blame: the client's (400, 404, 413,
 //! 421), upstream's (502, 504) or the table's (503: no usable endpoint).
 
+use super::record::{CountIn, Record, ResponseBody, Tracked};
+use super::reply::{redirect_https, status, upstream_error};
+use super::sticky;
 use crate::ingress::{Hostname, Lookup, RouteTarget};
 use crate::router::forward::{self, Origin};
-use crate::service_table::{ActiveGuard, Service, Snapshot, TableHandle};
+use crate::service_table::{Service, Snapshot, TableHandle};
 use crate::telemetry::metrics::HttpMetrics;
 use crate::tls::CertStore;
 use crate::upstream::http::{
     BoxError, ClientError, ClientSettings, HttpClient, UpstreamBody, UpstreamError,
 };
 use arc_swap::ArcSwap;
-use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, HOST, LOCATION};
+use http::header::{CONTENT_LENGTH, HOST};
 use http::{HeaderValue, Method, Request, Response, StatusCode, Uri};
-use http_body_util::{BodyExt, Either, Empty, Full, Limited};
+use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::{Body, Incoming};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Instant;
-
-/// Body of a response to the client: an endpoint's (streamed, holding the endpoint's
-/// active-connection count until it ends) or one of our own.
-pub type ResponseBody = Either<Counted, Full<Bytes>>;
-
-/// An endpoint's response body that keeps the endpoint counted as busy (for `lc`, `wlc`,
-/// `twos` and `/debug/table`) until the body is finished or dropped, not only until its
-/// headers arrived.
-#[derive(Debug)]
-pub struct Counted {
-    body: Incoming,
-    _busy: ActiveGuard,
-}
-
-impl Body for Counted {
-    type Data = Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, hyper::Error>>> {
-        std::pin::Pin::new(&mut self.body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> hyper::body::SizeHint {
-        self.body.size_hint()
-    }
-}
 
 /// What a request handler knows about its connection.
 #[derive(Debug)]
@@ -74,7 +44,8 @@ pub struct Conn {
 
 const ACME_PREFIX: &str = "/.well-known/acme-challenge/";
 
-/// Handles one request; never fails (errors become responses).
+/// Handles one request; never fails (errors become responses). The request is counted and
+/// logged when its response body is over (see [`super::record`]).
 pub async fn handle(
     req: Request<Incoming>,
     conn: Arc<Conn>,
@@ -83,22 +54,25 @@ pub async fn handle(
     let snapshot = conn.table.load_full();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let authority = authority(&req);
-    let (response, log) = route(req, &conn, &snapshot, authority.as_deref()).await;
-    let status = response.status();
-    match &log.target {
-        Some(service) => service.live.metrics.http.record(status, started.elapsed()),
-        None => HttpMetrics::unrouted().record(status, started.elapsed()),
-    }
-    if snapshot.http.access_log != crate::config::AccessLog::Off {
-        tracing::info!(target: "access", client = %conn.client, method = %method,
-            host = authority.as_deref().unwrap_or("-"), path = %path, status = status.as_u16(),
-            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
-            service = log.service.as_deref().unwrap_or("-"),
-            upstream = %log.upstream.map_or_else(|| "-".to_owned(), |a| a.to_string()),
-            request_id = log.request_id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-"),
-            listener = %conn.listener, "request");
-    }
+    let host = authority(&req);
+    let bytes_in = Arc::new(AtomicU64::new(0));
+    let (mut response, log) = route(req, &conn, &snapshot, host.as_deref(), &bytes_in).await;
+    let record = Record {
+        started,
+        client: conn.client,
+        listener: Arc::clone(&conn.listener),
+        method,
+        host,
+        path,
+        status: response.status(),
+        service: log.service,
+        upstream: log.upstream,
+        request_id: log.request_id,
+        bytes_in,
+        metrics: log.metrics.unwrap_or_else(HttpMetrics::unrouted),
+        format: snapshot.http.access_log,
+    };
+    response.body_mut().finish_with(record);
     Ok(response)
 }
 
@@ -106,8 +80,8 @@ pub async fn handle(
 #[derive(Default)]
 struct LogInfo {
     service: Option<Arc<str>>,
-    /// The service the request reached, for its metrics.
-    target: Option<Arc<Service>>,
+    /// The route's metric handles.
+    metrics: Option<Arc<HttpMetrics>>,
     upstream: Option<SocketAddr>,
     request_id: Option<HeaderValue>,
 }
@@ -125,6 +99,7 @@ async fn route(
     conn: &Conn,
     snapshot: &Snapshot,
     authority: Option<&str>,
+    bytes_in: &Arc<AtomicU64>,
 ) -> (Response<ResponseBody>, LogInfo) {
     let mut log = LogInfo::default();
     let Some(host) = authority.and_then(Hostname::from_authority) else {
@@ -150,9 +125,15 @@ async fn route(
         | Lookup::Default(backend) => Some(backend),
         Lookup::NoHost | Lookup::NoPath => None,
     };
+    if let Some(t) = target {
+        log.metrics = Some(routes.metrics(t));
+        if !t.allows(conn.client.ip()) {
+            return (status(StatusCode::FORBIDDEN, "forbidden\n"), log);
+        }
+    }
     let redirect = target.map_or_else(|| routes.redirects(&host), |t| t.redirect_https);
     if redirect && !conn.tls && !path.starts_with(ACME_PREFIX) {
-        return (redirect_https(&host, req.uri()), log);
+        return (redirect_https(host.as_str(), req.uri()), log);
     }
     let Some(target) = target else {
         return (
@@ -167,7 +148,6 @@ async fn route(
             log,
         );
     };
-    log.target = Some(Arc::clone(service));
     if let Some(resp) = too_large(&req, target) {
         return (resp, log);
     }
@@ -182,6 +162,7 @@ async fn route(
     let upgrade =
         super::upgrade::requested(&req).map(|value| (value, hyper::upgrade::on(&mut req)));
     let (parts, body) = req.into_parts();
+    let body = CountIn::new(body, Arc::clone(bytes_in));
     let mut headers = parts.headers;
     forward::remove_hop_by_hop(&mut headers);
     if let Some((value, _)) = &upgrade {
@@ -194,7 +175,14 @@ async fn route(
     if let Ok(value) = HeaderValue::from_str(origin.host) {
         headers.insert(HOST, value);
     }
+    let sticky = target.sticky_cookie.as_ref().map(|name| {
+        (
+            Arc::clone(name),
+            sticky::cookie(&headers, name).map(str::to_owned),
+        )
+    });
     let head = UpstreamHead {
+        sticky,
         method: parts.method,
         uri: parts.uri,
         headers,
@@ -207,6 +195,8 @@ async fn route(
 
 /// The parts of the request every attempt reuses.
 struct UpstreamHead {
+    /// The route's affinity cookie name, and its value in the request.
+    sticky: Option<(Arc<str>, Option<String>)>,
     method: Method,
     uri: Uri,
     headers: http::HeaderMap,
@@ -218,7 +208,7 @@ struct UpstreamHead {
 /// can be sent again (it was empty).
 async fn forward_request(
     mut head: UpstreamHead,
-    body: Incoming,
+    body: CountIn<Incoming>,
     target: &RouteTarget,
     service: &Arc<Service>,
     conn: &Conn,
@@ -246,7 +236,11 @@ async fn forward_request(
     let mut last = None;
     while attempts_left > 0 {
         attempts_left -= 1;
-        let Some(i) = service.pick(conn.client.ip(), &tried) else {
+        let pinned = match &head.sticky {
+            Some((_, Some(id))) => sticky::endpoint(service, id, &tried),
+            _ => None,
+        };
+        let Some(i) = pinned.or_else(|| service.pick(conn.client.ip(), &tried)) else {
             break;
         };
         tried.push(i);
@@ -269,7 +263,12 @@ async fn forward_request(
                 if let Some(client_side) = head.upgrade.take() {
                     super::upgrade::tunnel(client_side, &mut response, switched_to, &config.name);
                 }
-                let response = response.map(|body| Either::Left(Counted { body, _busy: busy }));
+                if let Some((name, _)) = &head.sticky
+                    && pinned.is_none()
+                {
+                    sticky::set(response.headers_mut(), name, endpoint.address);
+                }
+                let response = response.map(|body| Tracked::upstream(body, busy));
                 return (response, Some(endpoint.address));
             }
             Err(error) => {
@@ -344,7 +343,7 @@ fn build(
     Ok(req)
 }
 
-fn limit(body: Incoming, max: Option<u64>) -> UpstreamBody {
+fn limit(body: CountIn<Incoming>, max: Option<u64>) -> UpstreamBody {
     match max {
         Some(max) => Limited::new(body, usize::try_from(max).unwrap_or(usize::MAX)).boxed(),
         None => body.map_err(|e| Box::new(e) as BoxError).boxed(),
@@ -379,50 +378,4 @@ fn misdirected(conn: &Conn, host: &Hostname) -> bool {
         (Some(wanted), Some(used)) => !Arc::ptr_eq(wanted, &used),
         _ => false,
     }
-}
-
-fn redirect_https(host: &Hostname, uri: &Uri) -> Response<ResponseBody> {
-    let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    let mut resp = status(StatusCode::PERMANENT_REDIRECT, "");
-    match HeaderValue::from_str(&format!("https://{}{path}", host.as_str())) {
-        Ok(location) => {
-            resp.headers_mut().insert(LOCATION, location);
-            resp
-        }
-        Err(_) => status(StatusCode::BAD_REQUEST, "invalid request target\n"),
-    }
-}
-
-fn upstream_error(error: &UpstreamError) -> Response<ResponseBody> {
-    match error {
-        UpstreamError::Timeout(_) => status(StatusCode::GATEWAY_TIMEOUT, "upstream timed out\n"),
-        UpstreamError::Request(e) if body_too_large(e) => {
-            status(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n")
-        }
-        _ => status(StatusCode::BAD_GATEWAY, "upstream failed\n"),
-    }
-}
-
-fn body_too_large(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cause = Some(error);
-    while let Some(e) = cause {
-        if e.is::<http_body_util::LengthLimitError>() {
-            return true;
-        }
-        cause = e.source();
-    }
-    false
-}
-
-/// A small plain-text response of our own.
-pub fn status(code: StatusCode, body: &'static str) -> Response<ResponseBody> {
-    let mut resp = Response::new(Either::Right(Full::new(Bytes::from_static(
-        body.as_bytes(),
-    ))));
-    *resp.status_mut() = code;
-    resp.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    resp
 }

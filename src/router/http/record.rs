@@ -1,0 +1,193 @@
+//! What happens when a response is finished: the access-log line and the request metrics.
+//!
+//! A response is not done when its headers are sent: a download may stream for minutes. So
+//! the response body is wrapped in a [`Tracked`] body that counts the bytes it passes and,
+//! when hyper drops it (the body ended, or the client went away), records the request's
+//! duration and status in its route's metrics and writes the access-log line, the way nginx
+//! logs at the end of a request. The same wrapper keeps the endpoint counted as busy (for
+//! `lc`, `wlc`, `twos` and `/debug/table`) until the body is over.
+
+use crate::config::AccessLog;
+use crate::service_table::ActiveGuard;
+use crate::telemetry::metrics::HttpMetrics;
+use bytes::Bytes;
+use http::{HeaderValue, Method, StatusCode};
+use http_body_util::{Either, Full};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+/// Everything the access log and the metrics need about one request.
+#[derive(Debug)]
+pub struct Record {
+    /// When the request arrived.
+    pub started: Instant,
+    /// The client (after PROXY protocol).
+    pub client: SocketAddr,
+    /// The listener's name.
+    pub listener: Arc<str>,
+    /// Request method.
+    pub method: Method,
+    /// The authority the request was routed by.
+    pub host: Option<String>,
+    /// Request path (no query: it may hold secrets).
+    pub path: String,
+    /// Response status.
+    pub status: StatusCode,
+    /// The service the route named.
+    pub service: Option<Arc<str>>,
+    /// The endpoint that answered.
+    pub upstream: Option<SocketAddr>,
+    /// `X-Request-Id` as forwarded.
+    pub request_id: Option<HeaderValue>,
+    /// Request body bytes read from the client, counted as they stream up.
+    pub bytes_in: Arc<AtomicU64>,
+    /// Where the duration and status are counted.
+    pub metrics: Arc<HttpMetrics>,
+    /// Whether and how to log.
+    pub format: AccessLog,
+}
+
+impl Record {
+    /// Counts the request and writes its access-log line.
+    fn finish(&self, bytes_out: u64) {
+        let elapsed = self.started.elapsed();
+        self.metrics.record(self.status, elapsed);
+        if self.format == AccessLog::Off {
+            return;
+        }
+        let upstream = self
+            .upstream
+            .map_or_else(|| "-".to_owned(), |a| a.to_string());
+        tracing::info!(target: "access", client = %self.client, method = %self.method,
+            host = self.host.as_deref().unwrap_or("-"), path = %self.path,
+            status = self.status.as_u16(), bytes_in = self.bytes_in.load(Ordering::Relaxed),
+            bytes_out, duration_ms = elapsed.as_secs_f64() * 1000.0,
+            service = self.service.as_deref().unwrap_or("-"), upstream = %upstream,
+            request_id = self.request_id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-"),
+            listener = %self.listener, "request");
+    }
+}
+
+/// Body of a response to the client: an endpoint's (streamed) or one of our own, tracked
+/// until it is finished.
+#[derive(Debug)]
+pub struct Tracked {
+    body: Either<Incoming, Full<Bytes>>,
+    busy: Option<ActiveGuard>,
+    record: Option<Box<Record>>,
+    bytes_out: u64,
+}
+
+/// The response body type of the HTTP router.
+pub type ResponseBody = Tracked;
+
+impl Tracked {
+    /// An endpoint's body, keeping the endpoint counted as busy while it streams.
+    pub fn upstream(body: Incoming, busy: ActiveGuard) -> Self {
+        Self::new(Either::Left(body), Some(busy))
+    }
+
+    /// A body of our own.
+    pub fn local(body: Bytes) -> Self {
+        Self::new(Either::Right(Full::new(body)), None)
+    }
+
+    fn new(body: Either<Incoming, Full<Bytes>>, busy: Option<ActiveGuard>) -> Self {
+        Tracked {
+            body,
+            busy,
+            record: None,
+            bytes_out: 0,
+        }
+    }
+
+    /// Attaches the record written when this body is done.
+    pub fn finish_with(&mut self, record: Record) {
+        self.record = Some(Box::new(record));
+    }
+}
+
+impl Body for Tracked {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let polled = match &mut self.body {
+            Either::Left(body) => Pin::new(body).poll_frame(cx),
+            Either::Right(body) => Pin::new(body)
+                .poll_frame(cx)
+                .map_err(|never| match never {}),
+        };
+        if let Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            self.bytes_out += data.len() as u64;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        drop(self.busy.take());
+        if let Some(record) = self.record.take() {
+            record.finish(self.bytes_out);
+        }
+    }
+}
+
+/// A request body that counts the bytes it passes into a shared counter.
+#[derive(Debug)]
+pub struct CountIn<B> {
+    body: B,
+    count: Arc<AtomicU64>,
+}
+
+impl<B> CountIn<B> {
+    /// Wraps `body`, adding what it yields to `count`.
+    pub fn new(body: B, count: Arc<AtomicU64>) -> Self {
+        CountIn { body, count }
+    }
+}
+
+impl<B: Body<Data = Bytes> + Unpin> Body for CountIn<B> {
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            self.count.fetch_add(data.len() as u64, Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
