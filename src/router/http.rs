@@ -9,6 +9,7 @@
 //! ```
 //!
 //! - [`listener`]: the accept loop and the per-connection hyper server;
+//! - `clients`: the shared pooled upstream client, or one private to the connection (PROXY);
 //! - [`proxy`]: the per-request handler (route, allow-list, redirect, forward with retries);
 //! - [`record`]: the response body wrapper that logs and counts a request when it is over;
 //! - `reply`: our own responses (errors, redirects); `sticky`: cookie affinity;
@@ -18,6 +19,7 @@
 //! keep-alive connection uses new routes from its next request on. Bodies stream both ways;
 //! nothing buffers a whole body.
 
+mod clients;
 pub mod listener;
 pub mod proxy;
 pub mod record;

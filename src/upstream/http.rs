@@ -8,6 +8,12 @@
 //!
 //! Errors carry their blame: a failed connect (retryable on another endpoint: nothing was
 //! sent) and a timeout waiting for response headers are upstream's fault (502 / 504).
+//!
+//! PROXY protocol to HTTP endpoints: a PROXY header names one client, so a connection that
+//! carries one must never serve another client's requests. Like HAProxy's `send-proxy` (which
+//! makes such connections private), a service with `proxy_protocol = "v2"` gets a client per
+//! downstream connection ([`HttpClient::with_proxy_header`]) whose connector writes that
+//! client's header first; its small pool lives and dies with the downstream connection.
 
 use crate::config::UpstreamProtocol;
 use bytes::Bytes;
@@ -17,8 +23,14 @@ use hyper::body::Incoming;
 use hyper_rustls::{FixedServerNameResolver, HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 
 /// Body of a request sent upstream: the client's streaming body (possibly length-limited), or
 /// nothing (which can be sent again to another endpoint).
@@ -50,7 +62,38 @@ pub struct ClientSettings {
 #[derive(Debug, Clone)]
 pub struct HttpClient {
     settings: ClientSettings,
-    client: Client<HttpsConnector<HttpConnector>, UpstreamBody>,
+    tls: rustls::ClientConfig,
+    client: Client<HttpsConnector<Connector>, UpstreamBody>,
+}
+
+/// hyper-util's TCP connector, plus an optional PROXY protocol header written on every new
+/// connection before anything else (before TLS, too).
+#[derive(Debug, Clone)]
+pub struct Connector {
+    tcp: HttpConnector,
+    proxy_header: Option<Arc<[u8]>>,
+}
+
+impl tower_service::Service<http::Uri> for Connector {
+    type Response = TokioIo<TcpStream>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.tcp.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: http::Uri) -> Self::Future {
+        let connecting = self.tcp.call(uri);
+        let header = self.proxy_header.clone();
+        Box::pin(async move {
+            let mut io = connecting.await?;
+            if let Some(header) = header {
+                io.inner_mut().write_all(&header).await?;
+            }
+            Ok(io)
+        })
+    }
 }
 
 /// Why a client could not be built (an `https` service's CA or SNI is unusable).
@@ -70,6 +113,9 @@ pub enum ClientError {
     /// The SNI is not a valid server name.
     #[error("invalid upstream_sni {0:?}")]
     Sni(String),
+    /// The PROXY header could not be built.
+    #[error("proxy protocol header: {0}")]
+    ProxyHeader(String),
     /// rustls refused the configuration.
     #[error("tls client config: {0}")]
     Tls(#[from] rustls::Error),
@@ -103,12 +149,31 @@ impl UpstreamError {
 impl HttpClient {
     /// A client for `settings`.
     pub fn new(settings: ClientSettings) -> Result<Self, ClientError> {
-        let mut http = HttpConnector::new();
-        http.set_connect_timeout(Some(settings.connect_timeout));
-        http.set_nodelay(true);
-        http.enforce_http(false);
         let tls = tls_config(&settings)?;
-        let builder = HttpsConnectorBuilder::new().with_tls_config(tls);
+        Self::build(settings, tls, None)
+    }
+
+    /// A client like this one whose connections start with `proxy_header` (see the module
+    /// docs); for one downstream connection only.
+    pub fn with_proxy_header(&self, proxy_header: Vec<u8>) -> Result<Self, ClientError> {
+        Self::build(
+            self.settings.clone(),
+            self.tls.clone(),
+            Some(proxy_header.into()),
+        )
+    }
+
+    fn build(
+        settings: ClientSettings,
+        tls: rustls::ClientConfig,
+        proxy_header: Option<Arc<[u8]>>,
+    ) -> Result<Self, ClientError> {
+        let mut tcp = HttpConnector::new();
+        tcp.set_connect_timeout(Some(settings.connect_timeout));
+        tcp.set_nodelay(true);
+        tcp.enforce_http(false);
+        let tcp = Connector { tcp, proxy_header };
+        let builder = HttpsConnectorBuilder::new().with_tls_config(tls.clone());
         let connector = if settings.protocol == UpstreamProtocol::Https {
             let mut b = builder.https_only();
             if let Some(sni) = &settings.sni {
@@ -116,12 +181,12 @@ impl HttpClient {
                     .map_err(|_| ClientError::Sni(sni.clone()))?;
                 b = b.with_server_name_resolver(FixedServerNameResolver::new(name));
             }
-            b.enable_all_versions().wrap_connector(http)
+            b.enable_all_versions().wrap_connector(tcp)
         } else {
             builder
                 .https_or_http()
                 .enable_all_versions()
-                .wrap_connector(http)
+                .wrap_connector(tcp)
         };
         let client = Client::builder(TokioExecutor::new())
             .timer(TokioTimer::new())
@@ -130,7 +195,11 @@ impl HttpClient {
             .pool_max_idle_per_host(POOL_MAX_IDLE)
             .http2_only(settings.protocol == UpstreamProtocol::H2c)
             .build(connector);
-        Ok(Self { settings, client })
+        Ok(Self {
+            settings,
+            tls,
+            client,
+        })
     }
 
     /// The settings this client was built with.

@@ -120,6 +120,7 @@ async fn serve(
         tls: tls.is_some(),
         certs: tls.as_ref().map(|t| Arc::clone(&t.certs)),
         table,
+        private: Default::default(),
     };
     match tls {
         None => http(TokioIo::new(socket), conn, config, life).await,

@@ -9,9 +9,7 @@ use crate::router::forward::{self, Origin};
 use crate::service_table::{Service, Snapshot, TableHandle};
 use crate::telemetry::metrics::HttpMetrics;
 use crate::tls::CertStore;
-use crate::upstream::http::{
-    BoxError, ClientError, ClientSettings, HttpClient, UpstreamBody, UpstreamError,
-};
+use crate::upstream::http::{BoxError, HttpClient, UpstreamBody, UpstreamError};
 use arc_swap::ArcSwap;
 use http::header::{CONTENT_LENGTH, HOST};
 use http::{HeaderValue, Method, Request, Response, StatusCode, Uri};
@@ -40,6 +38,8 @@ pub struct Conn {
     pub certs: Option<Arc<ArcSwap<CertStore>>>,
     /// The live table.
     pub table: Arc<TableHandle>,
+    /// Upstream clients private to this connection (services that send PROXY headers).
+    pub private: super::clients::Private,
 }
 
 const ACME_PREFIX: &str = "/.well-known/acme-challenge/";
@@ -214,7 +214,7 @@ async fn forward_request(
     conn: &Conn,
 ) -> (Response<ResponseBody>, Option<SocketAddr>) {
     let config = &service.config;
-    let client = match client_for(service) {
+    let client = match super::clients::client_for(service, conn) {
         Ok(client) => client,
         Err(error) => {
             tracing::error!(service = %config.name, %error, blame = "config", "no upstream client");
@@ -296,29 +296,6 @@ async fn forward_request(
             None,
         ),
     }
-}
-
-/// The service's pooled client, shared (not cloned) by all its requests; rebuilt only when
-/// the service's client settings change.
-fn client_for(service: &Service) -> Result<Arc<HttpClient>, ClientError> {
-    let c = &service.config;
-    let settings = ClientSettings {
-        connect_timeout: c.connect_timeout,
-        protocol: c.upstream_protocol,
-        ca: c.upstream_ca.clone(),
-        sni: c.upstream_sni.clone(),
-    };
-    if let Some(client) = service
-        .live
-        .http_client
-        .load_full()
-        .filter(|x| *x.settings() == settings)
-    {
-        return Ok(client);
-    }
-    let client = Arc::new(HttpClient::new(settings)?);
-    service.live.http_client.store(Some(Arc::clone(&client)));
-    Ok(client)
 }
 
 /// The request for one attempt. `body` is the client's body on the first attempt and `None`
