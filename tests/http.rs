@@ -311,3 +311,43 @@ async fn request_metrics_and_upstream_errors_are_counted() {
         "{m}"
     );
 }
+
+#[tokio::test]
+async fn max_connections_parks_new_clients_until_one_closes() {
+    let a = backend("a").await;
+    let text = format!(
+        "[admin]\nlisten = \"127.0.0.1:0\"\n[http]\naccess_log = \"off\"\n\
+         [[listeners]]\nname = \"small\"\nlisten = \"127.0.0.1:0\"\nmax_connections = 1\n\
+         {}[[routes]]\nservice = \"a\"\n",
+        service("a", &[a], "")
+    );
+    let app = switchyard::app::start(switchyard::config::Config::parse(&text, "t").unwrap())
+        .await
+        .unwrap();
+    let addr = app.http_addr("small").await.unwrap();
+    let mut first = Client::connect(addr).await;
+    assert_eq!(first.get("x", "/").await.0, 200);
+    // The second client connects (the kernel backlog takes it) but is not served...
+    let mut second = TcpStream::connect(addr).await.unwrap();
+    second
+        .write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let early =
+        tokio::time::timeout(Duration::from_millis(300), second.read_to_end(&mut out)).await;
+    assert!(
+        early.is_err(),
+        "served while the listener was full: {out:?}"
+    );
+    // ...until the first one goes away.
+    drop(first);
+    tokio::time::timeout(Duration::from_secs(5), second.read_to_end(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out).starts_with("HTTP/1.1 200"),
+        "{out:?}"
+    );
+}

@@ -41,6 +41,13 @@ impl std::fmt::Debug for Tls {
     }
 }
 
+/// Open connections of a listener, and a wake-up for an accept loop parked at its limit.
+#[derive(Debug, Default)]
+struct Open {
+    count: AtomicUsize,
+    freed: tokio::sync::Notify,
+}
+
 /// Accepts and serves connections until told to stop.
 pub async fn run(
     listener: TcpListener,
@@ -49,16 +56,20 @@ pub async fn run(
     table: Arc<TableHandle>,
     life: Lifecycle,
 ) {
-    let open = Arc::new(AtomicUsize::new(0));
+    let open = Arc::new(Open::default());
     let mut backoff = Duration::from_millis(10);
+    let mut gauge = None;
     loop {
         let config = settings.load_full();
-        if let Some(max) = config.max_connections
-            && open.load(Ordering::Relaxed) >= max.get()
-        {
-            tokio::select! {
-                () = life.stop_accepting.cancelled() => break,
-                () = tokio::time::sleep(Duration::from_millis(5)) => continue,
+        if let Some(max) = config.max_connections {
+            // At the limit, stop accepting (clients wait in the kernel backlog, as with
+            // HAProxy's maxconn) until a connection closes.
+            let freed = open.freed.notified();
+            if open.count.load(Ordering::Acquire) >= max.get() {
+                tokio::select! {
+                    () = life.stop_accepting.cancelled() => break,
+                    () = freed => continue,
+                }
             }
         }
         let (socket, peer) = tokio::select! {
@@ -74,8 +85,13 @@ pub async fn run(
                 }
             },
         };
-        open.fetch_add(1, Ordering::Relaxed);
-        let gauge = metrics::gauge!(crate::telemetry::metrics::HTTP_CONNECTIONS_ACTIVE, "listener" => config.name.to_string());
+        open.count.fetch_add(1, Ordering::AcqRel);
+        let gauge = gauge
+            .get_or_insert_with(|| {
+                metrics::gauge!(crate::telemetry::metrics::HTTP_CONNECTIONS_ACTIVE,
+                    "listener" => config.name.to_string())
+            })
+            .clone();
         gauge.increment(1.0);
         let (config, tls, table, life2, open) = (
             Arc::clone(&config),
@@ -86,7 +102,8 @@ pub async fn run(
         );
         life.connections.spawn(async move {
             serve(socket, peer, &config, tls, table, &life2).await;
-            open.fetch_sub(1, Ordering::Relaxed);
+            open.count.fetch_sub(1, Ordering::AcqRel);
+            open.freed.notify_one();
             gauge.decrement(1.0);
         });
     }
