@@ -175,6 +175,7 @@ struct Expect {
     external_tls_secret: bool,
 }
 
+/// The plain manifests (and any non-root deployment whose TLS Secret is made outside).
 const PLAIN: Expect = Expect {
     ipvs: false,
     external_tls_secret: true,
@@ -208,6 +209,7 @@ fn named_port(c: &Container, port: &IntOrString) -> i32 {
     }
 }
 
+/// Every check on one deployment's objects.
 fn check(objects: &Objects, expect: &Expect) {
     let origin = objects.origin.as_str();
     let ds = one(&objects.daemon_sets, "DaemonSet", origin);
@@ -219,7 +221,30 @@ fn check(objects: &Objects, expect: &Expect) {
     let pod = ds.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
     let c = container(pod);
 
-    // ServiceAccount, ClusterRole, binding.
+    check_rbac(objects, pod, ns);
+
+    // IngressClass and the class the process serves.
+    let class = one(&objects.ingress_classes, "IngressClass", origin);
+    assert_eq!(
+        arg(c, "--ingress-class"),
+        class.metadata.name.as_deref(),
+        "{origin}: --ingress-class"
+    );
+    assert!(
+        c.args.iter().flatten().any(|a| a == "--kubernetes"),
+        "{origin}"
+    );
+
+    let toml = check_config(objects, pod, ns);
+    let config = Config::parse(&toml, origin).unwrap();
+    check_pod(objects, expect, pod, &config);
+    switchyard_check(objects, expect, pod, &toml);
+}
+
+/// The ServiceAccount, ClusterRole and binding the DaemonSet uses exist, match, and grant
+/// what the Kubernetes source needs and no more.
+fn check_rbac(objects: &Objects, pod: &PodSpec, ns: &str) {
+    let origin = objects.origin.as_str();
     let sa = one(&objects.service_accounts, "ServiceAccount", origin);
     let sa_name = sa.metadata.name.as_deref().unwrap();
     assert_eq!(
@@ -275,20 +300,13 @@ fn check(objects: &Objects, expect: &Expect) {
             );
         }
     }
+}
 
-    // IngressClass and the class the process serves.
-    let class = one(&objects.ingress_classes, "IngressClass", origin);
-    assert_eq!(
-        arg(c, "--ingress-class"),
-        class.metadata.name.as_deref(),
-        "{origin}: --ingress-class"
-    );
-    assert!(
-        c.args.iter().flatten().any(|a| a == "--kubernetes"),
-        "{origin}"
-    );
-
-    // The config: mounted where --config points, valid, and matching the ports and probes.
+/// The ConfigMap mounted where `--config` points is valid, and its admin port is what the
+/// probes use; returns its TOML.
+fn check_config(objects: &Objects, pod: &PodSpec, ns: &str) -> String {
+    let origin = objects.origin.as_str();
+    let c = container(pod);
     let config_path = arg(c, "--config").expect("--config");
     let (dir, file) = config_path.rsplit_once('/').unwrap();
     let mount = c
@@ -343,6 +361,13 @@ fn check(objects: &Objects, expect: &Expect) {
         );
     }
 
+    toml.clone()
+}
+
+/// Shutdown timing, the status address and least privilege.
+fn check_pod(objects: &Objects, expect: &Expect, pod: &PodSpec, config: &Config) {
+    let origin = objects.origin.as_str();
+    let c = container(pod);
     // Shutdown: the grace period covers the preStop sleep and the drain.
     let sleep = c
         .lifecycle
@@ -415,8 +440,6 @@ fn check(objects: &Objects, expect: &Expect) {
         assert_ne!(pod_sc.run_as_user, Some(0), "{origin}");
         assert_eq!(added, ["NET_BIND_SERVICE"], "{origin}");
     }
-
-    switchyard_check(objects, expect, pod, toml);
 }
 
 /// Runs the real `switchyard check` on the ConfigMap's TOML, with each certificate taken from
@@ -705,12 +728,22 @@ fn chart_options_render_valid_objects() {
     let values = serde_json::json!({"tls": {"defaultCertificate": {"secretName": "mine"}}});
     let objects = render_chart(&values).unwrap();
     assert!(objects.secrets.is_empty());
-    let check = Expect {
-        ipvs: false,
-        external_tls_secret: true,
-    };
-    check_volumes_name_secret(&objects, "mine");
-    self::check(&objects, &check);
+    let pod = objects.daemon_sets[0]
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap();
+    let secrets = pod
+        .volumes
+        .iter()
+        .flatten()
+        .filter_map(|v| v.secret.as_ref());
+    let names: Vec<_> = secrets.filter_map(|s| s.secret_name.as_deref()).collect();
+    assert_eq!(names, ["mine"]);
+    check(&objects, &PLAIN);
 }
 
 #[test]
@@ -737,22 +770,6 @@ fn chart_lints_clean() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-fn check_volumes_name_secret(objects: &Objects, name: &str) {
-    let pod = objects.daemon_sets[0]
-        .spec
-        .as_ref()
-        .unwrap()
-        .template
-        .spec
-        .as_ref()
-        .unwrap();
-    assert!(pod.volumes.iter().flatten().any(|v| {
-        v.secret
-            .as_ref()
-            .is_some_and(|s| s.secret_name.as_deref() == Some(name))
-    }));
 }
 
 /// The unit and its drop-ins load without warnings (with the binary path pointed at the build).
