@@ -588,35 +588,44 @@ fn kustomize_renders_the_manifests() {
     check(&objects, &PLAIN);
 }
 
-/// The DaemonSet's flags are ones the binary knows, once it knows `--kubernetes` at all.
+/// The flags and environment variables that the DaemonSet, the chart and the systemd drop-in
+/// pass are ones `switchyard run` knows, once it knows `--kubernetes` at all.
 #[test]
-fn daemonset_flags_exist_in_the_binary() {
+fn deploy_flags_exist_in_the_binary() {
     let help = Command::new(BIN).args(["run", "--help"]).output().unwrap();
     let help = String::from_utf8_lossy(&help.stdout);
     if !help.contains("--kubernetes") {
         return skip(
-            "daemonset_flags_exist_in_the_binary",
+            "deploy_flags_exist_in_the_binary",
             "this build has no --kubernetes flag yet",
         );
     }
-    let objects = plain_manifests();
-    let pod = objects.daemon_sets[0]
-        .spec
-        .as_ref()
-        .unwrap()
-        .template
-        .spec
-        .clone()
-        .unwrap();
-    for a in container(&pod)
-        .args
-        .iter()
-        .flatten()
-        .filter(|a| a.starts_with("--"))
-    {
+    let files = [
+        "deploy/kubernetes/daemonset.yaml",
+        "deploy/helm/switchyard/templates/daemonset.yaml",
+        "deploy/switchyard-kubernetes.conf",
+    ];
+    let mut used = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(repo().join(file)).unwrap();
+        for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
+            let words = line.split(|c: char| c.is_whitespace() || c == '=' || c == '"');
+            for word in words {
+                let flag = word.starts_with("--") && word.len() > 2;
+                if flag || (word.starts_with("SWITCHYARD_") && word != "SWITCHYARD_") {
+                    used.push((file, word.to_owned()));
+                }
+            }
+        }
+    }
+    assert!(
+        used.iter()
+            .any(|(_, w)| w == "SWITCHYARD_PUBLISH_STATUS_ADDRESS")
+    );
+    for (file, word) in used {
         assert!(
-            help.contains(a.as_str()),
-            "switchyard run does not know {a}"
+            help.contains(&word),
+            "{file}: switchyard run does not know {word}"
         );
     }
 }
