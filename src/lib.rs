@@ -30,6 +30,7 @@
 //! - [`admin`]: `/metrics`, `/livez`, `/readyz`, `/debug/table`;
 //! - [`app`]: wires everything together, owns reload, shutdown and drain;
 //! - [`demo`]: the embedded default config and its demo backends;
+//! - [`discovery`]: the Kubernetes source (Services, EndpointSlices, Ingresses, TLS Secrets);
 //! - [`telemetry`]: metric names and logging.
 
 pub mod admin;
@@ -37,6 +38,7 @@ pub mod app;
 pub mod balance;
 pub mod config;
 pub mod demo;
+pub mod discovery;
 pub mod ingress;
 pub mod router;
 pub mod service_table;
