@@ -231,3 +231,7 @@ fn serves(ing: &Ingress, class: &str, default_class: bool) -> bool {
         None => default_class,
     }
 }
+
+#[cfg(test)]
+#[path = "model_tests.rs"]
+mod tests;
