@@ -184,6 +184,8 @@ fn free_port() -> SocketAddr {
 
 struct Proxy {
     child: Child,
+    config: std::path::PathBuf,
+    base: String,
     admin: SocketAddr,
     http: SocketAddr,
     https: SocketAddr,
@@ -202,16 +204,13 @@ impl Proxy {
         let dir = tempfile::tempdir().unwrap();
         let (admin, http, https) = (free_port(), free_port(), free_port());
         let config = dir.path().join("switchyard.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[admin]\nlisten = \"{admin}\"\n[runtime]\ndrain_timeout = \"1s\"\n\
-                 [http]\naccess_log = \"off\"\n\
-                 [[listeners]]\nname = \"http\"\nlisten = \"{http}\"\n\
-                 [[listeners]]\nname = \"https\"\nlisten = \"{https}\"\ntls = true\n"
-            ),
-        )
-        .unwrap();
+        let base = format!(
+            "[admin]\nlisten = \"{admin}\"\n[runtime]\ndrain_timeout = \"1s\"\n\
+             [http]\naccess_log = \"off\"\n\
+             [[listeners]]\nname = \"http\"\nlisten = \"{http}\"\n\
+             [[listeners]]\nname = \"https\"\nlisten = \"{https}\"\ntls = true\n"
+        );
+        std::fs::write(&config, &base).unwrap();
         let kubeconfig = fake.kubeconfig(dir.path());
         let log = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
         let child = Command::new(BIN)
@@ -228,11 +227,23 @@ impl Proxy {
             .unwrap();
         Proxy {
             child,
+            config,
+            base,
             admin,
             http,
             https,
             _dir: dir,
         }
+    }
+
+    /// Rewrites the config file as the base plus `extra` and sends SIGHUP.
+    fn reload(&self, extra: &str) {
+        std::fs::write(&self.config, format!("{}{extra}", self.base)).unwrap();
+        let status = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
     }
 
     fn log(&self) -> String {
@@ -632,5 +643,31 @@ async fn relists_gone_watches_and_an_api_server_outage_keep_the_table_and_traffi
         moved,
         "change not seen after reconnect; log:\n{}",
         proxy.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reloaded_file_is_merged_with_the_cluster_objects() {
+    let fake = FakeKube::start().await;
+    let port = http_backend("from-kube").await;
+    let fixed = http_backend("from-file").await;
+    fake.apply(&class());
+    fake.apply(&service("shop", "web"));
+    fake.apply(&slice("shop", "web", "web-1", port, READY));
+    fake.apply(&ingress("shop", "web", "web.test", "web", None));
+    let proxy = Proxy::start(&fake, &[]);
+    proxy.wait_ready().await;
+    proxy.reload(&format!(
+        "[[services]]\nname = \"static\"\n[[services.endpoints]]\naddress = \"127.0.0.1:{fixed}\"\n\
+         [[routes]]\nhost = \"static.test\"\nservice = \"static\"\n"
+    ));
+    let merged = poll(Duration::from_secs(10), || async {
+        raw_get(proxy.http, "static.test", "/").await == Some((200, "from-file".into()))
+    })
+    .await;
+    assert!(merged, "file service not served; log:\n{}", proxy.log());
+    assert_eq!(
+        raw_get(proxy.http, "web.test", "/").await.unwrap(),
+        (200, "from-kube".to_owned())
     );
 }
