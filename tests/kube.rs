@@ -671,3 +671,34 @@ async fn a_reloaded_file_is_merged_with_the_cluster_objects() {
         (200, "from-kube".to_owned())
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_api_server_at_start_keeps_the_proxy_unready_until_it_answers() {
+    let fake = FakeKube::start().await;
+    let port = http_backend("late").await;
+    fake.apply(&class());
+    fake.apply(&service("shop", "web"));
+    fake.apply(&slice("shop", "web", "web-1", port, READY));
+    fake.apply(&ingress("shop", "web", "late.test", "web", None));
+    fake.set_down(true);
+    let proxy = Proxy::start(&fake, &[]);
+    let up = poll(Duration::from_secs(10), || async {
+        admin_get(proxy.admin, "/livez").await.is_some()
+    })
+    .await;
+    assert!(up, "admin never came up; log:\n{}", proxy.log());
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(admin_get(proxy.admin, "/readyz").await.unwrap().0, 503);
+    assert_eq!(raw_get(proxy.http, "late.test", "/").await.unwrap().0, 404);
+    fake.set_down(false);
+    proxy.wait_ready().await;
+    assert_eq!(
+        raw_get(proxy.http, "late.test", "/").await.unwrap(),
+        (200, "late".to_owned())
+    );
+    assert!(
+        proxy.log().contains("kubernetes api reachable again"),
+        "{}",
+        proxy.log()
+    );
+}
