@@ -540,8 +540,12 @@ async fn scaling_endpoint_slices_under_load_moves_traffic_without_a_failed_reque
         &m,
         "switchyard_kube_publish_latency_seconds_bucket{le=\"0.1\"}",
     );
-    println!("publish latency: {within} of {count} publishes within 100 ms");
-    assert!(count >= 5.0 && within / count >= 0.9, "{m}");
+    let sum = metric(&m, "switchyard_kube_publish_latency_seconds_sum");
+    println!(
+        "publish latency: {within} of {count} publishes within 100 ms, mean {:.2} ms",
+        sum / count * 1000.0
+    );
+    assert!(count >= 4.0 && within / count >= 0.9, "{m}");
     assert!(
         latencies.iter().all(|l| *l < Duration::from_secs(1)),
         "{latencies:?}"

@@ -26,6 +26,9 @@ use std::time::Instant;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+/// Pause before a fresh list after an HTTP 410 on a watch request.
+const GONE_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// How to reach the cluster and what to serve from it (the `run --kubernetes` flags).
 #[derive(Debug, Clone, Default)]
 pub struct KubeOptions {
@@ -221,17 +224,20 @@ async fn model_task(
             () = stop.cancelled() => return,
             msg = rx.recv() => match msg { Some(m) => m, None => return },
         };
-        let since = Instant::now();
+        // Startup (the first listings) is not an event → publish latency; readiness covers it.
+        let since = model.listed().then(Instant::now);
         model.handle(first);
         // Coalesce: everything already queued goes into the same build.
         while let Ok(msg) = rx.try_recv() {
             model.handle(msg);
         }
         if let Some(parts) = model.build() {
-            pending
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .get_or_insert(since);
+            if let Some(since) = since {
+                pending
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .get_or_insert(since);
+            }
             tx.send_replace(Some(Arc::new(parts)));
         }
     }
@@ -285,6 +291,12 @@ impl Watch {
                             // 410 Gone: the server is fine, our resourceVersion is too old.
                             tracing::info!(kind, "watch expired: relisting");
                             if gone(&error) {
+                                // A pause, so a server that keeps answering 410 is not
+                                // hammered with lists.
+                                tokio::select! {
+                                    () = self.stop.cancelled() => return,
+                                    () = tokio::time::sleep(GONE_PAUSE) => {}
+                                }
                                 break;
                             }
                             continue;
