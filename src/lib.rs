@@ -16,9 +16,10 @@
 //! The control plane builds whole new snapshots and publishes them:
 //!
 //! ```text
-//! TOML file ──(start, SIGHUP, file change)──> validate ──> Snapshot::rebuild ──> TableHandle
-//!     bad file: logged, counted, old table keeps serving          ├─> listeners (start/stop)
-//!                                                                  └─> admin /debug/table
+//! TOML file ──(start, SIGHUP, file change)──> validate ──┐
+//!     bad file: logged, counted, old table keeps serving  ├─ merge ─> Snapshot::rebuild ─> TableHandle
+//! Kubernetes watchers (discovery) ──> per-object checks ──┘               ├─> listeners (start/stop)
+//!     bad object: skipped, logged, counted                                └─> admin /debug/table
 //! ```
 //!
 //! Modules:

@@ -53,6 +53,7 @@ pub async fn run_with(
         parts: None,
         applied: None,
         kube: source.is_some(),
+        ready: false,
     };
     let mut drain = config.runtime.drain_timeout;
     let fixed = (config.admin.listen, config.runtime.workers);
@@ -77,7 +78,11 @@ pub async fn run_with(
                     && let Some(source) = &source
                 {
                     source.applied(&update);
-                    app.set_ready(true);
+                    if !cluster.ready {
+                        cluster.ready = true;
+                        app.set_ready(true);
+                        tracing::info!(admin = %app.admin_addr(), "kubernetes objects listed and applied: switchyard ready");
+                    }
                 }
             }
             Some(()) = recv(&mut hangup) => {
@@ -128,6 +133,8 @@ struct Cluster {
     parts: Option<Update>,
     applied: Option<Config>,
     kube: bool,
+    /// Whether `/readyz` was opened (after the first parts were applied).
+    ready: bool,
 }
 
 impl Cluster {
