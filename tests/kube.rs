@@ -600,13 +600,23 @@ async fn relists_gone_watches_and_an_api_server_outage_keep_the_table_and_traffi
     .await;
     assert!(relisted, "no relist after 410");
     // Dropped connections, then HTTP 410 on the next watch requests: a fresh list again.
-    let lists = fake.lists("services");
+    // (Which kinds get the 410s depends on who reconnects first; any relist will do.)
+    let all_lists = || {
+        [
+            "services",
+            "endpointslices",
+            "ingresses",
+            "ingressclasses",
+            "secrets",
+        ]
+        .iter()
+        .map(|r| fake.lists(r))
+        .sum::<u32>()
+    };
+    let lists = all_lists();
     fake.http_gone(5);
     fake.drop_connections();
-    let relisted = poll(Duration::from_secs(15), || async {
-        fake.lists("services") > lists
-    })
-    .await;
+    let relisted = poll(Duration::from_secs(15), || async { all_lists() > lists }).await;
     assert!(
         relisted,
         "no relist after an HTTP 410; log:\n{}",
@@ -620,6 +630,26 @@ async fn relists_gone_watches_and_an_api_server_outage_keep_the_table_and_traffi
         "relists of identical objects changed the table"
     );
     assert!(metric(&m, "switchyard_kube_watch_restarts_total{kind=\"Service\"}") >= 1.0);
+
+    // Every watcher gets an event, so each knows it is healthy again (a watcher only learns
+    // that from an event); identical content, so still no new table.
+    fake.apply(&class());
+    fake.apply(&service("shop", "web"));
+    fake.apply(&slice("shop", "web", "web-1", p1, READY));
+    fake.apply(&ingress("shop", "web", "web.test", "web", None));
+    fake.apply(&secret("shop", "unused", "-", "-"));
+    let healthy = poll(Duration::from_secs(10), || async {
+        let log = proxy.log();
+        log.rfind("kubernetes watch failed") <= log.rfind("kubernetes api reachable again")
+    })
+    .await;
+    assert!(healthy, "watchers did not recover; log:\n{}", proxy.log());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        metric(&proxy.metrics().await, "switchyard_snapshot_generation"),
+        generation,
+        "unchanged objects changed the table"
+    );
 
     // The API server goes away: traffic keeps flowing, still ready, one log line.
     let logged = proxy.log().len();
