@@ -736,3 +736,22 @@ async fn an_unreachable_api_server_at_start_keeps_the_proxy_unready_until_it_ans
         proxy.log()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_namespace_limits_what_is_served() {
+    let fake = FakeKube::start().await;
+    let (pa, pb) = (http_backend("in-a").await, http_backend("in-b").await);
+    fake.apply(&class());
+    for (ns, port) in [("a", pa), ("b", pb)] {
+        fake.apply(&service(ns, "web"));
+        fake.apply(&slice(ns, "web", "web-1", port, READY));
+        fake.apply(&ingress(ns, "web", &format!("{ns}.test"), "web", None));
+    }
+    let proxy = Proxy::start(&fake, &["--watch-namespace", "a"]);
+    proxy.wait_ready().await;
+    assert_eq!(
+        raw_get(proxy.http, "a.test", "/").await.unwrap(),
+        (200, "in-a".to_owned())
+    );
+    assert_eq!(raw_get(proxy.http, "b.test", "/").await.unwrap().0, 404);
+}

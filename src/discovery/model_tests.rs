@@ -279,3 +279,85 @@ fn an_endpoint_slice_change_retranslates_only_its_service() {
         "10.0.0.1:8080".parse().unwrap()
     );
 }
+
+#[test]
+fn annotations_set_the_backend_and_route_and_the_oldest_ingress_wins_a_disagreement() {
+    let mut older = ingress(
+        "older",
+        1,
+        Some("switchyard"),
+        "a.test",
+        "web",
+        by_name("http"),
+    );
+    older.metadata.annotations = Some(
+        [
+            ("nginx.ingress.kubernetes.io/backend-protocol", "GRPC"),
+            ("nginx.ingress.kubernetes.io/proxy-body-size", "1k"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .into(),
+    );
+    let mut newer = ingress(
+        "newer",
+        2,
+        Some("switchyard"),
+        "b.test",
+        "web",
+        by_name("http"),
+    );
+    newer.metadata.annotations = Some(
+        [("nginx.ingress.kubernetes.io/backend-protocol", "HTTP")]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .into(),
+    );
+    let mut m = listed(vec![service("web")], vec![newer, older]);
+    let parts = m.build().unwrap();
+    assert_eq!(
+        parts.services[0].config.upstream_protocol,
+        crate::config::UpstreamProtocol::H2c
+    );
+    let a = parts
+        .routes
+        .iter()
+        .find(|r| r.host.as_ref().unwrap().to_string() == "a.test");
+    assert_eq!(a.unwrap().max_body_bytes, Some(1024));
+}
+
+#[test]
+fn a_default_backend_serves_the_ingress_hosts_or_everything_without_host_rules() {
+    let mut hosted = ingress(
+        "hosted",
+        1,
+        Some("switchyard"),
+        "a.test",
+        "web",
+        by_name("http"),
+    );
+    let mut catch_all = ingress("all", 2, Some("switchyard"), "x", "api", by_name("http"));
+    let default = |svc: &str| IngressBackend {
+        service: Some(IngressServiceBackend {
+            name: svc.into(),
+            port: Some(by_name("http")),
+        }),
+        resource: None,
+    };
+    if let Some(spec) = hosted.spec.as_mut() {
+        spec.default_backend = Some(default("api"));
+    }
+    if let Some(spec) = catch_all.spec.as_mut() {
+        spec.rules = None;
+        spec.default_backend = Some(default("web"));
+    }
+    let mut m = listed(
+        vec![service("web"), service("api")],
+        vec![hosted, catch_all],
+    );
+    let parts = m.build().unwrap();
+    assert_eq!(parts.default_service.as_deref(), Some("ns/web:http"));
+    assert_eq!(parts.hosts.len(), 1);
+    assert_eq!(
+        parts.hosts[0].default_service.as_deref(),
+        Some("ns/api:http")
+    );
+}
