@@ -3,7 +3,8 @@
 //! Each watcher runs `kube::runtime::watcher` with kube's default back-off, so an API server
 //! that is unreachable at start (or goes away later) is retried with exponential back-off
 //! (0.8 s up to 30 s) while the app keeps serving the last table it published. The first
-//! failure while the source was healthy is logged once (warn), recovery once (info); every
+//! failure while the source was healthy is logged once (warn), recovery once (info: noticed at
+//! a failed watcher's next event, since a watch that restarts quietly yields nothing); every
 //! failure counts in `switchyard_kube_watch_restarts_total{kind}`. kube's watcher relists by
 //! itself after a `410 Gone` ERROR event; an HTTP 410 answer to the watch request would make it
 //! retry the same resourceVersion forever, so that case restarts the watcher (a fresh list).
