@@ -14,7 +14,7 @@
 mod http;
 mod reload;
 
-pub use reload::run;
+pub use reload::{run, run_with};
 
 use crate::admin::{self, AdminState};
 use crate::config::{Config, Protocol, ServiceConfig};
@@ -41,6 +41,9 @@ pub enum AppError {
     /// Certificates could not be loaded.
     #[error("{0}")]
     Tls(#[source] crate::tls::TlsError),
+    /// The Kubernetes source could not start (a bad kubeconfig).
+    #[error("{0}")]
+    Discovery(#[source] crate::discovery::DiscoveryError),
     /// A listener could not be bound.
     #[error("cannot listen on {protocol} {address} for {what}: {source}")]
     Bind {
@@ -88,6 +91,12 @@ enum Bound {
 
 /// Starts the admin listener and every service of `config`.
 pub async fn start(config: Config) -> Result<App, AppError> {
+    start_gated(config, false).await
+}
+
+/// Like [`start`]; with `gated`, `/readyz` stays 503 until [`App::set_ready`] (the Kubernetes
+/// source opens it after its first full listing is applied).
+pub async fn start_gated(config: Config, gated: bool) -> Result<App, AppError> {
     let prometheus = crate::telemetry::metrics::install();
     let admin = TcpListener::bind(config.admin.listen)
         .await
@@ -120,8 +129,10 @@ pub async fn start(config: Config) -> Result<App, AppError> {
     };
     tokio::spawn(admin::run(admin, state, app.admin_stop.clone()));
     app.apply(&config).await?;
-    app.ready.store(true, Ordering::Relaxed);
-    tracing::info!(admin = %admin_addr, "switchyard ready");
+    if !gated {
+        app.ready.store(true, Ordering::Relaxed);
+        tracing::info!(admin = %admin_addr, "switchyard ready");
+    }
     Ok(app)
 }
 
@@ -129,6 +140,11 @@ impl App {
     /// The live table.
     pub fn table(&self) -> &Arc<TableHandle> {
         &self.table
+    }
+
+    /// Sets what `/readyz` answers.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
     }
 
     /// Where the admin listener is bound.

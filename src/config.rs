@@ -304,6 +304,15 @@ impl Config {
 
     /// Parses and validates TOML text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        Config::parse_with(text, origin, false)
+    }
+
+    /// `external_certificates`: TLS listeners may lack `[[certificates]]`.
+    fn parse_with(
+        text: &str,
+        origin: &str,
+        external_certificates: bool,
+    ) -> Result<Config, ConfigError> {
         // An empty file is far more often a truncated write than a wish to stop everything.
         let blank = |l: &str| l.trim().is_empty() || l.trim_start().starts_with('#');
         if text.lines().all(blank) {
@@ -314,15 +323,58 @@ impl Config {
             });
         }
         let raw = parse_raw(text, origin)?;
-        validate::validate(raw).map_err(|issues| ConfigError::Invalid {
+        validate::validate(raw, external_certificates).map_err(|issues| ConfigError::Invalid {
             origin: origin.to_owned(),
             issues,
         })
     }
 
+    /// Like [`Config::load`], for a file beside the Kubernetes source: TLS listeners may have
+    /// no `[[certificates]]`, since certificates can come from TLS Secrets.
+    pub fn load_for_kubernetes(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse_for_kubernetes(&text, &path.display().to_string())
+    }
+
+    /// Like [`Config::parse`], allowing TLS listeners without `[[certificates]]`.
+    pub fn parse_for_kubernetes(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        Config::parse_with(text, origin, true)
+    }
+
     /// The service with this name, if any.
     pub fn service(&self, name: &str) -> Option<&ServiceConfig> {
         self.services.iter().find(|s| &*s.name == name)
+    }
+}
+
+impl ServiceConfig {
+    /// A TCP service with the file's defaults for every setting, no listener and no
+    /// endpoints: the starting point for services made from Kubernetes objects.
+    pub fn with_defaults(name: Arc<str>) -> ServiceConfig {
+        ServiceConfig {
+            name,
+            listen: None,
+            protocol: Protocol::Tcp,
+            scheduler: Scheduler::default(),
+            mh_table_size: DEFAULT_MH_TABLE_SIZE,
+            connect_timeout: file::default_connect_timeout(),
+            response_timeout: file::default_response_timeout(),
+            upstream_protocol: UpstreamProtocol::default(),
+            upstream_ca: None,
+            upstream_sni: None,
+            connect_attempts: NonZeroU32::new(file::default_connect_attempts())
+                .unwrap_or(NonZeroU32::MIN),
+            idle_timeout: Duration::from_secs(600),
+            max_connections: None,
+            max_flows: NonZeroUsize::new(file::default_max_flows()).unwrap_or(NonZeroUsize::MIN),
+            proxy_protocol: ProxyProtocol::None,
+            max_failures: NonZeroU32::new(file::default_max_failures()),
+            failure_backoff: file::default_failure_backoff(),
+            endpoints: Vec::new(),
+        }
     }
 }
 

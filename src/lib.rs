@@ -16,9 +16,10 @@
 //! The control plane builds whole new snapshots and publishes them:
 //!
 //! ```text
-//! TOML file ──(start, SIGHUP, file change)──> validate ──> Snapshot::rebuild ──> TableHandle
-//!     bad file: logged, counted, old table keeps serving          ├─> listeners (start/stop)
-//!                                                                  └─> admin /debug/table
+//! TOML file ──(start, SIGHUP, file change)──> validate ──┐
+//!     bad file: logged, counted, old table keeps serving  ├─ merge ─> Snapshot::rebuild ─> TableHandle
+//! Kubernetes watchers (discovery) ──> per-object checks ──┘               ├─> listeners (start/stop)
+//!     bad object: skipped, logged, counted                                └─> admin /debug/table
 //! ```
 //!
 //! Modules:
@@ -30,6 +31,7 @@
 //! - [`admin`]: `/metrics`, `/livez`, `/readyz`, `/debug/table`;
 //! - [`app`]: wires everything together, owns reload, shutdown and drain;
 //! - [`demo`]: the embedded default config and its demo backends;
+//! - [`discovery`]: the Kubernetes source (Services, EndpointSlices, Ingresses, TLS Secrets);
 //! - [`telemetry`]: metric names and logging.
 
 pub mod admin;
@@ -37,6 +39,7 @@ pub mod app;
 pub mod balance;
 pub mod config;
 pub mod demo;
+pub mod discovery;
 pub mod ingress;
 pub mod router;
 pub mod service_table;

@@ -36,6 +36,8 @@ enum Command {
         /// The TOML config (see config/README.md).
         #[arg(short, long, env = "SWITCHYARD_CONFIG")]
         config: PathBuf,
+        #[command(flatten)]
+        kube: KubeArgs,
     },
     /// Check a config file and print every problem with its path; exit 64 if any.
     Check {
@@ -52,15 +54,69 @@ enum Command {
     },
 }
 
+/// The Kubernetes source (`run --kubernetes`); see README.md, "Kubernetes".
+#[derive(Debug, clap::Args)]
+struct KubeArgs {
+    /// Also serve Services, EndpointSlices, Ingresses and TLS Secrets from Kubernetes.
+    #[arg(long, env = "SWITCHYARD_KUBERNETES")]
+    kubernetes: bool,
+    /// Kubeconfig file (default: in-cluster config, or kube's usual inference).
+    #[arg(long, value_name = "FILE", env = "KUBECONFIG")]
+    kubeconfig: Option<PathBuf>,
+    /// The IngressClass to serve.
+    #[arg(long, value_name = "NAME", default_value = "switchyard")]
+    ingress_class: String,
+    /// Watch only this namespace (default: all).
+    #[arg(long, value_name = "NS", env = "SWITCHYARD_WATCH_NAMESPACE")]
+    watch_namespace: Option<String>,
+    /// Serve only Ingresses matching this label selector.
+    #[arg(long, value_name = "SEL")]
+    label_selector: Option<String>,
+    /// Addresses (IPs or hostnames) written to served Ingresses' status; empty: none.
+    #[arg(
+        long,
+        value_name = "ADDR,...",
+        env = "SWITCHYARD_PUBLISH_STATUS_ADDRESS",
+        value_delimiter = ','
+    )]
+    publish_status_address: Vec<String>,
+}
+
+impl KubeArgs {
+    fn options(self) -> Option<switchyard::discovery::KubeOptions> {
+        self.kubernetes.then(|| switchyard::discovery::KubeOptions {
+            kubeconfig: self.kubeconfig.filter(|p| !p.as_os_str().is_empty()),
+            ingress_class: self.ingress_class,
+            namespace: self.watch_namespace.filter(|n| !n.is_empty()),
+            label_selector: self.label_selector.filter(|l| !l.is_empty()),
+            publish_status_address: self
+                .publish_status_address
+                .into_iter()
+                .map(|a| a.trim().to_owned())
+                .filter(|a| !a.is_empty())
+                .collect(),
+        })
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     trace::init(cli.log_format);
+    let mut kube = None;
     let (config, path, is_demo) = match cli.command {
         Command::Check { config } => return check(&config),
-        Command::Run { config } => match Config::load(&config) {
-            Ok(c) => (c, Some(config), false),
-            Err(error) => return config_error(&error),
-        },
+        Command::Run { config, kube: args } => {
+            kube = args.options();
+            let loaded = if kube.is_some() {
+                Config::load_for_kubernetes(&config)
+            } else {
+                Config::load(&config)
+            };
+            match loaded {
+                Ok(c) => (c, Some(config), false),
+                Err(error) => return config_error(&error),
+            }
+        }
         Command::Demo { config: Some(path) } => match Config::load(&path) {
             Ok(c) => (c, Some(path), true),
             Err(error) => return config_error(&error),
@@ -70,7 +126,7 @@ fn main() -> ExitCode {
             Err(error) => return config_error(&error),
         },
     };
-    match serve(config, path, is_demo) {
+    match serve(config, path, is_demo, kube) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("switchyard: {error:#}");
@@ -112,7 +168,12 @@ fn config_error(error: &switchyard::config::ConfigError) -> ExitCode {
     ExitCode::from(EXIT_CONFIG)
 }
 
-fn serve(config: Config, path: Option<PathBuf>, is_demo: bool) -> anyhow::Result<()> {
+fn serve(
+    config: Config,
+    path: Option<PathBuf>,
+    is_demo: bool,
+    kube: Option<switchyard::discovery::KubeOptions>,
+) -> anyhow::Result<()> {
     // Every proxied connection holds two descriptors; like HAProxy, take all the hard limit
     // allows instead of the 1024 soft default.
     match rlimit::increase_nofile_limit(u64::MAX) {
@@ -141,7 +202,7 @@ fn serve(config: Config, path: Option<PathBuf>, is_demo: bool) -> anyhow::Result
                 .context("cannot start the demo backends (is another demo running?)")?;
             println!("{}", demo::instructions(&config));
         }
-        app::run(config, path, shutdown_signal()).await?;
+        app::run_with(config, path, kube, shutdown_signal()).await?;
         Ok(())
     })
 }

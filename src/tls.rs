@@ -45,7 +45,7 @@ mod tests;
 #[cfg(test)]
 mod testutil;
 
-pub use certs::{CertSpec, CertStore};
+pub use certs::{CertSpec, CertStore, PemPair};
 pub use resolver::SniResolver;
 pub use server::{
     DEFAULT_HANDSHAKE_DEADLINE, HandshakeError, SESSION_CACHE_SIZE, accept, server_config,

@@ -6,9 +6,16 @@
 //! applied only once it reads the same on two polls in a row, so an editor or `cp` caught
 //! half-way through writing the file (truncated, or cut after the first endpoint) is never
 //! loaded. A text that failed once is not reported again until it changes.
+//!
+//! With the Kubernetes source ([`run_with`]), every applied config is the file's config merged
+//! with the cluster's latest parts ([`crate::discovery::Merger`]): a new file is merged with
+//! the parts, new parts with the file. `/readyz` stays 503 until the first parts (every
+//! watcher's first full listing) are applied. A merged config equal to the running one is not
+//! applied again (no table churn).
 
-use super::{App, AppError, start};
+use super::{App, AppError, start_gated};
 use crate::config::Config;
+use crate::discovery::{KubeOptions, KubeSource, Merger, Update};
 use crate::telemetry::metrics;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -22,6 +29,32 @@ pub async fn run(
     path: Option<PathBuf>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), AppError> {
+    run_with(config, path, None, shutdown).await
+}
+
+/// [`run`], with the Kubernetes source when `kube` is given (the file is then read with
+/// [`Config::load_for_kubernetes`]).
+pub async fn run_with(
+    config: Config,
+    path: Option<PathBuf>,
+    kube: Option<KubeOptions>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), AppError> {
+    let mut source = match kube {
+        Some(options) => Some(
+            KubeSource::start(options)
+                .await
+                .map_err(AppError::Discovery)?,
+        ),
+        None => None,
+    };
+    let mut cluster = Cluster {
+        merger: Merger::default(),
+        parts: None,
+        applied: None,
+        kube: source.is_some(),
+        ready: false,
+    };
     let mut drain = config.runtime.drain_timeout;
     let fixed = (config.admin.listen, config.runtime.workers);
     let watch = config.runtime.watch_interval.filter(|_| path.is_some());
@@ -31,17 +64,31 @@ pub async fn run(
     let mut pending: Option<String> = None;
     // Installed before start, so a SIGHUP during start-up cannot kill the process.
     let mut hangup = signal(SignalKind::hangup()).ok();
-    let app = start(config).await?;
+    let app = start_gated(config.clone(), cluster.kube).await?;
+    let mut file = config;
     let mut ticker = tokio::time::interval(watch.unwrap_or(Duration::from_secs(3600)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             () = &mut shutdown => break,
+            Some(update) = next_update(&mut source) => {
+                cluster.parts = Some(update.clone());
+                if cluster.apply(&app, &file).await
+                    && let Some(source) = &source
+                {
+                    source.applied(&update);
+                    if !cluster.ready {
+                        cluster.ready = true;
+                        app.set_ready(true);
+                        tracing::info!(admin = %app.admin_addr(), "kubernetes objects listed and applied: switchyard ready");
+                    }
+                }
+            }
             Some(()) = recv(&mut hangup) => {
                 if let Some(path) = &path {
                     tracing::info!(path = %path.display(), "SIGHUP: reloading");
-                    if let Some(ok) = reload(&app, path, None, fixed).await {
+                    if let Some(ok) = reload(&app, path, None, fixed, &mut cluster, &mut file).await {
                         drain = ok;
                     }
                     seen = std::fs::read_to_string(path).ok();
@@ -59,7 +106,7 @@ pub async fn run(
                     pending = text; // changed: wait one more poll for it to settle
                 } else {
                     tracing::info!(path = %path.display(), "config file changed: reloading");
-                    if let Some(ok) = reload(&app, path, text.clone(), fixed).await {
+                    if let Some(ok) = reload(&app, path, text.clone(), fixed, &mut cluster, &mut file).await {
                         drain = ok;
                     }
                     seen = text;
@@ -71,6 +118,64 @@ pub async fn run(
     tracing::info!("shutdown requested");
     app.shutdown(drain).await;
     Ok(())
+}
+
+async fn next_update(source: &mut Option<KubeSource>) -> Option<Update> {
+    match source {
+        Some(s) => s.changed().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The Kubernetes side of the loop: the latest parts and what was applied last.
+struct Cluster {
+    merger: Merger,
+    parts: Option<Update>,
+    applied: Option<Config>,
+    kube: bool,
+    /// Whether `/readyz` was opened (after the first parts were applied).
+    ready: bool,
+}
+
+impl Cluster {
+    /// The config to run: the file's, merged with the latest parts.
+    fn merged(&mut self, file: &Config) -> Config {
+        match &self.parts {
+            Some(update) => self.merger.merge(file, &update.parts),
+            None => file.clone(),
+        }
+    }
+
+    /// Merges and applies (unless nothing changed); true when the result is running. A merged
+    /// config that cannot be applied (it should not happen: parts are checked object by
+    /// object) is retried without the cluster's certificates, then given up with a log line.
+    async fn apply(&mut self, app: &App, file: &Config) -> bool {
+        let merged = self.merged(file);
+        if self.applied.as_ref() == Some(&merged) {
+            return true;
+        }
+        match app.apply(&merged).await {
+            Ok(()) => {
+                self.applied = Some(merged);
+                true
+            }
+            Err(AppError::Tls(error)) => {
+                tracing::error!(%error, "cluster certificates rejected: applying without them");
+                let mut fallback = merged;
+                fallback
+                    .http
+                    .certificates
+                    .clone_from(&file.http.certificates);
+                let ok = app.apply(&fallback).await.is_ok();
+                self.applied = ok.then_some(fallback);
+                ok
+            }
+            Err(error) => {
+                tracing::error!(%error, "cluster update not applied, still running the previous table");
+                false
+            }
+        }
+    }
 }
 
 async fn recv(signal: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
@@ -88,10 +193,15 @@ async fn reload(
     path: &Path,
     text: Option<String>,
     fixed: (std::net::SocketAddr, Option<std::num::NonZeroUsize>),
+    cluster: &mut Cluster,
+    file: &mut Config,
 ) -> Option<Duration> {
-    let parsed = match text {
-        Some(text) => Config::parse(&text, &path.display().to_string()),
-        None => Config::load(path),
+    let origin = path.display().to_string();
+    let parsed = match (text, cluster.kube) {
+        (Some(text), false) => Config::parse(&text, &origin),
+        (Some(text), true) => Config::parse_for_kubernetes(&text, &origin),
+        (None, false) => Config::load(path),
+        (None, true) => Config::load_for_kubernetes(path),
     };
     let config = match parsed {
         Ok(config) => config,
@@ -104,10 +214,14 @@ async fn reload(
     if (config.admin.listen, config.runtime.workers) != fixed {
         tracing::warn!("admin.listen and runtime.workers changes take effect at the next restart");
     }
-    match app.apply(&config).await {
+    let merged = cluster.merged(&config);
+    match app.apply(&merged).await {
         Ok(()) => {
             metrics::reload(true);
-            Some(config.runtime.drain_timeout)
+            cluster.applied = Some(merged);
+            let drain = config.runtime.drain_timeout;
+            *file = config;
+            Some(drain)
         }
         Err(error) => {
             metrics::reload(false);

@@ -282,22 +282,22 @@ pub struct RawService {
     pub endpoints: Vec<RawEndpoint>,
 }
 
-fn default_connect_timeout() -> Duration {
+pub(super) fn default_connect_timeout() -> Duration {
     Duration::from_secs(3)
 }
-fn default_response_timeout() -> Duration {
+pub(super) fn default_response_timeout() -> Duration {
     Duration::from_secs(60)
 }
-fn default_connect_attempts() -> u32 {
+pub(super) fn default_connect_attempts() -> u32 {
     3
 }
-fn default_max_flows() -> usize {
+pub(super) fn default_max_flows() -> usize {
     65_536
 }
-fn default_max_failures() -> u32 {
+pub(super) fn default_max_failures() -> u32 {
     3
 }
-fn default_failure_backoff() -> Duration {
+pub(super) fn default_failure_backoff() -> Duration {
     Duration::from_secs(10)
 }
 

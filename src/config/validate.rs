@@ -35,7 +35,9 @@ impl Issues {
 }
 
 /// Validates a whole raw config.
-pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<Issue>> {
+/// With `external_certificates`, TLS listeners may have no `[[certificates]]` (they come
+/// from Kubernetes Secrets).
+pub(super) fn validate(raw: RawConfig, external_certificates: bool) -> Result<Config, Vec<Issue>> {
     let mut issues = Issues::default();
     let admin_listen = socket_addr(&raw.admin.listen, "admin.listen", &mut issues);
     let services: Vec<ServiceConfig> = raw
@@ -45,7 +47,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<Issue>> {
         .filter_map(|(i, s)| service(s, &format!("services[{i}]"), &mut issues))
         .collect();
     check_unique(&raw, admin_listen, &mut issues);
-    let http = super::validate_http::http(&raw, &services, &mut issues);
+    let http = super::validate_http::http(&raw, &services, external_certificates, &mut issues);
     if !issues.0.is_empty() {
         return Err(issues.0);
     }

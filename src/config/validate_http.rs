@@ -14,7 +14,12 @@ use std::sync::Arc;
 /// hyper refuses request-head buffers below 8 KiB; above 1 MiB is a memory hazard.
 const HEADER_BYTES: std::ops::RangeInclusive<usize> = 8192..=1024 * 1024;
 
-pub(super) fn http(raw: &RawConfig, services: &[ServiceConfig], issues: &mut Issues) -> HttpConfig {
+pub(super) fn http(
+    raw: &RawConfig,
+    services: &[ServiceConfig],
+    external_certificates: bool,
+    issues: &mut Issues,
+) -> HttpConfig {
     let service = |text: &str, path: String, issues: &mut Issues| {
         resolve_service(text, &path, raw, services, issues)
     };
@@ -55,6 +60,7 @@ pub(super) fn http(raw: &RawConfig, services: &[ServiceConfig], issues: &mut Iss
         );
     }
     if raw.certificates.is_empty()
+        && !external_certificates
         && let Some(i) = raw.listeners.iter().position(|l| l.tls)
     {
         issues.push(
@@ -193,6 +199,7 @@ fn certificate(
         cert: PathBuf::from(&raw.cert),
         key: PathBuf::from(&raw.key),
         hosts: raw.hosts.clone(),
+        pem: None,
     })
 }
 

@@ -54,10 +54,17 @@ pub fn install() -> PrometheusHandle {
         .get_or_init(|| {
             // Explicit buckets make a real Prometheus histogram (the exporter's default for
             // histograms without buckets is a summary, which cannot be aggregated).
-            let builder = PrometheusBuilder::new().set_buckets_for_metric(
-                Matcher::Full(HTTP_REQUEST_DURATION_SECONDS.to_owned()),
-                &DURATION_BUCKETS,
-            );
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full(HTTP_REQUEST_DURATION_SECONDS.to_owned()),
+                    &DURATION_BUCKETS,
+                )
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(KUBE_PUBLISH_LATENCY_SECONDS.to_owned()),
+                        &PUBLISH_BUCKETS,
+                    )
+                });
             let recorder = match builder {
                 Ok(b) => b.build_recorder(),
                 Err(_) => PrometheusBuilder::new().build_recorder(),
@@ -192,4 +199,58 @@ impl HttpMetrics {
 pub fn reload(ok: bool) {
     let result = if ok { "ok" } else { "failed" };
     counter!(RELOADS_TOTAL, "result" => result).increment(1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kubernetes source (`discovery`)
+
+/// Objects held per `kind` (`Service`, `EndpointSlice`, `Ingress`, `IngressClass`, `Secret`).
+pub const KUBE_OBJECTS: &str = "switchyard_kube_objects";
+/// Watch restarts (errors, relists, reconnects) per `kind`.
+pub const KUBE_WATCH_RESTARTS_TOTAL: &str = "switchyard_kube_watch_restarts_total";
+/// Time from the first unpublished watch event to the table carrying it.
+pub const KUBE_PUBLISH_LATENCY_SECONDS: &str = "switchyard_kube_publish_latency_seconds";
+/// Objects (or parts of them) skipped, per `kind` and `reason`.
+pub const KUBE_SKIPPED_TOTAL: &str = "switchyard_kube_skipped_total";
+/// Unsupported `nginx.ingress.kubernetes.io/*` annotations seen (once per Ingress and name).
+pub const KUBE_UNSUPPORTED_ANNOTATIONS_TOTAL: &str =
+    "switchyard_kube_unsupported_annotations_total";
+/// Ingress status writes by `result` (`ok`, `failed`).
+pub const KUBE_STATUS_WRITES_TOTAL: &str = "switchyard_kube_status_writes_total";
+
+/// Publish latency buckets, in seconds (1 ms to 5 s).
+const PUBLISH_BUCKETS: [f64; 11] = [
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+/// Sets the number of objects held of one kind.
+pub fn kube_objects(kind: &'static str, count: usize) {
+    gauge!(KUBE_OBJECTS, "kind" => kind).set(count as f64);
+}
+
+/// Counts a watch restart of one kind.
+pub fn kube_watch_restart(kind: &'static str) {
+    counter!(KUBE_WATCH_RESTARTS_TOTAL, "kind" => kind).increment(1);
+}
+
+/// Records the event → publish latency of one publish.
+pub fn kube_publish_latency(elapsed: std::time::Duration) {
+    metrics::histogram!(KUBE_PUBLISH_LATENCY_SECONDS).record(elapsed.as_secs_f64());
+}
+
+/// Counts a skipped object (or route, or certificate) by kind and reason.
+pub fn kube_skipped(kind: &'static str, reason: &'static str) {
+    counter!(KUBE_SKIPPED_TOTAL, "kind" => kind, "reason" => reason).increment(1);
+}
+
+/// Counts an unsupported annotation (the name is in the log line: annotation names are
+/// user-chosen, so they are no label).
+pub fn kube_unsupported_annotation() {
+    counter!(KUBE_UNSUPPORTED_ANNOTATIONS_TOTAL).increment(1);
+}
+
+/// Counts an Ingress status write.
+pub fn kube_status_write(ok: bool) {
+    let result = if ok { "ok" } else { "failed" };
+    counter!(KUBE_STATUS_WRITES_TOTAL, "result" => result).increment(1);
 }

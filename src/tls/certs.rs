@@ -36,12 +36,38 @@ use xxhash_rust::xxh3::xxh3_64;
 /// One certificate to serve: a PEM chain, its key, and the names it answers for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertSpec {
-    /// PEM file with the leaf certificate first, then intermediates.
+    /// PEM file with the leaf certificate first, then intermediates. With [`pem`](Self::pem)
+    /// set it only names the source in messages (e.g. `secret/ns/name/tls.crt`).
     pub cert: PathBuf,
     /// PEM file with the private key (PKCS#8, PKCS#1 or SEC1); may be the same file as `cert`.
+    /// With [`pem`](Self::pem) set it only names the source in messages.
     pub key: PathBuf,
     /// Server names (exact or `*.one-label` wildcards); empty means the certificate's DNS SANs.
     pub hosts: Vec<String>,
+    /// In-memory PEM (a Kubernetes TLS Secret) used instead of reading the files. Checked
+    /// exactly like files; it is never "changed on disk".
+    pub pem: Option<Arc<PemPair>>,
+}
+
+/// A certificate chain and its key as PEM bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PemPair {
+    /// The chain, leaf first.
+    pub cert: Vec<u8>,
+    /// The private key.
+    pub key: Vec<u8>,
+}
+
+impl CertSpec {
+    /// A spec for in-memory PEM; `origin` names it in error messages.
+    pub fn from_pem(origin: &str, cert: Vec<u8>, key: Vec<u8>, hosts: Vec<String>) -> CertSpec {
+        CertSpec {
+            cert: PathBuf::from(format!("{origin}/tls.crt")),
+            key: PathBuf::from(format!("{origin}/tls.key")),
+            hosts,
+            pem: Some(Arc::new(PemPair { cert, key })),
+        }
+    }
 }
 
 /// Certificates indexed by server name, plus a default. Immutable once loaded.
@@ -171,7 +197,15 @@ fn load_one(
     is_default: bool,
     provider: &CryptoProvider,
 ) -> Result<Loaded, TlsError> {
-    let (cert_pem, cert_stamp) = read_file(&spec.cert)?;
+    let mut files = Vec::with_capacity(2);
+    let cert_pem = match &spec.pem {
+        Some(pem) => pem.cert.clone(),
+        None => {
+            let (bytes, stamp) = read_file(&spec.cert)?;
+            files.push(stamp);
+            bytes
+        }
+    };
     let chain = CertificateDer::pem_slice_iter(&cert_pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|source| TlsError::Pem {
@@ -209,8 +243,9 @@ fn load_one(
             .collect::<Result<_, _>>()?
     };
 
-    let mut files = vec![cert_stamp];
-    let key_pem = if spec.key == spec.cert {
+    let key_pem = if let Some(pem) = &spec.pem {
+        pem.key.clone()
+    } else if spec.key == spec.cert {
         cert_pem
     } else {
         let (key_pem, key_stamp) = read_file(&spec.key)?;

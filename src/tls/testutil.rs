@@ -81,6 +81,7 @@ impl Pki {
                 cert: self.write(&format!("{stem}.crt"), &chain),
                 key: self.write(&format!("{stem}.key"), key_pem),
                 hosts: Vec::new(),
+                pem: None,
             },
             leaf: leaf.der().clone(),
         }

@@ -297,6 +297,7 @@ fn one_file_may_hold_both_certificate_and_key() {
         cert: path.clone(),
         key: path,
         hosts: Vec::new(),
+        pem: None,
     };
     let store = CertStore::load(&[spec], None).unwrap();
     assert_eq!(leaf_of(&store, Some("a.test")), Some(a.leaf));

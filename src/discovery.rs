@@ -1,0 +1,153 @@
+//! The Kubernetes source: Services, EndpointSlices, Ingresses, IngressClasses and TLS Secrets
+//! → services, routes, hosts and certificates, merged with the config file.
+//!
+//! ```text
+//! watcher(Service) ───────┐  one task per kind (kube::runtime::watcher, back-off; an HTTP 410
+//! watcher(EndpointSlice) ─┤  on watch start restarts it with a fresh list)
+//! watcher(Ingress) ───────┼─ mpsc ─> model task: Stores (Init…InitDone buffered, swapped whole)
+//! watcher(IngressClass) ──┤            │ dirty Services re-translated; Ingress pass if needed
+//! watcher(Secret, tls) ───┘            ▼
+//!                              watch<KubeParts> ─> app reload loop: Merger::merge(file, parts)
+//!                                                   ─> App::apply ─> /readyz, status writer
+//! ```
+//!
+//! Why this shape:
+//! - **Watcher events, not the reflector store**: the model task owns plain maps, so nothing
+//!   is locked and a listing can be buffered and swapped in whole ([`state`]); a relist of
+//!   identical objects changes nothing and publishes nothing.
+//! - **Coalescing**: the model task drains every queued event before building, and the
+//!   channel to the app holds only the latest parts, so a burst becomes one apply while an
+//!   apply is running. There is no timer: an isolated event is published at once.
+//! - **Parts, not a table**: the source produces config parts (service configs, routes, hosts,
+//!   certificates) that are merged with the file's [`Config`] and applied by `App::apply`, the
+//!   same path a file reload takes: unchanged services keep their `Arc<Service>` (and live
+//!   counters); changed ones are rebuilt alone. Routes, hosts and the certificate store are
+//!   rebuilt whole on every apply (O(routes), O(certificates)); certificates are parsed once
+//!   per Secret version here.
+//! - **Nothing from the cluster can fail an apply**: each object is translated defensively and
+//!   checked alone (names, ports, hosts, certificates), bad parts are skipped with a log line and
+//!   `switchyard_kube_skipped_total{kind,reason}`, and route conflicts (the oldest Ingress wins)
+//!   are resolved in [`Merger::merge`] before the config reaches `App::apply`.
+//!
+//! Names: a Service port becomes the service `namespace/name:port` (port name, or number). TOML
+//! names cannot contain `/`, so the two sources never collide.
+
+mod annotations;
+mod ingress;
+mod kube;
+mod model;
+mod report;
+mod state;
+mod status;
+mod translate;
+
+pub use self::kube::{DiscoveryError, KubeOptions, KubeSource, Update};
+pub use translate::KubeService;
+
+use crate::config::{Config, HostConfig, RouteConfig};
+use crate::tls::CertSpec;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// A watcher event of one kind, for the model task. Each is moved once, through a channel:
+/// boxing the larger variants would only add an allocation per event.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+enum Msg {
+    Service(::kube::runtime::watcher::Event<k8s_openapi::api::core::v1::Service>),
+    Slice(::kube::runtime::watcher::Event<k8s_openapi::api::discovery::v1::EndpointSlice>),
+    Ingress(::kube::runtime::watcher::Event<k8s_openapi::api::networking::v1::Ingress>),
+    Class(::kube::runtime::watcher::Event<k8s_openapi::api::networking::v1::IngressClass>),
+    Secret(::kube::runtime::watcher::Event<k8s_openapi::api::core::v1::Secret>),
+}
+
+/// What the cluster adds to the config file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KubeParts {
+    /// One service per Service port (no listener; route targets, VIPs kept for IPVS).
+    pub services: Vec<KubeService>,
+    /// Ingress routes, oldest Ingress first.
+    pub routes: Vec<RouteConfig>,
+    /// `namespace/name` of the Ingress each route came from.
+    pub route_origins: Vec<Arc<str>>,
+    /// Per-host settings (https redirects, per-host default backends).
+    pub hosts: Vec<HostConfig>,
+    /// Certificates from TLS Secrets, in memory.
+    pub certificates: Vec<CertSpec>,
+    /// The default backend of the oldest Ingress without host rules.
+    pub default_service: Option<Arc<str>>,
+    /// Served Ingresses whose `status.loadBalancer` is not yet our address.
+    pub status_pending: Vec<(String, String)>,
+}
+
+/// Merges the file's config with the cluster's parts; remembers what it reported.
+#[derive(Debug, Default)]
+pub struct Merger {
+    report: report::Reporter,
+}
+
+impl Merger {
+    /// The file's config plus the cluster's parts. The file comes first everywhere: its hosts
+    /// and default service win, its routes are listed first; a cluster route that conflicts
+    /// with an earlier route (the file's, or an older Ingress's) is left out and reported.
+    pub fn merge(&mut self, file: &Config, parts: &KubeParts) -> Config {
+        let mut config = file.clone();
+        let names: HashSet<&str> = file.services.iter().map(|s| &*s.name).collect();
+        config.services.extend(
+            parts
+                .services
+                .iter()
+                .filter(|s| !names.contains(&*s.config.name))
+                .map(|s| s.config.clone()),
+        );
+        let file_hosts: HashSet<_> = file.http.hosts.iter().map(|h| h.host.clone()).collect();
+        config.http.hosts.extend(
+            parts
+                .hosts
+                .iter()
+                .filter(|h| !file_hosts.contains(&h.host))
+                .cloned(),
+        );
+        if config.http.default_service.is_none() {
+            config
+                .http
+                .default_service
+                .clone_from(&parts.default_service);
+        }
+        config
+            .http
+            .certificates
+            .extend(parts.certificates.iter().cloned());
+        let first = config.http.routes.len();
+        config.http.routes.extend(parts.routes.iter().cloned());
+        let (_, conflicts) = crate::ingress::HttpRoutes::build_checked(&config.http);
+        let mut drop = HashSet::new();
+        for conflict in conflicts {
+            let rule = match &conflict {
+                crate::ingress::Conflict::Invalid { rule, .. }
+                | crate::ingress::Conflict::Duplicate { rule, .. } => *rule,
+                crate::ingress::Conflict::DuplicateHostDefault { .. } => continue,
+            };
+            if let Some(origin) = rule
+                .checked_sub(first)
+                .and_then(|i| parts.route_origins.get(i))
+            {
+                let reason = match conflict {
+                    crate::ingress::Conflict::Invalid { .. } => "invalid_path",
+                    _ => "route_conflict",
+                };
+                self.report
+                    .once("Ingress", reason, &format!("ingress {origin}: {conflict}"));
+                drop.insert(rule);
+            }
+        }
+        if !drop.is_empty() {
+            let mut i = 0;
+            config.http.routes.retain(|_| {
+                i += 1;
+                !drop.contains(&(i - 1))
+            });
+        }
+        config
+    }
+}

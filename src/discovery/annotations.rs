@@ -1,0 +1,281 @@
+//! The `nginx.ingress.kubernetes.io/*` annotations Switchyard honours, for migrating from
+//! ingress-nginx.
+//!
+//! Only a documented, safe subset is read; values are parsed, never evaluated (no snippets,
+//! no templates). Every other annotation under the prefix is reported as unsupported (once per
+//! Ingress version, by the caller), so nothing is silently ignored. A value that does not parse
+//! is reported the same way and the setting keeps its default.
+//!
+//! | annotation | maps to |
+//! |---|---|
+//! | `ssl-redirect` | host `redirect_https` (default true for hosts in the Ingress's `tls`) |
+//! | `force-ssl-redirect` | host `redirect_https` for every host of the Ingress |
+//! | `backend-protocol` | service `upstream_protocol`: HTTP → http1, GRPC/H2C → h2c |
+//! | `proxy-body-size` | route `max_body_bytes` (`k`/`m`/`g` units, `0` = unlimited) |
+//! | `proxy-connect-timeout` | service `connect_timeout` (seconds) |
+//! | `proxy-read-timeout` | service `response_timeout` (time to response headers) |
+//! | `proxy-send-timeout` | service `idle_timeout` (the connection's idle deadline) |
+//! | `load-balance` | service `scheduler`: round_robin → rr, least_conn → lc, ewma → twos |
+//! | `whitelist-source-range`, `allowlist-source-range` | route extras (`allow_sources`) |
+//! | `affinity: cookie`, `session-cookie-name` | route extras (`sticky_cookie`) |
+//!
+//! `backend-protocol` HTTPS and GRPCS are reported unsupported: our https upstreams always
+//! verify the endpoint's certificate with a CA, and an Ingress cannot name one here.
+
+use crate::balance::Scheduler;
+use crate::config::UpstreamProtocol;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The annotation prefix of ingress-nginx.
+pub(super) const PREFIX: &str = "nginx.ingress.kubernetes.io/";
+
+/// Per-route settings: `RouteConfig.allow_sources` and `RouteConfig.sticky_cookie`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct RouteExtras {
+    /// Client networks allowed (empty: everyone).
+    pub(super) allow_sources: Vec<ipnet::IpNet>,
+    /// Cookie name for endpoint affinity.
+    pub(super) sticky_cookie: Option<Arc<str>>,
+}
+
+/// Per-service settings an Ingress asks for; `None` keeps the default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct BackendSettings {
+    /// `backend-protocol`.
+    pub(super) upstream_protocol: Option<UpstreamProtocol>,
+    /// `proxy-connect-timeout`.
+    pub(super) connect_timeout: Option<Duration>,
+    /// `proxy-read-timeout`.
+    pub(super) response_timeout: Option<Duration>,
+    /// `proxy-send-timeout`.
+    pub(super) idle_timeout: Option<Duration>,
+    /// `load-balance`.
+    pub(super) scheduler: Option<Scheduler>,
+}
+
+impl BackendSettings {
+    /// True when nothing is overridden.
+    pub(super) fn is_empty(&self) -> bool {
+        *self == BackendSettings::default()
+    }
+
+    /// Applies the overrides to a service config.
+    pub(super) fn apply(&self, config: &mut crate::config::ServiceConfig) {
+        if let Some(p) = self.upstream_protocol {
+            config.upstream_protocol = p;
+        }
+        if let Some(d) = self.connect_timeout {
+            config.connect_timeout = d;
+        }
+        if let Some(d) = self.response_timeout {
+            config.response_timeout = d;
+        }
+        if let Some(d) = self.idle_timeout {
+            config.idle_timeout = d;
+        }
+        if let Some(s) = self.scheduler {
+            config.scheduler = s;
+        }
+    }
+}
+
+/// What one Ingress's annotations ask for.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Annotations {
+    /// `ssl-redirect` (`None`: the nginx default, true for TLS hosts).
+    pub(super) ssl_redirect: Option<bool>,
+    /// `force-ssl-redirect`.
+    pub(super) force_ssl_redirect: bool,
+    /// `proxy-body-size`: `Some(None)` is unlimited.
+    pub(super) max_body_bytes: Option<Option<u64>>,
+    /// Settings for the services this Ingress routes to.
+    pub(super) backend: BackendSettings,
+    /// Settings for the routes of this Ingress.
+    pub(super) extras: RouteExtras,
+    /// `name=value` (or `name`) of annotations not honoured: unknown, or a bad value.
+    pub(super) unsupported: Vec<String>,
+}
+
+/// Reads the nginx annotations of one Ingress.
+pub(super) fn parse(annotations: Option<&BTreeMap<String, String>>) -> Annotations {
+    let mut out = Annotations::default();
+    let Some(annotations) = annotations else {
+        return out;
+    };
+    let (mut affinity_cookie, mut cookie) = (false, None);
+    for (key, value) in annotations {
+        let Some(name) = key.strip_prefix(PREFIX) else {
+            continue;
+        };
+        let value = value.trim();
+        let ok = match name {
+            "ssl-redirect" => bool_value(value).map(|b| out.ssl_redirect = Some(b)),
+            "force-ssl-redirect" => bool_value(value).map(|b| out.force_ssl_redirect = b),
+            "backend-protocol" => protocol(value).map(|p| out.backend.upstream_protocol = Some(p)),
+            "proxy-body-size" => size(value).map(|s| out.max_body_bytes = Some(s)),
+            "proxy-connect-timeout" => {
+                seconds(value).map(|d| out.backend.connect_timeout = Some(d))
+            }
+            "proxy-read-timeout" => seconds(value).map(|d| out.backend.response_timeout = Some(d)),
+            "proxy-send-timeout" => seconds(value).map(|d| out.backend.idle_timeout = Some(d)),
+            "load-balance" => scheduler(value).map(|s| out.backend.scheduler = Some(s)),
+            "whitelist-source-range" | "allowlist-source-range" => {
+                networks(value).map(|n| out.extras.allow_sources = n)
+            }
+            "affinity" => (value == "cookie").then(|| affinity_cookie = true),
+            "session-cookie-name" => cookie_name(value).map(|c| cookie = Some(c)),
+            _ => None,
+        };
+        if ok.is_none() {
+            out.unsupported.push(format!("{name}={value}"));
+        }
+    }
+    // ingress-nginx's default cookie name; the name alone does not turn affinity on.
+    if affinity_cookie {
+        out.extras.sticky_cookie = Some(cookie.unwrap_or_else(|| Arc::from("INGRESSCOOKIE")));
+    }
+    out
+}
+
+fn bool_value(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    }
+}
+
+fn protocol(v: &str) -> Option<UpstreamProtocol> {
+    match v.to_ascii_uppercase().as_str() {
+        "HTTP" => Some(UpstreamProtocol::Http1),
+        "GRPC" | "H2C" => Some(UpstreamProtocol::H2c),
+        _ => None, // HTTPS, GRPCS (no CA to verify with), AUTO_HTTP, FCGI
+    }
+}
+
+/// nginx sizes: a number with an optional `k`, `m` or `g` (case-insensitive); `0` = unlimited.
+fn size(v: &str) -> Option<Option<u64>> {
+    let lower = v.to_ascii_lowercase();
+    let (digits, unit) = match lower.strip_suffix(['k', 'm', 'g']) {
+        Some(d) => (d, lower.chars().last()),
+        None => (lower.as_str(), None),
+    };
+    let n: u64 = digits.parse().ok()?;
+    let scale: u64 = match unit {
+        Some('k') => 1 << 10,
+        Some('m') => 1 << 20,
+        Some('g') => 1 << 30,
+        _ => 1,
+    };
+    let bytes = n.checked_mul(scale)?;
+    Some((bytes != 0).then_some(bytes))
+}
+
+/// nginx timeouts in these annotations are whole seconds; `s` is accepted too.
+fn seconds(v: &str) -> Option<Duration> {
+    let n: u64 = v.strip_suffix('s').unwrap_or(v).parse().ok()?;
+    (1..=86_400).contains(&n).then(|| Duration::from_secs(n))
+}
+
+fn scheduler(v: &str) -> Option<Scheduler> {
+    match v {
+        "round_robin" => Some(Scheduler::Rr),
+        "least_conn" => Some(Scheduler::Lc),
+        "ewma" => Some(Scheduler::Twos),
+        _ => None,
+    }
+}
+
+fn networks(v: &str) -> Option<Vec<ipnet::IpNet>> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<ipnet::IpNet>()
+                .ok()
+                .or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+        })
+        .collect()
+}
+
+fn cookie_name(v: &str) -> Option<Arc<str>> {
+    let ok = !v.is_empty()
+        && v.len() <= 64
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    ok.then(|| Arc::from(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_pairs(pairs: &[(&str, &str)]) -> Annotations {
+        let map = pairs
+            .iter()
+            .map(|(k, v)| (format!("{PREFIX}{k}"), (*v).to_owned()))
+            .collect();
+        parse(Some(&map))
+    }
+
+    #[test]
+    fn body_size_understands_nginx_units_and_zero_is_unlimited() {
+        assert_eq!(size("8m"), Some(Some(8 << 20)));
+        assert_eq!(size("512K"), Some(Some(512 << 10)));
+        assert_eq!(size("100"), Some(Some(100)));
+        assert_eq!(size("0"), Some(None));
+        assert_eq!(size("lots"), None);
+    }
+
+    #[test]
+    fn supported_annotations_map_onto_settings() {
+        let a = parse_pairs(&[
+            ("ssl-redirect", "false"),
+            ("backend-protocol", "GRPC"),
+            ("proxy-connect-timeout", "5"),
+            ("proxy-read-timeout", "120"),
+            ("load-balance", "ewma"),
+        ]);
+        assert_eq!(a.ssl_redirect, Some(false));
+        assert_eq!(a.backend.upstream_protocol, Some(UpstreamProtocol::H2c));
+        assert_eq!(a.backend.connect_timeout, Some(Duration::from_secs(5)));
+        assert_eq!(a.backend.response_timeout, Some(Duration::from_secs(120)));
+        assert_eq!(a.backend.scheduler, Some(Scheduler::Twos));
+        assert!(a.unsupported.is_empty(), "{:?}", a.unsupported);
+    }
+
+    #[test]
+    fn snippets_and_bad_values_are_reported_not_applied() {
+        let a = parse_pairs(&[
+            ("configuration-snippet", "more_set_headers \"x: y\";"),
+            ("backend-protocol", "HTTPS"),
+            ("proxy-connect-timeout", "soon"),
+        ]);
+        assert_eq!(a.backend, BackendSettings::default());
+        assert_eq!(a.unsupported.len(), 3, "{:?}", a.unsupported);
+    }
+
+    #[test]
+    fn allowlist_and_cookie_affinity_become_route_settings() {
+        let a = parse_pairs(&[
+            ("whitelist-source-range", "10.0.0.0/8, 192.168.1.1"),
+            ("affinity", "cookie"),
+            ("session-cookie-name", "route"),
+        ]);
+        assert_eq!(a.extras.allow_sources.len(), 2);
+        assert_eq!(a.extras.sticky_cookie.as_deref(), Some("route"));
+        assert!(a.unsupported.is_empty(), "{:?}", a.unsupported);
+        let default_name = parse_pairs(&[("affinity", "cookie")]);
+        assert_eq!(
+            default_name.extras.sticky_cookie.as_deref(),
+            Some("INGRESSCOOKIE")
+        );
+        let name_only = parse_pairs(&[("session-cookie-name", "route")]);
+        assert_eq!(
+            name_only.extras.sticky_cookie, None,
+            "no affinity without affinity: cookie"
+        );
+    }
+}

@@ -1,0 +1,329 @@
+//! The client, one watcher task per kind, and the model task that turns events into parts.
+//!
+//! Each watcher runs `kube::runtime::watcher` with kube's default back-off, so an API server
+//! that is unreachable at start (or goes away later) is retried with exponential back-off
+//! (0.8 s up to 30 s) while the app keeps serving the last table it published. The first
+//! failure while the source was healthy is logged once (warn), recovery once (info: noticed at
+//! a failed watcher's next event, since a watch that restarts quietly yields nothing); every
+//! failure counts in `switchyard_kube_watch_restarts_total{kind}`. kube's watcher relists by
+//! itself after a `410 Gone` ERROR event; an HTTP 410 answer to the watch request would make it
+//! retry the same resourceVersion forever, so that case restarts the watcher (a fresh list).
+
+use super::model::Model;
+use super::status;
+use super::{KubeParts, Msg};
+use crate::telemetry::metrics;
+use futures::StreamExt;
+use k8s_openapi::api::networking::v1::IngressLoadBalancerIngress;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use kube::{Api, Client, Resource};
+use serde::de::DeserializeOwned;
+use std::fmt::Debug;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+/// Pause before a fresh list after an HTTP 410 on a watch request.
+const GONE_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// How to reach the cluster and what to serve from it (the `run --kubernetes` flags).
+#[derive(Debug, Clone, Default)]
+pub struct KubeOptions {
+    /// A kubeconfig file; `None` infers (`KUBECONFIG`, `~/.kube/config`, in-cluster).
+    pub kubeconfig: Option<PathBuf>,
+    /// The IngressClass served.
+    pub ingress_class: String,
+    /// Only this namespace (Services, EndpointSlices, Ingresses, Secrets); `None` is all.
+    pub namespace: Option<String>,
+    /// Only Ingresses matching this label selector.
+    pub label_selector: Option<String>,
+    /// IPs or hostnames written to served Ingresses' `status.loadBalancer`; empty: none.
+    pub publish_status_address: Vec<String>,
+}
+
+/// Why the source could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoveryError {
+    /// The kubeconfig file could not be read or used.
+    #[error("kubeconfig {path}: {source}")]
+    Kubeconfig {
+        /// The file.
+        path: PathBuf,
+        /// kube's error.
+        #[source]
+        source: kube::config::KubeconfigError,
+    },
+    /// No configuration could be inferred (not in a cluster, no kubeconfig).
+    #[error("cannot find a kubernetes config: {0}")]
+    Infer(#[source] kube::config::InferConfigError),
+    /// The client could not be built.
+    #[error("cannot build the kubernetes client: {0}")]
+    Client(#[source] kube::Error),
+}
+
+/// Parts to apply, and when the oldest event they carry arrived.
+#[derive(Debug, Clone)]
+pub struct Update {
+    /// The cluster's parts.
+    pub parts: Arc<KubeParts>,
+    /// When the first event not yet published was received (for the latency histogram).
+    pub since: Option<Instant>,
+}
+
+/// A running Kubernetes source. Dropping it stops its tasks.
+#[derive(Debug)]
+pub struct KubeSource {
+    parts: watch::Receiver<Option<Arc<KubeParts>>>,
+    pending: Arc<Mutex<Option<Instant>>>,
+    status: Option<mpsc::Sender<Vec<(String, String)>>>,
+    stop: CancellationToken,
+}
+
+impl Drop for KubeSource {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl KubeSource {
+    /// Builds the client and starts the watchers. Only a broken config fails here; an API
+    /// server that cannot be reached is retried in the background (not ready until it is).
+    pub async fn start(options: KubeOptions) -> Result<KubeSource, DiscoveryError> {
+        let config = match &options.kubeconfig {
+            Some(path) => {
+                let err = |source| DiscoveryError::Kubeconfig {
+                    path: path.clone(),
+                    source,
+                };
+                let file = kube::config::Kubeconfig::read_from(path).map_err(err)?;
+                kube::Config::from_custom_kubeconfig(file, &Default::default())
+                    .await
+                    .map_err(err)?
+            }
+            None => kube::Config::infer().await.map_err(DiscoveryError::Infer)?,
+        };
+        let client = Client::try_from(config).map_err(DiscoveryError::Client)?;
+        let stop = CancellationToken::new();
+        let (tx, rx) = mpsc::channel(1024);
+        let failing = Arc::new(AtomicUsize::new(0));
+        let ns = options.namespace.as_deref();
+        let base = watcher::Config::default();
+        let w = Watch {
+            tx: tx.clone(),
+            stop: stop.clone(),
+            failing: Arc::clone(&failing),
+        };
+        tokio::spawn(
+            w.clone()
+                .run(api(&client, ns), base.clone(), "Service", Msg::Service),
+        );
+        tokio::spawn(
+            w.clone()
+                .run(api(&client, ns), base.clone(), "EndpointSlice", Msg::Slice),
+        );
+        let ing_cfg = match &options.label_selector {
+            Some(sel) => base.clone().labels(sel),
+            None => base.clone(),
+        };
+        tokio::spawn(
+            w.clone()
+                .run(api(&client, ns), ing_cfg, "Ingress", Msg::Ingress),
+        );
+        tokio::spawn(w.clone().run(
+            Api::all(client.clone()),
+            base.clone(),
+            "IngressClass",
+            Msg::Class,
+        ));
+        let secrets = base.fields("type=kubernetes.io/tls");
+        tokio::spawn(w.run(api(&client, ns), secrets, "Secret", Msg::Secret));
+        drop(tx);
+        let addresses: Vec<IngressLoadBalancerIngress> = options
+            .publish_status_address
+            .iter()
+            .map(|a| status::address(a))
+            .collect();
+        let status = (!addresses.is_empty()).then(|| {
+            let (stx, srx) = mpsc::channel(4);
+            let writer = status::Writer::new(client.clone(), addresses.clone());
+            tokio::spawn(writer.run(srx, stop.clone()));
+            stx
+        });
+        let (parts_tx, parts) = watch::channel(None);
+        let pending = Arc::new(Mutex::new(None));
+        let model = Model::new(options.ingress_class.clone(), addresses);
+        tokio::spawn(model_task(
+            model,
+            rx,
+            parts_tx,
+            Arc::clone(&pending),
+            stop.clone(),
+        ));
+        Ok(KubeSource {
+            parts,
+            pending,
+            status,
+            stop,
+        })
+    }
+
+    /// Waits for the next parts to apply; `None` once the source stopped.
+    pub async fn changed(&mut self) -> Option<Update> {
+        loop {
+            self.parts.changed().await.ok()?;
+            let parts = self.parts.borrow_and_update().clone();
+            if let Some(parts) = parts {
+                let since = self
+                    .pending
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take();
+                return Some(Update { parts, since });
+            }
+        }
+    }
+
+    /// Call after `update` was applied: records the latency, asks for status writes.
+    pub fn applied(&self, update: &Update) {
+        if let Some(since) = update.since {
+            metrics::kube_publish_latency(since.elapsed());
+        }
+        if let Some(tx) = &self.status
+            && !update.parts.status_pending.is_empty()
+        {
+            // A full queue means a write round is pending; it reads fresh objects anyway.
+            let _queued = tx.try_send(update.parts.status_pending.clone());
+        }
+    }
+}
+
+fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// Applies events as they come and publishes parts once the queue is drained.
+async fn model_task(
+    mut model: Model,
+    mut rx: mpsc::Receiver<Msg>,
+    tx: watch::Sender<Option<Arc<KubeParts>>>,
+    pending: Arc<Mutex<Option<Instant>>>,
+    stop: CancellationToken,
+) {
+    loop {
+        let first = tokio::select! {
+            () = stop.cancelled() => return,
+            msg = rx.recv() => match msg { Some(m) => m, None => return },
+        };
+        // Startup (the first listings) is not an event → publish latency; readiness covers it.
+        let since = model.listed().then(Instant::now);
+        model.handle(first);
+        // Coalesce: everything already queued goes into the same build.
+        while let Ok(msg) = rx.try_recv() {
+            model.handle(msg);
+        }
+        if let Some(parts) = model.build() {
+            if let Some(since) = since {
+                pending
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .get_or_insert(since);
+            }
+            tx.send_replace(Some(Arc::new(parts)));
+        }
+    }
+}
+
+/// What every watcher task shares.
+#[derive(Debug, Clone)]
+struct Watch {
+    tx: mpsc::Sender<Msg>,
+    stop: CancellationToken,
+    /// Watchers currently failing: 0 → 1 logs "unreachable", 1 → 0 logs "recovered".
+    failing: Arc<AtomicUsize>,
+}
+
+impl Watch {
+    async fn run<K>(
+        self,
+        api: Api<K>,
+        config: watcher::Config,
+        kind: &'static str,
+        wrap: fn(Event<K>) -> Msg,
+    ) where
+        K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    {
+        let mut healthy = true;
+        loop {
+            let mut stream = watcher::watcher(api.clone(), config.clone())
+                .default_backoff()
+                .boxed();
+            loop {
+                let item = tokio::select! {
+                    () = self.stop.cancelled() => return,
+                    item = stream.next() => item,
+                };
+                match item {
+                    None => break,
+                    Some(Ok(event)) => {
+                        if !healthy {
+                            healthy = true;
+                            if self.failing.fetch_sub(1, Ordering::Relaxed) == 1 {
+                                tracing::info!(kind, "kubernetes api reachable again");
+                            }
+                        }
+                        if self.tx.send(wrap(event)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Some(Err(error)) => {
+                        metrics::kube_watch_restart(kind);
+                        if expired(&error) {
+                            // 410 Gone: the server is fine, our resourceVersion is too old.
+                            tracing::info!(kind, "watch expired: relisting");
+                            if gone(&error) {
+                                // A pause, so a server that keeps answering 410 is not
+                                // hammered with lists.
+                                tokio::select! {
+                                    () = self.stop.cancelled() => return,
+                                    () = tokio::time::sleep(GONE_PAUSE) => {}
+                                }
+                                break;
+                            }
+                            continue;
+                        }
+                        if healthy {
+                            healthy = false;
+                            if self.failing.fetch_add(1, Ordering::Relaxed) == 0 {
+                                tracing::warn!(kind, %error, "kubernetes watch failed: retrying with back-off, serving the last known table");
+                            }
+                        } else {
+                            tracing::debug!(kind, %error, "kubernetes watch still failing");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A 410 Gone, as an ERROR event (kube relists by itself) or as the HTTP answer to the watch
+/// request ([`gone`]).
+fn expired(error: &watcher::Error) -> bool {
+    matches!(error, watcher::Error::WatchError(s) if s.code == 410) || gone(error)
+}
+
+/// An HTTP 410 answer to the watch request: the watcher must be restarted for a fresh list.
+fn gone(error: &watcher::Error) -> bool {
+    matches!(error, watcher::Error::WatchStartFailed(kube::Error::Api(s)) if s.code == 410)
+}

@@ -1,0 +1,237 @@
+//! The model task's state: every watched object, and what was translated from them.
+//!
+//! Events land in per-kind [`Store`]s; what they touch is marked dirty and only that is
+//! translated again when the next [`KubeParts`] is built: a Service whose EndpointSlices
+//! changed is re-translated alone (O(that Service)); the Ingress pass reruns only when an
+//! Ingress, IngressClass, Secret or a Service's spec changed. Parts are only built once every
+//! kind has completed its first listing.
+
+use super::ingress::{self, CertCache, IngressParts};
+use super::report::Reporter;
+use super::state::{Key, Store, key_of};
+use super::translate::{KubeService, service_entries};
+use super::{KubeParts, Msg};
+use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass, IngressLoadBalancerIngress};
+use kube::ResourceExt;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+/// The label EndpointSlices carry with their Service's name.
+const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+/// Marks the cluster's default IngressClass.
+const DEFAULT_CLASS: &str = "ingressclass.kubernetes.io/is-default-class";
+/// The class annotation of Ingresses from before `spec.ingressClassName`.
+const LEGACY_CLASS: &str = "kubernetes.io/ingress.class";
+
+/// All watched objects and their translations.
+#[derive(Debug, Default)]
+pub(super) struct Model {
+    class: String,
+    status: Vec<IngressLoadBalancerIngress>,
+    services: Store<Service>,
+    slices: Store<EndpointSlice>,
+    ingresses: Store<Ingress>,
+    classes: Store<IngressClass>,
+    secrets: Store<Secret>,
+    slices_of: HashMap<Key, BTreeSet<Key>>,
+    entries: BTreeMap<Key, Vec<KubeService>>,
+    dirty: BTreeSet<Key>,
+    ingress_dirty: bool,
+    ingress: IngressParts,
+    certs: CertCache,
+    report: Reporter,
+    /// Whether parts were built once (the first build always publishes, even if empty).
+    published: bool,
+}
+
+impl Model {
+    /// A model serving IngressClass `class`, writing `status` into Ingresses it serves.
+    pub(super) fn new(class: String, status: Vec<IngressLoadBalancerIngress>) -> Model {
+        Model {
+            class,
+            status,
+            ..Model::default()
+        }
+    }
+
+    /// Applies one watcher event.
+    pub(super) fn handle(&mut self, msg: Msg) {
+        match msg {
+            Msg::Service(e) => {
+                for (key, before, after) in self.services.apply(e) {
+                    let spec = |s: &Option<Arc<Service>>| s.as_ref().map(|s| s.spec.clone());
+                    if spec(&before) != spec(&after) {
+                        self.ingress_dirty = true;
+                    }
+                    self.dirty.insert(key);
+                }
+            }
+            Msg::Slice(e) => {
+                for (key, before, after) in self.slices.apply(e) {
+                    if let Some(svc) = before.as_deref().and_then(owner) {
+                        if let Some(set) = self.slices_of.get_mut(&svc) {
+                            set.remove(&key);
+                        }
+                        self.dirty.insert(svc);
+                    }
+                    if let Some(svc) = after.as_deref().and_then(owner) {
+                        self.slices_of.entry(svc.clone()).or_default().insert(key);
+                        self.dirty.insert(svc);
+                    }
+                }
+            }
+            Msg::Ingress(e) => self.ingress_dirty |= !self.ingresses.apply(e).is_empty(),
+            Msg::Class(e) => self.ingress_dirty |= !self.classes.apply(e).is_empty(),
+            Msg::Secret(e) => self.ingress_dirty |= !self.secrets.apply(e).is_empty(),
+        }
+    }
+
+    /// Whether every kind has completed its first listing.
+    pub(super) fn listed(&self) -> bool {
+        self.services.listed()
+            && self.slices.listed()
+            && self.ingresses.listed()
+            && self.classes.listed()
+            && self.secrets.listed()
+    }
+
+    /// Translates what changed; `None` when nothing did (or the listings are not complete).
+    pub(super) fn build(&mut self) -> Option<KubeParts> {
+        if !self.listed() {
+            return None;
+        }
+        crate::telemetry::metrics::kube_objects("Service", self.services.len());
+        crate::telemetry::metrics::kube_objects("EndpointSlice", self.slices.len());
+        crate::telemetry::metrics::kube_objects("Ingress", self.ingresses.len());
+        crate::telemetry::metrics::kube_objects("IngressClass", self.classes.len());
+        crate::telemetry::metrics::kube_objects("Secret", self.secrets.len());
+        let ingress_dirty = std::mem::take(&mut self.ingress_dirty) || !self.published;
+        let mut changed = ingress_dirty;
+        for key in std::mem::take(&mut self.dirty) {
+            let next = self.services.get(&key).map(|svc| {
+                let slices: Vec<&EndpointSlice> = self
+                    .slices_of
+                    .get(&key)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|k| self.slices.get(k).map(|s| &**s))
+                    .collect();
+                service_entries(svc, &slices)
+            });
+            let prev = match next {
+                Some(n) => self.entries.insert(key.clone(), n),
+                None => self.entries.remove(&key),
+            };
+            changed |= prev.as_ref() != self.entries.get(&key);
+        }
+        if !changed {
+            return None;
+        }
+        if ingress_dirty {
+            self.translate_ingresses();
+        }
+        self.published = true;
+        Some(self.assemble())
+    }
+
+    fn translate_ingresses(&mut self) {
+        let default_class = self
+            .classes
+            .get(&(String::new(), self.class.clone()))
+            .is_some_and(|c| {
+                c.annotations().get(DEFAULT_CLASS).map(String::as_str) == Some("true")
+            });
+        let mut served: Vec<&Arc<Ingress>> = self
+            .ingresses
+            .iter()
+            .map(|(_, i)| i)
+            .filter(|i| serves(i, &self.class, default_class))
+            .collect();
+        served.sort_by(|a, b| {
+            let age = |i: &Ingress| i.metadata.creation_timestamp.clone();
+            age(a)
+                .cmp(&age(b))
+                .then_with(|| key_of(&***a).cmp(&key_of(&***b)))
+        });
+        self.ingress = ingress::translate(
+            &served,
+            ingress::Input {
+                services: &self.services,
+                secrets: &self.secrets,
+                certs: &mut self.certs,
+                report: &mut self.report,
+            },
+        );
+        let ingresses = &self.ingresses;
+        self.report
+            .retain("Ingress", |k| ingresses.get(k).is_some());
+        let secrets = &self.secrets;
+        self.certs.retain(|(k, _), _| secrets.get(k).is_some());
+    }
+
+    fn assemble(&self) -> KubeParts {
+        let services = self
+            .entries
+            .values()
+            .flatten()
+            .map(|s| {
+                let mut s = s.clone();
+                if let Some(o) = self.ingress.overrides.get(&s.config.name) {
+                    o.apply(&mut s.config);
+                }
+                s
+            })
+            .collect();
+        let status_pending = if self.status.is_empty() {
+            Vec::new()
+        } else {
+            self.ingress
+                .served
+                .iter()
+                .filter(|k| {
+                    let current = self
+                        .ingresses
+                        .get(k)
+                        .and_then(|i| i.status.as_ref()?.load_balancer.as_ref()?.ingress.clone());
+                    current.unwrap_or_default() != self.status
+                })
+                .cloned()
+                .collect()
+        };
+        KubeParts {
+            services,
+            routes: self.ingress.routes.clone(),
+            route_origins: self.ingress.origins.clone(),
+            hosts: self.ingress.hosts.clone(),
+            certificates: self.ingress.certificates.clone(),
+            default_service: self.ingress.default_service.clone(),
+            status_pending,
+        }
+    }
+}
+
+/// The Service an EndpointSlice belongs to.
+fn owner(slice: &EndpointSlice) -> Option<Key> {
+    let name = slice.labels().get(SERVICE_NAME_LABEL)?;
+    Some((slice.namespace().unwrap_or_default(), name.clone()))
+}
+
+/// Whether this controller serves the Ingress: its class (field, else legacy annotation) is
+/// ours, or it names none and ours is the cluster's default class.
+fn serves(ing: &Ingress, class: &str, default_class: bool) -> bool {
+    let field = ing
+        .spec
+        .as_ref()
+        .and_then(|s| s.ingress_class_name.as_deref());
+    let legacy = ing.annotations().get(LEGACY_CLASS).map(String::as_str);
+    match field.or(legacy) {
+        Some(c) => c == class,
+        None => default_class,
+    }
+}
+
+#[cfg(test)]
+#[path = "model_tests.rs"]
+mod tests;
