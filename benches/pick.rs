@@ -18,10 +18,9 @@ const MH_TABLE_SIZE: u32 = 65537;
 /// `n` endpoints 10.1.0.1:80, 10.1.0.2:80, ... with weights 1, 2, 3, 1, 2, 3, ...
 fn endpoints(n: u32) -> Vec<Endpoint> {
     (1..=n)
-        .map(|k| Endpoint {
-            address: SocketAddr::new(IpAddr::V4(Ipv4Addr::from(0x0a01_0000 + k)), 80),
-            weight: 1 + k % 3,
-            state: Arc::new(EndpointState::default()),
+        .map(|k| {
+            let address = SocketAddr::new(IpAddr::V4(Ipv4Addr::from(0x0a01_0000 + k)), 80);
+            Endpoint::new(address, 1 + k % 3, Arc::new(EndpointState::default()))
         })
         .collect()
 }

@@ -16,11 +16,8 @@ pub(crate) fn endpoints(weights: &[u32]) -> Vec<Endpoint> {
 /// One endpoint 10.1.x.y:80 numbered `n` (1-based) with weight `w`.
 pub(crate) fn endpoint(n: u32, weight: u32) -> Endpoint {
     let ip = Ipv4Addr::from(0x0a01_0000 + n);
-    Endpoint {
-        address: SocketAddr::new(IpAddr::V4(ip), 80),
-        weight,
-        state: Arc::new(EndpointState::default()),
-    }
+    let address = SocketAddr::new(IpAddr::V4(ip), 80);
+    Endpoint::new(address, weight, Arc::new(EndpointState::default()))
 }
 
 /// Client address number `n`: spread over 10.0.0.0/8.

@@ -234,9 +234,11 @@ impl Hostname {
     fn ipv4(text: &str) -> Option<Hostname> {
         // Only the dotted-quad form: the standard parser refuses leading zeros, so `010.0.0.1`
         // is never read as octal (it stays a DNS name that no IP rule matches).
-        let ip: Ipv4Addr = text.parse().ok()?;
+        // What it accepts (four decimal octets, no leading zeros) is already canonical, so
+        // the text is kept rather than formatted again.
+        let _: Ipv4Addr = text.parse().ok()?;
         Some(Hostname {
-            name: ip.to_string().into_boxed_str(),
+            name: text.into(),
             kind: Kind::Ip,
         })
     }

@@ -10,7 +10,10 @@
 //! trusted proxy (an L4 balancer or another router in front of us); from anyone else they are
 //! replaced, since a client could otherwise claim any address.
 
-use http::header::{CONNECTION, HeaderMap, HeaderName, HeaderValue, TE};
+use http::header::{
+    CONNECTION, HeaderMap, HeaderName, HeaderValue, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE,
+    TRANSFER_ENCODING, UPGRADE,
+};
 use std::net::IpAddr;
 
 /// `X-Forwarded-For`.
@@ -27,15 +30,15 @@ pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub const FORWARDED: HeaderName = HeaderName::from_static("forwarded");
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1, plus the legacy `proxy-connection` and `keep-alive`).
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "transfer-encoding",
-    "upgrade",
+const HOP_BY_HOP: [HeaderName; 8] = [
+    CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    PROXY_AUTHENTICATE,
+    PROXY_AUTHORIZATION,
+    TE,
+    TRANSFER_ENCODING,
+    UPGRADE,
 ];
 
 /// Removes hop-by-hop headers, including those named in `Connection`. `TE: trailers` stays:
@@ -44,17 +47,19 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     let trailers = headers
         .get(TE)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
-    let named: Vec<HeaderName> = headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
-        headers.remove(name);
+    if headers.contains_key(CONNECTION) {
+        let named: Vec<HeaderName> = headers
+            .get_all(CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+            .collect();
+        for name in named {
+            headers.remove(name);
+        }
     }
-    for name in HOP_BY_HOP {
+    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
     if trailers {
@@ -62,46 +67,80 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+/// A client connection's address and port, rendered as header values once for all the
+/// requests it sends.
+#[derive(Debug, Clone)]
+pub struct ClientHeaders {
+    /// The client's address (after any PROXY protocol header), IPv4-mapped ones unmapped.
+    pub client: IpAddr,
+    /// `client` as a header value.
+    client_value: HeaderValue,
+    /// The port the client connected to, as a header value.
+    port_value: HeaderValue,
+}
+
+impl ClientHeaders {
+    /// Renders `client` and the local `port` it connected to.
+    pub fn new(client: IpAddr, port: u16) -> Self {
+        let client = client.to_canonical();
+        let render = |text: String| {
+            HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("-"))
+        };
+        ClientHeaders {
+            client,
+            client_value: render(client.to_string()),
+            port_value: render(port.to_string()),
+        }
+    }
+}
+
 /// What the proxy knows about the client side of a request.
 #[derive(Debug, Clone, Copy)]
 pub struct Origin<'a> {
-    /// The client's address (after any PROXY protocol header).
-    pub client: IpAddr,
+    /// The client connection.
+    pub conn: &'a ClientHeaders,
     /// Whether the client's connection may vouch for `X-Forwarded-*` it sends.
     pub trusted: bool,
     /// `http` or `https`.
     pub proto: &'static str,
     /// The Host the client asked for (with port, as sent).
-    pub host: &'a str,
-    /// The port the client connected to.
-    pub port: u16,
+    pub host: &'a HeaderValue,
 }
 
 /// Sets the forwarding headers on a request about to go upstream.
 pub fn set_forwarding(headers: &mut HeaderMap, origin: &Origin<'_>, rfc7239: bool) {
-    let client = origin.client.to_canonical();
-    let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prior) if origin.trusted && !prior.trim().is_empty() => format!("{prior}, {client}"),
-        _ => client.to_string(),
-    };
-    insert(headers, X_FORWARDED_FOR, &xff);
+    let client = origin.conn.client;
+    let prior = headers
+        .get(&X_FORWARDED_FOR)
+        .and_then(|v| v.to_str().ok())
+        .filter(|prior| origin.trusted && !prior.trim().is_empty());
+    match prior {
+        Some(prior) => {
+            let xff = format!("{prior}, {client}");
+            insert(headers, X_FORWARDED_FOR, &xff);
+        }
+        None => {
+            headers.insert(X_FORWARDED_FOR, origin.conn.client_value.clone());
+        }
+    }
     if !origin.trusted || !headers.contains_key(&X_FORWARDED_PROTO) {
-        insert(headers, X_FORWARDED_PROTO, origin.proto);
+        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(origin.proto));
     }
     if !origin.trusted || !headers.contains_key(&X_FORWARDED_HOST) {
-        insert(headers, X_FORWARDED_HOST, origin.host);
+        headers.insert(X_FORWARDED_HOST, origin.host.clone());
     }
     if !origin.trusted || !headers.contains_key(&X_FORWARDED_PORT) {
-        insert(headers, X_FORWARDED_PORT, &origin.port.to_string());
+        headers.insert(X_FORWARDED_PORT, origin.conn.port_value.clone());
     }
     if rfc7239 {
         let node = match client {
             IpAddr::V4(v4) => v4.to_string(),
             IpAddr::V6(v6) => format!("\"[{v6}]\""),
         };
+        let host = origin.host.to_str().unwrap_or_default();
         let element = format!(
             "for={node};host=\"{}\";proto={}",
-            origin.host.replace('"', ""),
+            host.replace('"', ""),
             origin.proto
         );
         let value = match headers.get(&FORWARDED).and_then(|v| v.to_str().ok()) {
@@ -122,8 +161,14 @@ pub fn ensure_request_id(headers: &mut HeaderMap) -> HeaderValue {
     {
         return id.clone();
     }
-    let id = HeaderValue::from_str(&format!("{:032x}", fastrand::u128(..)))
-        .unwrap_or(HeaderValue::from_static("0"));
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut text = [0u8; 32];
+    let mut bits = fastrand::u128(..);
+    for digit in text.iter_mut().rev() {
+        *digit = HEX[(bits & 0xf) as usize];
+        bits >>= 4;
+    }
+    let id = HeaderValue::from_bytes(&text).unwrap_or(HeaderValue::from_static("0"));
     headers.insert(X_REQUEST_ID, id.clone());
     id
 }
@@ -146,12 +191,15 @@ mod tests {
     use super::*;
 
     fn origin(trusted: bool) -> Origin<'static> {
+        let conn = Box::leak(Box::new(ClientHeaders::new(
+            "192.0.2.7".parse().unwrap(),
+            443,
+        )));
         Origin {
-            client: "192.0.2.7".parse().unwrap(),
+            conn,
             trusted,
             proto: "https",
-            host: "app.example.com",
-            port: 443,
+            host: Box::leak(Box::new(HeaderValue::from_static("app.example.com"))),
         }
     }
 
@@ -214,8 +262,9 @@ mod tests {
     #[test]
     fn ipv6_clients_are_quoted_in_forwarded() {
         let mut h = HeaderMap::new();
+        let conn = ClientHeaders::new("2001:db8::1".parse().unwrap(), 443);
         let o = Origin {
-            client: "2001:db8::1".parse().unwrap(),
+            conn: &conn,
             ..origin(false)
         };
         set_forwarding(&mut h, &o, true);

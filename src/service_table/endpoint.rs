@@ -22,6 +22,24 @@ pub struct Endpoint {
     pub weight: u32,
     /// Live counters, shared with earlier and later snapshots.
     pub state: Arc<EndpointState>,
+    /// `address` as a URI authority, rendered once for the HTTP requests sent to it.
+    pub authority: http::uri::Authority,
+}
+
+impl Endpoint {
+    /// An endpoint with `state` (fresh, or carried over from an earlier snapshot).
+    pub fn new(address: SocketAddr, weight: u32, state: Arc<EndpointState>) -> Endpoint {
+        // A socket address always renders as a valid authority (`1.2.3.4:80`, `[::1]:80`);
+        // the fallback is unreachable.
+        let authority = http::uri::Authority::try_from(address.to_string())
+            .unwrap_or_else(|_| http::uri::Authority::from_static("0.0.0.0:0"));
+        Endpoint {
+            address,
+            weight,
+            state,
+            authority,
+        }
+    }
 }
 
 /// Counters of one endpoint that survive snapshot swaps.

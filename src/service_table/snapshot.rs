@@ -123,12 +123,11 @@ impl Service {
         let endpoints: Vec<Endpoint> = config
             .endpoints
             .iter()
-            .map(|e| Endpoint {
-                address: e.address,
-                weight: e.weight,
-                state: old
+            .map(|e| {
+                let state = old
                     .get(&e.address)
-                    .map_or_else(Default::default, |s| Arc::clone(s)),
+                    .map_or_else(Default::default, |s| Arc::clone(s));
+                Endpoint::new(e.address, e.weight, state)
             })
             .collect();
         let picker = balance::build(config.scheduler, &endpoints, config.mh_table_size);

@@ -217,10 +217,10 @@ impl HttpClient {
     }
 
     /// The URI scheme of requests sent with this client.
-    pub fn scheme(&self) -> &'static str {
+    pub fn scheme(&self) -> http::uri::Scheme {
         match self.settings.protocol {
-            UpstreamProtocol::Https => "https",
-            UpstreamProtocol::Http1 | UpstreamProtocol::H2c => "http",
+            UpstreamProtocol::Https => http::uri::Scheme::HTTPS,
+            UpstreamProtocol::Http1 | UpstreamProtocol::H2c => http::uri::Scheme::HTTP,
         }
     }
 

@@ -137,6 +137,7 @@ async fn serve(
         tls: tls.is_some(),
         certs: tls.as_ref().map(|t| Arc::clone(&t.certs)),
         table,
+        forwarding: crate::router::forward::ClientHeaders::new(client.ip(), local.port()),
         private: Default::default(),
     };
     match tls {

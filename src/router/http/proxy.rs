@@ -38,6 +38,8 @@ pub struct Conn {
     pub certs: Option<Arc<ArcSwap<CertStore>>>,
     /// The live table.
     pub table: Arc<TableHandle>,
+    /// The client's address and port as header values.
+    pub forwarding: forward::ClientHeaders,
     /// Upstream clients private to this connection (services that send PROXY headers).
     pub private: super::clients::Private,
 }
@@ -152,12 +154,19 @@ async fn route(
         return (resp, log);
     }
     log.request_id = Some(forward::ensure_request_id(req.headers_mut()));
+    let authority = authority.unwrap_or_default();
+    let host_value = match req.headers().get(HOST) {
+        Some(v) if v.as_bytes() == authority.as_bytes() => v.clone(),
+        _ => match HeaderValue::from_str(authority) {
+            Ok(v) => v,
+            Err(_) => return (status(StatusCode::BAD_REQUEST, "invalid Host\n"), log),
+        },
+    };
     let origin = Origin {
-        client: conn.client.ip(),
+        conn: &conn.forwarding,
         trusted: routes.trusts(conn.client.ip()),
         proto: if conn.tls { "https" } else { "http" },
-        host: authority.unwrap_or_default(),
-        port: conn.local.port(),
+        host: &host_value,
     };
     let upgrade =
         super::upgrade::requested(&req).map(|value| (value, hyper::upgrade::on(&mut req)));
@@ -172,9 +181,7 @@ async fn route(
     // The request was routed (and checked against the certificate) by this authority, so
     // this is the Host the endpoint gets, even if the client also sent a different Host
     // header (RFC 9112 §3.2.2, RFC 9113 §8.3.1).
-    if let Ok(value) = HeaderValue::from_str(origin.host) {
-        headers.insert(HOST, value);
-    }
+    headers.insert(HOST, host_value);
     let sticky = target.sticky_cookie.as_ref().map(|name| {
         (
             Arc::clone(name),
@@ -250,10 +257,7 @@ async fn forward_request(
         } else {
             std::mem::take(&mut head.headers)
         };
-        let request = match build(&head, headers, endpoint.address, body.take(), &client) {
-            Ok(r) => r,
-            Err(resp) => return (*resp, Some(endpoint.address)),
-        };
+        let request = build(&head, headers, endpoint, body.take(), &client);
         let busy = endpoint.state.open();
         match client.send(request, config.response_timeout).await {
             Ok(mut response) => {
@@ -303,21 +307,28 @@ async fn forward_request(
 fn build(
     head: &UpstreamHead,
     headers: http::HeaderMap,
-    endpoint: SocketAddr,
+    endpoint: &crate::service_table::Endpoint,
     body: Option<UpstreamBody>,
     client: &HttpClient,
-) -> Result<Request<UpstreamBody>, Box<Response<ResponseBody>>> {
-    let path = head.uri.path_and_query().map_or("/", |p| p.as_str());
-    let uri: Uri = format!("{}://{endpoint}{path}", client.scheme())
-        .parse()
-        .map_err(|_| Box::new(status(StatusCode::BAD_REQUEST, "invalid request target\n")))?;
+) -> Request<UpstreamBody> {
+    let mut uri = http::uri::Parts::default();
+    uri.scheme = Some(client.scheme());
+    uri.authority = Some(endpoint.authority.clone());
+    uri.path_and_query = Some(
+        head.uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
+    );
     let body = body.unwrap_or_else(|| Empty::new().map_err(|never| match never {}).boxed());
     let mut req = Request::new(body);
     *req.method_mut() = head.method.clone();
-    *req.uri_mut() = uri;
+    // Scheme, authority and path are all present and valid, so this cannot fail; an empty
+    // URI would only make the send fail, not panic.
+    *req.uri_mut() = Uri::from_parts(uri).unwrap_or_default();
     *req.version_mut() = client.version();
     *req.headers_mut() = headers;
-    Ok(req)
+    req
 }
 
 fn limit(body: CountIn<Incoming>, max: Option<u64>) -> UpstreamBody {

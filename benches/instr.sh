@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# User-space instructions per proxied request, Switchyard vs nginx, counted by
+# `valgrind --tool=callgrind` (repeatable on a busy machine, unlike req/s; kernel work is not
+# counted). Each proxy runs alone under callgrind, single-threaded, in front of the same
+# nginx backend, and gets the same fixed load from h2load.
+#
+#   benches/instr.sh [h1|h2-tls] [REQUESTS]      (needs valgrind, nginx, h2load, openssl)
+#   SWITCHYARD_BIN=... to pick the binary (default: the release build)
+set -euo pipefail
+scenario=${1:-h1}
+requests=${2:-20000}
+bin=${SWITCHYARD_BIN:-${CARGO_TARGET_DIR:-/var/tmp/switchyard-target}/release/switchyard}
+for tool in valgrind nginx h2load openssl; do
+    command -v "$tool" >/dev/null || { echo "skipped: $tool not installed"; exit 0; }
+done
+[[ -x $bin ]] || { echo "build first: cargo build --release ($bin missing)"; exit 1; }
+
+dir=$(mktemp -d /tmp/sy-instr.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$dir"; }
+trap cleanup EXIT
+[[ -n ${KEEP:-} ]] && trap "for p in \"\${pids[@]}\"; do kill \$p 2>/dev/null; done; echo kept \$dir" EXIT
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj /CN=app.test -addext subjectAltName=DNS:app.test \
+    -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null
+
+# The backend: nginx answering 200 with a small body on a keep-alive connection.
+cat > "$dir/backend.conf" <<EOF
+worker_processes 1; pid $dir/backend.pid; error_log $dir/backend.err warn;
+events { worker_connections 1024; }
+http { access_log off; keepalive_requests 10000000;
+  server { listen 127.0.0.1:19081; location / { return 200 "hello from the backend\n"; } } }
+EOF
+nginx -p "$dir/" -c "$dir/backend.conf" -g 'daemon off;' & pids+=($!)
+
+cat > "$dir/switchyard.toml" <<EOF
+[admin]
+listen = "127.0.0.1:19090"
+[runtime]
+workers = 1
+[http]
+access_log = "off"
+[[listeners]]
+name = "http"
+listen = "127.0.0.1:19080"
+[[listeners]]
+name = "https"
+listen = "127.0.0.1:19443"
+tls = true
+[[certificates]]
+cert = "$dir/cert.pem"
+key = "$dir/key.pem"
+[[services]]
+name = "app"
+[[services.endpoints]]
+address = "127.0.0.1:19081"
+[[routes]]
+host = "app.test"
+service = "app"
+EOF
+cat > "$dir/nginx-proxy.conf" <<EOF
+worker_processes 1; master_process off; pid $dir/proxy.pid; error_log $dir/proxy.err warn;
+events { worker_connections 1024; }
+http { access_log off; keepalive_requests 10000000; proxy_http_version 1.1;
+  proxy_set_header Connection ""; proxy_set_header Host \$host;
+  ssl_certificate $dir/cert.pem; ssl_certificate_key $dir/key.pem; ssl_protocols TLSv1.2 TLSv1.3;
+  upstream app { server 127.0.0.1:19081; keepalive 64; }
+  server { listen 127.0.0.1:19080; listen 127.0.0.1:19443 ssl http2; server_name app.test;
+    location / { proxy_pass http://app; } } }
+EOF
+
+load() {
+    case $scenario in
+        h1) h2load --h1 -n "$requests" -c 4 -H ':authority: app.test' http://127.0.0.1:19080/ ;;
+        h2-tls) h2load -n "$requests" -c 4 -m 10 -H ':authority: app.test' https://127.0.0.1:19443/ ;;
+        *) echo "unknown scenario $scenario"; exit 2 ;;
+    esac | grep -E '^requests:' || true
+}
+
+wait_port() { for _ in $(seq 200); do (echo >/dev/tcp/127.0.0.1/$1) 2>/dev/null && return; sleep 0.1; done; echo "port $1 never opened"; exit 1; }
+
+measure() { # name, command...
+    local name=$1; shift
+    valgrind --tool=callgrind --callgrind-out-file="$dir/$name.out" "$@" >"$dir/$name.log" 2>&1 &
+    local pid=$!
+    wait_port 19080
+    h2load --h1 -n 50 -c 1 -H ':authority: app.test' http://127.0.0.1:19080/ >/dev/null  # warm-up
+    callgrind_control -z "$pid" >/dev/null   # count only what follows: the load
+    load
+    kill -INT "$pid"; wait "$pid" 2>/dev/null || true
+    local total; total=$(awk '/^summary:|^totals:/ {print $2; exit}' "$dir/$name.out")
+    echo "$name: $total instructions in all; $((total / requests)) per request ($requests requests, plus shutdown)"
+}
+
+wait_port 19081
+measure switchyard "$bin" run --config "$dir/switchyard.toml"
+measure nginx nginx -p "$dir/" -c "$dir/nginx-proxy.conf" -g 'daemon off;'
+echo "top Switchyard functions (inclusive):"
+callgrind_annotate --inclusive=yes "$dir/switchyard.out" 2>/dev/null | sed -n '1,60p' | grep -E '^ *[0-9,]+ ' | head -40
