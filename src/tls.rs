@@ -43,6 +43,10 @@ pub mod server;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_sessions;
+#[cfg(test)]
+mod testserver;
+#[cfg(test)]
 mod testutil;
 
 pub use certs::{CertSpec, CertStore, PemPair};

@@ -1,11 +1,12 @@
 //! The HTTP router's upstream side over real sockets: upgrades (WebSocket), gRPC over h2c,
-//! 100-continue, PROXY protocol, verified https endpoints, endpoint busy counts.
+//! 100-continue, endpoint busy counts. PROXY protocol is in `http_upstreams_proxy_protocol.rs`,
+//! verified https endpoints in `http_upstreams_https.rs`.
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 mod common;
 
 use bytes::Bytes;
-use common::http::{Client, backend, config, get, service, start};
+use common::http::{Client, backend, config, service, start};
 use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
 use hyper::{Request, Response};
@@ -13,8 +14,6 @@ use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::Duration;
-use switchyard::app;
-use switchyard::config::Config;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -215,155 +214,6 @@ async fn expect_100_continue_is_answered_before_the_body() {
 }
 
 #[tokio::test]
-async fn proxy_protocol_on_a_listener_gives_the_real_client_address() {
-    let a = backend("a").await;
-    let text = format!(
-        "[admin]\nlisten = \"127.0.0.1:0\"\n[http]\naccess_log = \"off\"\n\
-         [[listeners]]\nname = \"behind-lb\"\nlisten = \"127.0.0.1:0\"\naccept_proxy_protocol = true\n\
-         {}[[routes]]\nservice = \"a\"\n",
-        service("a", &[a], "")
-    );
-    let app = app::start(Config::parse(&text, "test").unwrap())
-        .await
-        .unwrap();
-    let addr = app.http_addr("behind-lb").await.unwrap();
-    let exchange = |preamble: Vec<u8>| async move {
-        let mut s = TcpStream::connect(addr).await.unwrap();
-        s.write_all(&preamble).await.unwrap();
-        s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-            .await
-            .unwrap();
-        let mut out = Vec::new();
-        let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
-            .await
-            .unwrap();
-        String::from_utf8_lossy(&out).to_lowercase()
-    };
-    let v2 =
-        switchyard::upstream::proxy_v2_header("192.0.2.44:5555".parse().unwrap(), addr).unwrap();
-    let resp = exchange(v2).await;
-    assert!(resp.contains("x-seen-xff: 192.0.2.44"), "{resp}");
-    let v1 = format!("PROXY TCP4 198.51.100.7 127.0.0.1 4444 {}\r\n", addr.port()).into_bytes();
-    let resp = exchange(v1).await;
-    assert!(resp.contains("x-seen-xff: 198.51.100.7"), "{resp}");
-    assert_eq!(
-        exchange(Vec::new()).await,
-        "",
-        "no PROXY header: closed without an answer"
-    );
-}
-
-/// A TLS backend (self-signed for 127.0.0.1 and backend.internal); returns its address and the
-/// PEM of its certificate (to trust it).
-async fn tls_backend(dir: &std::path::Path) -> (SocketAddr, std::path::PathBuf) {
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
-    let generated = rcgen::generate_simple_self_signed(vec![
-        "backend.internal".to_owned(),
-        "127.0.0.1".to_owned(),
-    ])
-    .unwrap();
-    let ca = dir.join("backend.pem");
-    std::fs::write(&ca, generated.cert.pem()).unwrap();
-    let cert = CertificateDer::from_pem_slice(generated.cert.pem().as_bytes()).unwrap();
-    let key =
-        PrivateKeyDer::from_pem_slice(generated.signing_key.serialize_pem().as_bytes()).unwrap();
-    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert], key)
-        .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((socket, _)) = listener.accept().await else {
-                return;
-            };
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(socket).await else {
-                    return;
-                };
-                let sni = tls.get_ref().1.server_name().unwrap_or("-").to_owned();
-                let svc = service_fn(move |_req| {
-                    let body = format!("tls backend, sni {sni}");
-                    async move { Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(body)))) }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(tls), svc)
-                    .await;
-            });
-        }
-    });
-    (addr, ca)
-}
-
-#[tokio::test]
-async fn https_upstreams_are_verified_with_the_configured_ca() {
-    let dir = tempfile::tempdir().unwrap();
-    let (backend, ca) = tls_backend(dir.path()).await;
-    let wrong_ca = dir.path().join("wrong.pem");
-    let other = rcgen::generate_simple_self_signed(vec!["other.test".to_owned()]).unwrap();
-    std::fs::write(&wrong_ca, other.cert.pem()).unwrap();
-    let https = |name: &str, extra: String| {
-        service(
-            name,
-            &[backend],
-            &format!("upstream_protocol = \"https\"\n{extra}"),
-        )
-    };
-    let body = format!(
-        "{}{}{}[[routes]]\nhost = \"ip.test\"\nservice = \"by-ip\"\n\
-         [[routes]]\nhost = \"sni.test\"\nservice = \"by-sni\"\n[[routes]]\nhost = \"bad.test\"\nservice = \"bad-ca\"\n",
-        https("by-ip", format!("upstream_ca = \"{}\"", ca.display())),
-        https(
-            "by-sni",
-            format!(
-                "upstream_ca = \"{}\"\nupstream_sni = \"backend.internal\"",
-                ca.display()
-            )
-        ),
-        https(
-            "bad-ca",
-            format!(
-                "upstream_ca = \"{}\"\nconnect_attempts = 1",
-                wrong_ca.display()
-            )
-        ),
-    );
-    let (_app, addr) = start(&body).await;
-    let (status, _, text) = get(addr, "ip.test", "/").await;
-    assert_eq!(
-        (status, text.as_str()),
-        (200, "tls backend, sni -"),
-        "verified against the IP SAN, no SNI sent"
-    );
-    let (status, _, text) = get(addr, "sni.test", "/").await;
-    assert_eq!(
-        (status, text.as_str()),
-        (200, "tls backend, sni backend.internal")
-    );
-    assert_eq!(
-        get(addr, "bad.test", "/").await.0,
-        502,
-        "a certificate the CA did not sign is refused"
-    );
-}
-
-#[test]
-fn https_upstreams_need_a_ca() {
-    let text = "[[services]]\nname = \"s\"\nupstream_protocol = \"https\"\n[[services.endpoints]]\naddress = \"127.0.0.1:1\"\n";
-    let err = Config::parse(text, "t").unwrap_err().to_string();
-    assert!(
-        err.contains("services[0].upstream_ca: upstream_protocol \"https\" needs a CA file"),
-        "{err}"
-    );
-}
-
-#[tokio::test]
 async fn an_endpoint_stays_busy_until_its_response_body_ends() {
     // A raw backend that sends headers and half the body, then waits to be told to finish.
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -420,70 +270,4 @@ async fn an_endpoint_stays_busy_until_its_response_body_ends() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(idle, "the endpoint is released once the body ended");
-}
-
-/// A backend that reads a PROXY header on each connection and answers every request on it
-/// with the client address the header named; counts its connections.
-async fn proxy_protocol_backend() -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let count = std::sync::Arc::clone(&connections);
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            tokio::spawn(async move {
-                let read =
-                    switchyard::router::proxy_header::read(&mut socket, Duration::from_secs(2));
-                let Ok(Some(client)) = read.await else { return };
-                let svc = service_fn(move |_req: Request<hyper::body::Incoming>| async move {
-                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(client.to_string()))))
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(socket), svc)
-                    .await;
-            });
-        }
-    });
-    (addr, connections)
-}
-
-#[tokio::test]
-async fn proxy_protocol_to_http_endpoints_names_each_client_on_its_own_connections() {
-    let (backend, connections) = proxy_protocol_backend().await;
-    let text = format!(
-        "[admin]\nlisten = \"127.0.0.1:0\"\n[http]\naccess_log = \"off\"\n\
-         [[listeners]]\nname = \"edge\"\nlisten = \"127.0.0.1:0\"\naccept_proxy_protocol = true\n\
-         {}[[routes]]\nservice = \"pp\"\n",
-        service("pp", &[backend], "proxy_protocol = \"v2\"")
-    );
-    let app = app::start(Config::parse(&text, "test").unwrap())
-        .await
-        .unwrap();
-    let addr = app.http_addr("edge").await.unwrap();
-    // Two clients arrive through an L4 balancer that tells us who they are.
-    let mut clients = Vec::new();
-    for source in ["192.0.2.44:5555", "198.51.100.7:4444"] {
-        let mut stream = TcpStream::connect(addr).await.unwrap();
-        let header = switchyard::upstream::proxy_v2_header(source.parse().unwrap(), addr).unwrap();
-        stream.write_all(&header).await.unwrap();
-        let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .unwrap();
-        tokio::spawn(conn);
-        clients.push((source, Client(send)));
-    }
-    // Interleaved keep-alive requests: each must reach the endpoint on a connection whose
-    // PROXY header names its own client, never the other one's.
-    for _ in 0..3 {
-        for (source, client) in &mut clients {
-            let (code, _, body) = client.get("x.test", "/").await;
-            assert_eq!((code, body.as_str()), (200, *source));
-        }
-    }
-    assert_eq!(
-        connections.load(std::sync::atomic::Ordering::SeqCst),
-        2,
-        "one private upstream connection per client connection, reused"
-    );
 }

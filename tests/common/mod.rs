@@ -3,6 +3,9 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 pub mod http;
+pub mod https;
+pub mod proc;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::time::Duration;

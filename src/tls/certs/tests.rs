@@ -1,6 +1,8 @@
 use super::*;
 use crate::tls::testutil::{Pki, RSA_PKCS8_PEM, pem_encode, pkcs8_inner};
 use rcgen::KeyPair;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
 
 fn leaf_of(store: &CertStore, sni: Option<&str>) -> Option<CertificateDer<'static>> {
     store.for_sni(sni).map(|key| key.cert[0].clone())
