@@ -164,6 +164,8 @@ pub struct ServiceConfig {
     pub upstream_ca: Option<PathBuf>,
     /// HTTP `https`: SNI and name to verify (default: the endpoint's IP).
     pub upstream_sni: Option<String>,
+    /// `https`: verify the endpoints' certificates (false: encryption only).
+    pub upstream_verify: bool,
     /// Endpoints tried per connection before giving up.
     pub connect_attempts: NonZeroU32,
     /// Close connections (forget flows) idle for this long.
@@ -365,6 +367,7 @@ impl ServiceConfig {
             upstream_protocol: UpstreamProtocol::default(),
             upstream_ca: None,
             upstream_sni: None,
+            upstream_verify: true,
             connect_attempts: NonZeroU32::new(file::default_connect_attempts())
                 .unwrap_or(NonZeroU32::MIN),
             idle_timeout: Duration::from_secs(600),

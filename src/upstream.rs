@@ -2,9 +2,11 @@
 //!
 //! - [`tcp`]: one L4 connection: pick, connect under a deadline, retry the next endpoint,
 //!   passive health, optional PROXY v2 preamble;
-//! - [`http`]: the pooled HTTP client the L7 router forwards requests with.
+//! - [`http`]: the pooled HTTP client the L7 router forwards requests with;
+//! - `unverified`: the certificate verifier of `upstream_verify = false`.
 
 pub mod http;
 pub mod tcp;
+mod unverified;
 
 pub use tcp::{ConnectError, Upstream, connect, proxy_v2_header};

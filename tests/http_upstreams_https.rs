@@ -120,7 +120,28 @@ fn https_upstreams_need_a_ca() {
     let text = "[[services]]\nname = \"s\"\nupstream_protocol = \"https\"\n[[services.endpoints]]\naddress = \"127.0.0.1:1\"\n";
     let err = Config::parse(text, "t").unwrap_err().to_string();
     assert!(
-        err.contains("services[0].upstream_ca: upstream_protocol \"https\" needs a CA file"),
+        err.contains("services[0].upstream_ca: upstream_protocol \"https\" needs a CA file to verify the endpoints with (or upstream_verify = false)"),
         "{err}"
+    );
+}
+
+#[tokio::test]
+async fn unverified_https_upstreams_are_encrypted_without_a_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let (backend, _ca) = tls_backend(dir.path()).await;
+    let body = format!(
+        "{}[[routes]]\nhost = \"any.test\"\nservice = \"unverified\"\n",
+        service(
+            "unverified",
+            &[backend],
+            "upstream_protocol = \"https\"\nupstream_verify = false\nupstream_sni = \"who.ever\""
+        )
+    );
+    let (_app, addr) = start(&body).await;
+    let (status, _, text) = get(addr, "any.test", "/").await;
+    assert_eq!(
+        (status, text.as_str()),
+        (200, "tls backend, sni who.ever"),
+        "a certificate for other names is accepted when verification is off"
     );
 }

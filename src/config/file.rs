@@ -253,6 +253,9 @@ pub struct RawService {
     /// HTTP `https`: server name sent as SNI and verified (default: the endpoint's IP).
     #[serde(default)]
     pub upstream_sni: Option<String>,
+    /// `https`: verify the endpoints' certificates (false: encryption only).
+    #[serde(default = "yes")]
+    pub upstream_verify: bool,
     /// HTTP: deadline for the response headers after the request was sent.
     #[serde(default = "default_response_timeout", with = "humantime_serde")]
     pub response_timeout: Duration,
@@ -314,4 +317,8 @@ pub struct RawEndpoint {
 
 fn default_weight() -> u64 {
     1
+}
+
+fn yes() -> bool {
+    true
 }

@@ -117,10 +117,14 @@ fn service(raw: &RawService, path: &str, issues: &mut Issues) -> Option<ServiceC
             "PROXY protocol is only supported for tcp services",
         );
     }
-    if raw.upstream_protocol == super::UpstreamProtocol::Https && raw.upstream_ca.is_none() {
+    if raw.upstream_protocol == super::UpstreamProtocol::Https
+        && raw.upstream_verify
+        && raw.upstream_ca.is_none()
+    {
         issues.push(
             format!("{path}.upstream_ca"),
-            "upstream_protocol \"https\" needs a CA file to verify the endpoints with",
+            "upstream_protocol \"https\" needs a CA file to verify the endpoints with \
+             (or upstream_verify = false)",
         );
     }
     if issues.0.len() != before {
@@ -137,6 +141,7 @@ fn service(raw: &RawService, path: &str, issues: &mut Issues) -> Option<ServiceC
         upstream_protocol: raw.upstream_protocol,
         upstream_ca: raw.upstream_ca.as_ref().map(std::path::PathBuf::from),
         upstream_sni: raw.upstream_sni.clone(),
+        upstream_verify: raw.upstream_verify,
         connect_attempts: connect_attempts?,
         idle_timeout,
         max_connections: NonZeroUsize::new(raw.max_connections),

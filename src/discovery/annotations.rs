@@ -10,7 +10,7 @@
 //! |---|---|
 //! | `ssl-redirect` | host `redirect_https` (default true for hosts in the Ingress's `tls`) |
 //! | `force-ssl-redirect` | host `redirect_https` for every host of the Ingress |
-//! | `backend-protocol` | service `upstream_protocol`: HTTP → http1, GRPC/H2C → h2c |
+//! | `backend-protocol` | service `upstream_protocol`: HTTP → http1, GRPC/H2C → h2c, HTTPS/GRPCS → https with `upstream_verify = false` (as ingress-nginx: encrypted, not verified) |
 //! | `proxy-body-size` | route `max_body_bytes` (`k`/`m`/`g` units, `0` = unlimited) |
 //! | `proxy-connect-timeout` | service `connect_timeout` (seconds) |
 //! | `proxy-read-timeout` | service `response_timeout` (time to response headers) |
@@ -19,8 +19,6 @@
 //! | `whitelist-source-range`, `allowlist-source-range` | route extras (`allow_sources`) |
 //! | `affinity: cookie`, `session-cookie-name` | route extras (`sticky_cookie`) |
 //!
-//! `backend-protocol` HTTPS and GRPCS are reported unsupported: our https upstreams always
-//! verify the endpoint's certificate with a CA, and an Ingress cannot name one here.
 
 use crate::balance::Scheduler;
 use crate::config::UpstreamProtocol;
@@ -65,6 +63,9 @@ impl BackendSettings {
     pub(super) fn apply(&self, config: &mut crate::config::ServiceConfig) {
         if let Some(p) = self.upstream_protocol {
             config.upstream_protocol = p;
+            // An Ingress cannot name a CA: like ingress-nginx (`proxy-ssl-verify` off by
+            // default), HTTPS backends are encrypted but not verified.
+            config.upstream_verify = p != UpstreamProtocol::Https;
         }
         if let Some(d) = self.connect_timeout {
             config.connect_timeout = d;
@@ -151,7 +152,8 @@ fn protocol(v: &str) -> Option<UpstreamProtocol> {
     match v.to_ascii_uppercase().as_str() {
         "HTTP" => Some(UpstreamProtocol::Http1),
         "GRPC" | "H2C" => Some(UpstreamProtocol::H2c),
-        _ => None, // HTTPS, GRPCS (no CA to verify with), AUTO_HTTP, FCGI
+        "HTTPS" | "GRPCS" => Some(UpstreamProtocol::Https),
+        _ => None, // AUTO_HTTP, FCGI
     }
 }
 
@@ -250,11 +252,21 @@ mod tests {
     fn snippets_and_bad_values_are_reported_not_applied() {
         let a = parse_pairs(&[
             ("configuration-snippet", "more_set_headers \"x: y\";"),
-            ("backend-protocol", "HTTPS"),
+            ("backend-protocol", "FCGI"),
             ("proxy-connect-timeout", "soon"),
         ]);
         assert_eq!(a.backend, BackendSettings::default());
         assert_eq!(a.unsupported.len(), 3, "{:?}", a.unsupported);
+    }
+
+    #[test]
+    fn https_backends_are_encrypted_but_not_verified() {
+        let a = parse_pairs(&[("backend-protocol", "GRPCS")]);
+        assert_eq!(a.backend.upstream_protocol, Some(UpstreamProtocol::Https));
+        let mut config = crate::config::ServiceConfig::with_defaults("ns/s:443".into());
+        a.backend.apply(&mut config);
+        assert_eq!(config.upstream_protocol, UpstreamProtocol::Https);
+        assert!(!config.upstream_verify);
     }
 
     #[test]

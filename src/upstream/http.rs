@@ -56,6 +56,9 @@ pub struct ClientSettings {
     /// `https`: name to send as SNI and verify the certificate against (default: the
     /// endpoint's IP address).
     pub sni: Option<String>,
+    /// `https`: check the endpoints' certificates (`false`: encryption only, see
+    /// `upstream::unverified`).
+    pub verify: bool,
 }
 
 /// A pooled client for one service.
@@ -259,12 +262,19 @@ fn tls_config(settings: &ClientSettings) -> Result<rustls::ClientConfig, ClientE
                 return Err(bad("no usable certificate".into()));
             }
         }
-        (None, UpstreamProtocol::Https) => return Err(ClientError::NoCa),
+        (None, UpstreamProtocol::Https) if settings.verify => return Err(ClientError::NoCa),
         (None, _) => {}
     }
     let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
+    let builder = rustls::ClientConfig::builder_with_provider(std::sync::Arc::clone(&provider))
+        .with_safe_default_protocol_versions()?;
+    let config = if settings.verify {
+        builder.with_root_certificates(roots)
+    } else {
+        let unverified = super::unverified::Unverified(provider);
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(std::sync::Arc::new(unverified))
+    };
+    Ok(config.with_no_client_auth())
 }

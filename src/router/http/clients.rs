@@ -46,6 +46,7 @@ fn shared(service: &Service) -> Result<Arc<HttpClient>, ClientError> {
         protocol: c.upstream_protocol,
         ca: c.upstream_ca.clone(),
         sni: c.upstream_sni.clone(),
+        verify: c.upstream_verify,
     };
     if let Some(client) = service
         .live
