@@ -204,10 +204,10 @@ impl<T> HostGroup<T> {
             // one (from `//`) simply misses.
             let mut candidate = path.trim_end_matches('/');
             while !candidate.is_empty() {
-                if candidate.len() <= self.longest_prefix {
-                    if let Some(route) = self.prefix.get(candidate) {
-                        return Some(route);
-                    }
+                if candidate.len() <= self.longest_prefix
+                    && let Some(route) = self.prefix.get(candidate)
+                {
+                    return Some(route);
                 }
                 match candidate.rfind('/') {
                     Some(end) => candidate = &candidate[..end],
