@@ -38,6 +38,7 @@ pub mod balance;
 pub mod config;
 pub mod demo;
 pub mod ingress;
+pub mod ipvs;
 pub mod router;
 pub mod service_table;
 pub mod telemetry;

@@ -42,10 +42,11 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<Issue>> {
         .services
         .iter()
         .enumerate()
-        .filter_map(|(i, s)| service(s, &format!("services[{i}]"), &mut issues))
+        .filter_map(|(i, s)| service(s, &format!("services[{i}]"), &raw, &mut issues))
         .collect();
     check_unique(&raw, admin_listen, &mut issues);
     let http = super::validate_http::http(&raw, &services, &mut issues);
+    let ipvs = super::ipvs::ipvs(&raw.ipvs, &mut issues);
     if !issues.0.is_empty() {
         return Err(issues.0);
     }
@@ -61,6 +62,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, Vec<Issue>> {
         },
         services,
         http,
+        ipvs,
     })
 }
 
@@ -77,8 +79,14 @@ pub(super) fn socket_addr(text: &str, path: &str, issues: &mut Issues) -> Option
     }
 }
 
-fn service(raw: &RawService, path: &str, issues: &mut Issues) -> Option<ServiceConfig> {
+fn service(
+    raw: &RawService,
+    path: &str,
+    file: &RawConfig,
+    issues: &mut Issues,
+) -> Option<ServiceConfig> {
     let before = issues.0.len();
+    let ipvs = super::ipvs::service(raw, file.ipvs.dataplane, path, issues);
     valid_name_or_issue(&raw.name, &format!("{path}.name"), issues);
     let listen = raw
         .listen
@@ -143,6 +151,7 @@ fn service(raw: &RawService, path: &str, issues: &mut Issues) -> Option<ServiceC
         max_failures: NonZeroU32::new(raw.max_failures),
         failure_backoff: raw.failure_backoff,
         endpoints,
+        ipvs,
     })
 }
 
@@ -237,7 +246,10 @@ fn mh_table_size(
 }
 
 fn is_prime(n: u64) -> bool {
-    n >= 2 && (2..).take_while(|d| d * d <= n).all(|d| n % d != 0)
+    n >= 2
+        && (2..)
+            .take_while(|d| d * d <= n)
+            .all(|d| !n.is_multiple_of(d))
 }
 
 /// Service and listener names must be unique, and no two listeners of one protocol may share
