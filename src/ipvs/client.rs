@@ -117,6 +117,11 @@ fn kernel(op: String, errno: i32) -> IpvsError {
 }
 
 impl IpvsHandle {
+    /// The resolved `IPVS` family id (the `nlmsg_type` of its messages).
+    pub fn family_id(&self) -> u16 {
+        self.family
+    }
+
     /// Sends `payload` and collects the replies (all parts of a dump).
     pub async fn request(
         &self,

@@ -213,4 +213,6 @@ impl ParseableParametrized<[u8], GenlHeader> for IpvsCtrl {
 }
 
 #[cfg(test)]
+mod fixtures;
+#[cfg(test)]
 mod tests;

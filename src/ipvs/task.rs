@@ -28,6 +28,8 @@ use tokio_util::sync::CancellationToken;
 
 /// How often a sync runs while destinations drain.
 const DRAIN_POLL: Duration = Duration::from_secs(2);
+/// Netlink requests in flight at once during a sync.
+const IN_FLIGHT: usize = 16;
 /// Retry delay after a failed sync.
 const RETRY: Duration = Duration::from_secs(5);
 
@@ -270,8 +272,8 @@ impl Task {
             },
         );
         let mut gone = HashSet::new();
-        for op in &ops {
-            match self.apply(op).await {
+        for (op, result) in apply_all(&self.handle, &ops).await {
+            match result {
                 Ok(()) => {
                     metrics::ipvs_operation(op.kind());
                     *report.operations.entry(op.kind()).or_default() += 1;
@@ -315,18 +317,6 @@ impl Task {
         );
         self.finish(report, started, Some(view));
         true
-    }
-
-    async fn apply(&self, op: &Op) -> Result<(), IpvsError> {
-        let h = &self.handle;
-        match op {
-            Op::AddService(s) => h.add_service(s).await,
-            Op::SetService(s) => h.set_service(s).await,
-            Op::DelService(k) => h.del_service(k).await,
-            Op::AddDest(k, d) => h.add_dest(k, d).await,
-            Op::SetDest(k, d) => h.set_dest(k, d).await,
-            Op::DelDest(k, a) => h.del_dest(k, *a).await,
-        }
     }
 
     fn finish(
@@ -376,20 +366,68 @@ fn owner_of(config: &IpvsConfig, created: &HashSet<ServiceKey>, key: &ServiceKey
 }
 
 /// Dumps the kernel: every service, and the destinations of those Switchyard wants or owns.
+/// One dump at a time: the kernel allows a single dump in progress per netlink socket
+/// (a second one gets `EBUSY`).
 pub async fn dump(
     handle: &IpvsHandle,
     desired: &reconcile::Desired,
     policy: &Policy<'_>,
 ) -> Result<Actual, IpvsError> {
+    let ours: Vec<_> = handle
+        .services()
+        .await?
+        .into_iter()
+        .filter(|s| desired.contains_key(&s.key) || policy.owns(&s.key))
+        .collect();
     let mut actual = Actual::new();
-    for spec in handle.services().await? {
-        let key = spec.key;
-        if !desired.contains_key(&key) && !policy.owns(&key) {
-            continue;
+    for chunk in ours.chunks(IN_FLIGHT) {
+        let dumps = futures::future::join_all(chunk.iter().map(|s| handle.dests(&s.key))).await;
+        for (spec, dests) in chunk.iter().zip(dumps) {
+            let dests = dests?.into_iter().map(|d| (d.spec.addr, d)).collect();
+            actual.insert(
+                spec.key,
+                ActualService {
+                    spec: spec.clone(),
+                    dests,
+                },
+            );
         }
-        let dests = handle.dests(&key).await?;
-        let dests = dests.into_iter().map(|d| (d.spec.addr, d)).collect();
-        actual.insert(key, ActualService { spec, dests });
     }
     Ok(actual)
+}
+
+/// Applies `ops` in three phases that keep the kernel's order constraints (services before
+/// their destinations, destinations before their service's deletion), each phase with up
+/// to [`IN_FLIGHT`] requests on the wire: one round trip per operation would make a
+/// 10,000-service first sync take minutes.
+pub async fn apply_all<'a>(
+    handle: &IpvsHandle,
+    ops: &'a [Op],
+) -> Vec<(&'a Op, Result<(), IpvsError>)> {
+    let phase = |op: &Op| match op {
+        Op::AddService(_) | Op::SetService(_) => 0,
+        Op::AddDest(..) | Op::SetDest(..) | Op::DelDest(..) => 1,
+        Op::DelService(_) => 2,
+    };
+    let mut out = Vec::with_capacity(ops.len());
+    for p in 0..3 {
+        let batch: Vec<&Op> = ops.iter().filter(|op| phase(op) == p).collect();
+        for chunk in batch.chunks(IN_FLIGHT) {
+            let results = futures::future::join_all(chunk.iter().map(|op| apply(handle, op))).await;
+            out.extend(chunk.iter().copied().zip(results));
+        }
+    }
+    out
+}
+
+/// Applies one operation.
+pub async fn apply(h: &IpvsHandle, op: &Op) -> Result<(), IpvsError> {
+    match op {
+        Op::AddService(s) => h.add_service(s).await,
+        Op::SetService(s) => h.set_service(s).await,
+        Op::DelService(k) => h.del_service(k).await,
+        Op::AddDest(k, d) => h.add_dest(k, d).await,
+        Op::SetDest(k, d) => h.set_dest(k, d).await,
+        Op::DelDest(k, a) => h.del_dest(k, *a).await,
+    }
 }
