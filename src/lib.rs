@@ -27,7 +27,8 @@
 //! - [`balance`]: the schedulers, one file each behind the [`balance::Pick`] trait;
 //! - [`upstream`]: connecting to endpoints (deadline, retry, passive health, PROXY v2);
 //! - [`router`]: listeners and the TCP and UDP proxies;
-//! - [`admin`]: `/metrics`, `/livez`, `/readyz`, `/debug/table`;
+//! - [`ipvs`]: the optional kernel IPVS data plane (genetlink client, pure diff, reconciler);
+//! - [`admin`]: `/metrics`, `/livez`, `/readyz`, `/debug/table`, `/debug/ipvs`;
 //! - [`app`]: wires everything together, owns reload, shutdown and drain;
 //! - [`demo`]: the embedded default config and its demo backends;
 //! - [`telemetry`]: metric names and logging.
