@@ -88,3 +88,59 @@ pub fn desired(snapshot: &Snapshot, forwarding: Forwarding, twos_supported: bool
         .map(|d| (d.spec.key, d))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn config(extra: &str, listen: &str) -> Config {
+        let text = format!(
+            "[ipvs]\ndataplane = \"auto\"\n[[services]]\nname = \"s\"\nlisten = \"{listen}\"\n{extra}\n[[services.endpoints]]\naddress = \"10.0.0.1:80\"\nweight = 4\n"
+        );
+        Config::parse(&text, "t").unwrap()
+    }
+
+    #[test]
+    fn persistence_and_hash_flags_become_kernel_flags() {
+        let c = config(
+            "scheduler = \"mh\"\nscheduler_flags = [\"fallback\"]\npersistence_timeout = \"90s\"",
+            "10.96.0.1:80",
+        );
+        let d = service(&c.services[0], Forwarding::Route, true).unwrap();
+        assert_eq!(d.spec.scheduler, "mh");
+        assert_eq!(d.spec.flags, SVC_F_PERSISTENT | SVC_F_SCHED1);
+        assert_eq!(d.spec.timeout, 90);
+        let dest = d.dests.values().next().unwrap();
+        assert_eq!((dest.weight, dest.forwarding), (4, Forwarding::Route));
+    }
+
+    #[test]
+    fn twos_falls_back_to_wlc_once_the_kernel_refused_it() {
+        let c = config("scheduler = \"twos\"", "10.96.0.1:80");
+        assert_eq!(
+            service(&c.services[0], Forwarding::Masq, true)
+                .unwrap()
+                .spec
+                .scheduler,
+            "twos"
+        );
+        assert_eq!(
+            service(&c.services[0], Forwarding::Masq, false)
+                .unwrap()
+                .spec
+                .scheduler,
+            "wlc"
+        );
+    }
+
+    #[test]
+    fn wildcard_or_port_zero_listeners_stay_in_user_space() {
+        for listen in ["0.0.0.0:80", "10.96.0.1:0"] {
+            assert!(!wants_kernel(&config("", listen).services[0]), "{listen}");
+        }
+        let mut user = config("", "10.96.0.1:80").services[0].clone();
+        user.ipvs.dataplane = Dataplane::Userspace;
+        assert!(!wants_kernel(&user));
+    }
+}
