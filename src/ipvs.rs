@@ -13,12 +13,14 @@
 //! - [`client`]: the connection task and cloneable handle.
 //! - [`reconcile`]: the pure diff. The kernel state is dumped each sync, never remembered, so
 //!   a restart adopts what is there instead of flushing it.
+//! - [`apply`]: the dump and the pipelined apply of one sync;
 //! - [`task`]: the reconciler task (subscribe, resync, drain deadlines, metrics).
 //! - [`link`]: the dummy interface and its VIP addresses; [`sysctl`]: the knobs IPVS needs.
 //!
 //! Ownership: Switchyard only touches kernel services whose protocol+VIP:port it wants, or
 //! whose VIP lies in `[ipvs].owned_ranges`. Everything else in the kernel is someone else's.
 
+pub mod apply;
 pub mod client;
 
 pub mod desired;

@@ -90,38 +90,7 @@ async fn programs_services_from_a_config_as_ipvsadm_shows_them() {
         "{line} < 3"
     );
     // Fixtures: the kernel's own replies, turned into src/ipvs/testdata/*.hex by the script.
-    let (handle, conn) = switchyard::ipvs::connect().await.unwrap();
-    tokio::spawn(conn);
-    let family = handle.family_id();
-    use switchyard::ipvs::request;
-    print_fixture(
-        "dump_services",
-        &raw_reply(family, request::dump_services(), true),
-    );
-    let web = switchyard::ipvs::ServiceKey {
-        protocol: switchyard::config::Protocol::Tcp,
-        vip: "10.96.0.1:80".parse().unwrap(),
-    };
-    print_fixture(
-        "dump_dests",
-        &raw_reply(family, request::dump_dests(&web), true),
-    );
-    print_fixture("get_info", &raw_reply(family, request::get_info(), false));
-    print_fixture(
-        "get_timeouts",
-        &raw_reply(family, request::get_timeouts(), false),
-    );
-    print_fixture(
-        "del_missing_service",
-        &raw_reply(
-            family,
-            request::del_service(&switchyard::ipvs::ServiceKey {
-                protocol: switchyard::config::Protocol::Tcp,
-                vip: "10.99.0.1:1".parse().unwrap(),
-            }),
-            false,
-        ),
-    );
+    let handle = capture_fixtures().await;
     let t = handle.timeouts().await.unwrap();
     assert!(t.tcp > 0, "{t:?}");
     app.shutdown(Duration::from_millis(100)).await;
@@ -323,7 +292,7 @@ async fn full_resync_of_many_services_is_timed() {
         return;
     }
     use switchyard::ipvs::reconcile::{self, DesiredService, Policy};
-    use switchyard::ipvs::{DestSpec, ServiceKey, ServiceSpec, task};
+    use switchyard::ipvs::{DestSpec, ServiceKey, ServiceSpec, apply};
     let n: u32 = std::env::var("IPVS_BENCH_SERVICES")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -362,12 +331,12 @@ async fn full_resync_of_many_services_is_timed() {
         let handle = handle.clone();
         async move {
             let t = Instant::now();
-            let actual = task::dump(&handle, &desired, &Policy::default())
+            let actual = apply::dump(&handle, &desired, &Policy::default())
                 .await
                 .unwrap();
             let dumped = t.elapsed();
             let ops = reconcile::diff(&desired, &actual, &Policy::default());
-            for (op, result) in task::apply_all(&handle, &ops).await {
+            for (op, result) in apply::apply_all(&handle, &ops).await {
                 assert!(result.is_ok(), "{op:?}: {result:?}");
             }
             (ops.len(), dumped, t.elapsed())

@@ -177,3 +177,34 @@ pub fn print_fixture(name: &str, datagrams: &[Vec<u8>]) {
         .collect();
     println!("FIXTURE {name} {hex}");
 }
+
+/// Prints the fixtures `tests/ipvs-vm.sh --capture` stores: replies to a service dump, a
+/// destination dump of `tcp 10.96.0.1:80`, info, timeouts, and a refused deletion.
+pub async fn capture_fixtures() -> switchyard::ipvs::IpvsHandle {
+    use switchyard::config::Protocol;
+    use switchyard::ipvs::{ServiceKey, request};
+    let (handle, conn) = switchyard::ipvs::connect().await.unwrap();
+    tokio::spawn(conn);
+    let family = handle.family_id();
+    let key = |vip: &str| ServiceKey {
+        protocol: Protocol::Tcp,
+        vip: vip.parse().unwrap(),
+    };
+    print_fixture(
+        "dump_services",
+        &raw_reply(family, request::dump_services(), true),
+    );
+    let web = key("10.96.0.1:80");
+    print_fixture(
+        "dump_dests",
+        &raw_reply(family, request::dump_dests(&web), true),
+    );
+    print_fixture("get_info", &raw_reply(family, request::get_info(), false));
+    print_fixture(
+        "get_timeouts",
+        &raw_reply(family, request::get_timeouts(), false),
+    );
+    let missing = request::del_service(&key("10.99.0.1:1"));
+    print_fixture("del_missing_service", &raw_reply(family, missing, false));
+    handle
+}
