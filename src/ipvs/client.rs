@@ -27,6 +27,11 @@ use std::time::Duration;
 /// Deadline of one request (a dump of thousands of services takes milliseconds).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// `EBUSY`: a dump is still in progress on this socket.
+const EBUSY: i32 = 16;
+/// How often a dump refused with `EBUSY` is retried.
+const DUMP_RETRIES: u64 = 5;
+
 type Conn = netlink_proto::ConnectionHandle<GenlMessage<IpvsCtrl>>;
 
 /// A cloneable handle to the IPVS connection.
@@ -123,9 +128,31 @@ impl IpvsHandle {
     }
 
     /// Sends `payload` and collects the replies (all parts of a dump).
+    ///
+    /// A dump refused with `EBUSY` is retried a few times: the kernel marks a socket's dump
+    /// finished only after queueing its `NLMSG_DONE`, so a reader fast enough to send the
+    /// next dump in between is told that one is still running (seen once in 10,000 dumps).
     pub async fn request(
         &self,
         op: impl Fn() -> String,
+        payload: IpvsCtrl,
+        dump: bool,
+    ) -> Result<Vec<IpvsCtrl>, IpvsError> {
+        let mut tries = 0;
+        loop {
+            match self.request_once(&op, payload.clone(), dump).await {
+                Err(e) if dump && e.errno() == Some(EBUSY) && tries < DUMP_RETRIES => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(tries)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn request_once(
+        &self,
+        op: &impl Fn() -> String,
         payload: IpvsCtrl,
         dump: bool,
     ) -> Result<Vec<IpvsCtrl>, IpvsError> {
