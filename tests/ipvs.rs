@@ -107,6 +107,9 @@ async fn endpoint_changes_apply_only_what_changed() {
     app.apply(&config(&reweighted)).await.unwrap();
     let s = synced(&app).await;
     assert_eq!(ops(&s), "set_dest=1", "{s}");
+    // Only the changed service had its destinations dumped.
+    assert_eq!(s["last_sync"]["full"], false, "{s}");
+    assert_eq!(s["last_sync"]["dumped_services"], 1, "{s}");
     assert!(has_line(&ipvsadm(""), "-> 10.0.0.1:8080 Masq 5 0 0"));
     let added = reweighted.replacen(
         "[[services.endpoints]]\naddress = \"10.0.0.2:8080\"",
@@ -331,7 +334,7 @@ async fn full_resync_of_many_services_is_timed() {
         let handle = handle.clone();
         async move {
             let t = Instant::now();
-            let actual = apply::dump(&handle, &desired, &Policy::default())
+            let actual = apply::dump(&handle, &desired, &Policy::default(), None)
                 .await
                 .unwrap();
             let dumped = t.elapsed();
@@ -358,11 +361,26 @@ async fn full_resync_of_many_services_is_timed() {
         .next()
         .unwrap()
         .weight = 7;
+    let mut desired_copy = desired.clone();
+    desired_copy.retain(|k, _| *k == key);
     let (n_ops, dumped, took) = sync(desired).await;
     println!(
         "IPVS-BENCH full resync, one weight changed: {n_ops} ops, dump {dumped:?}, total {took:?}"
     );
     assert_eq!(n_ops, 1);
+    // What the reconciler does on a table change: the service list plus the changed service.
+    let t = Instant::now();
+    let scope = [key].into();
+    let actual = apply::dump(&handle, &desired_copy, &Policy::default(), Some(&scope))
+        .await
+        .unwrap();
+    let ops = reconcile::diff(&desired_copy, &actual, &Policy::default());
+    println!(
+        "IPVS-BENCH targeted sync of the changed service: {} dumped, {} op(s), {:?}",
+        actual.len(),
+        ops.len(),
+        t.elapsed()
+    );
     sh("ipvsadm -C");
 }
 

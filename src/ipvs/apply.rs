@@ -7,23 +7,27 @@
 use super::client::IpvsHandle;
 use super::error::IpvsError;
 use super::reconcile::{Actual, ActualService, Desired, Op, Policy};
+use super::types::ServiceKey;
 
 /// Netlink requests in flight at once during a sync.
 pub const IN_FLIGHT: usize = 16;
 
-/// Dumps the kernel: every service, and the destinations of those Switchyard wants or owns.
+/// Dumps the kernel: every service, and the destinations of those Switchyard wants or owns
+/// (only those in `scope`, when given).
 /// One dump at a time: the kernel allows a single dump in progress per netlink socket
 /// (a second one gets `EBUSY`).
 pub async fn dump(
     handle: &IpvsHandle,
     desired: &Desired,
     policy: &Policy<'_>,
+    scope: Option<&std::collections::HashSet<ServiceKey>>,
 ) -> Result<Actual, IpvsError> {
     let ours: Vec<_> = handle
         .services()
         .await?
         .into_iter()
         .filter(|s| desired.contains_key(&s.key) || policy.owns(&s.key))
+        .filter(|s| scope.is_none_or(|keys| keys.contains(&s.key)))
         .collect();
     let mut actual = Actual::new();
     for chunk in ours.chunks(IN_FLIGHT) {

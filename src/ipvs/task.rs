@@ -71,6 +71,10 @@ pub struct IpvsStatus {
 pub struct SyncReport {
     /// Snapshot generation synced.
     pub generation: u64,
+    /// Whether every wanted or owned service was dumped (else only the changed ones).
+    pub full: bool,
+    /// Services whose destinations were dumped.
+    pub dumped_services: usize,
     /// Wall time of the whole sync, in milliseconds.
     pub duration_ms: f64,
     /// Operations applied, by kind.
@@ -119,6 +123,9 @@ impl IpvsDataplane {
                     created: HashSet::new(),
                     drains: HashMap::new(),
                     twos_supported: true,
+                    last_desired: None,
+                    last_full: None,
+                    actual_view: BTreeMap::new(),
                 };
                 tokio::spawn(task.run(table.subscribe(), settings_rx, this.stop.clone()));
             }
@@ -187,6 +194,12 @@ struct Task {
     /// Draining destinations and when their drain began.
     drains: HashMap<(ServiceKey, SocketAddr), Instant>,
     twos_supported: bool,
+    /// The desired state of the last error-free sync, to find what changed since.
+    last_desired: Option<reconcile::Desired>,
+    /// When the last error-free full sync ran, and with which settings.
+    last_full: Option<(Instant, IpvsConfig)>,
+    /// The kernel as last dumped, for `/debug/ipvs` (never used to diff).
+    actual_view: BTreeMap<ServiceKey, ActualService>,
 }
 
 impl Task {
@@ -224,10 +237,35 @@ impl Task {
         }
     }
 
-    /// One full sync; false when the kernel could not even be read.
+    /// One sync; false when the kernel could not even be read.
+    ///
+    /// A full sync (the first, every `resync_interval`, after new settings or an error)
+    /// dumps the destinations of every service Switchyard wants or owns. Otherwise only the
+    /// services whose desired state changed since the last sync, and those with draining
+    /// destinations, have their destinations dumped and diffed (plus one dump of the
+    /// service list), so a one-endpoint change costs a few netlink requests, not one per
+    /// service.
     async fn sync(&mut self, snapshot: &Snapshot, config: &IpvsConfig) -> bool {
         let started = Instant::now();
         let desired = desired::desired(snapshot, config.forwarding, self.twos_supported);
+        let full = match &self.last_full {
+            Some((at, settings)) => at.elapsed() >= config.resync_interval || settings != config,
+            None => true,
+        };
+        let scope: Option<HashSet<ServiceKey>> = match (&self.last_desired, full) {
+            (Some(prev), false) => {
+                let mut keys: HashSet<_> = self.drains.keys().map(|(k, _)| *k).collect();
+                keys.extend(
+                    desired
+                        .iter()
+                        .filter(|(k, d)| prev.get(k) != Some(d))
+                        .map(|(k, _)| *k),
+                );
+                keys.extend(prev.keys().filter(|k| !desired.contains_key(k)));
+                Some(keys)
+            }
+            _ => None,
+        };
         self.created.extend(desired.keys().copied());
         let owner = Policy {
             owned_ranges: &config.owned_ranges,
@@ -236,9 +274,10 @@ impl Task {
         };
         let mut report = SyncReport {
             generation: snapshot.generation,
+            full: scope.is_none(),
             ..SyncReport::default()
         };
-        let actual = match dump(&self.handle, &desired, &owner).await {
+        let actual = match dump(&self.handle, &desired, &owner, scope.as_ref()).await {
             Ok(actual) => actual,
             Err(error) => {
                 tracing::warn!(%error, "ipvs sync failed: cannot read the kernel state");
@@ -262,8 +301,21 @@ impl Task {
             .filter(|(_, since)| now.duration_since(**since) >= config.drain_timeout)
             .map(|(k, _)| *k)
             .collect();
+        let scoped: reconcile::Desired;
+        let in_scope = match &scope {
+            Some(keys) => {
+                scoped = desired
+                    .iter()
+                    .filter(|(k, _)| keys.contains(k))
+                    .map(|(k, d)| (*k, d.clone()))
+                    .collect();
+                &scoped
+            }
+            None => &desired,
+        };
+        report.dumped_services = actual.len();
         let ops = reconcile::diff(
-            &desired,
+            in_scope,
             &actual,
             &Policy {
                 expired: Some(&expired),
@@ -296,10 +348,17 @@ impl Task {
             }
         }
         self.created.retain(|k| !gone.contains(k));
+        match &scope {
+            Some(keys) => {
+                self.actual_view.retain(|k, _| !keys.contains(k));
+            }
+            None => self.actual_view.clear(),
+        }
+        self.actual_view.extend(actual);
         let vips: BTreeSet<_> = desired
             .keys()
             .chain(
-                actual
+                self.actual_view
                     .keys()
                     .filter(|k| owner_of(config, &self.created, k) && !gone.contains(k)),
             )
@@ -310,10 +369,18 @@ impl Task {
             metrics::ipvs_error(error.label());
             report.errors.push(error.to_string());
         }
+        if report.errors.is_empty() {
+            if scope.is_none() {
+                self.last_full = Some((started, config.clone()));
+            }
+        } else {
+            self.last_full = None;
+        }
         let view = (
-            desired.into_values().collect(),
-            actual.into_values().collect(),
+            desired.values().cloned().collect(),
+            self.actual_view.values().cloned().collect(),
         );
+        self.last_desired = Some(desired);
         self.finish(report, started, Some(view));
         true
     }
