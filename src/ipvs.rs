@@ -11,8 +11,9 @@
 //!   and one request builder per `ipvsadm` command; decoding never panics and skips what it
 //!   does not know.
 //! - [`client`]: the connection task and cloneable handle.
-//! - [`reconcile`]: the pure diff. The kernel state is dumped each sync, never remembered, so
-//!   a restart adopts what is there instead of flushing it.
+//! - [`reconcile`]: the pure diff. The diff's kernel side is always freshly dumped (all of
+//!   it on full syncs, the changed services on table changes), never remembered, so a
+//!   restart adopts what is there instead of flushing it.
 //! - [`apply`]: the dump and the pipelined apply of one sync;
 //! - [`task`]: the reconciler task (subscribe, resync, drain deadlines, metrics).
 //! - [`link`]: the dummy interface and its VIP addresses; [`sysctl`]: the knobs IPVS needs.
