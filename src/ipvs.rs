@@ -31,11 +31,13 @@ pub mod link;
 pub mod nla;
 pub mod reconcile;
 pub mod request;
+pub mod status;
 pub mod sysctl;
 pub mod task;
 pub mod types;
 
 pub use client::{IpvsHandle, connect};
 pub use error::IpvsError;
-pub use task::{IpvsDataplane, IpvsStatus};
+pub use status::IpvsStatus;
+pub use task::IpvsDataplane;
 pub use types::{DestSpec, DestState, ServiceKey, ServiceSpec};

@@ -12,37 +12,6 @@ use std::time::{Duration, Instant};
 use support::*;
 use switchyard::app;
 
-const SERVICES: &str = r#"
-[ipvs]
-dataplane = "ipvs"
-owned_ranges = ["10.96.0.0/16"]
-drain_timeout = "60s"
-[[services]]
-name = "web"
-listen = "10.96.0.1:80"
-scheduler = "wrr"
-[[services.endpoints]]
-address = "10.0.0.1:8080"
-weight = 3
-[[services.endpoints]]
-address = "10.0.0.2:8080"
-[[services]]
-name = "dns"
-listen = "10.96.0.2:53"
-protocol = "udp"
-[[services.endpoints]]
-address = "10.0.0.3:53"
-[[services]]
-name = "v6"
-listen = "[fd00::1]:443"
-scheduler = "mh"
-scheduler_flags = ["fallback", "port"]
-persistence_timeout = "60s"
-[[services.endpoints]]
-address = "[fd00::2]:8443"
-weight = 2
-"#;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn programs_services_from_a_config_as_ipvsadm_shows_them() {
     if !kernel_or_skip("programs_services_from_a_config_as_ipvsadm_shows_them") {

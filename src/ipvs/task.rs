@@ -14,12 +14,12 @@ use super::client::{self, Info, IpvsHandle};
 use super::error::IpvsError;
 use super::link::VipLink;
 use super::reconcile::{self, ActualService, DesiredService, Op, Policy};
+use super::status::{IpvsStatus, SyncReport};
 use super::types::ServiceKey;
 use super::{desired, sysctl};
 use crate::config::{Config, Dataplane, IpvsConfig, ServiceConfig};
 use crate::service_table::{Snapshot, TableHandle};
 use crate::telemetry::metrics;
-use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -39,48 +39,6 @@ pub struct IpvsDataplane {
     status: Arc<Mutex<IpvsStatus>>,
     settings: watch::Sender<IpvsConfig>,
     stop: CancellationToken,
-}
-
-/// What `/debug/ipvs` shows.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct IpvsStatus {
-    /// `ipvs` or `userspace`.
-    pub dataplane: &'static str,
-    /// Why, in words.
-    pub reason: String,
-    /// The kernel's IPVS version, when in use.
-    pub kernel: Option<Info>,
-    /// Sysctls that could not be set, with the error.
-    pub sysctls_not_set: Vec<(String, String)>,
-    /// Syncs done and failed operations since start.
-    pub syncs: u64,
-    /// Failed operations since start.
-    pub errors: u64,
-    /// The last sync.
-    pub last_sync: Option<SyncReport>,
-    /// Desired services (from the table).
-    pub desired: Vec<DesiredService>,
-    /// Kernel services Switchyard looked at (desired or owned), as dumped before the sync.
-    pub actual: Vec<ActualService>,
-    /// Destinations draining, with seconds since their drain began.
-    pub draining: Vec<(ServiceKey, SocketAddr, u64)>,
-}
-
-/// One sync's outcome.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct SyncReport {
-    /// Snapshot generation synced.
-    pub generation: u64,
-    /// Whether every wanted or owned service was dumped (else only the changed ones).
-    pub full: bool,
-    /// Services whose destinations were dumped.
-    pub dumped_services: usize,
-    /// Wall time of the whole sync, in milliseconds.
-    pub duration_ms: f64,
-    /// Operations applied, by kind.
-    pub operations: BTreeMap<&'static str, usize>,
-    /// Errors, one line each.
-    pub errors: Vec<String>,
 }
 
 impl IpvsDataplane {

@@ -208,3 +208,36 @@ pub async fn capture_fixtures() -> switchyard::ipvs::IpvsHandle {
     print_fixture("del_missing_service", &raw_reply(family, missing, false));
     handle
 }
+
+/// Three kernel services (TCP wrr, UDP rr, IPv6 mh with flags and persistence), owned range
+/// 10.96.0.0/16.
+pub const SERVICES: &str = r#"
+[ipvs]
+dataplane = "ipvs"
+owned_ranges = ["10.96.0.0/16"]
+drain_timeout = "60s"
+[[services]]
+name = "web"
+listen = "10.96.0.1:80"
+scheduler = "wrr"
+[[services.endpoints]]
+address = "10.0.0.1:8080"
+weight = 3
+[[services.endpoints]]
+address = "10.0.0.2:8080"
+[[services]]
+name = "dns"
+listen = "10.96.0.2:53"
+protocol = "udp"
+[[services.endpoints]]
+address = "10.0.0.3:53"
+[[services]]
+name = "v6"
+listen = "[fd00::1]:443"
+scheduler = "mh"
+scheduler_flags = ["fallback", "port"]
+persistence_timeout = "60s"
+[[services.endpoints]]
+address = "[fd00::2]:8443"
+weight = 2
+"#;
