@@ -46,6 +46,7 @@ fn service(i: u32, weight: u32) -> ServiceConfig {
                 weight: if e == 0 { weight } else { 1 },
             })
             .collect(),
+        ipvs: Default::default(),
     }
 }
 

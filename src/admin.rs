@@ -31,6 +31,8 @@ pub struct AdminState {
     pub ready: Arc<AtomicBool>,
     /// Renders `/metrics`.
     pub prometheus: PrometheusHandle,
+    /// Kernel IPVS state for `/debug/ipvs`.
+    pub ipvs: Arc<std::sync::Mutex<crate::ipvs::IpvsStatus>>,
 }
 
 /// Serves admin requests on `listener` until `stop` fires.
@@ -80,9 +82,10 @@ fn respond(state: &AdminState, req: &Request<Incoming>) -> Response<Full<Bytes>>
             resp
         }
         "/debug/table" => json(&table_view(&state.table.load())),
+        "/debug/ipvs" => json(&*state.ipvs.lock().unwrap_or_else(|p| p.into_inner())),
         _ => text(
             StatusCode::NOT_FOUND,
-            "not found: try /metrics, /livez, /readyz, /debug/table\n".into(),
+            "not found: try /metrics, /livez, /readyz, /debug/table, /debug/ipvs\n".into(),
         ),
     }
 }

@@ -70,6 +70,7 @@ pub struct App {
     admin_stop: CancellationToken,
     admin_addr: SocketAddr,
     ready: Arc<AtomicBool>,
+    ipvs: crate::ipvs::IpvsDataplane,
 }
 
 /// A service listener that is running.
@@ -112,8 +113,10 @@ pub async fn start_gated(config: Config, gated: bool) -> Result<App, AppError> {
         address: config.admin.listen,
         source,
     })?;
+    let table = Arc::new(TableHandle::default());
+    let ipvs = crate::ipvs::IpvsDataplane::start(&config, &table).await;
     let app = App {
-        table: Arc::new(TableHandle::default()),
+        table,
         listeners: Mutex::new(HashMap::new()),
         http: Mutex::new(http::HttpListeners::new()?),
         connections: TaskTracker::new(),
@@ -121,11 +124,13 @@ pub async fn start_gated(config: Config, gated: bool) -> Result<App, AppError> {
         admin_stop: CancellationToken::new(),
         admin_addr,
         ready: Arc::new(AtomicBool::new(false)),
+        ipvs,
     };
     let state = AdminState {
         table: Arc::clone(&app.table),
         ready: Arc::clone(&app.ready),
         prometheus,
+        ipvs: app.ipvs.status(),
     };
     tokio::spawn(admin::run(admin, state, app.admin_stop.clone()));
     app.apply(&config).await?;
@@ -180,15 +185,17 @@ impl App {
     pub async fn apply(&self, config: &Config) -> Result<(), AppError> {
         let mut listeners = self.listeners.lock().await;
         let mut http = self.http.lock().await;
+        self.ipvs.configure(&config.ipvs);
+        let kernel = |s: &ServiceConfig| self.ipvs.serves(s);
         let keeps = |s: &ServiceConfig| {
-            listeners
-                .get(&s.name)
-                .is_some_and(|r| r.protocol == s.protocol && Some(r.listen) == s.listen)
+            listeners.get(&s.name).is_some_and(|r| {
+                r.protocol == s.protocol && Some(r.listen) == s.listen && !kernel(s)
+            })
         };
         let starting: Vec<(&ServiceConfig, SocketAddr)> = config
             .services
             .iter()
-            .filter(|s| !keeps(s))
+            .filter(|s| !keeps(s) && !kernel(s) && !s.ipvs.kernel_only)
             .filter_map(|s| Some((s, s.listen?)))
             .collect();
         let stopping: Vec<Arc<str>> = listeners
@@ -295,6 +302,7 @@ impl App {
     /// up to `drain`, then closes what is left.
     pub async fn shutdown(self, drain: Duration) {
         self.ready.store(false, Ordering::Relaxed);
+        self.ipvs.stop();
         let mut listeners = self.listeners.lock().await;
         for (_, running) in listeners.drain() {
             running.stop.cancel();

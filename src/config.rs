@@ -7,8 +7,11 @@
 //! so `switchyard check` shows everything wrong with a file in one go.
 
 pub mod file;
+mod ipvs;
 mod validate;
 mod validate_http;
+
+pub use ipvs::{Dataplane, Forwarding, IpvsConfig, ServiceIpvs};
 
 use crate::balance::Scheduler;
 use serde::{Deserialize, Serialize};
@@ -30,6 +33,8 @@ pub struct Config {
     pub services: Vec<ServiceConfig>,
     /// The HTTP router: listeners, certificates, hosts and routes.
     pub http: HttpConfig,
+    /// Kernel IPVS data plane settings.
+    pub ipvs: IpvsConfig,
 }
 
 /// The L7 part of the config.
@@ -182,6 +187,8 @@ pub struct ServiceConfig {
     pub failure_backoff: Duration,
     /// The real servers.
     pub endpoints: Vec<EndpointConfig>,
+    /// Data plane and kernel IPVS settings.
+    pub ipvs: ServiceIpvs,
 }
 
 /// One real server of a service.
@@ -194,7 +201,9 @@ pub struct EndpointConfig {
 }
 
 /// Transport protocol of a service.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     /// TCP stream proxying.
@@ -377,6 +386,7 @@ impl ServiceConfig {
             max_failures: NonZeroU32::new(file::default_max_failures()),
             failure_backoff: file::default_failure_backoff(),
             endpoints: Vec::new(),
+            ipvs: ServiceIpvs::default(),
         }
     }
 }

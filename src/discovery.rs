@@ -86,6 +86,26 @@ pub struct Merger {
     report: report::Reporter,
 }
 
+/// A cluster service's config. With a kernel data plane (`[ipvs] dataplane` `ipvs` or
+/// `auto`), its ClusterIP:port becomes a VIP the kernel serves (kube-proxy's IPVS mode, with
+/// `sessionAffinity: ClientIP` as IPVS persistence); it is never bound in user space, since
+/// ClusterIPs are not local addresses. Otherwise it stays a route target only.
+fn kernel_vip(
+    service: &KubeService,
+    dataplane: crate::config::Dataplane,
+) -> crate::config::ServiceConfig {
+    let mut config = service.config.clone();
+    if dataplane != crate::config::Dataplane::Userspace
+        && let Some(vip) = service.cluster_ip
+    {
+        config.listen = Some(vip);
+        config.ipvs.dataplane = dataplane;
+        config.ipvs.kernel_only = true;
+        config.ipvs.persistence = service.affinity_timeout;
+    }
+    config
+}
+
 impl Merger {
     /// The file's config plus the cluster's parts. The file comes first everywhere: its hosts
     /// and default service win, its routes are listed first; a cluster route that conflicts
@@ -98,7 +118,7 @@ impl Merger {
                 .services
                 .iter()
                 .filter(|s| !names.contains(&*s.config.name))
-                .map(|s| s.config.clone()),
+                .map(|s| kernel_vip(s, file.ipvs.dataplane)),
         );
         let file_hosts: HashSet<_> = file.http.hosts.iter().map(|h| h.host.clone()).collect();
         config.http.hosts.extend(
@@ -149,5 +169,43 @@ impl Merger {
             });
         }
         config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Dataplane;
+
+    fn kube_service() -> KubeService {
+        KubeService {
+            config: crate::config::ServiceConfig::with_defaults("ns/web:http".into()),
+            cluster_ip: Some(([10, 96, 0, 10], 80).into()),
+            affinity_timeout: Some(std::time::Duration::from_secs(10_800)),
+        }
+    }
+
+    #[test]
+    fn cluster_ips_become_kernel_only_vips_with_a_kernel_data_plane() {
+        let s = kernel_vip(&kube_service(), Dataplane::Auto);
+        assert_eq!(s.listen, Some(([10, 96, 0, 10], 80).into()));
+        assert_eq!(s.ipvs.dataplane, Dataplane::Auto);
+        assert!(s.ipvs.kernel_only, "never bound in user space");
+        assert_eq!(
+            s.ipvs.persistence,
+            Some(std::time::Duration::from_secs(10_800))
+        );
+    }
+
+    #[test]
+    fn cluster_ips_stay_route_targets_in_user_space() {
+        let s = kernel_vip(&kube_service(), Dataplane::Userspace);
+        assert_eq!(s.listen, None);
+        assert!(!s.ipvs.kernel_only);
+        let headless = KubeService {
+            cluster_ip: None,
+            ..kube_service()
+        };
+        assert_eq!(kernel_vip(&headless, Dataplane::Ipvs).listen, None);
     }
 }

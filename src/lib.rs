@@ -28,7 +28,8 @@
 //! - [`balance`]: the schedulers, one file each behind the [`balance::Pick`] trait;
 //! - [`upstream`]: connecting to endpoints (deadline, retry, passive health, PROXY v2);
 //! - [`router`]: listeners and the TCP and UDP proxies;
-//! - [`admin`]: `/metrics`, `/livez`, `/readyz`, `/debug/table`;
+//! - [`ipvs`]: the optional kernel IPVS data plane (genetlink client, pure diff, reconciler);
+//! - [`admin`]: `/metrics`, `/livez`, `/readyz`, `/debug/table`, `/debug/ipvs`;
 //! - [`app`]: wires everything together, owns reload, shutdown and drain;
 //! - [`demo`]: the embedded default config and its demo backends;
 //! - [`discovery`]: the Kubernetes source (Services, EndpointSlices, Ingresses, TLS Secrets);
@@ -41,6 +42,7 @@ pub mod config;
 pub mod demo;
 pub mod discovery;
 pub mod ingress;
+pub mod ipvs;
 pub mod router;
 pub mod service_table;
 pub mod telemetry;

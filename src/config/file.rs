@@ -38,6 +38,9 @@ pub struct RawConfig {
     /// `[[routes]]`: host + path → service.
     #[serde(default)]
     pub routes: Vec<RawRoute>,
+    /// `[ipvs]`: the kernel IPVS data plane.
+    #[serde(default)]
+    pub ipvs: super::ipvs::RawIpvs,
 }
 
 /// `[http]`.
@@ -283,6 +286,15 @@ pub struct RawService {
     /// The real servers behind the service.
     #[serde(default)]
     pub endpoints: Vec<RawEndpoint>,
+    /// `userspace`, `ipvs` or `auto`; absent: `[ipvs].dataplane`.
+    #[serde(default)]
+    pub dataplane: Option<super::Dataplane>,
+    /// IPVS persistence (client affinity) timeout; absent or "0s": off.
+    #[serde(default, with = "humantime_serde")]
+    pub persistence_timeout: Option<Duration>,
+    /// IPVS `sh`/`mh` scheduler flags: `fallback`, `port`.
+    #[serde(default)]
+    pub scheduler_flags: Vec<String>,
 }
 
 pub(super) fn default_connect_timeout() -> Duration {

@@ -303,3 +303,74 @@ fn route_allow_lists_cookie_names_and_metric_names_are_checked() {
         Some("SY_ID")
     );
 }
+
+#[test]
+fn ipvs_settings_default_to_user_space_and_switchyard0() {
+    let c = Config::parse(MINIMAL, "t").unwrap();
+    assert_eq!(c.ipvs.dataplane, Dataplane::Userspace);
+    assert_eq!(c.ipvs.interface, "switchyard0");
+    assert_eq!(c.ipvs.forwarding, Forwarding::Masq);
+    assert_eq!(c.services[0].ipvs.dataplane, Dataplane::Userspace);
+}
+
+#[test]
+fn a_service_inherits_the_global_dataplane_unless_it_sets_its_own() {
+    let text = r#"
+[ipvs]
+dataplane = "auto"
+owned_ranges = ["10.96.0.0/12"]
+forwarding = "route"
+[[services]]
+name = "a"
+listen = "10.96.0.1:80"
+scheduler = "mh"
+scheduler_flags = ["fallback", "port"]
+persistence_timeout = "5m"
+[[services.endpoints]]
+address = "10.0.0.1:80"
+[[services]]
+name = "b"
+listen = "10.96.0.2:80"
+dataplane = "userspace"
+[[services.endpoints]]
+address = "10.0.0.1:80"
+"#;
+    let c = Config::parse(text, "t").unwrap();
+    let a = &c.services[0].ipvs;
+    assert_eq!(a.dataplane, Dataplane::Auto);
+    assert!(a.sched_fallback && a.sched_port);
+    assert_eq!(a.persistence, Some(Duration::from_secs(300)));
+    assert_eq!(c.services[1].ipvs.dataplane, Dataplane::Userspace);
+    assert_eq!(c.ipvs.forwarding, Forwarding::Route);
+    assert_eq!(c.ipvs.owned_ranges.len(), 1);
+}
+
+#[test]
+fn bad_ipvs_settings_are_reported_with_their_paths() {
+    let text = r#"
+[ipvs]
+interface = "a name that is far too long"
+owned_ranges = ["nope"]
+[[services]]
+name = "a"
+listen = "10.96.0.1:80"
+scheduler_flags = ["port"]
+[[services.endpoints]]
+address = "10.0.0.1:80"
+"#;
+    let found = issues(text);
+    assert!(
+        found.iter().any(|i| i.starts_with("ipvs.interface")),
+        "{found:?}"
+    );
+    assert!(
+        found.iter().any(|i| i.starts_with("ipvs.owned_ranges[0]")),
+        "{found:?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|i| i.starts_with("services[0].scheduler_flags[0]")),
+        "{found:?}"
+    );
+}

@@ -44,10 +44,11 @@ pub(super) fn validate(raw: RawConfig, external_certificates: bool) -> Result<Co
         .services
         .iter()
         .enumerate()
-        .filter_map(|(i, s)| service(s, &format!("services[{i}]"), &mut issues))
+        .filter_map(|(i, s)| service(s, &format!("services[{i}]"), &raw, &mut issues))
         .collect();
     check_unique(&raw, admin_listen, &mut issues);
     let http = super::validate_http::http(&raw, &services, external_certificates, &mut issues);
+    let ipvs = super::ipvs::ipvs(&raw.ipvs, &mut issues);
     if !issues.0.is_empty() {
         return Err(issues.0);
     }
@@ -63,6 +64,7 @@ pub(super) fn validate(raw: RawConfig, external_certificates: bool) -> Result<Co
         },
         services,
         http,
+        ipvs,
     })
 }
 
@@ -79,8 +81,14 @@ pub(super) fn socket_addr(text: &str, path: &str, issues: &mut Issues) -> Option
     }
 }
 
-fn service(raw: &RawService, path: &str, issues: &mut Issues) -> Option<ServiceConfig> {
+fn service(
+    raw: &RawService,
+    path: &str,
+    file: &RawConfig,
+    issues: &mut Issues,
+) -> Option<ServiceConfig> {
     let before = issues.0.len();
+    let ipvs = super::ipvs::service(raw, file.ipvs.dataplane, path, issues);
     valid_name_or_issue(&raw.name, &format!("{path}.name"), issues);
     let listen = raw
         .listen
@@ -150,6 +158,7 @@ fn service(raw: &RawService, path: &str, issues: &mut Issues) -> Option<ServiceC
         max_failures: NonZeroU32::new(raw.max_failures),
         failure_backoff: raw.failure_backoff,
         endpoints,
+        ipvs,
     })
 }
 

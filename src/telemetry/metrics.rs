@@ -64,6 +64,12 @@ pub fn install() -> PrometheusHandle {
                         Matcher::Full(KUBE_PUBLISH_LATENCY_SECONDS.to_owned()),
                         &PUBLISH_BUCKETS,
                     )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(IPVS_SYNC_DURATION_SECONDS.to_owned()),
+                        &DURATION_BUCKETS,
+                    )
                 });
             let recorder = match builder {
                 Ok(b) => b.build_recorder(),
@@ -253,4 +259,52 @@ pub fn kube_unsupported_annotation() {
 pub fn kube_status_write(ok: bool) {
     let result = if ok { "ok" } else { "failed" };
     counter!(KUBE_STATUS_WRITES_TOTAL, "result" => result).increment(1);
+}
+
+// ---- Kernel IPVS data plane (src/ipvs/) ----
+
+/// 1 when the kernel IPVS data plane is in use, 0 when services run in user space.
+pub const IPVS_AVAILABLE: &str = "switchyard_ipvs_available";
+/// Virtual services Switchyard has programmed in the kernel.
+pub const IPVS_SERVICES: &str = "switchyard_ipvs_services";
+/// Destinations of those services, by `state` (`active`, `draining`).
+pub const IPVS_DESTINATIONS: &str = "switchyard_ipvs_destinations";
+/// Duration of one sync (dump, diff, apply, VIPs).
+pub const IPVS_SYNC_DURATION_SECONDS: &str = "switchyard_ipvs_sync_duration_seconds";
+/// Syncs by `result` (`ok`, `failed`).
+pub const IPVS_SYNCS_TOTAL: &str = "switchyard_ipvs_syncs_total";
+/// Netlink write operations applied, by `kind` (`add_service`, `set_dest`, …).
+pub const IPVS_OPERATIONS_TOTAL: &str = "switchyard_ipvs_operations_total";
+/// Failed IPVS or link operations, by `errno` (`EEXIST`, `ENOENT`, `timeout`, …).
+pub const IPVS_ERRORS_TOTAL: &str = "switchyard_ipvs_errors_total";
+
+/// Records whether the kernel data plane is in use.
+pub fn ipvs_available(on: bool) {
+    gauge!(IPVS_AVAILABLE).set(if on { 1.0 } else { 0.0 });
+}
+
+/// Records the outcome of one IPVS sync.
+pub fn ipvs_sync(
+    ok: bool,
+    elapsed: std::time::Duration,
+    services: usize,
+    active: usize,
+    draining: usize,
+) {
+    let result = if ok { "ok" } else { "failed" };
+    counter!(IPVS_SYNCS_TOTAL, "result" => result).increment(1);
+    metrics::histogram!(IPVS_SYNC_DURATION_SECONDS).record(elapsed.as_secs_f64());
+    gauge!(IPVS_SERVICES).set(services as f64);
+    gauge!(IPVS_DESTINATIONS, "state" => "active").set(active as f64);
+    gauge!(IPVS_DESTINATIONS, "state" => "draining").set(draining as f64);
+}
+
+/// Counts one applied IPVS operation.
+pub fn ipvs_operation(kind: &'static str) {
+    counter!(IPVS_OPERATIONS_TOTAL, "kind" => kind).increment(1);
+}
+
+/// Counts one failed IPVS or link operation.
+pub fn ipvs_error(errno: &'static str) {
+    counter!(IPVS_ERRORS_TOTAL, "errno" => errno).increment(1);
 }
