@@ -61,6 +61,28 @@ pub struct ClientSettings {
     pub verify: bool,
 }
 
+impl ClientSettings {
+    /// The client settings of a service.
+    pub fn of(c: &crate::config::ServiceConfig) -> Self {
+        ClientSettings {
+            connect_timeout: c.connect_timeout,
+            protocol: c.upstream_protocol,
+            ca: c.upstream_ca.clone(),
+            sni: c.upstream_sni.clone(),
+            verify: c.upstream_verify,
+        }
+    }
+
+    /// Whether these are the settings of `c` (checked per request: compares, never copies).
+    pub fn is_for(&self, c: &crate::config::ServiceConfig) -> bool {
+        self.connect_timeout == c.connect_timeout
+            && self.protocol == c.upstream_protocol
+            && self.ca == c.upstream_ca
+            && self.sni == c.upstream_sni
+            && self.verify == c.upstream_verify
+    }
+}
+
 /// A pooled client for one service.
 #[derive(Debug, Clone)]
 pub struct HttpClient {
@@ -277,4 +299,31 @@ fn tls_config(settings: &ClientSettings) -> Result<rustls::ClientConfig, ClientE
             .with_custom_certificate_verifier(std::sync::Arc::new(unverified))
     };
     Ok(config.with_no_client_auth())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ClientSettings;
+    use crate::config::{ServiceConfig, UpstreamProtocol};
+
+    #[test]
+    fn settings_match_their_service_until_a_client_setting_changes() {
+        let mut c = ServiceConfig::with_defaults("s".into());
+        let settings = ClientSettings::of(&c);
+        assert!(settings.is_for(&c));
+        c.idle_timeout *= 2; // not a client setting
+        assert!(settings.is_for(&c));
+        for change in [
+            |c: &mut ServiceConfig| c.connect_timeout *= 2,
+            |c: &mut ServiceConfig| c.upstream_protocol = UpstreamProtocol::H2c,
+            |c: &mut ServiceConfig| c.upstream_sni = Some("x".into()),
+            |c: &mut ServiceConfig| c.upstream_ca = Some("ca.pem".into()),
+            |c: &mut ServiceConfig| c.upstream_verify = false,
+        ] {
+            let mut changed = c.clone();
+            change(&mut changed);
+            assert!(!settings.is_for(&changed));
+            assert!(ClientSettings::of(&changed).is_for(&changed));
+        }
+    }
 }

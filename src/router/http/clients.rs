@@ -41,22 +41,15 @@ pub(super) fn client_for(service: &Service, conn: &Conn) -> Result<Arc<HttpClien
 /// The service's shared pooled client.
 fn shared(service: &Service) -> Result<Arc<HttpClient>, ClientError> {
     let c = &service.config;
-    let settings = ClientSettings {
-        connect_timeout: c.connect_timeout,
-        protocol: c.upstream_protocol,
-        ca: c.upstream_ca.clone(),
-        sni: c.upstream_sni.clone(),
-        verify: c.upstream_verify,
-    };
     if let Some(client) = service
         .live
         .http_client
         .load_full()
-        .filter(|x| *x.settings() == settings)
+        .filter(|x| x.settings().is_for(c))
     {
         return Ok(client);
     }
-    let client = Arc::new(HttpClient::new(settings)?);
+    let client = Arc::new(HttpClient::new(ClientSettings::of(c))?);
     service.live.http_client.store(Some(Arc::clone(&client)));
     Ok(client)
 }

@@ -4,6 +4,7 @@
 use super::record::{CountIn, Record, ResponseBody, Tracked};
 use super::reply::{redirect_https, status, upstream_error};
 use super::sticky;
+use crate::config::AccessLog;
 use crate::ingress::{Hostname, Lookup, RouteTarget};
 use crate::router::forward::{self, Origin};
 use crate::service_table::{Service, Snapshot, TableHandle};
@@ -55,9 +56,15 @@ pub async fn handle(
     let started = Instant::now();
     let snapshot = conn.table.load_full();
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
     let host = authority(&req);
-    let bytes_in = Arc::new(AtomicU64::new(0));
+    // What only the access log needs is not gathered when it is off.
+    let logging = snapshot.http.access_log != AccessLog::Off;
+    let path = if logging {
+        req.uri().path().to_owned()
+    } else {
+        String::new()
+    };
+    let bytes_in = logging.then(|| Arc::new(AtomicU64::new(0)));
     let (mut response, log) = route(req, &conn, &snapshot, host.as_deref(), &bytes_in).await;
     let record = Record {
         started,
@@ -101,7 +108,7 @@ async fn route(
     conn: &Conn,
     snapshot: &Snapshot,
     authority: Option<&str>,
-    bytes_in: &Arc<AtomicU64>,
+    bytes_in: &Option<Arc<AtomicU64>>,
 ) -> (Response<ResponseBody>, LogInfo) {
     let mut log = LogInfo::default();
     let Some(host) = authority.and_then(Hostname::from_authority) else {
@@ -171,7 +178,7 @@ async fn route(
     let upgrade =
         super::upgrade::requested(&req).map(|value| (value, hyper::upgrade::on(&mut req)));
     let (parts, body) = req.into_parts();
-    let body = CountIn::new(body, Arc::clone(bytes_in));
+    let body = CountIn::new(body, bytes_in.clone());
     let mut headers = parts.headers;
     forward::remove_hop_by_hop(&mut headers);
     if let Some((value, _)) = &upgrade {
@@ -270,7 +277,7 @@ async fn forward_request(
                 if let Some((name, _)) = &head.sticky
                     && pinned.is_none()
                 {
-                    sticky::set(response.headers_mut(), name, endpoint.address);
+                    sticky::set(response.headers_mut(), name, endpoint);
                 }
                 let response = response.map(|body| Tracked::upstream(body, busy));
                 return (response, Some(endpoint.address));

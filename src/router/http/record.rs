@@ -34,7 +34,7 @@ pub struct Record {
     pub method: Method,
     /// The authority the request was routed by.
     pub host: Option<String>,
-    /// Request path (no query: it may hold secrets).
+    /// Request path (no query: it may hold secrets); empty when the access log is off.
     pub path: String,
     /// Response status.
     pub status: StatusCode,
@@ -44,8 +44,9 @@ pub struct Record {
     pub upstream: Option<SocketAddr>,
     /// `X-Request-Id` as forwarded.
     pub request_id: Option<HeaderValue>,
-    /// Request body bytes read from the client, counted as they stream up.
-    pub bytes_in: Arc<AtomicU64>,
+    /// Request body bytes read from the client, counted as they stream up (only when the
+    /// access log is on).
+    pub bytes_in: Option<Arc<AtomicU64>>,
     /// Where the duration and status are counted.
     pub metrics: Arc<HttpMetrics>,
     /// Whether and how to log.
@@ -65,7 +66,7 @@ impl Record {
             .map_or_else(|| "-".to_owned(), |a| a.to_string());
         tracing::info!(target: "access", client = %self.client, method = %self.method,
             host = self.host.as_deref().unwrap_or("-"), path = %self.path,
-            status = self.status.as_u16(), bytes_in = self.bytes_in.load(Ordering::Relaxed),
+            status = self.status.as_u16(), bytes_in = self.bytes_in.as_ref().map_or(0, |b| b.load(Ordering::Relaxed)),
             bytes_out, duration_ms = elapsed.as_secs_f64() * 1000.0,
             service = self.service.as_deref().unwrap_or("-"), upstream = %upstream,
             request_id = self.request_id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-"),
@@ -152,16 +153,16 @@ impl Drop for Tracked {
     }
 }
 
-/// A request body that counts the bytes it passes into a shared counter.
+/// A request body that counts the bytes it passes into a shared counter, if given one.
 #[derive(Debug)]
 pub struct CountIn<B> {
     body: B,
-    count: Arc<AtomicU64>,
+    count: Option<Arc<AtomicU64>>,
 }
 
 impl<B> CountIn<B> {
     /// Wraps `body`, adding what it yields to `count`.
-    pub fn new(body: B, count: Arc<AtomicU64>) -> Self {
+    pub fn new(body: B, count: Option<Arc<AtomicU64>>) -> Self {
         CountIn { body, count }
     }
 }
@@ -175,10 +176,10 @@ impl<B: Body<Data = Bytes> + Unpin> Body for CountIn<B> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         let polled = Pin::new(&mut self.body).poll_frame(cx);
-        if let Poll::Ready(Some(Ok(frame))) = &polled
+        if let (Poll::Ready(Some(Ok(frame))), Some(count)) = (&polled, &self.count)
             && let Some(data) = frame.data_ref()
         {
-            self.count.fetch_add(data.len() as u64, Ordering::Relaxed);
+            count.fetch_add(data.len() as u64, Ordering::Relaxed);
         }
         polled
     }

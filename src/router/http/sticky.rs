@@ -7,14 +7,18 @@
 //! address, so the cookie does not reveal internal addresses, and it survives reloads and
 //! endpoint reordering.
 
-use crate::service_table::Service;
+use crate::service_table::{Endpoint, Service};
 use http::header::{COOKIE, SET_COOKIE};
 use http::{HeaderMap, HeaderValue};
 
-/// The cookie value that names the endpoint at `address`.
-pub(super) fn endpoint_id(address: std::net::SocketAddr) -> String {
-    let hash = xxhash_rust::xxh3::xxh3_64(address.to_string().as_bytes());
-    format!("{hash:016x}")
+/// The hash of the endpoint's address (its `ip:port` text) that its cookie value names.
+fn hash(endpoint: &Endpoint) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(endpoint.authority.as_str().as_bytes())
+}
+
+/// The cookie value that names `endpoint`.
+pub(super) fn endpoint_id(endpoint: &Endpoint) -> String {
+    format!("{:016x}", hash(endpoint))
 }
 
 /// The value of cookie `name` in the request, if any.
@@ -31,14 +35,15 @@ pub(super) fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> 
 
 /// The endpoint the cookie value `id` names, if it can take the request.
 pub(super) fn endpoint(service: &Service, id: &str, tried: &[usize]) -> Option<usize> {
+    let wanted = u64::from_str_radix(id, 16).ok()?;
     service.endpoints.iter().enumerate().position(|(i, e)| {
-        !tried.contains(&i) && e.weight > 0 && !e.state.is_benched() && endpoint_id(e.address) == id
+        !tried.contains(&i) && e.weight > 0 && !e.state.is_benched() && hash(e) == wanted
     })
 }
 
-/// Adds the `Set-Cookie` that pins the client to `address`.
-pub(super) fn set(headers: &mut HeaderMap, name: &str, address: std::net::SocketAddr) {
-    let value = format!("{name}={}; Path=/; HttpOnly", endpoint_id(address));
+/// Adds the `Set-Cookie` that pins the client to `endpoint`.
+pub(super) fn set(headers: &mut HeaderMap, name: &str, endpoint: &Endpoint) {
+    let value = format!("{name}={}; Path=/; HttpOnly", endpoint_id(endpoint));
     if let Ok(value) = HeaderValue::from_str(&value) {
         headers.append(SET_COOKIE, value);
     }
@@ -60,8 +65,8 @@ mod tests {
 
     #[test]
     fn endpoint_ids_are_stable_and_distinct() {
-        let a: std::net::SocketAddr = "10.0.0.1:80".parse().unwrap();
-        let b: std::net::SocketAddr = "10.0.0.2:80".parse().unwrap();
+        let endpoint = |text: &str| Endpoint::new(text.parse().unwrap(), 1, Default::default());
+        let (a, b) = (&endpoint("10.0.0.1:80"), &endpoint("10.0.0.2:80"));
         assert_eq!(endpoint_id(a), endpoint_id(a));
         assert_ne!(endpoint_id(a), endpoint_id(b));
         assert_eq!(endpoint_id(a).len(), 16);
