@@ -1,10 +1,11 @@
 //! The pooled HTTP client the router forwards requests with: HTTP/1.1 keep-alive, or HTTP/2
 //! over plain TCP (`h2c`, one multiplexed connection per endpoint) for gRPC services.
 //!
-//! hyper-util's client keeps idle keep-alive connections per `scheme://authority`, and the
-//! router always addresses an endpoint by `ip:port`, so the pool is per endpoint. There is one
-//! client per service (kept in the service's live state, so endpoint changes never throw the
-//! pool away); it is rebuilt only when the service's connect timeout changes.
+//! Plain HTTP/1.1 (the common case) goes through [`super::pool`], our own per-endpoint pool of
+//! hyper connections; `h2c` and `https` (where ALPN may pick h2) use hyper-util's client, which
+//! keeps its connections per `scheme://authority`, so both pools are per endpoint. There is
+//! one client per service (kept in the service's live state, so endpoint changes never throw
+//! the pool away); it is rebuilt only when the service's client settings change.
 //!
 //! Errors carry their blame: a failed connect (retryable on another endpoint: nothing was
 //! sent) and a timeout waiting for response headers are upstream's fault (502 / 504).
@@ -15,9 +16,10 @@
 //! downstream connection ([`HttpClient::with_proxy_header`]) whose connector writes that
 //! client's header first; its small pool lives and dies with the downstream connection.
 
+use super::pool::{POOL_IDLE, POOL_MAX_IDLE, Pool, Pooled, SendError};
 use crate::config::UpstreamProtocol;
 use bytes::Bytes;
-use http::{Request, Response};
+use http::{Request, Response, Uri};
 use http_body_util::combinators::BoxBody;
 use hyper::body::Incoming;
 use hyper_rustls::{FixedServerNameResolver, HttpsConnector, HttpsConnectorBuilder};
@@ -38,11 +40,6 @@ pub type UpstreamBody = BoxBody<Bytes, BoxError>;
 
 /// The error type of [`UpstreamBody`].
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// Idle pooled connections are closed after this long (endpoints commonly time out at 60 s+).
-const POOL_IDLE: Duration = Duration::from_secs(50);
-/// Most idle connections kept per endpoint.
-const POOL_MAX_IDLE: usize = 256;
 
 /// What a service's client is built from; a change rebuilds it (and its pool).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,11 +81,20 @@ impl ClientSettings {
 }
 
 /// A pooled client for one service.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct HttpClient {
     settings: ClientSettings,
     tls: rustls::ClientConfig,
-    client: Client<HttpsConnector<Connector>, UpstreamBody>,
+    via: Via,
+}
+
+/// Which pool a client's requests go through.
+#[derive(Debug)]
+enum Via {
+    /// Plain HTTP/1.1: our own pool.
+    Pool(Pool),
+    /// `h2c` and `https`: hyper-util's pooled client.
+    Legacy(Box<Client<HttpsConnector<Connector>, UpstreamBody>>),
 }
 
 /// hyper-util's TCP connector, plus an optional PROXY protocol header written on every new
@@ -151,13 +157,13 @@ pub enum ClientError {
 pub enum UpstreamError {
     /// The connection could not be made; nothing was sent, so another endpoint may be tried.
     #[error("connect failed: {0}")]
-    Connect(#[source] hyper_util::client::legacy::Error),
+    Connect(#[source] BoxError),
     /// No response headers within the deadline.
     #[error("no response within {0:?}")]
     Timeout(Duration),
     /// The exchange failed after the request was (maybe) sent.
     #[error("request failed: {0}")]
-    Request(#[source] hyper_util::client::legacy::Error),
+    Request(#[source] BoxError),
 }
 
 impl UpstreamError {
@@ -193,6 +199,14 @@ impl HttpClient {
         tls: rustls::ClientConfig,
         proxy_header: Option<Arc<[u8]>>,
     ) -> Result<Self, ClientError> {
+        if settings.protocol == UpstreamProtocol::Http1 {
+            let pool = Pool::new(settings.connect_timeout, proxy_header);
+            return Ok(Self {
+                settings,
+                tls,
+                via: Via::Pool(pool),
+            });
+        }
         let mut tcp = HttpConnector::new();
         tcp.set_connect_timeout(Some(settings.connect_timeout));
         tcp.set_nodelay(true);
@@ -223,7 +237,7 @@ impl HttpClient {
         Ok(Self {
             settings,
             tls,
-            client,
+            via: Via::Legacy(Box::new(client)),
         })
     }
 
@@ -241,25 +255,52 @@ impl HttpClient {
         }
     }
 
-    /// The URI scheme of requests sent with this client.
-    pub fn scheme(&self) -> http::uri::Scheme {
+    /// The URI of a request for `path` sent to the endpoint at `authority`: origin-form on
+    /// our HTTP/1.1 connections, absolute (naming the endpoint) for hyper-util's client.
+    pub fn uri(&self, authority: &http::uri::Authority, path: http::uri::PathAndQuery) -> Uri {
+        let mut uri = http::uri::Parts::default();
+        uri.path_and_query = Some(path);
         match self.settings.protocol {
-            UpstreamProtocol::Https => http::uri::Scheme::HTTPS,
-            UpstreamProtocol::Http1 | UpstreamProtocol::H2c => http::uri::Scheme::HTTP,
+            UpstreamProtocol::Http1 => {}
+            UpstreamProtocol::Https => {
+                uri.scheme = Some(http::uri::Scheme::HTTPS);
+                uri.authority = Some(authority.clone());
+            }
+            UpstreamProtocol::H2c => {
+                uri.scheme = Some(http::uri::Scheme::HTTP);
+                uri.authority = Some(authority.clone());
+            }
         }
+        // Every part is valid and a path is always present (a scheme only with an
+        // authority), so this cannot fail; an empty URI would only make the send fail.
+        Uri::from_parts(uri).unwrap_or_default()
     }
 
-    /// Sends `request` (whose URI names the endpoint) and waits for response headers.
+    /// Sends `request` (whose URI came from [`HttpClient::uri`]) to the endpoint at `address`
+    /// and waits for response headers. On our HTTP/1.1 path the connection comes back with
+    /// the response, to be released to the pool when the body has ended.
     pub async fn send(
         &self,
+        address: std::net::SocketAddr,
         request: Request<UpstreamBody>,
         response_timeout: Duration,
-    ) -> Result<Response<Incoming>, UpstreamError> {
-        match tokio::time::timeout(response_timeout, self.client.request(request)).await {
+    ) -> Result<(Response<Incoming>, Option<Pooled>), UpstreamError> {
+        let exchange = async {
+            match &self.via {
+                Via::Pool(pool) => pool.send(address, request).await.map_err(|e| match e {
+                    SendError::Connect(e) => UpstreamError::Connect(e),
+                    SendError::Request(e) => UpstreamError::Request(e),
+                }),
+                Via::Legacy(client) => match client.request(request).await {
+                    Ok(response) => Ok((response, None)),
+                    Err(e) if e.is_connect() => Err(UpstreamError::Connect(e.into())),
+                    Err(e) => Err(UpstreamError::Request(e.into())),
+                },
+            }
+        };
+        match tokio::time::timeout(response_timeout, exchange).await {
             Err(_) => Err(UpstreamError::Timeout(response_timeout)),
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(e)) if e.is_connect() => Err(UpstreamError::Connect(e)),
-            Ok(Err(e)) => Err(UpstreamError::Request(e)),
+            Ok(result) => result,
         }
     }
 }

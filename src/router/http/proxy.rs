@@ -266,8 +266,11 @@ async fn forward_request(
         };
         let request = build(&head, headers, endpoint, body.take(), &client);
         let busy = endpoint.state.open();
-        match client.send(request, config.response_timeout).await {
-            Ok(mut response) => {
+        match client
+            .send(endpoint.address, request, config.response_timeout)
+            .await
+        {
+            Ok((mut response, pooled)) => {
                 endpoint.state.record_success();
                 let switched_to = response.headers().get(http::header::UPGRADE).cloned();
                 forward::remove_hop_by_hop(response.headers_mut());
@@ -279,7 +282,7 @@ async fn forward_request(
                 {
                     sticky::set(response.headers_mut(), name, endpoint);
                 }
-                let response = response.map(|body| Tracked::upstream(body, busy));
+                let response = response.map(|body| Tracked::upstream(body, busy, pooled));
                 return (response, Some(endpoint.address));
             }
             Err(error) => {
@@ -318,21 +321,15 @@ fn build(
     body: Option<UpstreamBody>,
     client: &HttpClient,
 ) -> Request<UpstreamBody> {
-    let mut uri = http::uri::Parts::default();
-    uri.scheme = Some(client.scheme());
-    uri.authority = Some(endpoint.authority.clone());
-    uri.path_and_query = Some(
-        head.uri
-            .path_and_query()
-            .cloned()
-            .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
-    );
+    let path = head
+        .uri
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
     let body = body.unwrap_or_else(|| Empty::new().map_err(|never| match never {}).boxed());
     let mut req = Request::new(body);
     *req.method_mut() = head.method.clone();
-    // Scheme, authority and path are all present and valid, so this cannot fail; an empty
-    // URI would only make the send fail, not panic.
-    *req.uri_mut() = Uri::from_parts(uri).unwrap_or_default();
+    *req.uri_mut() = client.uri(&endpoint.authority, path);
     *req.version_mut() = client.version();
     *req.headers_mut() = headers;
     req

@@ -10,6 +10,7 @@
 use crate::config::AccessLog;
 use crate::service_table::ActiveGuard;
 use crate::telemetry::metrics::HttpMetrics;
+use crate::upstream::pool::Pooled;
 use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode};
 use http_body_util::{Either, Full};
@@ -80,6 +81,10 @@ impl Record {
 pub struct Tracked {
     body: Either<Incoming, Full<Bytes>>,
     busy: Option<ActiveGuard>,
+    /// The upstream connection, back to its pool once the body has ended.
+    conn: Option<Pooled>,
+    /// Whether the body yielded its end.
+    ended: bool,
     record: Option<Box<Record>>,
     bytes_out: u64,
 }
@@ -88,9 +93,12 @@ pub struct Tracked {
 pub type ResponseBody = Tracked;
 
 impl Tracked {
-    /// An endpoint's body, keeping the endpoint counted as busy while it streams.
-    pub fn upstream(body: Incoming, busy: ActiveGuard) -> Self {
-        Self::new(Either::Left(body), Some(busy))
+    /// An endpoint's body, keeping the endpoint counted as busy while it streams; `conn` goes
+    /// back to its pool when the body has ended (and is closed if it never does).
+    pub fn upstream(body: Incoming, busy: ActiveGuard, conn: Option<Pooled>) -> Self {
+        let mut tracked = Self::new(Either::Left(body), Some(busy));
+        tracked.conn = conn;
+        tracked
     }
 
     /// A body of our own.
@@ -102,6 +110,8 @@ impl Tracked {
         Tracked {
             body,
             busy,
+            conn: None,
+            ended: false,
             record: None,
             bytes_out: 0,
         }
@@ -127,10 +137,14 @@ impl Body for Tracked {
                 .poll_frame(cx)
                 .map_err(|never| match never {}),
         };
-        if let Poll::Ready(Some(Ok(frame))) = &polled
-            && let Some(data) = frame.data_ref()
-        {
-            self.bytes_out += data.len() as u64;
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    self.bytes_out += data.len() as u64;
+                }
+            }
+            Poll::Ready(None) => self.ended = true,
+            _ => {}
         }
         polled
     }
@@ -146,6 +160,11 @@ impl Body for Tracked {
 
 impl Drop for Tracked {
     fn drop(&mut self) {
+        if let Some(conn) = self.conn.take()
+            && (self.ended || self.body.is_end_stream())
+        {
+            conn.release();
+        }
         drop(self.busy.take());
         if let Some(record) = self.record.take() {
             record.finish(self.bytes_out);

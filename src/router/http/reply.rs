@@ -35,7 +35,7 @@ pub(super) fn redirect_https(host: &str, uri: &Uri) -> Response<ResponseBody> {
 pub(super) fn upstream_error(error: &UpstreamError) -> Response<ResponseBody> {
     match error {
         UpstreamError::Timeout(_) => status(StatusCode::GATEWAY_TIMEOUT, "upstream timed out\n"),
-        UpstreamError::Request(e) if body_too_large(e) => {
+        UpstreamError::Request(e) if body_too_large(&**e) => {
             status(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n")
         }
         _ => status(StatusCode::BAD_GATEWAY, "upstream failed\n"),
