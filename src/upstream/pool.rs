@@ -117,7 +117,11 @@ impl Pool {
                 },
             }
         }
-        let mut sender = self.connect(address).await.map_err(SendError::Connect)?;
+        // Boxed: connecting is rare next to reuse, and its state would make every request's
+        // future larger.
+        let mut sender = Box::pin(self.connect(address))
+            .await
+            .map_err(SendError::Connect)?;
         match sender.send_request(request).await {
             Ok(response) => Ok(self.lend(sender, address, response)),
             Err(error) => Err(SendError::Request(error.into())),
