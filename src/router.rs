@@ -24,7 +24,8 @@ use tokio_util::task::TaskTracker;
 pub struct Lifecycle {
     /// Cancelled to stop accepting on this listener.
     pub stop_accepting: CancellationToken,
-    /// Cancelled when the drain deadline has passed: open connections close.
+    /// Cancelled when the drain deadline has passed: open connections close. Always cancelled
+    /// after every listener's `stop_accepting` (HTTP connections wait on it only then).
     pub force_close: CancellationToken,
     /// Tracks connection tasks, so shutdown can wait for them.
     pub connections: TaskTracker,

@@ -176,7 +176,11 @@ where
         .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX));
     let connection = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(connection);
+    // This select is polled on every wakeup of the connection, so it waits on one token only:
+    // `force_close` is cancelled at the drain deadline, always after every listener's
+    // `stop_accepting`, so it is watched only once the connection is draining.
     tokio::select! {
+        biased;
         result = connection.as_mut() => log_end(result, config),
         () = life.stop_accepting.cancelled() => {
             connection.as_mut().graceful_shutdown();
@@ -185,7 +189,6 @@ where
                 () = life.force_close.cancelled() => {}
             }
         }
-        () = life.force_close.cancelled() => {}
     }
 }
 
