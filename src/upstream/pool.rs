@@ -26,8 +26,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 
 /// Idle pooled connections are closed after this long (endpoints commonly time out at 60 s+).
 pub const POOL_IDLE: Duration = Duration::from_secs(50);
@@ -161,14 +159,8 @@ impl Pool {
 
     /// A new connection to `address`, its task spawned.
     async fn connect(&self, address: SocketAddr) -> Result<SendRequest<UpstreamBody>, BoxError> {
-        let stream = tokio::time::timeout(self.connect_timeout, TcpStream::connect(address))
-            .await
-            .map_err(|_| format!("connect to {address} timed out"))??;
-        stream.set_nodelay(true)?;
-        let mut stream = stream;
-        if let Some(header) = &self.proxy_header {
-            stream.write_all(header).await?;
-        }
+        let header = self.proxy_header.as_deref();
+        let stream = super::tcp::open(address, self.connect_timeout, header).await?;
         let (sender, conn) = http1::Builder::new()
             .handshake(TokioIo::new(stream))
             .await?;

@@ -10,6 +10,7 @@
 use crate::service_table::{ActiveGuard, Service};
 use std::io;
 use std::net::SocketAddr;
+use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
@@ -61,7 +62,7 @@ pub async fn connect(
         };
         tried.push(i);
         let endpoint = &service.endpoints[i];
-        match attempt(endpoint.address, preamble, service).await {
+        match open(endpoint.address, service.config.connect_timeout, preamble).await {
             Ok(stream) => {
                 endpoint.state.record_success();
                 return Ok(Upstream {
@@ -99,12 +100,14 @@ pub async fn connect(
     }
 }
 
-async fn attempt(
+/// One TCP connection to `address` within `deadline`, with Nagle off and `preamble` (a PROXY
+/// header) written first; shared by L4 connections and the HTTP/1.1 upstream pool.
+pub(crate) async fn open(
     address: SocketAddr,
+    deadline: Duration,
     preamble: Option<&[u8]>,
-    service: &Service,
 ) -> io::Result<TcpStream> {
-    let mut stream = timeout(service.config.connect_timeout, TcpStream::connect(address))
+    let mut stream = timeout(deadline, TcpStream::connect(address))
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
     stream.set_nodelay(true)?;

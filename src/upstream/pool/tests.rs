@@ -3,7 +3,7 @@
 use super::*;
 use http_body_util::{BodyExt, Empty};
 use std::sync::atomic::AtomicUsize;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 /// What the test backend does after answering a request.
