@@ -30,6 +30,7 @@ pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub const FORWARDED: HeaderName = HeaderName::from_static("forwarded");
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1, plus the legacy `proxy-connection` and `keep-alive`).
+/// `Connection` comes first: [`remove_hop_by_hop`] relies on it.
 const HOP_BY_HOP: [HeaderName; 8] = [
     CONNECTION,
     HeaderName::from_static("keep-alive"),
@@ -40,41 +41,59 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     TRANSFER_ENCODING,
     UPGRADE,
 ];
+/// Where `TE` is in [`HOP_BY_HOP`].
+const TE_INDEX: usize = 5;
 
 /// Removes hop-by-hop headers, including those named in `Connection`. `TE: trailers` stays:
 /// it is the one `TE` HTTP/2 allows, and gRPC endpoints require it.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    // Most messages carry none of these (or only `Connection`), so one pass over the names
-    // decides; removing by name would hash every name on the list, twice per request.
-    if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
+    // One pass over the names finds which of the list are present (most messages carry none,
+    // or only `Connection`), so only those are looked up and removed by name.
+    let mut present = 0u8;
+    for name in headers.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|hop| hop == name) {
+            present |= 1 << i;
+        }
+    }
+    if present == 0 {
         return;
     }
-    let trailers = headers
-        .get(TE)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
-    if headers.contains_key(CONNECTION) {
-        let named: Vec<HeaderName> = headers
-            .get_all(CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-            .filter(|name| !HOP_BY_HOP.contains(name))
-            .collect();
-        for name in named {
+    if present & 1 != 0 {
+        remove_connection_options(headers);
+    }
+    let trailers = present & (1 << TE_INDEX) != 0
+        && headers
+            .get(TE)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
+    for (i, name) in HOP_BY_HOP.iter().enumerate() {
+        if present & (1 << i) != 0 {
             headers.remove(name);
         }
     }
-    let present: Vec<HeaderName> = headers
-        .keys()
-        .filter(|name| HOP_BY_HOP.contains(name))
-        .cloned()
-        .collect();
-    for name in present {
-        headers.remove(name);
-    }
     if trailers {
         headers.insert(TE, HeaderValue::from_static("trailers"));
+    }
+}
+
+/// Removes the headers the `Connection` header names (RFC 9110 §7.6.1). The usual options
+/// (`close`, `keep-alive`, `upgrade`) are recognised by text, without building a name.
+fn remove_connection_options(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|option| {
+            !option.eq_ignore_ascii_case("close")
+                && !HOP_BY_HOP
+                    .iter()
+                    .any(|hop| option.eq_ignore_ascii_case(hop.as_str()))
+        })
+        .filter_map(|option| HeaderName::from_bytes(option.as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
     }
 }
 
@@ -229,6 +248,37 @@ mod tests {
         remove_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1);
         assert!(h.contains_key("accept"));
+    }
+
+    #[test]
+    fn connection_options_are_removed_in_any_case_and_from_every_connection_header() {
+        let mut h = HeaderMap::new();
+        h.append("connection", HeaderValue::from_static("Close , X-Secret"));
+        h.append("connection", HeaderValue::from_static("Keep-Alive,x-other"));
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        h.insert("x-other", HeaderValue::from_static("2"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert("upgrade", HeaderValue::from_static("websocket"));
+        h.insert("close", HeaderValue::from_static("an end-to-end header"));
+        h.insert("accept", HeaderValue::from_static("*/*"));
+        remove_hop_by_hop(&mut h);
+        let mut left: Vec<&str> = h.keys().map(|n| n.as_str()).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["accept", "close"]);
+    }
+
+    #[test]
+    fn the_list_order_the_scan_relies_on() {
+        assert_eq!(HOP_BY_HOP[0], CONNECTION);
+        assert_eq!(HOP_BY_HOP[TE_INDEX], TE);
+    }
+
+    #[test]
+    fn te_other_than_trailers_is_removed() {
+        let mut h = HeaderMap::new();
+        h.insert("te", HeaderValue::from_static("gzip"));
+        remove_hop_by_hop(&mut h);
+        assert!(h.is_empty());
     }
 
     #[test]
