@@ -19,6 +19,7 @@
 use super::pool::{POOL_IDLE, POOL_MAX_IDLE, Pool, Pooled, SendError};
 use crate::config::UpstreamProtocol;
 use bytes::Bytes;
+use futures::future::{Either, FutureExt, TryFutureExt};
 use http::{Request, Response, Uri};
 use http_body_util::combinators::BoxBody;
 use hyper::body::Incoming;
@@ -279,29 +280,31 @@ impl HttpClient {
     /// Sends `request` (whose URI came from [`HttpClient::uri`]) to the endpoint at `address`
     /// and waits for response headers. On our HTTP/1.1 path the connection comes back with
     /// the response, to be released to the pool when the body has ended.
-    pub async fn send(
+    ///
+    /// Built from combinators, not `async`: an `async` layer would keep its own copy of the
+    /// request beside the inner future's, and every request's handler state carries this.
+    pub fn send(
         &self,
         address: std::net::SocketAddr,
         request: Request<UpstreamBody>,
         response_timeout: Duration,
-    ) -> Result<(Response<Incoming>, Option<Pooled>), UpstreamError> {
-        let exchange = async {
-            match &self.via {
-                Via::Pool(pool) => pool.send(address, request).await.map_err(|e| match e {
-                    SendError::Connect(e) => UpstreamError::Connect(e),
-                    SendError::Request(e) => UpstreamError::Request(e),
-                }),
-                Via::Legacy(client) => match client.request(request).await {
-                    Ok(response) => Ok((response, None)),
-                    Err(e) if e.is_connect() => Err(UpstreamError::Connect(e.into())),
-                    Err(e) => Err(UpstreamError::Request(e.into())),
-                },
-            }
+    ) -> impl Future<Output = Result<(Response<Incoming>, Option<Pooled>), UpstreamError>> + '_
+    {
+        let exchange = match &self.via {
+            Via::Pool(pool) => Either::Left(pool.send(address, request).map_err(|e| match e {
+                SendError::Connect(e) => UpstreamError::Connect(e),
+                SendError::Request(e) => UpstreamError::Request(e),
+            })),
+            Via::Legacy(client) => Either::Right(client.request(request).map(|r| match r {
+                Ok(response) => Ok((response, None)),
+                Err(e) if e.is_connect() => Err(UpstreamError::Connect(e.into())),
+                Err(e) => Err(UpstreamError::Request(e.into())),
+            })),
         };
-        match tokio::time::timeout(response_timeout, exchange).await {
+        tokio::time::timeout(response_timeout, exchange).map(move |r| match r {
             Err(_) => Err(UpstreamError::Timeout(response_timeout)),
             Ok(result) => result,
-        }
+        })
     }
 }
 

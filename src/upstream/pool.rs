@@ -100,29 +100,32 @@ impl Pool {
     /// Sends `request` (origin-form URI, `Host` set) to `address` on an idle connection, or a
     /// new one, and waits for the response headers. The connection comes back with the
     /// response unless it was upgraded.
-    pub async fn send(
+    pub fn send(
         &self,
         address: SocketAddr,
         mut request: Request<UpstreamBody>,
-    ) -> Result<(Response<Incoming>, Option<Pooled>), SendError> {
-        while let Some(mut sender) = self.checkout(address).await {
-            match sender.try_send_request(request).await {
-                Ok(response) => return Ok(self.lend(sender, address, response)),
-                Err(mut error) => match error.take_message() {
-                    // The connection closed before the request went out: try another.
-                    Some(unsent) => request = unsent,
-                    None => return Err(SendError::Request(error.into_error().into())),
-                },
+    ) -> impl Future<Output = Result<(Response<Incoming>, Option<Pooled>), SendError>> + '_ {
+        // An `async` block, not an `async fn`: the fn would keep a second copy of `request`.
+        async move {
+            while let Some(mut sender) = self.checkout(address).await {
+                match sender.try_send_request(request).await {
+                    Ok(response) => return Ok(self.lend(sender, address, response)),
+                    Err(mut error) => match error.take_message() {
+                        // The connection closed before the request went out: try another.
+                        Some(unsent) => request = unsent,
+                        None => return Err(SendError::Request(error.into_error().into())),
+                    },
+                }
             }
-        }
-        // Boxed: connecting is rare next to reuse, and its state would make every request's
-        // future larger.
-        let mut sender = Box::pin(self.connect(address))
-            .await
-            .map_err(SendError::Connect)?;
-        match sender.send_request(request).await {
-            Ok(response) => Ok(self.lend(sender, address, response)),
-            Err(error) => Err(SendError::Request(error.into())),
+            // Boxed: connecting is rare next to reuse, and its state would make every request's
+            // future larger.
+            let mut sender = Box::pin(self.connect(address))
+                .await
+                .map_err(SendError::Connect)?;
+            match sender.send_request(request).await {
+                Ok(response) => Ok(self.lend(sender, address, response)),
+                Err(error) => Err(SendError::Request(error.into())),
+            }
         }
     }
 

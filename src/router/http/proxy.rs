@@ -12,6 +12,7 @@ use crate::telemetry::metrics::HttpMetrics;
 use crate::tls::CertStore;
 use crate::upstream::http::{BoxError, HttpClient, UpstreamBody, UpstreamError};
 use arc_swap::ArcSwap;
+use futures::future::Either;
 use http::header::{CONTENT_LENGTH, HOST};
 use http::{HeaderValue, Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Empty, Limited};
@@ -49,40 +50,54 @@ const ACME_PREFIX: &str = "/.well-known/acme-challenge/";
 
 /// Handles one request; never fails (errors become responses). The request is counted and
 /// logged when its response body is over (see [`super::record`]).
-pub async fn handle(
+///
+/// Every request's future is this one, moved into hyper's connection (and, for HTTP/2, into
+/// a task), so it is kept small: routing is synchronous ([`prepare`]), and no `async fn`
+/// layer keeps a second copy of the request beside the future it awaits.
+pub fn handle(
     req: Request<Incoming>,
     conn: Arc<Conn>,
-) -> Result<Response<ResponseBody>, Infallible> {
-    let started = Instant::now();
-    let snapshot = conn.table.load_full();
-    let method = req.method().clone();
-    let host = authority(&req);
-    // What only the access log needs is not gathered when it is off.
-    let logging = snapshot.http.access_log != AccessLog::Off;
-    let path = if logging {
-        req.uri().path().to_owned()
-    } else {
-        String::new()
-    };
-    let bytes_in = logging.then(|| Arc::new(AtomicU64::new(0)));
-    let (mut response, log) = route(req, &conn, &snapshot, host.as_deref(), &bytes_in).await;
-    let record = Record {
-        started,
-        client: conn.client,
-        listener: Arc::clone(&conn.listener),
-        method,
-        host,
-        path,
-        status: response.status(),
-        service: log.service,
-        upstream: log.upstream,
-        request_id: log.request_id,
-        bytes_in,
-        metrics: log.metrics.unwrap_or_else(HttpMetrics::unrouted),
-        format: snapshot.http.access_log,
-    };
-    response.body_mut().finish_with(record);
-    Ok(response)
+) -> impl Future<Output = Result<Response<ResponseBody>, Infallible>> + Send {
+    async move {
+        let started = Instant::now();
+        let snapshot = conn.table.load_full();
+        let method = req.method().clone();
+        let host = authority(&req);
+        // What only the access log needs is not gathered when it is off.
+        let logging = snapshot.http.access_log != AccessLog::Off;
+        let path = if logging {
+            req.uri().path().to_owned()
+        } else {
+            String::new()
+        };
+        let bytes_in = logging.then(|| Arc::new(AtomicU64::new(0)));
+        let mut log = LogInfo::default();
+        // One future either way, moved whole into the await, so that no partly moved value
+        // stays in this future's state while it waits.
+        let exchange = match prepare(req, &conn, &snapshot, host.as_deref(), &bytes_in, &mut log) {
+            Ok(forward) => Either::Left(forward_request(forward, &conn)),
+            Err(response) => Either::Right(std::future::ready((response, None))),
+        };
+        let (mut response, upstream) = exchange.await;
+        log.upstream = upstream;
+        let record = Record {
+            started,
+            client: conn.client,
+            listener: Arc::clone(&conn.listener),
+            method,
+            host,
+            path,
+            status: response.status(),
+            service: log.service,
+            upstream: log.upstream,
+            request_id: log.request_id,
+            bytes_in,
+            metrics: log.metrics.unwrap_or_else(HttpMetrics::unrouted),
+            format: snapshot.http.access_log,
+        };
+        response.body_mut().finish_with(record);
+        Ok(response)
+    }
 }
 
 /// What the access log wants to know beyond the request line.
@@ -103,28 +118,24 @@ fn authority(req: &Request<Incoming>) -> Option<String> {
     req.headers().get(HOST)?.to_str().ok().map(str::to_owned)
 }
 
-async fn route(
+/// Routes the request and readies it for the endpoint, or answers it here (redirects and
+/// errors). Fills in what the access log wants as it learns it.
+fn prepare<'a>(
     mut req: Request<Incoming>,
     conn: &Conn,
-    snapshot: &Snapshot,
+    snapshot: &'a Snapshot,
     authority: Option<&str>,
     bytes_in: &Option<Arc<AtomicU64>>,
-) -> (Response<ResponseBody>, LogInfo) {
-    let mut log = LogInfo::default();
+    log: &mut LogInfo,
+) -> Result<Forward<'a>, Response<ResponseBody>> {
     let Some(host) = authority.and_then(Hostname::from_authority) else {
-        return (
-            status(StatusCode::BAD_REQUEST, "missing or invalid Host\n"),
-            log,
-        );
+        return Err(status(StatusCode::BAD_REQUEST, "missing or invalid Host\n"));
     };
     if misdirected(conn, &host) {
-        return (
-            status(
-                StatusCode::MISDIRECTED_REQUEST,
-                "TLS server name does not match Host\n",
-            ),
-            log,
-        );
+        return Err(status(
+            StatusCode::MISDIRECTED_REQUEST,
+            "TLS server name does not match Host\n",
+        ));
     }
     let routes = &snapshot.http;
     let path = req.uri().path();
@@ -137,28 +148,28 @@ async fn route(
     if let Some(t) = target {
         log.metrics = Some(routes.metrics(t));
         if !t.allows(conn.client.ip()) {
-            return (status(StatusCode::FORBIDDEN, "forbidden\n"), log);
+            return Err(status(StatusCode::FORBIDDEN, "forbidden\n"));
         }
     }
     let redirect = target.map_or_else(|| routes.redirects(&host), |t| t.redirect_https);
     if redirect && !conn.tls && !path.starts_with(ACME_PREFIX) {
-        return (redirect_https(host.as_str(), req.uri()), log);
+        return Err(redirect_https(host.as_str(), req.uri()));
     }
     let Some(target) = target else {
-        return (
-            status(StatusCode::NOT_FOUND, "no route for this host and path\n"),
-            log,
-        );
+        return Err(status(
+            StatusCode::NOT_FOUND,
+            "no route for this host and path\n",
+        ));
     };
     log.service = Some(Arc::clone(&target.service));
     let Some(service) = snapshot.service(&target.service) else {
-        return (
-            status(StatusCode::SERVICE_UNAVAILABLE, "service not available\n"),
-            log,
-        );
+        return Err(status(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service not available\n",
+        ));
     };
     if let Some(resp) = too_large(&req, target) {
-        return (resp, log);
+        return Err(resp);
     }
     log.request_id = Some(forward::ensure_request_id(req.headers_mut()));
     let authority = authority.unwrap_or_default();
@@ -166,7 +177,7 @@ async fn route(
         Some(v) if v.as_bytes() == authority.as_bytes() => v.clone(),
         _ => match HeaderValue::from_str(authority) {
             Ok(v) => v,
-            Err(_) => return (status(StatusCode::BAD_REQUEST, "invalid Host\n"), log),
+            Err(_) => return Err(status(StatusCode::BAD_REQUEST, "invalid Host\n")),
         },
     };
     let origin = Origin {
@@ -202,9 +213,12 @@ async fn route(
         headers,
         upgrade: upgrade.map(|(_, on)| on),
     };
-    let (response, upstream) = forward_request(head, body, target, service, conn).await;
-    log.upstream = upstream;
-    (response, log)
+    Ok(Forward {
+        head,
+        body,
+        target,
+        service,
+    })
 }
 
 /// The parts of the request every attempt reuses.
@@ -218,97 +232,116 @@ struct UpstreamHead {
     upgrade: Option<hyper::upgrade::OnUpgrade>,
 }
 
+/// A routed request, ready to go to one of the service's endpoints.
+struct Forward<'a> {
+    head: UpstreamHead,
+    body: CountIn<Incoming>,
+    target: &'a RouteTarget,
+    service: &'a Arc<Service>,
+}
+
 /// Sends the request to an endpoint, trying the next one when the connect fails and the body
 /// can be sent again (it was empty).
-async fn forward_request(
-    mut head: UpstreamHead,
-    body: CountIn<Incoming>,
-    target: &RouteTarget,
-    service: &Arc<Service>,
-    conn: &Conn,
-) -> (Response<ResponseBody>, Option<SocketAddr>) {
-    let config = &service.config;
-    let client = match super::clients::client_for(service, conn) {
-        Ok(client) => client,
-        Err(error) => {
-            tracing::error!(service = %config.name, %error, blame = "config", "no upstream client");
-            return (
-                status(StatusCode::BAD_GATEWAY, "upstream not usable\n"),
-                None,
-            );
-        }
-    };
-    let replayable = body.is_end_stream();
-    // Headers are cloned per attempt only while another attempt is possible.
-    let mut attempts_left = if replayable {
-        config.connect_attempts.get()
-    } else {
-        1
-    };
-    let mut body = Some(limit(body, target.max_body_bytes));
-    let mut tried: Vec<usize> = Vec::new();
-    let mut last = None;
-    while attempts_left > 0 {
-        attempts_left -= 1;
-        let pinned = match &head.sticky {
-            Some((_, Some(id))) => sticky::endpoint(service, id, &tried),
-            _ => None,
-        };
-        let Some(i) = pinned.or_else(|| service.pick(conn.client.ip(), &tried)) else {
-            break;
-        };
-        tried.push(i);
-        let endpoint = &service.endpoints[i];
-        let headers = if attempts_left > 0 {
-            head.headers.clone()
-        } else {
-            std::mem::take(&mut head.headers)
-        };
-        let request = build(&head, headers, endpoint, body.take(), &client);
-        let busy = endpoint.state.open();
-        match client
-            .send(endpoint.address, request, config.response_timeout)
-            .await
-        {
-            Ok((mut response, pooled)) => {
-                endpoint.state.record_success();
-                let switched_to = response.headers().get(http::header::UPGRADE).cloned();
-                forward::remove_hop_by_hop(response.headers_mut());
-                if let Some(client_side) = head.upgrade.take() {
-                    super::upgrade::tunnel(client_side, &mut response, switched_to, &config.name);
-                }
-                if let Some((name, _)) = &head.sticky
-                    && pinned.is_none()
-                {
-                    sticky::set(response.headers_mut(), name, endpoint);
-                }
-                let response = response.map(|body| Tracked::upstream(body, busy, pooled));
-                return (response, Some(endpoint.address));
-            }
+fn forward_request<'a>(
+    forward: Forward<'a>,
+    conn: &'a Conn,
+) -> impl Future<Output = (Response<ResponseBody>, Option<SocketAddr>)> + 'a {
+    // Unpacked before the `async` block, which then holds each part once.
+    let Forward {
+        mut head,
+        body,
+        target,
+        service,
+    } = forward;
+    async move {
+        let config = &service.config;
+        let client = match super::clients::client_for(service, conn) {
+            Ok(client) => client,
             Err(error) => {
-                service.live.metrics.http_upstream_error(error.reason());
-                if endpoint
-                    .state
-                    .record_failure(config.max_failures, config.failure_backoff)
-                {
-                    service.live.metrics.benched();
+                tracing::error!(service = %config.name, %error, blame = "config", "no upstream client");
+                return (
+                    status(StatusCode::BAD_GATEWAY, "upstream not usable\n"),
+                    None,
+                );
+            }
+        };
+        let replayable = body.is_end_stream();
+        // Headers are cloned per attempt only while another attempt is possible.
+        let mut attempts_left = if replayable {
+            config.connect_attempts.get()
+        } else {
+            1
+        };
+        let mut body = Some(limit(body, target.max_body_bytes));
+        let mut tried: Vec<usize> = Vec::new();
+        let mut last = None;
+        while attempts_left > 0 {
+            attempts_left -= 1;
+            let pinned = match &head.sticky {
+                Some((_, Some(id))) => sticky::endpoint(service, id, &tried),
+                _ => None,
+            };
+            let Some(i) = pinned.or_else(|| service.pick(conn.client.ip(), &tried)) else {
+                break;
+            };
+            tried.push(i);
+            let endpoint = &service.endpoints[i];
+            let headers = if attempts_left > 0 {
+                head.headers.clone()
+            } else {
+                std::mem::take(&mut head.headers)
+            };
+            let request = build(&head, headers, endpoint, body.take(), &client);
+            let busy = endpoint.state.open();
+            match client
+                .send(endpoint.address, request, config.response_timeout)
+                .await
+            {
+                Ok((mut response, pooled)) => {
+                    endpoint.state.record_success();
+                    let switched_to = response.headers().get(http::header::UPGRADE).cloned();
+                    forward::remove_hop_by_hop(response.headers_mut());
+                    if let Some(client_side) = head.upgrade.take() {
+                        super::upgrade::tunnel(
+                            client_side,
+                            &mut response,
+                            switched_to,
+                            &config.name,
+                        );
+                    }
+                    if let Some((name, _)) = &head.sticky
+                        && pinned.is_none()
+                    {
+                        sticky::set(response.headers_mut(), name, endpoint);
+                    }
+                    let response = response.map(|body| Tracked::upstream(body, busy, pooled));
+                    return (response, Some(endpoint.address));
                 }
-                let retry = matches!(error, UpstreamError::Connect(_)) && replayable;
-                tracing::warn!(service = %config.name, endpoint = %endpoint.address, %error,
+                Err(error) => {
+                    service.live.metrics.http_upstream_error(error.reason());
+                    if endpoint
+                        .state
+                        .record_failure(config.max_failures, config.failure_backoff)
+                    {
+                        service.live.metrics.benched();
+                    }
+                    let retry = matches!(error, UpstreamError::Connect(_)) && replayable;
+                    tracing::warn!(service = %config.name, endpoint = %endpoint.address, %error,
                     blame = "upstream", "upstream request failed");
-                last = Some((error, endpoint.address));
-                if !retry {
-                    break;
+                    last = Some((error, endpoint.address));
+                    if !retry {
+                        break;
+                    }
                 }
             }
         }
-    }
-    match last {
-        Some((error, address)) => (upstream_error(&error), Some(address)),
-        None => (
-            status(StatusCode::SERVICE_UNAVAILABLE, "no endpoint available\n"),
-            None,
-        ),
+        match last {
+            Some((error, address)) => (upstream_error(&error), Some(address)),
+            None => (
+                status(StatusCode::SERVICE_UNAVAILABLE, "no endpoint available\n"),
+                None,
+            ),
+        }
     }
 }
 
