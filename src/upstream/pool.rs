@@ -100,12 +100,15 @@ impl Pool {
     /// Sends `request` (origin-form URI, `Host` set) to `address` on an idle connection, or a
     /// new one, and waits for the response headers. The connection comes back with the
     /// response unless it was upgraded.
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an async fn would keep a second copy of the request in its state"
+    )]
     pub fn send(
         &self,
         address: SocketAddr,
         mut request: Request<UpstreamBody>,
     ) -> impl Future<Output = Result<(Response<Incoming>, Option<Pooled>), SendError>> + '_ {
-        // An `async` block, not an `async fn`: the fn would keep a second copy of `request`.
         async move {
             while let Some(mut sender) = self.checkout(address).await {
                 match sender.try_send_request(request).await {

@@ -54,6 +54,10 @@ const ACME_PREFIX: &str = "/.well-known/acme-challenge/";
 /// Every request's future is this one, moved into hyper's connection (and, for HTTP/2, into
 /// a task), so it is kept small: routing is synchronous ([`prepare`]), and no `async fn`
 /// layer keeps a second copy of the request beside the future it awaits.
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn would keep a second copy of the request in its state"
+)]
 pub fn handle(
     req: Request<Incoming>,
     conn: Arc<Conn>,
@@ -120,6 +124,10 @@ fn authority(req: &Request<Incoming>) -> Option<String> {
 
 /// Routes the request and readies it for the endpoint, or answers it here (redirects and
 /// errors). Fills in what the access log wants as it learns it.
+#[allow(
+    clippy::result_large_err,
+    reason = "the answer is returned once per request, and is no larger than the Ok side"
+)]
 fn prepare<'a>(
     mut req: Request<Incoming>,
     conn: &Conn,
