@@ -76,21 +76,20 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
 }
 
 /// Removes the headers the `Connection` header names (RFC 9110 §7.6.1). The usual options
-/// (`close`, `keep-alive`, `upgrade`) are recognised by text, without building a name.
+/// (`close`, `keep-alive`, `upgrade`) are recognised on the bytes, without building a name.
 fn remove_connection_options(headers: &mut HeaderMap) {
     let named: Vec<HeaderName> = headers
         .get_all(CONNECTION)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
         .filter(|option| {
-            !option.eq_ignore_ascii_case("close")
+            !option.eq_ignore_ascii_case(b"close")
                 && !HOP_BY_HOP
                     .iter()
-                    .any(|hop| option.eq_ignore_ascii_case(hop.as_str()))
+                    .any(|hop| option.eq_ignore_ascii_case(hop.as_str().as_bytes()))
         })
-        .filter_map(|option| HeaderName::from_bytes(option.as_bytes()).ok())
+        .filter_map(|option| HeaderName::from_bytes(option).ok())
         .collect();
     for name in named {
         headers.remove(name);
