@@ -6,11 +6,19 @@
 #
 #   benches/instr.sh [h1|h2-tls] [REQUESTS]      (needs valgrind, nginx, h2load, openssl)
 #   SWITCHYARD_BIN=... to pick the binary (default: the release build)
+#
+# MODE=cpu measures CPU time instead: each proxy runs natively, pinned to CPU 0 (the backend
+# and h2load on CPU 1, 64 connections), three times in turn, and its user and kernel time per
+# request is read from /proc/PID/stat. Noisier than instruction counts (10 ms ticks, a shared
+# machine), but it shows how much of a request's cost is the kernel's, which callgrind omits.
 set -euo pipefail
 scenario=${1:-h1}
 requests=${2:-20000}
+mode=${MODE:-instr}
 bin=${SWITCHYARD_BIN:-${CARGO_TARGET_DIR:-/var/tmp/switchyard-target}/release/switchyard}
-for tool in valgrind nginx h2load openssl; do
+tools="nginx h2load openssl taskset"
+[[ $mode == cpu ]] || tools+=" valgrind"
+for tool in $tools; do
     command -v "$tool" >/dev/null || { echo "skipped: $tool not installed"; exit 0; }
 done
 [[ -x $bin ]] || { echo "build first: cargo build --release ($bin missing)"; exit 1; }
@@ -31,6 +39,8 @@ events { worker_connections 1024; }
 http { access_log off; keepalive_requests 10000000;
   server { listen 127.0.0.1:19081; location / { return 200 "hello from the backend\n"; } } }
 EOF
+# In cpu mode this script, and so the backend and h2load, stay on CPU 1; the proxy gets CPU 0.
+[[ $mode == cpu ]] && taskset -cp 1 $$ >/dev/null
 nginx -p "$dir/" -c "$dir/backend.conf" -g 'daemon off;' & pids+=($!)
 
 cat > "$dir/switchyard.toml" <<EOF
@@ -69,10 +79,11 @@ http { access_log off; keepalive_requests 10000000; proxy_http_version 1.1;
     location / { proxy_pass http://app; } } }
 EOF
 
-load() {
+load() { # [connections]
+    local conns=${1:-4}
     case $scenario in
-        h1) h2load --h1 -n "$requests" -c 4 -H ':authority: app.test' http://127.0.0.1:19080/ ;;
-        h2-tls) h2load -n "$requests" -c 4 -m 10 -H ':authority: app.test' https://127.0.0.1:19443/ ;;
+        h1) h2load --h1 -n "$requests" -c "$conns" -H ':authority: app.test' http://127.0.0.1:19080/ ;;
+        h2-tls) h2load -n "$requests" -c "$conns" -m 10 -H ':authority: app.test' https://127.0.0.1:19443/ ;;
         *) echo "unknown scenario $scenario"; exit 2 ;;
     esac | grep -E '^requests:' || true
 }
@@ -92,7 +103,29 @@ measure() { # name, command...
     echo "$name: $total instructions in all; $((total / requests)) per request ($requests requests, plus shutdown)"
 }
 
+cpu_measure() { # name, command...
+    local name=$1; shift
+    taskset -c 0 "$@" >"$dir/$name.log" 2>&1 &
+    local pid=$! ut0 st0 ut st
+    wait_port 19080
+    h2load --h1 -n 50 -c 1 -H ':authority: app.test' http://127.0.0.1:19080/ >/dev/null
+    read -r ut0 st0 < <(awk '{print $14, $15}' "/proc/$pid/stat")
+    load 64 >/dev/null
+    read -r ut st < <(awk '{print $14, $15}' "/proc/$pid/stat")
+    kill -INT "$pid"; wait "$pid" 2>/dev/null || true
+    local ns=$((1000000000 / $(getconf CLK_TCK)))
+    echo "$name: user $(((ut - ut0) * ns / requests)) ns + kernel $(((st - st0) * ns / requests)) ns per request"
+}
+
 wait_port 19081
+if [[ $mode == cpu ]]; then
+    for round in 1 2 3; do
+        echo "round $round"
+        cpu_measure switchyard "$bin" run --config "$dir/switchyard.toml"
+        cpu_measure nginx nginx -p "$dir/" -c "$dir/nginx-proxy.conf" -g 'daemon off;'
+    done
+    exit 0
+fi
 measure switchyard "$bin" run --config "$dir/switchyard.toml"
 measure nginx nginx -p "$dir/" -c "$dir/nginx-proxy.conf" -g 'daemon off;'
 echo "top Switchyard functions (inclusive):"
