@@ -22,6 +22,7 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
@@ -29,8 +30,12 @@ use std::time::{Duration, Instant};
 
 /// Idle pooled connections are closed after this long (endpoints commonly time out at 60 s+).
 pub const POOL_IDLE: Duration = Duration::from_secs(50);
-/// Most idle connections kept per endpoint.
-pub const POOL_MAX_IDLE: usize = 256;
+/// Most idle connections kept per endpoint. Idle connections never outnumber the peak of
+/// concurrent requests; the cap only stops a burst from leaving thousands open for
+/// [`POOL_IDLE`]. It is set above the concurrency one router commonly sends to one endpoint
+/// (Envoy's default connection limit per cluster is also 1,024): below that, every burst
+/// would close connections only to open them again for the next.
+pub const POOL_MAX_IDLE: usize = 1024;
 
 /// The idle connections of one client (one service, or one downstream connection when
 /// PROXY headers are sent), by endpoint.
@@ -43,11 +48,14 @@ pub struct Pool {
 
 #[derive(Debug)]
 struct Inner {
-    idle: DashMap<SocketAddr, Vec<Idle>, foldhash::fast::RandomState>,
+    /// Oldest first: checkout takes from the back, the cap and the reaper drop the front.
+    idle: DashMap<SocketAddr, VecDeque<Idle>, foldhash::fast::RandomState>,
     /// Whether a reaper task is running.
     reaping: AtomicBool,
     /// How long a connection may sit idle ([`POOL_IDLE`] but in tests).
     idle_timeout: Duration,
+    /// Most idle connections per endpoint ([`POOL_MAX_IDLE`] but in tests).
+    max_idle: usize,
 }
 
 #[derive(Debug)]
@@ -78,19 +86,21 @@ impl Pool {
     /// An empty pool whose new connections are made within `connect_timeout` and start with
     /// `proxy_header`, if any.
     pub fn new(connect_timeout: Duration, proxy_header: Option<Arc<[u8]>>) -> Self {
-        Self::with_idle_timeout(connect_timeout, proxy_header, POOL_IDLE)
+        Self::with_limits(connect_timeout, proxy_header, POOL_IDLE, POOL_MAX_IDLE)
     }
 
-    fn with_idle_timeout(
+    fn with_limits(
         connect_timeout: Duration,
         proxy_header: Option<Arc<[u8]>>,
         idle_timeout: Duration,
+        max_idle: usize,
     ) -> Self {
         Pool {
             inner: Arc::new(Inner {
                 idle: DashMap::default(),
                 reaping: AtomicBool::new(false),
                 idle_timeout,
+                max_idle,
             }),
             connect_timeout,
             proxy_header,
@@ -150,7 +160,7 @@ impl Pool {
     /// The newest usable idle connection to `address`, ready for a request.
     async fn checkout(&self, address: SocketAddr) -> Option<SendRequest<UpstreamBody>> {
         loop {
-            let idle = self.inner.idle.get_mut(&address)?.pop()?;
+            let idle = self.inner.idle.get_mut(&address)?.pop_back()?;
             if idle.sender.is_closed() || idle.since.elapsed() > self.inner.idle_timeout {
                 continue;
             }
@@ -189,10 +199,10 @@ impl Pooled {
             return;
         }
         let mut idle = pool.idle.entry(self.address).or_default();
-        if idle.len() >= POOL_MAX_IDLE {
-            idle.remove(0);
+        if idle.len() >= pool.max_idle {
+            idle.pop_front();
         }
-        idle.push(Idle {
+        idle.push_back(Idle {
             sender: self.sender,
             since: Instant::now(),
         });

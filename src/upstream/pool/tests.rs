@@ -144,7 +144,12 @@ async fn an_upgraded_connection_is_not_lent_back() {
 #[tokio::test]
 async fn idle_connections_are_closed_after_the_idle_timeout() {
     let b = backend(After::KeepAlive).await;
-    let pool = Pool::with_idle_timeout(Duration::from_secs(2), None, Duration::from_millis(100));
+    let pool = Pool::with_limits(
+        Duration::from_secs(2),
+        None,
+        Duration::from_millis(100),
+        POOL_MAX_IDLE,
+    );
     exchange(&pool, b.address).await;
     exchange(&pool, b.address).await;
     assert_eq!(b.closed.load(Ordering::SeqCst), 0);
@@ -168,9 +173,10 @@ async fn idle_connections_are_closed_after_the_idle_timeout() {
 #[tokio::test]
 async fn a_full_pool_closes_its_oldest_connection() {
     let b = backend(After::KeepAlive).await;
-    let pool = pool();
+    const MAX: usize = 8;
+    let pool = Pool::with_limits(Duration::from_secs(2), None, POOL_IDLE, MAX);
     let mut lent = Vec::new();
-    for _ in 0..POOL_MAX_IDLE + 1 {
+    for _ in 0..MAX + 1 {
         let (response, pooled) = pool.send(b.address, request()).await.unwrap();
         response.into_body().collect().await.unwrap();
         lent.push(pooled.unwrap());
@@ -178,10 +184,7 @@ async fn a_full_pool_closes_its_oldest_connection() {
     for pooled in lent {
         pooled.release();
     }
-    assert_eq!(
-        pool.inner.idle.get(&b.address).unwrap().len(),
-        POOL_MAX_IDLE
-    );
+    assert_eq!(pool.inner.idle.get(&b.address).unwrap().len(), MAX);
     for _ in 0..100 {
         if b.closed.load(Ordering::SeqCst) == 1 {
             break;
