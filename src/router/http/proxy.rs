@@ -66,9 +66,14 @@ pub fn handle(
         let started = Instant::now();
         let snapshot = conn.table.load_full();
         let method = req.method().clone();
-        let host = authority(&req);
+        let authority = authority(&req);
         // What only the access log needs is not gathered when it is off.
         let logging = snapshot.http.access_log != AccessLog::Off;
+        let host = authority
+            .as_ref()
+            .filter(|_| logging)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let path = if logging {
             req.uri().path().to_owned()
         } else {
@@ -78,7 +83,7 @@ pub fn handle(
         let mut log = LogInfo::default();
         // One future either way, moved whole into the await, so that no partly moved value
         // stays in this future's state while it waits.
-        let exchange = match prepare(req, &conn, &snapshot, host.as_deref(), &bytes_in, &mut log) {
+        let exchange = match prepare(req, &conn, &snapshot, authority, &bytes_in, &mut log) {
             Ok(forward) => Either::Left(forward_request(forward, &conn)),
             Err(response) => Either::Right(std::future::ready((response, None))),
         };
@@ -114,12 +119,17 @@ struct LogInfo {
     request_id: Option<HeaderValue>,
 }
 
-/// The request's authority: the URI's (HTTP/2, absolute-form) or the Host header.
-fn authority(req: &Request<Incoming>) -> Option<String> {
-    if let Some(a) = req.uri().authority() {
-        return Some(a.as_str().to_owned());
+/// The request's authority: the URI's (HTTP/2, absolute-form) or the Host header, as the
+/// header value the endpoint will get (the client's own Host value when it is the same).
+fn authority(req: &Request<Incoming>) -> Option<HeaderValue> {
+    let host = req.headers().get(HOST);
+    match req.uri().authority() {
+        Some(a) => match host {
+            Some(v) if v.as_bytes() == a.as_str().as_bytes() => Some(v.clone()),
+            _ => HeaderValue::from_str(a.as_str()).ok(),
+        },
+        None => host.cloned(),
     }
-    req.headers().get(HOST)?.to_str().ok().map(str::to_owned)
 }
 
 /// Routes the request and readies it for the endpoint, or answers it here (redirects and
@@ -132,11 +142,15 @@ fn prepare<'a>(
     mut req: Request<Incoming>,
     conn: &Conn,
     snapshot: &'a Snapshot,
-    authority: Option<&str>,
+    authority: Option<HeaderValue>,
     bytes_in: &Option<Arc<AtomicU64>>,
     log: &mut LogInfo,
 ) -> Result<Forward<'a>, Response<ResponseBody>> {
-    let Some(host) = authority.and_then(Hostname::from_authority) else {
+    let parsed = authority.and_then(|value| {
+        let host = Hostname::from_authority(value.to_str().ok()?)?;
+        Some((host, value))
+    });
+    let Some((host, host_value)) = parsed else {
         return Err(status(StatusCode::BAD_REQUEST, "missing or invalid Host\n"));
     };
     if misdirected(conn, &host) {
@@ -180,14 +194,6 @@ fn prepare<'a>(
         return Err(resp);
     }
     log.request_id = Some(forward::ensure_request_id(req.headers_mut()));
-    let authority = authority.unwrap_or_default();
-    let host_value = match req.headers().get(HOST) {
-        Some(v) if v.as_bytes() == authority.as_bytes() => v.clone(),
-        _ => match HeaderValue::from_str(authority) {
-            Ok(v) => v,
-            Err(_) => return Err(status(StatusCode::BAD_REQUEST, "invalid Host\n")),
-        },
-    };
     let origin = Origin {
         conn: &conn.forwarding,
         trusted: routes.trusts(conn.client.ip()),
