@@ -16,13 +16,12 @@
 //! downstream connection ([`HttpClient::with_proxy_header`]) whose connector writes that
 //! client's header first; its small pool lives and dies with the downstream connection.
 
-use super::pool::{POOL_IDLE, POOL_MAX_IDLE, Pool, Pooled, SendError};
+use super::pool::{POOL_IDLE, POOL_MAX_IDLE, Pool, PoolBody, SendError};
 use crate::config::UpstreamProtocol;
 use bytes::Bytes;
 use futures::future::{Either, FutureExt, TryFutureExt};
 use http::{Request, Response, Uri};
 use http_body_util::combinators::BoxBody;
-use hyper::body::Incoming;
 use hyper_rustls::{FixedServerNameResolver, HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -278,8 +277,8 @@ impl HttpClient {
     }
 
     /// Sends `request` (whose URI came from [`HttpClient::uri`]) to the endpoint at `address`
-    /// and waits for response headers. On our HTTP/1.1 path the connection comes back with
-    /// the response, to be released to the pool when the body has ended.
+    /// and waits for response headers. On our HTTP/1.1 path the response body drives the
+    /// connection and gives it back to the pool when it has ended.
     ///
     /// Built from combinators, not `async`: an `async` layer would keep its own copy of the
     /// request beside the inner future's, and every request's handler state carries this.
@@ -288,15 +287,14 @@ impl HttpClient {
         address: std::net::SocketAddr,
         request: Request<UpstreamBody>,
         response_timeout: Duration,
-    ) -> impl Future<Output = Result<(Response<Incoming>, Option<Pooled>), UpstreamError>> + '_
-    {
+    ) -> impl Future<Output = Result<Response<PoolBody>, UpstreamError>> + '_ {
         let exchange = match &self.via {
             Via::Pool(pool) => Either::Left(pool.send(address, request).map_err(|e| match e {
                 SendError::Connect(e) => UpstreamError::Connect(e),
                 SendError::Request(e) => UpstreamError::Request(e),
             })),
             Via::Legacy(client) => Either::Right(client.request(request).map(|r| match r {
-                Ok(response) => Ok((response, None)),
+                Ok(response) => Ok(response.map(PoolBody::unpooled)),
                 Err(e) if e.is_connect() => Err(UpstreamError::Connect(e.into())),
                 Err(e) => Err(UpstreamError::Request(e.into())),
             })),

@@ -5,10 +5,10 @@
 //! instead of hyper-util's general one. That pool keys connections by `scheme://authority`
 //! (hashed with SipHash on every checkout and return), hands each request to a pool task over
 //! a channel, and spawns a task per response to notice when the connection is free again.
-//! Here a connection is found by the endpoint's socket address (a cheap hash, sharded map), the
-//! request goes straight to the connection's sender, and the sender comes back to the pool
-//! when the response body ends ([`Pooled`], held by the body the router streams to the
-//! client). A body that is dropped before its end closes the connection instead.
+//! Here a connection is found by the endpoint's socket address (a cheap hash, sharded map),
+//! it has no task of its own (the request that uses it drives it, see [`lease`]), and it
+//! comes back to the pool when the response body ends ([`PoolBody`], which the router streams
+//! to the client). A body that is dropped before its end closes the connection instead.
 //!
 //! Idle connections are reused newest first (the warmest, least likely to have been closed by
 //! the endpoint) and closed after [`POOL_IDLE`] without use by a reaper task that runs while
@@ -16,17 +16,22 @@
 //! request is sent, or, in the race where it closes during the send, hyper hands the unsent
 //! request back and it goes out on a fresh connection (as hyper-util's client does).
 
+mod lease;
+
+pub use lease::PoolBody;
+
 use super::http::{BoxError, UpstreamBody};
 use dashmap::DashMap;
-use http::{Request, Response};
-use hyper::body::Incoming;
-use hyper::client::conn::http1::{self, SendRequest};
+use http::{Method, Request, Response};
+use hyper::client::conn::http1::{self, Connection, SendRequest};
 use hyper_util::rt::TokioIo;
+use lease::Conn;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
 
 /// Idle pooled connections are closed after this long (endpoints commonly time out at 60 s+).
 pub const POOL_IDLE: Duration = Duration::from_secs(50);
@@ -60,17 +65,8 @@ struct Inner {
 
 #[derive(Debug)]
 struct Idle {
-    sender: SendRequest<UpstreamBody>,
+    conn: Box<Conn>,
     since: Instant,
-}
-
-/// A connection lent to one request; give it back with [`Pooled::release`] once the response
-/// body has ended.
-#[derive(Debug)]
-pub struct Pooled {
-    sender: SendRequest<UpstreamBody>,
-    address: SocketAddr,
-    pool: Weak<Inner>,
 }
 
 /// Why a request failed on this path.
@@ -108,8 +104,8 @@ impl Pool {
     }
 
     /// Sends `request` (origin-form URI, `Host` set) to `address` on an idle connection, or a
-    /// new one, and waits for the response headers. The connection comes back with the
-    /// response unless it was upgraded.
+    /// new one, and waits for the response headers. The response body brings the connection
+    /// back to the pool when it ends.
     #[allow(
         clippy::manual_async_fn,
         reason = "an async fn would keep a second copy of the request in its state"
@@ -118,11 +114,14 @@ impl Pool {
         &self,
         address: SocketAddr,
         mut request: Request<UpstreamBody>,
-    ) -> impl Future<Output = Result<(Response<Incoming>, Option<Pooled>), SendError>> + '_ {
+    ) -> impl Future<Output = Result<Response<PoolBody>, SendError>> + '_ {
         async move {
-            while let Some(mut sender) = self.checkout(address).await {
-                match sender.try_send_request(request).await {
-                    Ok(response) => return Ok(self.lend(sender, address, response)),
+            if asks_upgrade(&request) {
+                return Box::pin(self.send_upgrade(address, request)).await;
+            }
+            while let Some(mut conn) = self.checkout(address) {
+                match conn.exchange(request).await {
+                    Ok(response) => return Ok(self.lend(conn, address, response)),
                     Err(mut error) => match error.take_message() {
                         // The connection closed before the request went out: try another.
                         Some(unsent) => request = unsent,
@@ -132,94 +131,97 @@ impl Pool {
             }
             // Boxed: connecting is rare next to reuse, and its state would make every request's
             // future larger.
-            let mut sender = Box::pin(self.connect(address))
+            let (sender, io) = Box::pin(self.connect(address))
                 .await
                 .map_err(SendError::Connect)?;
-            match sender.send_request(request).await {
-                Ok(response) => Ok(self.lend(sender, address, response)),
-                Err(error) => Err(SendError::Request(error.into())),
+            let mut conn = Conn::new(sender, io);
+            match conn.exchange(request).await {
+                Ok(response) => Ok(self.lend(conn, address, response)),
+                Err(error) => Err(SendError::Request(error.into_error().into())),
             }
         }
+    }
+
+    /// A request that asks for a protocol switch goes on a new connection with a task of its
+    /// own: hyper completes an upgrade only there. It is not pooled afterwards.
+    async fn send_upgrade(
+        &self,
+        address: SocketAddr,
+        request: Request<UpstreamBody>,
+    ) -> Result<Response<PoolBody>, SendError> {
+        let (mut sender, io) = self.connect(address).await.map_err(SendError::Connect)?;
+        tokio::spawn(async move {
+            if let Err(error) = io.with_upgrades().await {
+                tracing::debug!(%address, %error, "upstream connection ended");
+            }
+        });
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| SendError::Request(e.into()))?;
+        Ok(response.map(PoolBody::unpooled))
     }
 
     fn lend(
         &self,
-        sender: SendRequest<UpstreamBody>,
+        conn: Box<Conn>,
         address: SocketAddr,
-        response: Response<Incoming>,
-    ) -> (Response<Incoming>, Option<Pooled>) {
-        let reusable = response.status() != http::StatusCode::SWITCHING_PROTOCOLS;
-        let pooled = reusable.then(|| Pooled {
-            sender,
-            address,
-            pool: Arc::downgrade(&self.inner),
-        });
-        (response, pooled)
+        response: Response<hyper::body::Incoming>,
+    ) -> Response<PoolBody> {
+        let pool = Arc::downgrade(&self.inner);
+        response.map(|body| PoolBody::lent(body, conn, address, pool))
     }
 
-    /// The newest usable idle connection to `address`, ready for a request.
-    async fn checkout(&self, address: SocketAddr) -> Option<SendRequest<UpstreamBody>> {
-        loop {
-            let idle = self.inner.idle.get_mut(&address)?.pop_back()?;
-            if idle.sender.is_closed() || idle.since.elapsed() > self.inner.idle_timeout {
-                continue;
-            }
-            let mut sender = idle.sender;
-            // Given back when the response body ended, the connection may still be finishing
-            // that response; it is ready as soon as its task has run.
-            if sender.is_ready() || sender.ready().await.is_ok() {
-                return Some(sender);
+    /// The newest idle connection to `address` that is open and done with its last exchange
+    /// (as far as is known without polling it: the exchange polls it first).
+    fn checkout(&self, address: SocketAddr) -> Option<Box<Conn>> {
+        let mut idle = self.inner.idle.get_mut(&address)?;
+        while let Some(c) = idle.pop_back() {
+            if c.conn.is_ready() && c.since.elapsed() <= self.inner.idle_timeout {
+                return Some(c.conn);
             }
         }
+        None
     }
 
-    /// A new connection to `address`, its task spawned.
-    async fn connect(&self, address: SocketAddr) -> Result<SendRequest<UpstreamBody>, BoxError> {
+    /// A new connection to `address`.
+    async fn connect(
+        &self,
+        address: SocketAddr,
+    ) -> Result<
+        (
+            SendRequest<UpstreamBody>,
+            Connection<TokioIo<TcpStream>, UpstreamBody>,
+        ),
+        BoxError,
+    > {
         let header = self.proxy_header.as_deref();
         let stream = super::tcp::open(address, self.connect_timeout, header).await?;
-        let (sender, conn) = http1::Builder::new()
+        Ok(http1::Builder::new()
             .handshake(TokioIo::new(stream))
-            .await?;
-        tokio::spawn(async move {
-            if let Err(error) = conn.with_upgrades().await {
-                tracing::debug!(%address, %error, "upstream connection ended");
-            }
-        });
-        Ok(sender)
+            .await?)
     }
 }
 
-impl Pooled {
-    /// Returns the connection to its pool (if the pool still exists and has room).
-    pub fn release(self) {
-        let Some(pool) = self.pool.upgrade() else {
-            return;
-        };
-        if self.sender.is_closed() {
-            return;
-        }
-        let mut idle = pool.idle.entry(self.address).or_default();
-        if idle.len() >= pool.max_idle {
-            idle.pop_front();
-        }
-        idle.push_back(Idle {
-            sender: self.sender,
-            since: Instant::now(),
-        });
-        drop(idle);
-        if !pool.reaping.swap(true, Ordering::Relaxed) {
-            match tokio::runtime::Handle::try_current() {
-                Ok(runtime) => drop(runtime.spawn(reap(Arc::downgrade(&pool)))),
-                // Outside a runtime (shutting down): nothing will be reused anyway.
-                Err(_) => pool.reaping.store(false, Ordering::Relaxed),
-            }
+/// Whether `request` asks the endpoint to switch protocols (WebSocket and the like).
+fn asks_upgrade(request: &Request<UpstreamBody>) -> bool {
+    request.method() == Method::CONNECT || request.headers().contains_key(http::header::UPGRADE)
+}
+
+/// Starts the reaper unless it is running.
+fn start_reaper(pool: &Arc<Inner>) {
+    if !pool.reaping.swap(true, Ordering::Relaxed) {
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn(reap(Arc::downgrade(pool)))),
+            // Outside a runtime (shutting down): nothing will be reused anyway.
+            Err(_) => pool.reaping.store(false, Ordering::Relaxed),
         }
     }
 }
 
-/// Closes connections idle too long, checking a few times per idle timeout; ends when the
-/// pool is gone or empty.
-async fn reap(pool: Weak<Inner>) {
+/// Closes connections idle too long or closed by their endpoint, checking a few times per
+/// idle timeout; ends when the pool is gone or empty.
+async fn reap(pool: std::sync::Weak<Inner>) {
     loop {
         let Some(every) = pool.upgrade().map(|p| p.idle_timeout / 5) else {
             return;
@@ -230,7 +232,7 @@ async fn reap(pool: Weak<Inner>) {
         };
         let timeout = pool.idle_timeout;
         pool.idle.retain(|_, idle| {
-            idle.retain(|c| c.since.elapsed() <= timeout && !c.sender.is_closed());
+            idle.retain_mut(|c| c.since.elapsed() <= timeout && c.conn.check());
             !idle.is_empty()
         });
         if pool.idle.is_empty() {

@@ -311,7 +311,7 @@ fn forward_request<'a>(
                 .send(endpoint.address, request, config.response_timeout)
                 .await
             {
-                Ok((mut response, pooled)) => {
+                Ok(mut response) => {
                     endpoint.state.record_success();
                     let switched_to = response.headers().get(http::header::UPGRADE).cloned();
                     forward::remove_hop_by_hop(response.headers_mut());
@@ -328,7 +328,7 @@ fn forward_request<'a>(
                     {
                         sticky::set(response.headers_mut(), name, endpoint);
                     }
-                    let response = response.map(|body| Tracked::upstream(body, busy, pooled));
+                    let response = response.map(|body| Tracked::upstream(body, busy));
                     return (response, Some(endpoint.address));
                 }
                 Err(error) => {

@@ -10,11 +10,11 @@
 use crate::config::AccessLog;
 use crate::service_table::ActiveGuard;
 use crate::telemetry::metrics::HttpMetrics;
-use crate::upstream::pool::Pooled;
+use crate::upstream::pool::PoolBody;
 use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode};
 use http_body_util::{Either, Full};
-use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::body::{Body, Frame, SizeHint};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -79,12 +79,8 @@ impl Record {
 /// until it is finished.
 #[derive(Debug)]
 pub struct Tracked {
-    body: Either<Incoming, Full<Bytes>>,
+    body: Either<PoolBody, Full<Bytes>>,
     busy: Option<ActiveGuard>,
-    /// The upstream connection, back to its pool once the body has ended.
-    conn: Option<Pooled>,
-    /// Whether the body yielded its end.
-    ended: bool,
     record: Option<Box<Record>>,
     bytes_out: u64,
 }
@@ -93,12 +89,9 @@ pub struct Tracked {
 pub type ResponseBody = Tracked;
 
 impl Tracked {
-    /// An endpoint's body, keeping the endpoint counted as busy while it streams; `conn` goes
-    /// back to its pool when the body has ended (and is closed if it never does).
-    pub fn upstream(body: Incoming, busy: ActiveGuard, conn: Option<Pooled>) -> Self {
-        let mut tracked = Self::new(Either::Left(body), Some(busy));
-        tracked.conn = conn;
-        tracked
+    /// An endpoint's body, keeping the endpoint counted as busy while it streams.
+    pub fn upstream(body: PoolBody, busy: ActiveGuard) -> Self {
+        Self::new(Either::Left(body), Some(busy))
     }
 
     /// A body of our own.
@@ -106,12 +99,10 @@ impl Tracked {
         Self::new(Either::Right(Full::new(body)), None)
     }
 
-    fn new(body: Either<Incoming, Full<Bytes>>, busy: Option<ActiveGuard>) -> Self {
+    fn new(body: Either<PoolBody, Full<Bytes>>, busy: Option<ActiveGuard>) -> Self {
         Tracked {
             body,
             busy,
-            conn: None,
-            ended: false,
             record: None,
             bytes_out: 0,
         }
@@ -137,14 +128,10 @@ impl Body for Tracked {
                 .poll_frame(cx)
                 .map_err(|never| match never {}),
         };
-        match &polled {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    self.bytes_out += data.len() as u64;
-                }
-            }
-            Poll::Ready(None) => self.ended = true,
-            _ => {}
+        if let Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            self.bytes_out += data.len() as u64;
         }
         polled
     }
@@ -160,11 +147,6 @@ impl Body for Tracked {
 
 impl Drop for Tracked {
     fn drop(&mut self) {
-        if let Some(conn) = self.conn.take()
-            && (self.ended || self.body.is_end_stream())
-        {
-            conn.release();
-        }
         drop(self.busy.take());
         if let Some(record) = self.record.take() {
             record.finish(self.bytes_out);

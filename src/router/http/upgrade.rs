@@ -36,9 +36,9 @@ pub(super) fn restore(headers: &mut HeaderMap, upgrade: &HeaderValue) {
 /// If the endpoint switched protocols, keeps the upgrade headers on its 101 and starts the
 /// tunnel between the client's and the endpoint's connections.
 /// `switched_to` is the endpoint's `Upgrade` header, read before the hop-by-hop rewrite.
-pub(super) fn tunnel(
+pub(super) fn tunnel<B>(
     client: OnUpgrade,
-    response: &mut Response<Incoming>,
+    response: &mut Response<B>,
     switched_to: Option<HeaderValue>,
     service: &str,
 ) {

@@ -1,7 +1,9 @@
 //! The pool against a real backend on loopback that counts its connections.
 
 use super::*;
+use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
+use hyper::body::{Body, Frame};
 use std::sync::atomic::AtomicUsize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -10,9 +12,11 @@ use tokio::net::TcpListener;
 #[derive(Clone, Copy)]
 enum After {
     KeepAlive,
-    /// Closes the connection without announcing it (as an endpoint's idle timeout does).
-    Close,
-    /// Answers `101 Switching Protocols` and keeps the connection.
+    /// Closes the connection 100 ms after answering (once it is pooled), without announcing
+    /// it (as an endpoint's idle timeout does).
+    CloseSoon,
+    /// Answers a request with `Upgrade: test` by `101 Switching Protocols`, and keeps the
+    /// connection.
     Upgrade,
 }
 
@@ -46,13 +50,15 @@ async fn backend(after: After) -> Backend {
                         Ok(n) => buf.extend_from_slice(&chunk[..n]),
                     }
                     while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let asks = buf[..end].windows(13).any(|w| w == b"upgrade: test");
                         buf.drain(..end + 4);
                         let reply: &[u8] = match after {
-                            After::Upgrade => b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: test\r\n\r\n",
+                            After::Upgrade if asks => b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: test\r\n\r\n",
                             _ => b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
                         };
                         stream.write_all(reply).await.unwrap();
-                        if let After::Close = after {
+                        if let After::CloseSoon = after {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
                             return;
                         }
                     }
@@ -76,15 +82,16 @@ fn request() -> Request<UpstreamBody> {
         .unwrap()
 }
 
-/// Sends one request, reads the whole body and gives the connection back.
+/// Sends one request and reads the whole body, which gives the connection back.
 async fn exchange(pool: &Pool, address: SocketAddr) {
-    let (response, pooled) = pool.send(address, request()).await.unwrap();
+    let response = pool.send(address, request()).await.unwrap();
     assert_eq!(response.status(), 200);
+    assert!(
+        response.body().is_lent(),
+        "a plain response lends its connection"
+    );
     let body = response.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(&body[..], b"ok");
-    pooled
-        .expect("a plain response lends its connection")
-        .release();
 }
 
 fn pool() -> Pool {
@@ -102,22 +109,24 @@ async fn sequential_requests_reuse_one_connection() {
 }
 
 #[tokio::test]
-async fn a_connection_not_given_back_is_not_reused() {
+async fn a_body_dropped_before_its_end_closes_the_connection() {
     let b = backend(After::KeepAlive).await;
     let pool = pool();
-    let (_response, pooled) = pool.send(b.address, request()).await.unwrap();
-    drop(pooled);
+    let response = pool.send(b.address, request()).await.unwrap();
+    drop(response);
     exchange(&pool, b.address).await;
     assert_eq!(b.accepted.load(Ordering::SeqCst), 2);
+    assert_eq!(b.closed.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test]
 async fn a_connection_the_endpoint_closed_is_replaced() {
-    let b = backend(After::Close).await;
+    let b = backend(After::CloseSoon).await;
     let pool = pool();
     exchange(&pool, b.address).await;
-    // Let the connection task see the endpoint's FIN.
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(pool.inner.idle.get(&b.address).map(|i| i.len()), Some(1));
+    // The endpoint closes the pooled connection; the next request finds out and reconnects.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     exchange(&pool, b.address).await;
     assert_eq!(b.accepted.load(Ordering::SeqCst), 2);
 }
@@ -134,11 +143,21 @@ async fn a_refused_connect_is_a_connect_error() {
 }
 
 #[tokio::test]
-async fn an_upgraded_connection_is_not_lent_back() {
+async fn an_upgrade_gets_a_connection_of_its_own_and_switches() {
     let b = backend(After::Upgrade).await;
-    let (response, pooled) = pool().send(b.address, request()).await.unwrap();
+    let pool = pool();
+    exchange(&pool, b.address).await; // an idle connection the upgrade must not take
+    let mut request = request();
+    let headers = request.headers_mut();
+    headers.insert("connection", "upgrade".parse().unwrap());
+    headers.insert("upgrade", "test".parse().unwrap());
+    let mut response = pool.send(b.address, request).await.unwrap();
     assert_eq!(response.status(), 101);
-    assert!(pooled.is_none());
+    assert!(!response.body().is_lent());
+    let upgraded = hyper::upgrade::on(&mut response).await;
+    assert!(upgraded.is_ok(), "upgrade failed: {upgraded:?}");
+    assert_eq!(b.accepted.load(Ordering::SeqCst), 2);
+    assert_eq!(pool.inner.idle.get(&b.address).unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -177,13 +196,14 @@ async fn a_full_pool_closes_its_oldest_connection() {
     let pool = Pool::with_limits(Duration::from_secs(2), None, POOL_IDLE, MAX);
     let mut lent = Vec::new();
     for _ in 0..MAX + 1 {
-        let (response, pooled) = pool.send(b.address, request()).await.unwrap();
-        response.into_body().collect().await.unwrap();
-        lent.push(pooled.unwrap());
+        let mut body = pool.send(b.address, request()).await.unwrap().into_body();
+        // The one data frame; the body is then at its end, but not polled past it.
+        assert!(body.frame().await.is_some());
+        assert!(body.is_end_stream());
+        lent.push(body);
     }
-    for pooled in lent {
-        pooled.release();
-    }
+    assert!(pool.inner.idle.get(&b.address).is_none());
+    drop(lent);
     assert_eq!(pool.inner.idle.get(&b.address).unwrap().len(), MAX);
     for _ in 0..100 {
         if b.closed.load(Ordering::SeqCst) == 1 {
@@ -192,4 +212,47 @@ async fn a_full_pool_closes_its_oldest_connection() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(b.closed.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn the_reaper_drops_idle_connections_the_endpoint_closed() {
+    let b = backend(After::CloseSoon).await;
+    // Checked every 500 ms; the idle timeout itself is not reached within the test.
+    let pool = Pool::with_limits(
+        Duration::from_secs(2),
+        None,
+        Duration::from_millis(2500),
+        POOL_MAX_IDLE,
+    );
+    exchange(&pool, b.address).await;
+    assert_eq!(pool.inner.idle.get(&b.address).map(|i| i.len()), Some(1));
+    for _ in 0..100 {
+        if pool.inner.idle.is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("a connection the endpoint closed is still pooled");
+}
+
+#[tokio::test]
+async fn a_connection_still_sending_its_request_body_is_not_pooled() {
+    let b = backend(After::KeepAlive).await;
+    let pool = pool();
+    // The backend answers at the end of the head; the request body never ends.
+    let (tx, rx) = futures::channel::mpsc::unbounded::<Result<Frame<Bytes>, BoxError>>();
+    tx.unbounded_send(Ok(Frame::data(Bytes::from_static(b"part"))))
+        .unwrap();
+    let body = http_body_util::StreamBody::new(rx).boxed();
+    let request = Request::post("/")
+        .header("host", "app.test")
+        .body(body)
+        .unwrap();
+    let response = pool.send(b.address, request).await.unwrap();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"ok");
+    assert_eq!(pool.inner.idle.get(&b.address).map_or(0, |i| i.len()), 0);
+    drop(tx);
+    exchange(&pool, b.address).await;
+    assert_eq!(b.accepted.load(Ordering::SeqCst), 2);
 }
