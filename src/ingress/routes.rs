@@ -46,6 +46,10 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::fmt;
 
+/// Maps looked up per request, by host or path: foldhash, not SipHash. The keys are the
+/// config's, so a client's lookups cannot be made to collide.
+type Map<V> = HashMap<Box<str>, V, foldhash::fast::RandomState>;
+
 /// How a rule's path is compared with a request's, spelled as in Kubernetes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
 pub enum PathType {
@@ -144,9 +148,9 @@ struct Route<T> {
 #[derive(Debug, Clone)]
 struct HostGroup<T> {
     /// `Exact` rules by path.
-    exact: HashMap<Box<str>, Route<T>>,
+    exact: Map<Route<T>>,
     /// Prefix rules by path without trailing slashes, never empty (that is `root`).
-    prefix: HashMap<Box<str>, Route<T>>,
+    prefix: Map<Route<T>>,
     /// The prefix rule for `/`, which matches everything.
     root: Option<Route<T>>,
     /// Length of the longest key in `prefix`: longer candidates need no probe.
@@ -158,8 +162,8 @@ struct HostGroup<T> {
 impl<T> Default for HostGroup<T> {
     fn default() -> Self {
         HostGroup {
-            exact: HashMap::new(),
-            prefix: HashMap::new(),
+            exact: Map::default(),
+            prefix: Map::default(),
             root: None,
             longest_prefix: 0,
             default: None,
@@ -224,9 +228,9 @@ impl<T> HostGroup<T> {
 #[derive(Debug, Clone)]
 pub struct RouteTable<T> {
     /// Groups of exact host patterns, by host name.
-    exact_hosts: HashMap<Box<str>, HostGroup<T>>,
+    exact_hosts: Map<HostGroup<T>>,
     /// Groups of wildcard host patterns, by the suffix after `*.`.
-    wildcard_hosts: HashMap<Box<str>, HostGroup<T>>,
+    wildcard_hosts: Map<HostGroup<T>>,
     /// Rules without a host.
     any_host: Option<HostGroup<T>>,
     /// Used when nothing more specific applies.
@@ -237,8 +241,8 @@ impl<T> Default for RouteTable<T> {
     /// A table without rules or defaults: every lookup is [`Lookup::NoHost`].
     fn default() -> Self {
         RouteTable {
-            exact_hosts: HashMap::new(),
-            wildcard_hosts: HashMap::new(),
+            exact_hosts: Map::default(),
+            wildcard_hosts: Map::default(),
             any_host: None,
             default_backend: None,
         }

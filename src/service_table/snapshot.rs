@@ -15,7 +15,14 @@ use tokio::sync::Notify;
 pub struct Snapshot {
     /// Increases by one with every published snapshot.
     pub generation: u64,
-    services: imbl::HashMap<Arc<str>, Arc<Service>>,
+    /// Looked up per request: foldhash, not SipHash (the keys are the config's, so a client's
+    /// lookups cannot be made to collide).
+    services: imbl::GenericHashMap<
+        Arc<str>,
+        Arc<Service>,
+        foldhash::fast::RandomState,
+        imbl::shared_ptr::DefaultSharedPtr,
+    >,
     /// HTTP routes (host + path → service name).
     pub http: Arc<crate::ingress::HttpRoutes>,
 }
