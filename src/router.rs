@@ -8,6 +8,7 @@
 //! load, so table changes never touch it: removing an endpoint or a whole service only stops
 //! *new* connections, and open ones drain.
 
+pub mod cancel;
 pub mod copy;
 pub mod forward;
 pub mod http;

@@ -47,7 +47,7 @@ pub async fn serve(
     let span = debug_span!("conn", service = %service.config.name, client = %peer);
     tokio::select! {
         () = proxy(&mut client, peer, service).instrument(span) => {}
-        () = force_close.cancelled() => debug!(service = %service.config.name, client = %peer, "closed at drain deadline"),
+        () = super::cancel::Cancelled::new(&force_close) => debug!(service = %service.config.name, client = %peer, "closed at drain deadline"),
     }
 }
 

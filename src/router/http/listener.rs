@@ -11,6 +11,7 @@ use super::proxy::{self, Conn};
 use super::record::ResponseBody;
 use crate::config::ListenerConfig;
 use crate::router::Lifecycle;
+use crate::router::cancel::Cancelled;
 use crate::service_table::TableHandle;
 use crate::tls::CertStore;
 use arc_swap::ArcSwap;
@@ -210,13 +211,14 @@ where
         .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX));
     let connection = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(connection);
-    // This select is polled on every wakeup of the connection, so it waits on one token only:
-    // `force_close` is cancelled at the drain deadline, always after every listener's
-    // `stop_accepting`, so it is watched only once the connection is draining.
+    // This select is polled on every wakeup of the connection, so it waits on one token only
+    // (through `Cancelled`, cheap to poll again): `force_close` is cancelled at the drain
+    // deadline, always after every listener's `stop_accepting`, so it is watched only once
+    // the connection is draining.
     tokio::select! {
         biased;
         result = connection.as_mut() => log_end(result, config),
-        () = life.stop_accepting.cancelled() => {
+        () = Cancelled::new(&life.stop_accepting) => {
             connection.as_mut().graceful_shutdown();
             tokio::select! {
                 result = connection.as_mut() => log_end(result, config),
