@@ -48,3 +48,5 @@ pub mod service_table;
 pub mod telemetry;
 pub mod tls;
 pub mod upstream;
+#[cfg(test)]
+mod wake_count;

@@ -59,33 +59,23 @@ impl Future for Cancelled {
 #[cfg(test)]
 mod tests {
     use super::Cancelled;
+    use crate::wake_count::WakeCount;
     use std::future::Future;
     use std::pin::pin;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::task::{Context, Poll, Wake, Waker};
+    use std::task::{Context, Poll};
     use tokio_util::sync::CancellationToken;
-
-    struct Count(AtomicUsize);
-
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
 
     #[test]
     fn a_cancel_wakes_the_registered_task_and_then_resolves() {
         let token = CancellationToken::new();
         let mut cancelled = pin!(Cancelled::new(&token));
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        let waker = Waker::from(Arc::clone(&count));
+        let (count, waker) = WakeCount::waker();
         let mut cx = Context::from_waker(&waker);
         for _ in 0..3 {
             assert!(cancelled.as_mut().poll(&mut cx).is_pending());
         }
         token.cancel();
-        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(count.get(), 1);
         assert_eq!(cancelled.as_mut().poll(&mut cx), Poll::Ready(()));
     }
 
@@ -93,22 +83,18 @@ mod tests {
     fn another_waker_is_registered_again() {
         let token = CancellationToken::new();
         let mut cancelled = pin!(Cancelled::new(&token));
-        let first = Arc::new(Count(AtomicUsize::new(0)));
-        let second = Arc::new(Count(AtomicUsize::new(0)));
-        for count in [&first, &second] {
-            let waker = Waker::from(Arc::clone(count));
+        let (first, first_waker) = WakeCount::waker();
+        let (second, second_waker) = WakeCount::waker();
+        for waker in [&first_waker, &second_waker] {
             assert!(
                 cancelled
                     .as_mut()
-                    .poll(&mut Context::from_waker(&waker))
+                    .poll(&mut Context::from_waker(waker))
                     .is_pending()
             );
         }
         token.cancel();
-        assert_eq!(
-            second.0.load(Ordering::SeqCst),
-            1,
-            "the task polling it last is woken"
-        );
+        assert_eq!(first.get(), 0);
+        assert_eq!(second.get(), 1, "the task polling it last is woken");
     }
 }

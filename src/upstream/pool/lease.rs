@@ -319,38 +319,31 @@ impl Wake for Gate {
 #[cfg(test)]
 mod tests {
     use super::Gate;
+    use crate::wake_count::WakeCount;
     use futures::task::AtomicWaker;
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-    use std::task::{Wake, Waker};
-
-    struct Count(AtomicUsize);
-
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
+    use std::sync::atomic::{AtomicU8, Ordering};
+    use std::task::Waker;
 
     #[test]
     fn the_gate_passes_wakes_on_and_remembers_those_it_held_back() {
-        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let (count, task) = WakeCount::waker();
         let gate = Arc::new(Gate {
             task: AtomicWaker::new(),
             state: AtomicU8::new(Gate::OPEN),
         });
         let waker = Waker::from(Arc::clone(&gate));
-        gate.task.register(&Waker::from(Arc::clone(&count)));
+        gate.task.register(&task);
         waker.wake_by_ref();
-        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(count.get(), 1);
 
-        gate.task.register(&Waker::from(Arc::clone(&count)));
+        gate.task.register(&task);
         gate.state.store(Gate::HELD, Ordering::SeqCst);
         waker.wake_by_ref();
         waker.wake_by_ref();
-        assert_eq!(count.0.load(Ordering::SeqCst), 1, "held back");
+        assert_eq!(count.get(), 1, "held back");
         assert_eq!(gate.state.swap(Gate::OPEN, Ordering::SeqCst), Gate::MISSED);
         waker.wake_by_ref();
-        assert_eq!(count.0.load(Ordering::SeqCst), 2);
+        assert_eq!(count.get(), 2);
     }
 }
