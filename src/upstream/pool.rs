@@ -23,7 +23,7 @@ pub use lease::PoolBody;
 use super::http::{BoxError, UpstreamBody};
 use dashmap::DashMap;
 use http::{Method, Request, Response};
-use hyper::client::conn::http1::{self, Connection, SendRequest};
+use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use lease::Conn;
 use std::collections::VecDeque;
@@ -31,7 +31,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use tokio::net::TcpStream;
 
 /// Idle pooled connections are closed after this long (endpoints commonly time out at 60 s+).
 pub const POOL_IDLE: Duration = Duration::from_secs(50);
@@ -188,13 +187,7 @@ impl Pool {
     async fn connect(
         &self,
         address: SocketAddr,
-    ) -> Result<
-        (
-            SendRequest<UpstreamBody>,
-            Connection<TokioIo<TcpStream>, UpstreamBody>,
-        ),
-        BoxError,
-    > {
+    ) -> Result<(SendRequest<UpstreamBody>, lease::Io), BoxError> {
         let header = self.proxy_header.as_deref();
         let stream = super::tcp::open(address, self.connect_timeout, header).await?;
         Ok(http1::Builder::new()

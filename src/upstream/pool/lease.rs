@@ -37,12 +37,15 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::Instant;
 use tokio::net::TcpStream;
 
+/// The IO half of a connection to an endpoint (hyper's connection future).
+pub(super) type Io = Connection<TokioIo<TcpStream>, UpstreamBody>;
+
 /// One HTTP/1.1 connection to an endpoint: the handle requests are sent with, and the
 /// connection's IO state, polled by whoever is using it.
 pub(super) struct Conn {
     sender: SendRequest<UpstreamBody>,
     /// `None` once the connection has ended (dropping it fails or hands back what was queued).
-    io: Option<Connection<TokioIo<TcpStream>, UpstreamBody>>,
+    io: Option<Io>,
     /// Passes the connection's wakes on to the task driving it.
     gate: Arc<Gate>,
     /// `gate` as the waker the connection is polled with.
@@ -59,10 +62,7 @@ impl std::fmt::Debug for Conn {
 
 impl Conn {
     /// A connection just handshaken; boxed, so that lending it moves a pointer.
-    pub(super) fn new(
-        sender: SendRequest<UpstreamBody>,
-        io: Connection<TokioIo<TcpStream>, UpstreamBody>,
-    ) -> Box<Self> {
+    pub(super) fn new(sender: SendRequest<UpstreamBody>, io: Io) -> Box<Self> {
         let gate = Arc::new(Gate {
             task: AtomicWaker::new(),
             state: AtomicU8::new(Gate::OPEN),
@@ -146,10 +146,7 @@ impl Conn {
 }
 
 /// Polls a connection's IO with `cx`; whether it is still open (`io` is emptied when not).
-fn poll_io(
-    io: &mut Option<Connection<TokioIo<TcpStream>, UpstreamBody>>,
-    cx: &mut Context<'_>,
-) -> bool {
+fn poll_io(io: &mut Option<Io>, cx: &mut Context<'_>) -> bool {
     let Some(conn) = io else {
         return false;
     };

@@ -98,6 +98,11 @@ fn pool() -> Pool {
     Pool::new(Duration::from_secs(2), None)
 }
 
+/// A pool with its own idle timeout and cap.
+fn pool_with(idle_timeout: Duration, max_idle: usize) -> Pool {
+    Pool::with_limits(Duration::from_secs(2), None, idle_timeout, max_idle)
+}
+
 #[tokio::test]
 async fn sequential_requests_reuse_one_connection() {
     let b = backend(After::KeepAlive).await;
@@ -163,12 +168,7 @@ async fn an_upgrade_gets_a_connection_of_its_own_and_switches() {
 #[tokio::test]
 async fn idle_connections_are_closed_after_the_idle_timeout() {
     let b = backend(After::KeepAlive).await;
-    let pool = Pool::with_limits(
-        Duration::from_secs(2),
-        None,
-        Duration::from_millis(100),
-        POOL_MAX_IDLE,
-    );
+    let pool = pool_with(Duration::from_millis(100), POOL_MAX_IDLE);
     exchange(&pool, b.address).await;
     exchange(&pool, b.address).await;
     assert_eq!(b.closed.load(Ordering::SeqCst), 0);
@@ -193,7 +193,7 @@ async fn idle_connections_are_closed_after_the_idle_timeout() {
 async fn a_full_pool_closes_its_oldest_connection() {
     let b = backend(After::KeepAlive).await;
     const MAX: usize = 8;
-    let pool = Pool::with_limits(Duration::from_secs(2), None, POOL_IDLE, MAX);
+    let pool = pool_with(POOL_IDLE, MAX);
     let mut lent = Vec::new();
     for _ in 0..MAX + 1 {
         let mut body = pool.send(b.address, request()).await.unwrap().into_body();
@@ -218,12 +218,7 @@ async fn a_full_pool_closes_its_oldest_connection() {
 async fn the_reaper_drops_idle_connections_the_endpoint_closed() {
     let b = backend(After::CloseSoon).await;
     // Checked every 500 ms; the idle timeout itself is not reached within the test.
-    let pool = Pool::with_limits(
-        Duration::from_secs(2),
-        None,
-        Duration::from_millis(2500),
-        POOL_MAX_IDLE,
-    );
+    let pool = pool_with(Duration::from_millis(2500), POOL_MAX_IDLE);
     exchange(&pool, b.address).await;
     assert_eq!(pool.inner.idle.get(&b.address).map(|i| i.len()), Some(1));
     for _ in 0..100 {
