@@ -116,6 +116,7 @@ echo "3/5 merge"
 mkdir -p "$base/pgo-use"
 profile="$base/pgo-use/$(sha256sum "$dir/merged.profdata" | cut -c1-16).profdata"
 cp "$dir/merged.profdata" "$profile"
+find "$base/pgo-use" -maxdepth 1 -name '*.profdata' ! -path "$profile" -delete   # older ones
 
 echo "4/5 optimised build (log: $dir/use.log)"
 RUSTFLAGS="-Cprofile-use=$profile" cargo build --release --locked --bin switchyard \
