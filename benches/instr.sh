@@ -23,51 +23,15 @@ for tool in $tools; do
 done
 [[ -x $bin ]] || { echo "build first: cargo build --release ($bin missing)"; exit 1; }
 
-dir=$(mktemp -d /tmp/sy-instr.XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$dir"; }
-trap cleanup EXIT
+# shellcheck source=benches/lib.sh
+source "$(dirname "$0")/lib.sh"
+bench_dir sy-instr
 [[ -n ${KEEP:-} ]] && trap "for p in \"\${pids[@]}\"; do kill \$p 2>/dev/null; done; echo kept \$dir" EXIT
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-    -subj /CN=app.test -addext subjectAltName=DNS:app.test \
-    -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null
-
-# The backend: nginx answering 200 with a small body on a keep-alive connection.
-cat > "$dir/backend.conf" <<EOF
-worker_processes 1; pid $dir/backend.pid; error_log $dir/backend.err warn;
-events { worker_connections 1024; }
-http { access_log off; keepalive_requests 10000000;
-  server { listen 127.0.0.1:19081; location / { return 200 "hello from the backend\n"; } } }
-EOF
+test_cert
 # In cpu mode this script, and so the backend and h2load, stay on CPU 1; the proxy gets CPU 0.
 [[ $mode == cpu ]] && taskset -cp 1 $$ >/dev/null
-nginx -p "$dir/" -c "$dir/backend.conf" -g 'daemon off;' & pids+=($!)
-
-cat > "$dir/switchyard.toml" <<EOF
-[admin]
-listen = "127.0.0.1:19090"
-[runtime]
-workers = 1
-[http]
-access_log = "off"
-[[listeners]]
-name = "http"
-listen = "127.0.0.1:19080"
-[[listeners]]
-name = "https"
-listen = "127.0.0.1:19443"
-tls = true
-[[certificates]]
-cert = "$dir/cert.pem"
-key = "$dir/key.pem"
-[[services]]
-name = "app"
-[[services.endpoints]]
-address = "127.0.0.1:19081"
-[[routes]]
-host = "app.test"
-service = "app"
-EOF
+start_backend 19081
+switchyard_config 19090 19080 19443 19081
 cat > "$dir/nginx-proxy.conf" <<EOF
 worker_processes 1; master_process off; pid $dir/proxy.pid; error_log $dir/proxy.err warn;
 events { worker_connections 1024; }
@@ -88,7 +52,6 @@ load() { # [connections]
     esac | grep -E '^requests:' || true
 }
 
-wait_port() { for _ in $(seq 200); do (echo >/dev/tcp/127.0.0.1/$1) 2>/dev/null && return; sleep 0.1; done; echo "port $1 never opened"; exit 1; }
 
 measure() { # name, command...
     local name=$1; shift

@@ -33,12 +33,9 @@ for tool in nginx wrk h2load openssl curl; do
     command -v "$tool" >/dev/null || { echo "$tool not installed"; exit 1; }
 done
 
-dir=$(mktemp -d /tmp/sy-pgo.XXXXXX)
-chmod 755 "$dir"   # nginx workers (another user) read the 1 MiB file
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$dir"; }
-trap cleanup EXIT
-wait_port() { for _ in $(seq 300); do (echo >/dev/tcp/127.0.0.1/$1) 2>/dev/null && return; sleep 0.1; done; echo "port $1 never opened"; exit 1; }
+# shellcheck source=benches/lib.sh
+source benches/lib.sh
+bench_dir sy-pgo
 
 echo "1/5 instrumented build (log: $dir/gen.log)"
 # Fixed flags, so that a second run reuses the first one's build; the profile's path is given
@@ -47,47 +44,15 @@ RUSTFLAGS="-Cprofile-generate=$base/pgo-gen/profiles" cargo build --release --lo
     --target-dir "$base/pgo-gen" >"$dir/gen.log" 2>&1 || { tail -20 "$dir/gen.log"; exit 1; }
 
 echo "2/5 training load"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-    -subj /CN=app.test -addext subjectAltName=DNS:app.test \
-    -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null
-head -c 1048576 /dev/zero >"$dir/1m.bin"
-cat >"$dir/backend.conf" <<EOF
-worker_processes 1; pid $dir/backend.pid; error_log $dir/backend.err warn;
-events { worker_connections 1024; }
-http { access_log off; keepalive_requests 10000000;
-  server { listen 127.0.0.1:19181; location = /1m { alias $dir/1m.bin; }
-    location / { return 200 "hello from the backend\n"; } } }
-EOF
-nginx -p "$dir/" -c "$dir/backend.conf" -g 'daemon off;' & pids+=($!)
-cat >"$dir/switchyard.toml" <<EOF
-[admin]
-listen = "127.0.0.1:19190"
-[runtime]
-workers = 1
-[http]
-access_log = "off"
-[[listeners]]
-name = "http"
-listen = "127.0.0.1:19180"
-[[listeners]]
-name = "https"
-listen = "127.0.0.1:19543"
-tls = true
-[[certificates]]
-cert = "$dir/cert.pem"
-key = "$dir/key.pem"
-[[services]]
-name = "app"
-[[services.endpoints]]
-address = "127.0.0.1:19181"
+test_cert
+start_backend 19181
+switchyard_config 19190 19180 19543 19181
+cat >>"$dir/switchyard.toml" <<EOF
 [[services]]
 name = "tcp"
 listen = "127.0.0.1:19182"
 [[services.endpoints]]
 address = "127.0.0.1:19181"
-[[routes]]
-host = "app.test"
-service = "app"
 EOF
 wait_port 19181
 LLVM_PROFILE_FILE="$dir/raw/%m_%p.profraw" "$base/pgo-gen/release/switchyard" run --config "$dir/switchyard.toml" >"$dir/switchyard.log" 2>&1 &
@@ -97,7 +62,19 @@ wait_port 19180
 wait_port 19182
 echo 'function wrk.resolve(host, service) wrk.addrs = wrk.lookup("127.0.0.1", service) end' \
     >"$dir/resolve.lua"
-train() { echo "   $1"; shift; timeout -k 5 40 "$@" >>"$dir/load.log" 2>&1; }
+# A profile of error answers would optimise the wrong path, so a step with any failed request
+# stops the build (wrk: non-2xx answers or socket errors; h2load: 4xx or 5xx).
+train() {
+    echo "   $1"
+    shift
+    timeout -k 5 40 "$@" >"$dir/step.log" 2>&1 || { cat "$dir/step.log"; echo "load failed"; exit 1; }
+    cat "$dir/step.log" >>"$dir/load.log"
+    if grep -Eq 'Non-2xx|Socket errors| [1-9][0-9]* [45]xx' "$dir/step.log"; then
+        cat "$dir/step.log"
+        echo "training requests failed"
+        exit 1
+    fi
+}
 w="wrk -t1 -d4s -s $dir/resolve.lua"
 train "http/1.1" $w -c64 http://app.test:19180/
 train "http/1.1, 1 MiB bodies" $w -c8 http://app.test:19180/1m
