@@ -52,7 +52,6 @@ load() { # [connections]
     esac | grep -E '^requests:' || true
 }
 
-
 measure() { # name, command...
     local name=$1; shift
     valgrind --tool=callgrind --callgrind-out-file="$dir/$name.out" "$@" >"$dir/$name.log" 2>&1 &

@@ -8,8 +8,8 @@
 # Needs: llvm-profdata of rustc's LLVM major version (`rustc -vV`; Debian: llvm-NN, or rustup's
 # llvm-tools component), nginx (the training backend), wrk and h2load (the load), openssl, curl.
 # Two release builds with their own target directories under $CARGO_TARGET_DIR (default
-# /var/tmp/switchyard-target): pgo-gen/ (instrumented) and pgo-use/ (the result), about
-# 5 minutes each on 2 cores.
+# /var/tmp/switchyard-target): pgo-gen/ (instrumented) and pgo-use/ (the result), about 9 and
+# 7 minutes on 2 cores; a second run reuses the instrumented build.
 #
 # The training load is every kind of traffic the proxy carries, a few seconds each, through
 # the same listeners and routes as a plain deployment: HTTP/1.1 keep-alive, HTTP/1.1 and
