@@ -4,7 +4,8 @@
 # counted). Each proxy runs alone under callgrind, single-threaded, in front of the same
 # nginx backend, and gets the same fixed load from h2load.
 #
-#   benches/instr.sh [h1|h2-tls] [REQUESTS]      (needs valgrind, nginx, h2load, openssl)
+#   benches/instr.sh [h1|h2-tls] [REQUESTS]      (needs valgrind, nginx, h2load, openssl;
+#                                                  HAProxy is measured too when installed)
 #   SWITCHYARD_BIN=... to pick the binary (default: the release build)
 #
 # MODE=cpu measures CPU time instead: each proxy runs natively, pinned to CPU 0 (the backend
@@ -43,6 +44,36 @@ http { access_log off; keepalive_requests 10000000; proxy_http_version 1.1;
     location / { proxy_pass http://app; } } }
 EOF
 
+cat "$dir/cert.pem" "$dir/key.pem" >"$dir/haproxy.pem"
+cat > "$dir/haproxy.cfg" <<EOF
+global
+    nbthread 1
+    ssl-default-bind-options ssl-min-ver TLSv1.2
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    option http-keep-alive
+    http-reuse safe
+frontend app
+    bind 127.0.0.1:19080
+    bind 127.0.0.1:19443 ssl crt $dir/haproxy.pem alpn h2,http/1.1
+    default_backend app
+backend app
+    server b1 127.0.0.1:19081
+EOF
+proxies=(switchyard nginx)
+command -v haproxy >/dev/null && proxies+=(haproxy)
+# proxy_cmd NAME: sets $cmd to the command that runs that proxy in the foreground.
+proxy_cmd() {
+    case $1 in
+        switchyard) cmd=("$bin" run --config "$dir/switchyard.toml") ;;
+        nginx) cmd=(nginx -p "$dir/" -c "$dir/nginx-proxy.conf" -g 'daemon off;') ;;
+        haproxy) cmd=(haproxy -db -f "$dir/haproxy.cfg") ;;
+    esac
+}
+
 load() { # [connections]
     local conns=${1:-4}
     case $scenario in
@@ -60,7 +91,8 @@ measure() { # name, command...
     h2load --h1 -n 50 -c 1 -H ':authority: app.test' http://127.0.0.1:19080/ >/dev/null  # warm-up
     callgrind_control -z "$pid" >/dev/null   # count only what follows: the load
     load
-    kill -INT "$pid"; wait "$pid" 2>/dev/null || true
+    # TERM, not INT: a background job of a script ignores SIGINT, and HAProxy keeps that.
+    kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
     local total; total=$(awk '/^summary:|^totals:/ {print $2; exit}' "$dir/$name.out")
     echo "$name: $total instructions in all; $((total / requests)) per request ($requests requests, plus shutdown)"
 }
@@ -74,7 +106,7 @@ cpu_measure() { # name, command...
     read -r ut0 st0 < <(awk '{print $14, $15}' "/proc/$pid/stat")
     load 64 >/dev/null
     read -r ut st < <(awk '{print $14, $15}' "/proc/$pid/stat")
-    kill -INT "$pid"; wait "$pid" 2>/dev/null || true
+    kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
     local ns=$((1000000000 / $(getconf CLK_TCK)))
     echo "$name: user $(((ut - ut0) * ns / requests)) ns + kernel $(((st - st0) * ns / requests)) ns per request"
 }
@@ -83,12 +115,16 @@ wait_port 19081
 if [[ $mode == cpu ]]; then
     for round in 1 2 3; do
         echo "round $round"
-        cpu_measure switchyard "$bin" run --config "$dir/switchyard.toml"
-        cpu_measure nginx nginx -p "$dir/" -c "$dir/nginx-proxy.conf" -g 'daemon off;'
+        for name in "${proxies[@]}"; do
+            proxy_cmd "$name"
+            cpu_measure "$name" "${cmd[@]}"
+        done
     done
     exit 0
 fi
-measure switchyard "$bin" run --config "$dir/switchyard.toml"
-measure nginx nginx -p "$dir/" -c "$dir/nginx-proxy.conf" -g 'daemon off;'
+for name in "${proxies[@]}"; do
+    proxy_cmd "$name"
+    measure "$name" "${cmd[@]}"
+done
 echo "top Switchyard functions (inclusive):"
 callgrind_annotate --inclusive=yes "$dir/switchyard.out" 2>/dev/null | sed -n '1,60p' | grep -E '^ *[0-9,]+ ' | head -40
