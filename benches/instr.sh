@@ -4,21 +4,27 @@
 # counted). Each proxy runs alone under callgrind, single-threaded, in front of the same
 # nginx backend, and gets the same fixed load from h2load.
 #
-#   benches/instr.sh [h1|h2-tls] [REQUESTS]      (needs valgrind, nginx, h2load, openssl;
-#                                                  HAProxy is measured too when installed)
+#   benches/instr.sh [h1|h2-tls|bulk] [REQUESTS]  (needs valgrind, nginx, h2load, openssl;
+#                                                   HAProxy is measured too when installed)
 #   SWITCHYARD_BIN=... to pick the binary (default: the release build)
 #
 # MODE=cpu measures CPU time instead: each proxy runs natively, pinned to CPU 0 (the backend
 # and h2load on CPU 1, 64 connections), three times in turn, and its user and kernel time per
 # request is read from /proc/PID/stat. Noisier than instruction counts (10 ms ticks, a shared
 # machine), but it shows how much of a request's cost is the kernel's, which callgrind omits.
+#
+# MODE=syscalls counts each proxy's system calls per request (`strace -f -c`, 64 connections):
+# what it asks of the kernel, whose time MODE=cpu shows. `bulk` is 1 MiB responses.
 set -euo pipefail
 scenario=${1:-h1}
 requests=${2:-20000}
 mode=${MODE:-instr}
 bin=${SWITCHYARD_BIN:-${CARGO_TARGET_DIR:-/var/tmp/switchyard-target}/release/switchyard}
 tools="nginx h2load openssl taskset"
-[[ $mode == cpu ]] || tools+=" valgrind"
+case $mode in
+    instr) tools+=" valgrind" ;;
+    syscalls) tools+=" strace" ;;
+esac
 for tool in $tools; do
     command -v "$tool" >/dev/null || { echo "skipped: $tool not installed"; exit 0; }
 done
@@ -79,6 +85,7 @@ load() { # [connections]
     case $scenario in
         h1) h2load --h1 -n "$requests" -c "$conns" -H ':authority: app.test' http://127.0.0.1:19080/ ;;
         h2-tls) h2load -n "$requests" -c "$conns" -m 10 -H ':authority: app.test' https://127.0.0.1:19443/ ;;
+        bulk) h2load --h1 -n "$requests" -c "$conns" -H ':authority: app.test' http://127.0.0.1:19080/1m ;;
         *) echo "unknown scenario $scenario"; exit 2 ;;
     esac | grep -E '^requests:' || true
 }
@@ -111,7 +118,27 @@ cpu_measure() { # name, command...
     echo "$name: user $(((ut - ut0) * ns / requests)) ns + kernel $(((st - st0) * ns / requests)) ns per request"
 }
 
+syscall_measure() { # name, command...
+    local name=$1; shift
+    strace -f -c -o "$dir/$name.strace" "$@" >"$dir/$name.log" 2>&1 &
+    local pid=$!
+    wait_port 19080
+    load 64 >/dev/null
+    kill -TERM "$(pgrep -P "$pid")" 2>/dev/null || true # the proxy; strace then writes its table
+    wait "$pid" 2>/dev/null || true
+    echo "$name: system calls per request (those made at least once per 100 requests)"
+    awk -v n="$requests" '$4 ~ /^[0-9]+$/ && $4 / n >= 0.01 { printf "  %-12s %6.2f\n", $NF, $4 / n }' \
+        "$dir/$name.strace"
+}
+
 wait_port 19081
+if [[ $mode == syscalls ]]; then
+    for name in "${proxies[@]}"; do
+        proxy_cmd "$name"
+        syscall_measure "$name" "${cmd[@]}"
+    done
+    exit 0
+fi
 if [[ $mode == cpu ]]; then
     for round in 1 2 3; do
         echo "round $round"
