@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# User-space instructions per proxied request, Switchyard vs nginx, counted by
+# User-space instructions per proxied request, Switchyard vs nginx and HAProxy, counted by
 # `valgrind --tool=callgrind` (repeatable on a busy machine, unlike req/s; kernel work is not
 # counted). Each proxy runs alone under callgrind, single-threaded, in front of the same
 # nginx backend, and gets the same fixed load from h2load.
