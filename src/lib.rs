@@ -27,7 +27,8 @@
 //! - [`service_table`]: snapshots, endpoints and their live state, publishing;
 //! - [`balance`]: the schedulers, one file each behind the [`balance::Pick`] trait;
 //! - [`upstream`]: connecting to endpoints (deadline, retry, passive health, PROXY v2);
-//! - [`router`]: listeners and the TCP and UDP proxies;
+//! - [`router`]: listeners, the HTTP router and the TCP and UDP proxies;
+//! - [`http1`]: HTTP/1.1 heads and body framing on the wire (the HTTP fast path's codec);
 //! - [`ipvs`]: the optional kernel IPVS data plane (genetlink client, pure diff, reconciler);
 //! - [`admin`]: `/metrics`, `/livez`, `/readyz`, `/debug/table`, `/debug/ipvs`;
 //! - [`app`]: wires everything together, owns reload, shutdown and drain;
@@ -41,6 +42,7 @@ pub mod balance;
 pub mod config;
 pub mod demo;
 pub mod discovery;
+pub mod http1;
 pub mod ingress;
 pub mod ipvs;
 pub mod router;

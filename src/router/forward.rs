@@ -1,124 +1,74 @@
 //! Request and response header rewriting for the HTTP proxy (RFC 9110 §7.6.1, RFC 7239).
 //!
-//! Hop-by-hop headers describe one connection, not the message, so they are removed in both
-//! directions: the fixed list from RFC 9110 plus every header the `Connection` header names.
-//! Upgrades (WebSocket) are the exception the caller handles: it keeps `Connection: upgrade`
-//! and `Upgrade` when it forwards an upgrade request.
+//! Hop-by-hop fields describe one connection, not the message, so they are left out in both
+//! directions: the fixed list from RFC 9110 plus every field the `Connection` field names.
+//! Upgrades (WebSocket) are the exception the caller asks for: `Connection: upgrade` and
+//! `Upgrade` are then written back.
 //!
 //! Client identity goes to the endpoint in `X-Forwarded-For/-Proto/-Host/-Port` (and optionally
 //! RFC 7239 `Forwarded`). Incoming values are kept and appended to only when the peer is a
 //! trusted proxy (an L4 balancer or another router in front of us); from anyone else they are
 //! replaced, since a client could otherwise claim any address.
+//!
+//! One rewrite serves every path a message takes: it reads fields as (name, value) bytes (from
+//! a head parsed off the wire, or from a hyper `HeaderMap`) and writes them into a [`Fields`]
+//! sink (a head being written, or a new `HeaderMap`). So the HTTP/1.1 fast path never builds a
+//! `HeaderMap`, and every path applies the same rules.
 
-use http::header::{
-    CONNECTION, HeaderMap, HeaderName, HeaderValue, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE,
-    TRANSFER_ENCODING, UPGRADE,
-};
+use crate::http1::fields::{self, ConnectionOptions, Kind};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use std::net::IpAddr;
 
-/// `X-Forwarded-For`.
-pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-/// `X-Forwarded-Proto`.
-pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-/// `X-Forwarded-Host`.
-pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-/// `X-Forwarded-Port`.
-pub const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
-/// `X-Request-Id`.
-pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-/// `Forwarded` (RFC 7239).
-pub const FORWARDED: HeaderName = HeaderName::from_static("forwarded");
+/// Where rewritten fields go.
+pub trait Fields {
+    /// Adds one field (an invalid one may be dropped).
+    fn field(&mut self, name: &[u8], value: &[u8]);
+}
 
-/// Hop-by-hop headers (RFC 9110 §7.6.1, plus the legacy `proxy-connection` and `keep-alive`).
-/// `Connection` comes first: [`remove_hop_by_hop`] relies on it.
-const HOP_BY_HOP: [HeaderName; 8] = [
-    CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-    PROXY_AUTHENTICATE,
-    PROXY_AUTHORIZATION,
-    TE,
-    TRANSFER_ENCODING,
-    UPGRADE,
-];
-/// Where `TE` is in [`HOP_BY_HOP`].
-const TE_INDEX: usize = 5;
-
-/// Removes hop-by-hop headers, including those named in `Connection`. `TE: trailers` stays:
-/// it is the one `TE` HTTP/2 allows, and gRPC endpoints require it.
-pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    // One pass over the names finds which of the list are present (most messages carry none,
-    // or only `Connection`), so only those are looked up and removed by name.
-    let mut present = 0u8;
-    for name in headers.keys() {
-        if let Some(i) = HOP_BY_HOP.iter().position(|hop| hop == name) {
-            present |= 1 << i;
-        }
-    }
-    if present == 0 {
-        return;
-    }
-    if present & 1 != 0 {
-        remove_connection_options(headers);
-    }
-    let trailers = present & (1 << TE_INDEX) != 0
-        && headers
-            .get(TE)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
-    for (i, name) in HOP_BY_HOP.iter().enumerate() {
-        if present & (1 << i) != 0 {
-            headers.remove(name);
-        }
-    }
-    if trailers {
-        headers.insert(TE, HeaderValue::from_static("trailers"));
+/// A head being written: `name: value` lines.
+impl Fields for Vec<u8> {
+    fn field(&mut self, name: &[u8], value: &[u8]) {
+        crate::http1::io::write_field(self, name, value);
     }
 }
 
-/// Removes the headers the `Connection` header names (RFC 9110 §7.6.1). The usual options
-/// (`close`, `keep-alive`, `upgrade`) are recognised on the bytes, without building a name.
-fn remove_connection_options(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(CONNECTION)
-        .iter()
-        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
-        .map(<[u8]>::trim_ascii)
-        .filter(|option| {
-            !option.eq_ignore_ascii_case(b"close")
-                && !HOP_BY_HOP
-                    .iter()
-                    .any(|hop| option.eq_ignore_ascii_case(hop.as_str().as_bytes()))
-        })
-        .filter_map(|option| HeaderName::from_bytes(option).ok())
-        .collect();
-    for name in named {
-        headers.remove(name);
+/// Fields for hyper. Values came from a valid message or our own formatting; one that still
+/// cannot be a header value (control characters in a Host) is dropped, not sent.
+impl Fields for HeaderMap {
+    fn field(&mut self, name: &[u8], value: &[u8]) {
+        if let (Ok(name), Ok(value)) =
+            (HeaderName::from_bytes(name), HeaderValue::from_bytes(value))
+        {
+            self.append(name, value);
+        }
     }
 }
 
-/// A client connection's address and port, rendered as header values once for all the
-/// requests it sends.
+/// The fields of a `HeaderMap` as (name, value) bytes.
+pub fn map_pairs(map: &HeaderMap) -> impl Iterator<Item = (&[u8], &[u8])> {
+    map.iter()
+        .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()))
+}
+
+/// A client connection's address and port, rendered once for all the requests it sends.
 #[derive(Debug, Clone)]
 pub struct ClientHeaders {
     /// The client's address (after any PROXY protocol header), IPv4-mapped ones unmapped.
     pub client: IpAddr,
-    /// `client` as a header value.
-    client_value: HeaderValue,
-    /// The port the client connected to, as a header value.
-    port_value: HeaderValue,
+    /// `client` as text.
+    client_text: String,
+    /// The port the client connected to, as text.
+    port_text: String,
 }
 
 impl ClientHeaders {
     /// Renders `client` and the local `port` it connected to.
     pub fn new(client: IpAddr, port: u16) -> Self {
         let client = client.to_canonical();
-        let render = |text: String| {
-            HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("-"))
-        };
         ClientHeaders {
             client,
-            client_value: render(client.to_string()),
-            port_value: render(port.to_string()),
+            client_text: client.to_string(),
+            port_text: port.to_string(),
         }
     }
 }
@@ -132,217 +82,223 @@ pub struct Origin<'a> {
     pub trusted: bool,
     /// `http` or `https`.
     pub proto: &'static str,
-    /// The Host the client asked for (with port, as sent).
-    pub host: &'a HeaderValue,
+    /// The authority the request was routed by (with port, as sent): the endpoint's `Host`.
+    pub host: &'a [u8],
 }
 
-/// Sets the forwarding headers on a request about to go upstream.
-pub fn set_forwarding(headers: &mut HeaderMap, origin: &Origin<'_>, rfc7239: bool) {
-    let client = origin.conn.client;
-    let prior = headers
-        .get(&X_FORWARDED_FOR)
-        .and_then(|v| v.to_str().ok())
-        .filter(|prior| origin.trusted && !prior.trim().is_empty());
-    match prior {
-        Some(prior) => {
-            let xff = format!("{prior}, {client}");
-            insert(headers, X_FORWARDED_FOR, &xff);
+/// How a request's fields are rewritten for the endpoint.
+#[derive(Debug, Clone, Copy)]
+pub struct Rewrite<'a> {
+    /// Who is asking.
+    pub origin: Origin<'a>,
+    /// Also send RFC 7239 `Forwarded`.
+    pub rfc7239: bool,
+    /// Keep `Content-Length` (hyper frames the body by it); on the wire the caller writes
+    /// the framing field itself.
+    pub keep_length: bool,
+    /// An upgrade to pass on: its `Upgrade` value, sent with `Connection: upgrade`.
+    pub upgrade: Option<&'a [u8]>,
+}
+
+/// The `X-Request-Id` a request goes on with: the client's, or a new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestId<'a> {
+    /// The client's (non-empty, at most 200 bytes).
+    Kept(&'a [u8]),
+    /// Generated here: 128 random bits in hex.
+    New([u8; 32]),
+}
+
+impl RequestId<'_> {
+    /// A new random id.
+    pub fn generate() -> Self {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut text = [0u8; 32];
+        let mut bits = fastrand::u128(..);
+        for digit in text.iter_mut().rev() {
+            *digit = HEX[(bits & 0xf) as usize];
+            bits >>= 4;
         }
-        None => {
-            headers.insert(X_FORWARDED_FOR, origin.conn.client_value.clone());
+        RequestId::New(text)
+    }
+
+    /// The id as sent.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            RequestId::Kept(id) => id,
+            RequestId::New(id) => id,
         }
     }
-    if !origin.trusted || !headers.contains_key(&X_FORWARDED_PROTO) {
-        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(origin.proto));
-    }
-    if !origin.trusted || !headers.contains_key(&X_FORWARDED_HOST) {
-        headers.insert(X_FORWARDED_HOST, origin.host.clone());
-    }
-    if !origin.trusted || !headers.contains_key(&X_FORWARDED_PORT) {
-        headers.insert(X_FORWARDED_PORT, origin.conn.port_value.clone());
-    }
-    if rfc7239 {
-        let node = match client {
-            IpAddr::V4(v4) => v4.to_string(),
-            IpAddr::V6(v6) => format!("\"[{v6}]\""),
-        };
-        let host = origin.host.to_str().unwrap_or_default();
-        let element = format!(
-            "for={node};host=\"{}\";proto={}",
-            host.replace('"', ""),
-            origin.proto
-        );
-        let value = match headers.get(&FORWARDED).and_then(|v| v.to_str().ok()) {
-            Some(prior) if origin.trusted => format!("{prior}, {element}"),
-            _ => element,
-        };
-        insert(headers, FORWARDED, &value);
-    } else if !origin.trusted {
-        headers.remove(&FORWARDED);
+
+    /// The id as a header value (for the access log).
+    pub fn to_value(&self) -> HeaderValue {
+        HeaderValue::from_bytes(self.as_bytes()).unwrap_or(HeaderValue::from_static("-"))
     }
 }
 
-/// Makes sure the request has an `X-Request-Id`, generating one when absent; returns it.
-pub fn ensure_request_id(headers: &mut HeaderMap) -> HeaderValue {
-    if let Some(id) = headers
-        .get(&X_REQUEST_ID)
-        .filter(|v| !v.is_empty() && v.len() <= 200)
-    {
-        return id.clone();
+/// Writes the fields of a request as they go to an endpoint: `Host` (the routed authority)
+/// first, then the client's end-to-end fields, then the forwarding fields. `fields` gives the
+/// client's fields afresh each time it is called. Returns the `X-Request-Id` sent.
+pub fn request<'f, I, S>(fields: impl Fn() -> I, rw: &Rewrite<'_>, sink: &mut S) -> RequestId<'f>
+where
+    I: Iterator<Item = (&'f [u8], &'f [u8])>,
+    S: Fields,
+{
+    let connection = connection_options(fields());
+    let named =
+        |name: &[u8]| connection.names_fields && fields::named_by_connection(name, fields());
+    let trusted = rw.origin.trusted;
+    sink.field(b"host", rw.origin.host);
+    let mut te_trailers = false;
+    let mut request_id = None;
+    let mut prior_xff: Option<String> = None;
+    let mut prior_forwarded: Option<String> = None;
+    let mut kept = Kept::default();
+    for (name, value) in fields() {
+        let kind = fields::classify(name);
+        if kind == Kind::Te {
+            te_trailers |= value.trim_ascii().eq_ignore_ascii_case(b"trailers");
+        }
+        if kind.is_hop_by_hop() || named(name) {
+            continue;
+        }
+        match kind {
+            Kind::Host => {}
+            Kind::ContentLength if !rw.keep_length => {}
+            Kind::XRequestId => {
+                if request_id.is_none() && !value.is_empty() && value.len() <= 200 {
+                    request_id = Some(RequestId::Kept(value));
+                }
+            }
+            Kind::XForwardedFor => {
+                if trusted {
+                    append_list(&mut prior_xff, value);
+                }
+            }
+            Kind::Forwarded if rw.rfc7239 => {
+                if trusted {
+                    append_list(&mut prior_forwarded, value);
+                }
+            }
+            Kind::XForwardedProto
+            | Kind::XForwardedHost
+            | Kind::XForwardedPort
+            | Kind::Forwarded
+                if !trusted => {}
+            _ => {
+                kept.note(kind);
+                sink.field(name, value);
+            }
+        }
     }
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut text = [0u8; 32];
-    let mut bits = fastrand::u128(..);
-    for digit in text.iter_mut().rev() {
-        *digit = HEX[(bits & 0xf) as usize];
-        bits >>= 4;
+    if te_trailers {
+        sink.field(b"te", b"trailers");
     }
-    let id = HeaderValue::from_bytes(&text).unwrap_or(HeaderValue::from_static("0"));
-    headers.insert(X_REQUEST_ID, id.clone());
+    if let Some(upgrade) = rw.upgrade {
+        sink.field(b"connection", b"upgrade");
+        sink.field(b"upgrade", upgrade);
+    }
+    let client = rw.origin.conn.client_text.as_bytes();
+    match prior_xff.filter(|p| !p.trim().is_empty()) {
+        Some(prior) => sink.field(
+            b"x-forwarded-for",
+            format!("{prior}, {}", rw.origin.conn.client_text).as_bytes(),
+        ),
+        None => sink.field(b"x-forwarded-for", client),
+    }
+    if !kept.proto {
+        sink.field(b"x-forwarded-proto", rw.origin.proto.as_bytes());
+    }
+    if !kept.host {
+        sink.field(b"x-forwarded-host", rw.origin.host);
+    }
+    if !kept.port {
+        sink.field(b"x-forwarded-port", rw.origin.conn.port_text.as_bytes());
+    }
+    let id = request_id.unwrap_or_else(RequestId::generate);
+    sink.field(b"x-request-id", id.as_bytes());
+    if rw.rfc7239 {
+        let element = forwarded_element(&rw.origin);
+        let value = match prior_forwarded {
+            Some(prior) => format!("{prior}, {element}"),
+            None => element,
+        };
+        sink.field(b"forwarded", value.as_bytes());
+    }
     id
 }
 
-fn insert(headers: &mut HeaderMap, name: HeaderName, value: &str) {
-    // Values come from our own formatting or from a header that was already valid; a value
-    // that still cannot be a header (control characters in a Host) is dropped, not sent.
-    match HeaderValue::from_str(value) {
-        Ok(v) => {
-            headers.insert(name, v);
-        }
-        Err(_) => {
-            headers.remove(name);
+/// Which forwarding fields a trusted client's request already carries.
+#[derive(Debug, Default)]
+struct Kept {
+    proto: bool,
+    host: bool,
+    port: bool,
+}
+
+impl Kept {
+    fn note(&mut self, kind: Kind) {
+        match kind {
+            Kind::XForwardedProto => self.proto = true,
+            Kind::XForwardedHost => self.host = true,
+            Kind::XForwardedPort => self.port = true,
+            _ => {}
         }
     }
+}
+
+/// Appends a list-valued field's value to what was gathered of it so far.
+fn append_list(gathered: &mut Option<String>, value: &[u8]) {
+    let value = String::from_utf8_lossy(value);
+    match gathered {
+        Some(list) => {
+            list.push_str(", ");
+            list.push_str(value.trim());
+        }
+        None => *gathered = Some(value.trim().to_owned()),
+    }
+}
+
+/// This hop's RFC 7239 element.
+fn forwarded_element(origin: &Origin<'_>) -> String {
+    let node = match origin.conn.client {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("\"[{v6}]\""),
+    };
+    let host = String::from_utf8_lossy(origin.host).replace('"', "");
+    format!("for={node};host=\"{host}\";proto={}", origin.proto)
+}
+
+/// Writes the fields of a response as they go to the client: all but the hop-by-hop ones, and
+/// `Content-Length` only when `keep_length` (the caller writes framing fields on the wire).
+pub fn response<'f, I, S>(fields: impl Fn() -> I, keep_length: bool, sink: &mut S)
+where
+    I: Iterator<Item = (&'f [u8], &'f [u8])>,
+    S: Fields,
+{
+    let connection = connection_options(fields());
+    for (name, value) in fields() {
+        let kind = fields::classify(name);
+        let drop = kind.is_hop_by_hop()
+            || kind == Kind::ContentLength && !keep_length
+            || connection.names_fields && fields::named_by_connection(name, fields());
+        if !drop {
+            sink.field(name, value);
+        }
+    }
+}
+
+/// What the `Connection` fields among `fields` say.
+fn connection_options<'f>(fields: impl Iterator<Item = (&'f [u8], &'f [u8])>) -> ConnectionOptions {
+    let mut options = ConnectionOptions::default();
+    for (name, value) in fields {
+        if fields::classify(name) == Kind::Connection {
+            options.add(value);
+        }
+    }
+    options
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn origin(trusted: bool) -> Origin<'static> {
-        let conn = Box::leak(Box::new(ClientHeaders::new(
-            "192.0.2.7".parse().unwrap(),
-            443,
-        )));
-        Origin {
-            conn,
-            trusted,
-            proto: "https",
-            host: Box::leak(Box::new(HeaderValue::from_static("app.example.com"))),
-        }
-    }
-
-    #[test]
-    fn hop_by_hop_headers_and_those_named_in_connection_are_removed() {
-        let mut h = HeaderMap::new();
-        h.insert(
-            "connection",
-            HeaderValue::from_static("keep-alive, x-secret"),
-        );
-        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
-        h.insert("x-secret", HeaderValue::from_static("1"));
-        h.insert("te", HeaderValue::from_static("trailers, deflate"));
-        h.insert("transfer-encoding", HeaderValue::from_static("chunked"));
-        h.insert("accept", HeaderValue::from_static("*/*"));
-        remove_hop_by_hop(&mut h);
-        assert_eq!(h.len(), 1);
-        assert!(h.contains_key("accept"));
-    }
-
-    #[test]
-    fn connection_options_are_removed_in_any_case_and_from_every_connection_header() {
-        let mut h = HeaderMap::new();
-        h.append("connection", HeaderValue::from_static("Close , X-Secret"));
-        h.append("connection", HeaderValue::from_static("Keep-Alive,x-other"));
-        h.insert("x-secret", HeaderValue::from_static("1"));
-        h.insert("x-other", HeaderValue::from_static("2"));
-        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
-        h.insert("upgrade", HeaderValue::from_static("websocket"));
-        h.insert("close", HeaderValue::from_static("an end-to-end header"));
-        h.insert("accept", HeaderValue::from_static("*/*"));
-        remove_hop_by_hop(&mut h);
-        let mut left: Vec<&str> = h.keys().map(|n| n.as_str()).collect();
-        left.sort_unstable();
-        assert_eq!(left, ["accept", "close"]);
-    }
-
-    #[test]
-    fn the_list_order_the_scan_relies_on() {
-        assert_eq!(HOP_BY_HOP[0], CONNECTION);
-        assert_eq!(HOP_BY_HOP[TE_INDEX], TE);
-    }
-
-    #[test]
-    fn te_other_than_trailers_is_removed() {
-        let mut h = HeaderMap::new();
-        h.insert("te", HeaderValue::from_static("gzip"));
-        remove_hop_by_hop(&mut h);
-        assert!(h.is_empty());
-    }
-
-    #[test]
-    fn te_trailers_survives_for_grpc() {
-        let mut h = HeaderMap::new();
-        h.insert("te", HeaderValue::from_static("trailers"));
-        remove_hop_by_hop(&mut h);
-        assert_eq!(h["te"], "trailers");
-    }
-
-    #[test]
-    fn untrusted_clients_cannot_spoof_forwarded_headers() {
-        let mut h = HeaderMap::new();
-        h.insert(X_FORWARDED_FOR, HeaderValue::from_static("10.0.0.1"));
-        h.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
-        h.insert(FORWARDED, HeaderValue::from_static("for=10.0.0.1"));
-        set_forwarding(&mut h, &origin(false), false);
-        assert_eq!(h[&X_FORWARDED_FOR], "192.0.2.7");
-        assert_eq!(h[&X_FORWARDED_PROTO], "https");
-        assert_eq!(h[&X_FORWARDED_HOST], "app.example.com");
-        assert_eq!(h[&X_FORWARDED_PORT], "443");
-        assert!(!h.contains_key(&FORWARDED));
-    }
-
-    #[test]
-    fn trusted_proxies_are_appended_to() {
-        let mut h = HeaderMap::new();
-        h.insert(X_FORWARDED_FOR, HeaderValue::from_static("198.51.100.1"));
-        h.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
-        set_forwarding(&mut h, &origin(true), true);
-        assert_eq!(h[&X_FORWARDED_FOR], "198.51.100.1, 192.0.2.7");
-        assert_eq!(
-            h[&X_FORWARDED_PROTO], "http",
-            "the first hop knows the real scheme"
-        );
-        assert_eq!(
-            h[&FORWARDED],
-            "for=192.0.2.7;host=\"app.example.com\";proto=https"
-        );
-    }
-
-    #[test]
-    fn ipv6_clients_are_quoted_in_forwarded() {
-        let mut h = HeaderMap::new();
-        let conn = ClientHeaders::new("2001:db8::1".parse().unwrap(), 443);
-        let o = Origin {
-            conn: &conn,
-            ..origin(false)
-        };
-        set_forwarding(&mut h, &o, true);
-        assert_eq!(
-            h[&FORWARDED],
-            "for=\"[2001:db8::1]\";host=\"app.example.com\";proto=https"
-        );
-        assert_eq!(h[&X_FORWARDED_FOR], "2001:db8::1");
-    }
-
-    #[test]
-    fn request_ids_are_kept_or_generated() {
-        let mut h = HeaderMap::new();
-        let id = ensure_request_id(&mut h);
-        assert_eq!(id.len(), 32);
-        assert_eq!(h[&X_REQUEST_ID], id);
-        let mut given = HeaderMap::new();
-        given.insert(X_REQUEST_ID, HeaderValue::from_static("abc"));
-        assert_eq!(ensure_request_id(&mut given), "abc");
-    }
-}
+#[path = "forward_tests.rs"]
+mod tests;

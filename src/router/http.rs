@@ -19,10 +19,14 @@
 //! keep-alive connection uses new routes from its next request on. Bodies stream both ways;
 //! nothing buffers a whole body.
 
+mod attempts;
 mod clients;
+mod h1;
 pub mod listener;
+mod prefixed;
 pub mod proxy;
 pub mod record;
 mod reply;
+mod route;
 mod sticky;
 mod upgrade;

@@ -2,7 +2,8 @@
 //! over plain TCP (`h2c`, one multiplexed connection per endpoint) for gRPC services.
 //!
 //! Plain HTTP/1.1 (the common case) goes through [`super::pool`], our own per-endpoint pool of
-//! hyper connections; `h2c` and `https` (where ALPN may pick h2) use hyper-util's client, which
+//! connections spoken to with [`crate::http1`]; `h2c` and `https` (where ALPN may pick h2) use
+//! hyper-util's client, which
 //! keeps its connections per `scheme://authority`, so both pools are per endpoint. There is
 //! one client per service (kept in the service's live state, so endpoint changes never throw
 //! the pool away); it is rebuilt only when the service's client settings change.
@@ -16,12 +17,12 @@
 //! downstream connection ([`HttpClient::with_proxy_header`]) whose connector writes that
 //! client's header first; its small pool lives and dies with the downstream connection.
 
-use super::pool::{POOL_IDLE, POOL_MAX_IDLE, Pool, PoolBody, SendError};
+use super::pool::{POOL_IDLE, POOL_MAX_IDLE, Pool};
 use crate::config::UpstreamProtocol;
 use bytes::Bytes;
-use futures::future::{Either, FutureExt, TryFutureExt};
 use http::{Request, Response, Uri};
 use http_body_util::combinators::BoxBody;
+use hyper::body::Incoming;
 use hyper_rustls::{FixedServerNameResolver, HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -164,6 +165,10 @@ pub enum UpstreamError {
     /// The exchange failed after the request was (maybe) sent.
     #[error("request failed: {0}")]
     Request(#[source] BoxError),
+    /// The client's request body failed while it was sent (the client went away, broke its
+    /// chunked framing, or went over the route's `max_body_bytes`).
+    #[error("request body: {0}")]
+    Body(#[source] BoxError),
 }
 
 impl UpstreamError {
@@ -173,6 +178,15 @@ impl UpstreamError {
             UpstreamError::Connect(_) => "connect",
             UpstreamError::Timeout(_) => "timeout",
             UpstreamError::Request(_) => "request",
+            UpstreamError::Body(_) => "request_body",
+        }
+    }
+
+    /// Who is at fault: the endpoint, or the client (its request body).
+    pub fn blame(&self) -> &'static str {
+        match self {
+            UpstreamError::Body(_) => "client",
+            _ => "upstream",
         }
     }
 }
@@ -276,33 +290,32 @@ impl HttpClient {
         Uri::from_parts(uri).unwrap_or_default()
     }
 
-    /// Sends `request` (whose URI came from [`HttpClient::uri`]) to the endpoint at `address`
-    /// and waits for response headers. On our HTTP/1.1 path the response body drives the
-    /// connection and gives it back to the pool when it has ended.
-    ///
-    /// Built from combinators, not `async`: an `async` layer would keep its own copy of the
-    /// request beside the inner future's, and every request's handler state carries this.
-    pub fn send(
+    /// The pool of plain HTTP/1.1 connections, for a service that speaks `http1`.
+    pub fn pool(&self) -> Option<&Pool> {
+        match &self.via {
+            Via::Pool(pool) => Some(pool),
+            Via::Legacy(_) => None,
+        }
+    }
+
+    /// Sends `request` (whose URI came from [`HttpClient::uri`]) through hyper-util's client
+    /// (`h2c`, `https`) and waits for the response headers.
+    pub async fn send_hyper(
         &self,
-        address: std::net::SocketAddr,
         request: Request<UpstreamBody>,
         response_timeout: Duration,
-    ) -> impl Future<Output = Result<Response<PoolBody>, UpstreamError>> + '_ {
-        let exchange = match &self.via {
-            Via::Pool(pool) => Either::Left(pool.send(address, request).map_err(|e| match e {
-                SendError::Connect(e) => UpstreamError::Connect(e),
-                SendError::Request(e) => UpstreamError::Request(e),
-            })),
-            Via::Legacy(client) => Either::Right(client.request(request).map(|r| match r {
-                Ok(response) => Ok(response.map(PoolBody::unpooled)),
-                Err(e) if e.is_connect() => Err(UpstreamError::Connect(e.into())),
-                Err(e) => Err(UpstreamError::Request(e.into())),
-            })),
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        let Via::Legacy(client) = &self.via else {
+            return Err(UpstreamError::Request(
+                "no hyper client for an http1 service".into(),
+            ));
         };
-        tokio::time::timeout(response_timeout, exchange).map(move |r| match r {
+        match tokio::time::timeout(response_timeout, client.request(request)).await {
             Err(_) => Err(UpstreamError::Timeout(response_timeout)),
-            Ok(result) => result,
-        })
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(e)) if e.is_connect() => Err(UpstreamError::Connect(e.into())),
+            Ok(Err(e)) => Err(UpstreamError::Request(e.into())),
+        }
     }
 }
 

@@ -1,36 +1,38 @@
-//! Keep-alive HTTP/1.1 connections to a service's endpoints, pooled per endpoint address.
+//! Keep-alive HTTP/1.1 connections to a service's endpoints, pooled per endpoint address, and
+//! the exchange of one request on one of them.
 //!
-//! Plain HTTP/1.1 is how most services are reached, so this path is built for speed:
-//! hyper's connection-level client (`hyper::client::conn::http1`) with a pool of our own
-//! instead of hyper-util's general one. That pool keys connections by `scheme://authority`
-//! (hashed with SipHash on every checkout and return), hands each request to a pool task over
-//! a channel, and spawns a task per response to notice when the connection is free again.
-//! Here a connection is found by the endpoint's socket address (a cheap hash, sharded map),
-//! it has no task of its own (the request that uses it drives it, see [`lease`]), and it
-//! comes back to the pool when the response body ends ([`PoolBody`], which the router streams
-//! to the client). A body that is dropped before its end closes the connection instead.
+//! Plain HTTP/1.1 is how most services are reached, so this path is built for speed. A
+//! connection is a socket and its read buffer, spoken to with [`crate::http1`]: no task of its
+//! own, no channel, no `HeaderMap` unless the router asks for one. The request that uses it
+//! writes to it and reads its response head ([`exchange`]); the response body is read by the
+//! router (relayed to an HTTP/1.1 client, or as hyper frames through [`PoolBody`]), and the
+//! connection comes back here when the body has ended ([`Lease::release`]). A body that ends
+//! early (the client went away) drops the connection instead.
 //!
-//! Idle connections are reused newest first (the warmest, least likely to have been closed by
-//! the endpoint) and closed after [`POOL_IDLE`] without use by a reaper task that runs while
-//! the pool holds any. A pooled connection the endpoint closed meanwhile is noticed before the
-//! request is sent, or, in the race where it closes during the send, hyper hands the unsent
-//! request back and it goes out on a fresh connection (as hyper-util's client does).
+//! Connections are found by the endpoint's socket address (a cheap hash, sharded map) and
+//! reused newest first (the warmest, least likely to have been closed by the endpoint). Before
+//! reuse a connection is checked for a close by the endpoint; tokio's readiness tells that
+//! without a system call in the common case. Idle ones are closed after [`POOL_IDLE`] by a
+//! reaper task that runs while the pool holds any. If a reused connection still turns out to
+//! have been closed before any byte of an answer came, a request without a body and with an
+//! idempotent method goes out again on a new connection (as Go's and hyper-util's clients do).
 
-mod lease;
+mod body;
+mod exchange;
 
-pub use lease::PoolBody;
+pub use body::{EncodeBody, PoolBody};
+pub use exchange::{ExchangeError, Reply, RequestBody, SendFailure};
 
-use super::http::{BoxError, UpstreamBody};
+use crate::http1::head;
+use crate::http1::io::Buffered;
 use dashmap::DashMap;
-use http::{Method, Request, Response};
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
-use lease::Conn;
 use std::collections::VecDeque;
+use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
 
 /// Idle pooled connections are closed after this long (endpoints commonly time out at 60 s+).
 pub const POOL_IDLE: Duration = Duration::from_secs(50);
@@ -40,6 +42,30 @@ pub const POOL_IDLE: Duration = Duration::from_secs(50);
 /// (Envoy's default connection limit per cluster is also 1,024): below that, every burst
 /// would close connections only to open them again for the next.
 pub const POOL_MAX_IDLE: usize = 1024;
+
+/// One HTTP/1.1 connection to an endpoint.
+#[derive(Debug)]
+pub struct Connection {
+    /// The socket and what was read from it.
+    pub io: Buffered<TcpStream>,
+    /// Whether it served a request before this one.
+    reused: bool,
+    /// Whether any byte of a response came during the current exchange.
+    answered: bool,
+}
+
+impl Connection {
+    /// Whether the endpoint may still be waiting for a request on it: nothing unread, and no
+    /// close seen. Costs a system call only when the socket became readable since its last
+    /// read.
+    fn is_open(&mut self) -> bool {
+        if !self.io.buf.is_empty() {
+            return false;
+        }
+        let mut probe = [0u8; 1];
+        matches!(self.io.io.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+}
 
 /// The idle connections of one client (one service, or one downstream connection when
 /// PROXY headers are sent), by endpoint.
@@ -64,17 +90,40 @@ struct Inner {
 
 #[derive(Debug)]
 struct Idle {
-    conn: Box<Conn>,
+    conn: Box<Connection>,
     since: Instant,
 }
 
-/// Why a request failed on this path.
-#[derive(Debug)]
+/// Why a request got no response head.
+#[derive(Debug, thiserror::Error)]
 pub enum SendError {
     /// No connection could be made (nothing was sent).
-    Connect(BoxError),
+    #[error("{0}")]
+    Connect(#[source] io::Error),
     /// The exchange failed after the request was (maybe) sent.
-    Request(BoxError),
+    #[error("{0}")]
+    Exchange(#[source] ExchangeError),
+}
+
+/// A connection lent to one response: given back with [`Lease::release`] once its body has
+/// been read to the end; dropped otherwise, which closes it.
+#[derive(Debug)]
+pub struct Lease {
+    /// The connection, its read buffer at the start of the response body.
+    pub conn: Box<Connection>,
+    address: SocketAddr,
+    pool: Weak<Inner>,
+}
+
+/// A response head that arrived, and the connection it came on.
+#[derive(Debug)]
+pub struct Exchanged<R> {
+    /// What the caller made of the head.
+    pub head: R,
+    /// Status, framing and whether the connection may be reused after the body.
+    pub reply: Reply,
+    /// The connection, lent until the body is read.
+    pub lease: Lease,
 }
 
 impl Pool {
@@ -102,81 +151,51 @@ impl Pool {
         }
     }
 
-    /// Sends `request` (origin-form URI, `Host` set) to `address` on an idle connection, or a
-    /// new one, and waits for the response headers. The response body brings the connection
-    /// back to the pool when it ends.
-    #[allow(
-        clippy::manual_async_fn,
-        reason = "an async fn would keep a second copy of the request in its state"
-    )]
-    pub fn send(
+    /// Sends the request `body` writes to `address`, on an idle connection or a new one, and
+    /// waits for the final response head, which `on_head` reads (1xx heads go to
+    /// `body.informational`). `head_request` says whether it is a HEAD request (its response
+    /// has no body); `idempotent` whether it may be sent again after a reused connection
+    /// closed without answering.
+    pub async fn send<B, R>(
         &self,
         address: SocketAddr,
-        mut request: Request<UpstreamBody>,
-    ) -> impl Future<Output = Result<Response<PoolBody>, SendError>> + '_ {
-        async move {
-            if asks_upgrade(&request) {
-                return Box::pin(self.send_upgrade(address, request)).await;
-            }
-            while let Some(mut conn) = self.checkout(address) {
-                match conn.exchange(request).await {
-                    Ok(response) => return Ok(self.lend(conn, address, response)),
-                    Err(mut error) => match error.take_message() {
-                        // The connection closed before the request went out: try another.
-                        Some(unsent) => request = unsent,
-                        None => return Err(SendError::Request(error.into_error().into())),
-                    },
+        body: &mut B,
+        head_request: bool,
+        idempotent: bool,
+        mut on_head: impl FnMut(&head::Response<'_>) -> R,
+    ) -> Result<Exchanged<R>, SendError>
+    where
+        B: RequestBody,
+    {
+        let mut conn = match self.checkout(address) {
+            Some(conn) => conn,
+            None => Box::pin(self.connect(address)).await?,
+        };
+        loop {
+            match exchange::exchange(&mut conn, body, head_request, &mut on_head).await {
+                Ok((head, reply)) => {
+                    let lease = Lease {
+                        conn,
+                        address,
+                        pool: Arc::downgrade(&self.inner),
+                    };
+                    return Ok(Exchanged { head, reply, lease });
                 }
-            }
-            // Boxed: connecting is rare next to reuse, and its state would make every request's
-            // future larger.
-            let (sender, io) = Box::pin(self.connect(address))
-                .await
-                .map_err(SendError::Connect)?;
-            let mut conn = Conn::new(sender, io);
-            match conn.exchange(request).await {
-                Ok(response) => Ok(self.lend(conn, address, response)),
-                Err(error) => Err(SendError::Request(error.into_error().into())),
+                Err(ExchangeError::Closed) if conn.reused && idempotent && body.can_resend() => {
+                    tracing::debug!(%address, "pooled connection was closed; sending again");
+                    body.rewind();
+                    conn = Box::pin(self.connect(address)).await?;
+                }
+                Err(error) => return Err(SendError::Exchange(error)),
             }
         }
     }
 
-    /// A request that asks for a protocol switch goes on a new connection with a task of its
-    /// own: hyper completes an upgrade only there. It is not pooled afterwards.
-    async fn send_upgrade(
-        &self,
-        address: SocketAddr,
-        request: Request<UpstreamBody>,
-    ) -> Result<Response<PoolBody>, SendError> {
-        let (mut sender, io) = self.connect(address).await.map_err(SendError::Connect)?;
-        tokio::spawn(async move {
-            if let Err(error) = io.with_upgrades().await {
-                tracing::debug!(%address, %error, "upstream connection ended");
-            }
-        });
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| SendError::Request(e.into()))?;
-        Ok(response.map(PoolBody::unpooled))
-    }
-
-    fn lend(
-        &self,
-        conn: Box<Conn>,
-        address: SocketAddr,
-        response: Response<hyper::body::Incoming>,
-    ) -> Response<PoolBody> {
-        let pool = Arc::downgrade(&self.inner);
-        response.map(|body| PoolBody::lent(body, conn, address, pool))
-    }
-
-    /// The newest idle connection to `address` that is open and done with its last exchange
-    /// (as far as is known without polling it: the exchange polls it first).
-    fn checkout(&self, address: SocketAddr) -> Option<Box<Conn>> {
+    /// The newest idle connection to `address` that is still open.
+    fn checkout(&self, address: SocketAddr) -> Option<Box<Connection>> {
         let mut idle = self.inner.idle.get_mut(&address)?;
-        while let Some(c) = idle.pop_back() {
-            if c.conn.is_ready() && c.since.elapsed() <= self.inner.idle_timeout {
+        while let Some(mut c) = idle.pop_back() {
+            if c.since.elapsed() <= self.inner.idle_timeout && c.conn.is_open() {
                 return Some(c.conn);
             }
         }
@@ -184,21 +203,43 @@ impl Pool {
     }
 
     /// A new connection to `address`.
-    async fn connect(
-        &self,
-        address: SocketAddr,
-    ) -> Result<(SendRequest<UpstreamBody>, lease::Io), BoxError> {
+    async fn connect(&self, address: SocketAddr) -> Result<Box<Connection>, SendError> {
         let header = self.proxy_header.as_deref();
-        let stream = super::tcp::open(address, self.connect_timeout, header).await?;
-        Ok(http1::Builder::new()
-            .handshake(TokioIo::new(stream))
-            .await?)
+        let stream = super::tcp::open(address, self.connect_timeout, header)
+            .await
+            .map_err(SendError::Connect)?;
+        Ok(Box::new(Connection {
+            io: Buffered::new(stream),
+            reused: false,
+            answered: false,
+        }))
     }
 }
 
-/// Whether `request` asks the endpoint to switch protocols (WebSocket and the like).
-fn asks_upgrade(request: &Request<UpstreamBody>) -> bool {
-    request.method() == Method::CONNECT || request.headers().contains_key(http::header::UPGRADE)
+impl Lease {
+    /// Returns the connection to its pool, if the pool still exists, the exchange left it
+    /// ready for another request (`reusable`) and the pool has room (else its oldest idle
+    /// connection is closed).
+    pub fn release(self, reusable: bool) {
+        let Some(pool) = self.pool.upgrade() else {
+            return;
+        };
+        let mut conn = self.conn;
+        if !reusable || !conn.io.buf.is_empty() {
+            return;
+        }
+        conn.reused = true;
+        let mut idle = pool.idle.entry(self.address).or_default();
+        if idle.len() >= pool.max_idle {
+            idle.pop_front();
+        }
+        idle.push_back(Idle {
+            conn,
+            since: Instant::now(),
+        });
+        drop(idle);
+        start_reaper(&pool);
+    }
 }
 
 /// Starts the reaper unless it is running.
@@ -214,7 +255,7 @@ fn start_reaper(pool: &Arc<Inner>) {
 
 /// Closes connections idle too long or closed by their endpoint, checking a few times per
 /// idle timeout; ends when the pool is gone or empty.
-async fn reap(pool: std::sync::Weak<Inner>) {
+async fn reap(pool: Weak<Inner>) {
     loop {
         let Some(every) = pool.upgrade().map(|p| p.idle_timeout / 5) else {
             return;
@@ -225,7 +266,7 @@ async fn reap(pool: std::sync::Weak<Inner>) {
         };
         let timeout = pool.idle_timeout;
         pool.idle.retain(|_, idle| {
-            idle.retain_mut(|c| c.since.elapsed() <= timeout && c.conn.check());
+            idle.retain_mut(|c| c.since.elapsed() <= timeout && c.conn.is_open());
             !idle.is_empty()
         });
         if pool.idle.is_empty() {

@@ -1,5 +1,6 @@
-//! An HTTP(S) listener: accept, optional TLS, then hyper serving HTTP/1.1 or HTTP/2 (by ALPN on
-//! TLS, by the connection preface on plain TCP).
+//! An HTTP(S) listener: accept, optional TLS, then HTTP/1.x on the fast path (handed to hyper
+//! for what it does not serve) or HTTP/2 with hyper (by ALPN on TLS, by the connection
+//! preface on plain TCP).
 //!
 //! Limits per connection: the TLS handshake deadline, hyper's header-read deadline
 //! (slowloris), the request-head size (431 above it), HTTP/2 concurrent streams and hyper's
@@ -7,6 +8,7 @@
 //! (shutdown, or the listener left the config), every connection is shut down gracefully:
 //! requests in flight finish, then the connection closes.
 
+use super::prefixed::Prefixed;
 use super::proxy::{self, Conn};
 use super::record::ResponseBody;
 use crate::config::ListenerConfig;
@@ -15,6 +17,7 @@ use crate::router::cancel::Cancelled;
 use crate::service_table::TableHandle;
 use crate::tls::CertStore;
 use arc_swap::ArcSwap;
+use bytes::BytesMut;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -26,6 +29,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
@@ -147,16 +151,17 @@ async fn serve(
         private: Default::default(),
     };
     match tls {
-        None => http(TokioIo::new(socket), conn, config, life).await,
+        None => http(socket, conn, config, life).await,
         Some(tls) => {
             match crate::tls::accept(&tls.acceptor, socket, config.handshake_timeout).await {
                 Ok(stream) => {
                     let session = stream.get_ref().1;
                     conn.sni = session.server_name().map(str::to_owned);
                     if session.alpn_protocol() == Some(b"h2") {
-                        h2(TokioIo::new(stream), conn, config, life).await;
+                        let io = TokioIo::new(Prefixed::new(stream, BytesMut::new()));
+                        h2(io, conn, config, life).await;
                     } else {
-                        http(TokioIo::new(stream), conn, config, life).await;
+                        http(stream, conn, config, life).await;
                     }
                 }
                 Err(error) => {
@@ -167,15 +172,31 @@ async fn serve(
     }
 }
 
-/// Serves HTTP/1.1, or HTTP/2 when the client opens with its preface. The handler's state
-/// lives inside hyper's connection, polled in place.
-async fn http<I>(io: I, conn: Conn, config: &ListenerConfig, life: &Lifecycle)
+/// Serves HTTP/1.x on the fast path ([`super::h1`]) until a request needs hyper, which then
+/// serves the connection (HTTP/1.x, or HTTP/2 when the client opened with its preface); the
+/// handler's state lives inside hyper's connection, polled in place. While the listener
+/// drains, the fast path finishes the request in flight; at the drain deadline it is dropped.
+async fn http<S>(io: S, conn: Conn, config: &ListenerConfig, life: &Lifecycle)
 where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let conn = Arc::new(conn);
-    let handler = move |req| proxy::handle(req, Arc::clone(&conn));
-    serve_with(io, handler, config, life).await;
+    let handed = {
+        let fast = super::h1::serve(io, &conn, config, &life.stop_accepting);
+        tokio::pin!(fast);
+        tokio::select! {
+            biased;
+            handed = fast.as_mut() => handed,
+            () = Cancelled::new(&life.stop_accepting) => tokio::select! {
+                handed = fast.as_mut() => handed,
+                () = life.force_close.cancelled() => None,
+            },
+        }
+    };
+    if let Some((io, read)) = handed {
+        let handler = move |req| proxy::handle(req, Arc::clone(&conn));
+        serve_with(TokioIo::new(Prefixed::new(io, read)), handler, config, life).await;
+    }
 }
 
 /// Serves a connection that chose HTTP/2 by ALPN. hyper runs each stream as a task of its

@@ -10,6 +10,7 @@
 use crate::config::AccessLog;
 use crate::service_table::ActiveGuard;
 use crate::telemetry::metrics::HttpMetrics;
+use crate::upstream::http::BoxError;
 use crate::upstream::pool::PoolBody;
 use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode};
@@ -56,7 +57,7 @@ pub struct Record {
 
 impl Record {
     /// Counts the request and writes its access-log line.
-    fn finish(&self, bytes_out: u64) {
+    pub(super) fn finish(&self, bytes_out: u64) {
         let elapsed = self.started.elapsed();
         self.metrics.record(self.status, elapsed);
         if self.format == AccessLog::Off {
@@ -116,12 +117,12 @@ impl Tracked {
 
 impl Body for Tracked {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let polled = match &mut self.body {
             Either::Left(body) => Pin::new(body).poll_frame(cx),
             Either::Right(body) => Pin::new(body)

@@ -1,54 +1,148 @@
 //! Responses of our own: plain-text errors, the HTTPS redirect, and the status an upstream
-//! failure maps to (502, 504, or 413 when the client's body went over the route's limit).
+//! failure maps to (502, 504; 413 or 400 when the client's body was at fault). Each is a
+//! [`Local`], which hyper serves as a `Response` and the HTTP/1.1 fast path writes itself.
 
 use super::record::ResponseBody;
 use crate::upstream::http::UpstreamError;
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, LOCATION};
-use http::{HeaderValue, Response, StatusCode, Uri};
+use http::{HeaderValue, Response, StatusCode};
 
 /// A small plain-text response of our own.
-pub(super) fn status(code: StatusCode, body: &'static str) -> Response<ResponseBody> {
-    let mut resp = Response::new(ResponseBody::local(Bytes::from_static(body.as_bytes())));
-    *resp.status_mut() = code;
-    resp.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    resp
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Local {
+    /// The status.
+    pub status: StatusCode,
+    /// The body.
+    pub body: &'static str,
+    /// `Location`, for a redirect.
+    pub location: Option<String>,
 }
 
-/// 308 to the same path on `https://host`.
-pub(super) fn redirect_https(host: &str, uri: &Uri) -> Response<ResponseBody> {
-    let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    let mut resp = status(StatusCode::PERMANENT_REDIRECT, "");
-    match HeaderValue::from_str(&format!("https://{host}{path}")) {
-        Ok(location) => {
-            resp.headers_mut().insert(LOCATION, location);
-            resp
+const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
+
+impl Local {
+    /// `status` with `body`.
+    pub(super) fn new(status: StatusCode, body: &'static str) -> Self {
+        Local {
+            status,
+            body,
+            location: None,
         }
-        Err(_) => status(StatusCode::BAD_REQUEST, "invalid request target\n"),
+    }
+
+    /// As a response for hyper.
+    pub(super) fn into_response(self) -> Response<ResponseBody> {
+        let mut resp = Response::new(ResponseBody::local(Bytes::from_static(
+            self.body.as_bytes(),
+        )));
+        *resp.status_mut() = self.status;
+        let headers = resp.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(TEXT_PLAIN));
+        if let Some(location) = self.location.and_then(|l| HeaderValue::try_from(l).ok()) {
+            headers.insert(LOCATION, location);
+        }
+        resp
+    }
+
+    /// As an HTTP/1.1 response on the wire, announcing the close when `close`.
+    pub(super) fn write(&self, out: &mut Vec<u8>, close: bool) {
+        use std::io::Write;
+        let reason = self.status.canonical_reason().unwrap_or("");
+        let _ = write!(
+            out,
+            "HTTP/1.1 {} {reason}\r\ncontent-type: {TEXT_PLAIN}\r\n",
+            self.status.as_u16()
+        );
+        if let Some(location) = &self.location {
+            let _ = write!(out, "location: {location}\r\n");
+        }
+        if close {
+            out.extend_from_slice(b"connection: close\r\n");
+        }
+        let _ = write!(
+            out,
+            "content-length: {}\r\n\r\n{}",
+            self.body.len(),
+            self.body
+        );
+    }
+}
+
+/// 308 to `target` (the request's path and query) on `https://host`; 400 when that cannot be
+/// a `Location`.
+pub(super) fn redirect_https(host: &str, target: &str) -> Local {
+    let location = format!("https://{host}{target}");
+    if HeaderValue::try_from(location.as_str()).is_err() {
+        return Local::new(StatusCode::BAD_REQUEST, "invalid request target\n");
+    }
+    Local {
+        location: Some(location),
+        ..Local::new(StatusCode::PERMANENT_REDIRECT, "")
     }
 }
 
 /// What the client gets when the exchange with an endpoint failed.
-pub(super) fn upstream_error(error: &UpstreamError) -> Response<ResponseBody> {
+pub(super) fn upstream_error(error: &UpstreamError) -> Local {
     match error {
-        UpstreamError::Timeout(_) => status(StatusCode::GATEWAY_TIMEOUT, "upstream timed out\n"),
-        UpstreamError::Request(e) if body_too_large(&**e) => {
-            status(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n")
+        UpstreamError::Timeout(_) => {
+            Local::new(StatusCode::GATEWAY_TIMEOUT, "upstream timed out\n")
         }
-        _ => status(StatusCode::BAD_GATEWAY, "upstream failed\n"),
+        UpstreamError::Body(e) if body_too_large(&**e) => {
+            Local::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n")
+        }
+        UpstreamError::Body(_) => Local::new(StatusCode::BAD_REQUEST, "invalid request body\n"),
+        _ => Local::new(StatusCode::BAD_GATEWAY, "upstream failed\n"),
     }
 }
 
 fn body_too_large(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut cause = Some(error);
     while let Some(e) = cause {
-        if e.is::<http_body_util::LengthLimitError>() {
+        if e.is::<http_body_util::LengthLimitError>()
+            || matches!(
+                e.downcast_ref(),
+                Some(crate::http1::io::RelayError::TooLarge(_))
+            )
+        {
             return true;
         }
         cause = e.source();
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_responses_on_the_wire_are_complete_http_1_1_messages() {
+        let mut out = Vec::new();
+        Local::new(StatusCode::NOT_FOUND, "no route\n").write(&mut out, true);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "HTTP/1.1 404 Not Found\r\ncontent-type: text/plain; charset=utf-8\r\n\
+             connection: close\r\ncontent-length: 9\r\n\r\nno route\n"
+        );
+        let mut out = Vec::new();
+        redirect_https("a.test", "/x?y=1").write(&mut out, false);
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.starts_with("HTTP/1.1 308 Permanent Redirect\r\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("location: https://a.test/x?y=1\r\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_target_that_cannot_be_a_location_is_a_bad_request() {
+        assert_eq!(
+            redirect_https("a.test", "/\n").status,
+            StatusCode::BAD_REQUEST
+        );
+    }
 }

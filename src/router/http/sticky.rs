@@ -7,9 +7,8 @@
 //! address, so the cookie does not reveal internal addresses, and it survives reloads and
 //! endpoint reordering.
 
+use crate::router::forward::Fields;
 use crate::service_table::{Endpoint, Service};
-use http::header::{COOKIE, SET_COOKIE};
-use http::{HeaderMap, HeaderValue};
 
 /// The hash of the endpoint's address (its `ip:port` text) that its cookie value names.
 fn hash(endpoint: &Endpoint) -> u64 {
@@ -21,12 +20,10 @@ pub(super) fn endpoint_id(endpoint: &Endpoint) -> String {
     format!("{:016x}", hash(endpoint))
 }
 
-/// The value of cookie `name` in the request, if any.
-pub(super) fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
+/// The value of cookie `name` among the request's `Cookie` field values, if any.
+pub(super) fn cookie<'h>(values: impl Iterator<Item = &'h [u8]>, name: &str) -> Option<&'h str> {
+    values
+        .filter_map(|v| std::str::from_utf8(v).ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(k, _)| *k == name)
@@ -42,16 +39,23 @@ pub(super) fn endpoint(service: &Service, id: &str, tried: &[usize]) -> Option<u
 }
 
 /// Adds the `Set-Cookie` that pins the client to `endpoint`.
-pub(super) fn set(headers: &mut HeaderMap, name: &str, endpoint: &Endpoint) {
+pub(super) fn set(fields: &mut impl Fields, name: &str, endpoint: &Endpoint) {
     let value = format!("{name}={}; Path=/; HttpOnly", endpoint_id(endpoint));
-    if let Ok(value) = HeaderValue::from_str(&value) {
-        headers.append(SET_COOKIE, value);
-    }
+    fields.field(b"set-cookie", value.as_bytes());
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::header::COOKIE;
+    use http::{HeaderMap, HeaderValue};
+
+    fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+        super::cookie(
+            headers.get_all(COOKIE).iter().map(HeaderValue::as_bytes),
+            name,
+        )
+    }
 
     #[test]
     fn cookie_is_found_among_others_and_in_any_cookie_header() {

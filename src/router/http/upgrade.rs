@@ -2,15 +2,20 @@
 //!
 //! `Connection` and `Upgrade` are hop-by-hop, so the generic rewrite removes them; for an
 //! upgrade request they are put back on the way up, and on a `101 Switching Protocols` on the
-//! way down. Once both sides have switched, hyper hands over the two raw connections and a
-//! task copies bytes between them until either side closes. The tunnel holds its own sockets,
-//! so table reloads never touch it.
+//! way down. Once both sides have switched, a task copies bytes between the two connections
+//! until either side closes. The tunnel holds its own sockets, so table reloads never touch it.
+//!
+//! Upgrade requests are served by hyper (the HTTP/1.1 fast path hands them over), which gives
+//! the client's side of the tunnel; the endpoint's side is the pooled connection the `101`
+//! came on, or hyper-util's for `https` services.
 
+use crate::upstream::pool::Lease;
 use http::header::{CONNECTION, HeaderMap, HeaderValue, UPGRADE};
 use http::{Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 /// The `Upgrade` value of an HTTP/1.1 request whose `Connection` asks for an upgrade.
 pub(super) fn requested(req: &Request<Incoming>) -> Option<HeaderValue> {
@@ -27,26 +32,38 @@ pub(super) fn requested(req: &Request<Incoming>) -> Option<HeaderValue> {
     asks.then(|| req.headers().get(UPGRADE).cloned()).flatten()
 }
 
-/// Puts `Connection: upgrade` and `Upgrade` back after the hop-by-hop rewrite.
-pub(super) fn restore(headers: &mut HeaderMap, upgrade: &HeaderValue) {
+/// Puts `Connection: upgrade` and the endpoint's `Upgrade` back on a `101`.
+pub(super) fn restore(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
     headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
-    headers.insert(UPGRADE, upgrade.clone());
+    if let Some(upgrade) = upgrade {
+        headers.insert(UPGRADE, upgrade);
+    }
 }
 
-/// If the endpoint switched protocols, keeps the upgrade headers on its 101 and starts the
-/// tunnel between the client's and the endpoint's connections.
-/// `switched_to` is the endpoint's `Upgrade` header, read before the hop-by-hop rewrite.
-pub(super) fn tunnel<B>(
-    client: OnUpgrade,
-    response: &mut Response<B>,
-    switched_to: Option<HeaderValue>,
-    service: &str,
-) {
+/// Starts the tunnel between the client and the pooled connection a `101` came on (with
+/// whatever the endpoint sent after its head).
+pub(super) fn tunnel_pooled(client: OnUpgrade, lease: Lease, service: &str) {
+    let service = service.to_owned();
+    let mut endpoint = lease.conn;
+    tokio::spawn(async move {
+        let client = match client.await {
+            Ok(client) => client,
+            Err(error) => return tracing::debug!(%service, %error, "upgrade did not complete"),
+        };
+        let mut client = TokioIo::new(client);
+        let early = endpoint.io.buf.split();
+        if let Err(error) = client.write_all(&early).await {
+            return tracing::debug!(%service, %error, "upgraded connection ended with error");
+        }
+        copy(&mut client, &mut endpoint.io.io, &service).await;
+    });
+}
+
+/// If the endpoint switched protocols, starts the tunnel between the client's and the
+/// endpoint's connections (hyper-util's client, for `https` services).
+pub(super) fn tunnel<B>(client: OnUpgrade, response: &mut Response<B>, service: &str) {
     if response.status() != StatusCode::SWITCHING_PROTOCOLS {
         return;
-    }
-    if let Some(upgrade) = switched_to {
-        restore(response.headers_mut(), &upgrade);
     }
     let upstream = hyper::upgrade::on(response);
     let service = service.to_owned();
@@ -55,10 +72,22 @@ pub(super) fn tunnel<B>(
             Ok(pair) => pair,
             Err(error) => return tracing::debug!(%service, %error, "upgrade did not complete"),
         };
-        let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
-        match tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
-            Ok((up, down)) => tracing::debug!(%service, up, down, "upgraded connection closed"),
-            Err(error) => tracing::debug!(%service, %error, "upgraded connection ended with error"),
-        }
+        copy(
+            &mut TokioIo::new(client),
+            &mut TokioIo::new(upstream),
+            &service,
+        )
+        .await;
     });
+}
+
+async fn copy<A, B>(client: &mut A, upstream: &mut B, service: &str)
+where
+    A: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
+    match tokio::io::copy_bidirectional(client, upstream).await {
+        Ok((up, down)) => tracing::debug!(%service, up, down, "upgraded connection closed"),
+        Err(error) => tracing::debug!(%service, %error, "upgraded connection ended with error"),
+    }
 }

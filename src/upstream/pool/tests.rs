@@ -1,7 +1,9 @@
 //! The pool against a real backend on loopback that counts its connections.
 
 use super::*;
+use crate::upstream::http::UpstreamBody;
 use bytes::Bytes;
+use http::Method;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::{Body, Frame};
 use std::sync::atomic::AtomicUsize;
@@ -9,15 +11,20 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 /// What the test backend does after answering a request.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq)]
 enum After {
     KeepAlive,
     /// Closes the connection 100 ms after answering (once it is pooled), without announcing
     /// it (as an endpoint's idle timeout does).
     CloseSoon,
-    /// Answers a request with `Upgrade: test` by `101 Switching Protocols`, and keeps the
-    /// connection.
+    /// Answers a request with `Upgrade: test` by `101 Switching Protocols` and then `early`,
+    /// and keeps the connection.
     Upgrade,
+    /// Answers the first request of a connection; closes at the second without answering
+    /// (an endpoint whose idle timeout struck as the request arrived).
+    CloseOnSecond,
+    /// Answers `100 Continue`, then a chunked body with a trailer.
+    ContinueChunked,
 }
 
 struct Backend {
@@ -41,6 +48,7 @@ async fn backend(after: After) -> Backend {
             tokio::spawn(async move {
                 let mut buf = Vec::new();
                 let mut chunk = [0u8; 1024];
+                let mut answered = 0;
                 loop {
                     match stream.read(&mut chunk).await {
                         Ok(0) | Err(_) => {
@@ -52,8 +60,13 @@ async fn backend(after: After) -> Backend {
                     while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
                         let asks = buf[..end].windows(13).any(|w| w == b"upgrade: test");
                         buf.drain(..end + 4);
+                        if after == After::CloseOnSecond && answered == 1 {
+                            return;
+                        }
+                        answered += 1;
                         let reply: &[u8] = match after {
-                            After::Upgrade if asks => b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: test\r\n\r\n",
+                            After::Upgrade if asks => b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: test\r\n\r\nearly",
+                            After::ContinueChunked => b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nx-t: 1\r\n\r\n",
                             _ => b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
                         };
                         stream.write_all(reply).await.unwrap();
@@ -73,24 +86,41 @@ async fn backend(after: After) -> Backend {
     }
 }
 
-fn request() -> Request<UpstreamBody> {
-    let body = Empty::new().map_err(|never| match never {}).boxed();
-    Request::builder()
-        .uri("/")
-        .header("host", "app.test")
-        .body(body)
-        .unwrap()
+/// A request with `extra` fields and `body`, written as hyper's path writes one.
+fn request_with(method: &Method, extra: &str, body: UpstreamBody) -> EncodeBody {
+    let head = format!("{method} / HTTP/1.1\r\nhost: app.test\r\n{extra}");
+    EncodeBody::new(head.into_bytes(), method, body)
 }
 
-/// Sends one request and reads the whole body, which gives the connection back.
-async fn exchange(pool: &Pool, address: SocketAddr) {
-    let response = pool.send(address, request()).await.unwrap();
-    assert_eq!(response.status(), 200);
-    assert!(
-        response.body().is_lent(),
-        "a plain response lends its connection"
+fn empty() -> UpstreamBody {
+    Empty::new().map_err(|never| match never {}).boxed()
+}
+
+/// The status line's code and the 1xx codes seen, as `on_head` and `informational` report.
+async fn send(
+    pool: &Pool,
+    address: SocketAddr,
+    mut body: EncodeBody,
+    idempotent: bool,
+) -> Result<(u16, PoolBody), SendError> {
+    let exchanged = pool
+        .send(address, &mut body, false, idempotent, |r| r.status)
+        .await?;
+    let body = PoolBody::h1(
+        exchanged.lease,
+        exchanged.reply.framing,
+        exchanged.reply.reusable,
     );
-    let body = response.into_body().collect().await.unwrap().to_bytes();
+    Ok((exchanged.head, body))
+}
+
+/// Sends one GET and reads the whole body, which gives the connection back.
+async fn exchange(pool: &Pool, address: SocketAddr) {
+    let (status, body) = send(pool, address, request_with(&Method::GET, "", empty()), true)
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    let body = body.collect().await.unwrap().to_bytes();
     assert_eq!(&body[..], b"ok");
 }
 
@@ -101,6 +131,10 @@ fn pool() -> Pool {
 /// A pool with its own idle timeout and cap.
 fn pool_with(idle_timeout: Duration, max_idle: usize) -> Pool {
     Pool::with_limits(Duration::from_secs(2), None, idle_timeout, max_idle)
+}
+
+fn idle(pool: &Pool, address: SocketAddr) -> usize {
+    pool.inner.idle.get(&address).map_or(0, |i| i.len())
 }
 
 #[tokio::test]
@@ -117,8 +151,15 @@ async fn sequential_requests_reuse_one_connection() {
 async fn a_body_dropped_before_its_end_closes_the_connection() {
     let b = backend(After::KeepAlive).await;
     let pool = pool();
-    let response = pool.send(b.address, request()).await.unwrap();
-    drop(response);
+    let (_, body) = send(
+        &pool,
+        b.address,
+        request_with(&Method::GET, "", empty()),
+        true,
+    )
+    .await
+    .unwrap();
+    drop(body);
     exchange(&pool, b.address).await;
     assert_eq!(b.accepted.load(Ordering::SeqCst), 2);
     assert_eq!(b.closed.load(Ordering::SeqCst), 1);
@@ -129,7 +170,7 @@ async fn a_connection_the_endpoint_closed_is_replaced() {
     let b = backend(After::CloseSoon).await;
     let pool = pool();
     exchange(&pool, b.address).await;
-    assert_eq!(pool.inner.idle.get(&b.address).map(|i| i.len()), Some(1));
+    assert_eq!(idle(&pool, b.address), 1);
     // The endpoint closes the pooled connection; the next request finds out and reconnects.
     tokio::time::sleep(Duration::from_millis(300)).await;
     exchange(&pool, b.address).await;
@@ -137,32 +178,86 @@ async fn a_connection_the_endpoint_closed_is_replaced() {
 }
 
 #[tokio::test]
-async fn a_refused_connect_is_a_connect_error() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    drop(listener);
-    match pool().send(address, request()).await {
-        Err(SendError::Connect(_)) => {}
-        other => panic!("expected a connect error, got {other:?}"),
+async fn an_idempotent_request_goes_out_again_when_a_reused_connection_closes_unanswered() {
+    let b = backend(After::CloseOnSecond).await;
+    let pool = pool();
+    exchange(&pool, b.address).await;
+    exchange(&pool, b.address).await;
+    assert_eq!(b.accepted.load(Ordering::SeqCst), 2);
+    // A POST is not sent twice: the caller gets the error.
+    exchange(&pool, b.address).await; // the second connection is now the pooled one
+    let post = request_with(&Method::POST, "", empty());
+    match send(&pool, b.address, post, false).await {
+        Err(SendError::Exchange(ExchangeError::Closed)) => {}
+        other => panic!(
+            "expected a closed connection, got {:?}",
+            other.map(|(s, _)| s)
+        ),
     }
 }
 
 #[tokio::test]
-async fn an_upgrade_gets_a_connection_of_its_own_and_switches() {
+async fn a_refused_connect_is_a_connect_error() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    drop(listener);
+    match send(
+        &pool(),
+        address,
+        request_with(&Method::GET, "", empty()),
+        true,
+    )
+    .await
+    {
+        Err(SendError::Connect(_)) => {}
+        other => panic!("expected a connect error, got {:?}", other.map(|(s, _)| s)),
+    }
+}
+
+#[tokio::test]
+async fn an_upgrade_keeps_its_connection_with_what_followed_the_101() {
     let b = backend(After::Upgrade).await;
     let pool = pool();
-    exchange(&pool, b.address).await; // an idle connection the upgrade must not take
-    let mut request = request();
-    let headers = request.headers_mut();
-    headers.insert("connection", "upgrade".parse().unwrap());
-    headers.insert("upgrade", "test".parse().unwrap());
-    let mut response = pool.send(b.address, request).await.unwrap();
-    assert_eq!(response.status(), 101);
-    assert!(!response.body().is_lent());
-    let upgraded = hyper::upgrade::on(&mut response).await;
-    assert!(upgraded.is_ok(), "upgrade failed: {upgraded:?}");
-    assert_eq!(b.accepted.load(Ordering::SeqCst), 2);
-    assert_eq!(pool.inner.idle.get(&b.address).unwrap().len(), 1);
+    exchange(&pool, b.address).await;
+    let mut body = request_with(
+        &Method::GET,
+        "connection: upgrade\r\nupgrade: test\r\n",
+        empty(),
+    );
+    let exchanged = pool
+        .send(b.address, &mut body, false, true, |r| r.status)
+        .await
+        .unwrap();
+    assert_eq!((exchanged.head, exchanged.reply.reusable), (101, false));
+    let mut conn = exchanged.lease.conn;
+    while conn.io.buf.len() < 5 {
+        conn.io.fill().await.unwrap();
+    }
+    assert_eq!(&conn.io.buf[..], b"early");
+    assert_eq!(
+        idle(&pool, b.address),
+        0,
+        "the tunnel's connection is not pooled"
+    );
+}
+
+#[tokio::test]
+async fn informational_answers_are_skipped_and_chunked_bodies_keep_their_trailers() {
+    let b = backend(After::ContinueChunked).await;
+    let pool = pool();
+    let (status, body) = send(
+        &pool,
+        b.address,
+        request_with(&Method::GET, "", empty()),
+        true,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200);
+    let collected = body.collect().await.unwrap();
+    assert_eq!(collected.trailers().unwrap()["x-t"], "1");
+    assert_eq!(&collected.to_bytes()[..], b"ok");
+    assert_eq!(idle(&pool, b.address), 1);
 }
 
 #[tokio::test]
@@ -196,15 +291,22 @@ async fn a_full_pool_closes_its_oldest_connection() {
     let pool = pool_with(POOL_IDLE, MAX);
     let mut lent = Vec::new();
     for _ in 0..MAX + 1 {
-        let mut body = pool.send(b.address, request()).await.unwrap().into_body();
+        let (_, mut body) = send(
+            &pool,
+            b.address,
+            request_with(&Method::GET, "", empty()),
+            true,
+        )
+        .await
+        .unwrap();
         // The one data frame; the body is then at its end, but not polled past it.
         assert!(body.frame().await.is_some());
         assert!(body.is_end_stream());
         lent.push(body);
     }
-    assert!(pool.inner.idle.get(&b.address).is_none());
+    assert_eq!(idle(&pool, b.address), 0);
     drop(lent);
-    assert_eq!(pool.inner.idle.get(&b.address).unwrap().len(), MAX);
+    assert_eq!(idle(&pool, b.address), MAX);
     for _ in 0..100 {
         if b.closed.load(Ordering::SeqCst) == 1 {
             break;
@@ -220,7 +322,7 @@ async fn the_reaper_drops_idle_connections_the_endpoint_closed() {
     // Checked every 500 ms; the idle timeout itself is not reached within the test.
     let pool = pool_with(Duration::from_millis(2500), POOL_MAX_IDLE);
     exchange(&pool, b.address).await;
-    assert_eq!(pool.inner.idle.get(&b.address).map(|i| i.len()), Some(1));
+    assert_eq!(idle(&pool, b.address), 1);
     for _ in 0..100 {
         if pool.inner.idle.is_empty() {
             return;
@@ -235,19 +337,53 @@ async fn a_connection_still_sending_its_request_body_is_not_pooled() {
     let b = backend(After::KeepAlive).await;
     let pool = pool();
     // The backend answers at the end of the head; the request body never ends.
-    let (tx, rx) = futures::channel::mpsc::unbounded::<Result<Frame<Bytes>, BoxError>>();
+    let (tx, rx) = futures::channel::mpsc::unbounded::<
+        Result<Frame<Bytes>, crate::upstream::http::BoxError>,
+    >();
     tx.unbounded_send(Ok(Frame::data(Bytes::from_static(b"part"))))
         .unwrap();
     let body = http_body_util::StreamBody::new(rx).boxed();
-    let request = Request::post("/")
-        .header("host", "app.test")
-        .body(body)
-        .unwrap();
-    let response = pool.send(b.address, request).await.unwrap();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let (status, body) = send(
+        &pool,
+        b.address,
+        request_with(&Method::POST, "", body),
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200);
+    let body = body.collect().await.unwrap().to_bytes();
     assert_eq!(&body[..], b"ok");
-    assert_eq!(pool.inner.idle.get(&b.address).map_or(0, |i| i.len()), 0);
+    assert_eq!(idle(&pool, b.address), 0);
     drop(tx);
     exchange(&pool, b.address).await;
     assert_eq!(b.accepted.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn request_bodies_are_framed_by_their_size() {
+    let head = |body: UpstreamBody, method: &Method| {
+        let e = EncodeBody::new(b"X / HTTP/1.1\r\n".to_vec(), method, body);
+        String::from_utf8_lossy(e.head()).into_owned()
+    };
+    assert_eq!(head(empty(), &Method::GET), "X / HTTP/1.1\r\n\r\n");
+    assert_eq!(
+        head(empty(), &Method::POST),
+        "X / HTTP/1.1\r\ncontent-length: 0\r\n\r\n"
+    );
+    let full = http_body_util::Full::new(Bytes::from_static(b"abc"))
+        .map_err(|never| match never {})
+        .boxed();
+    assert_eq!(
+        head(full, &Method::PUT),
+        "X / HTTP/1.1\r\ncontent-length: 3\r\n\r\n"
+    );
+    let (_tx, rx) = futures::channel::mpsc::unbounded::<
+        Result<Frame<Bytes>, crate::upstream::http::BoxError>,
+    >();
+    let stream = http_body_util::StreamBody::new(rx).boxed();
+    assert_eq!(
+        head(stream, &Method::POST),
+        "X / HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n"
+    );
 }

@@ -1,0 +1,226 @@
+//! Header fields the proxy acts on, recognised by name without building a `HeaderName`, and
+//! the parsing of the values that decide framing (`Content-Length`, `Transfer-Encoding`,
+//! `Connection`).
+
+/// What a header field is to the proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `Connection`.
+    Connection,
+    /// Hop-by-hop fields besides `Connection`, `TE`, `Transfer-Encoding` and `Upgrade`:
+    /// `Keep-Alive`, `Proxy-Connection`, `Proxy-Authenticate`, `Proxy-Authorization`.
+    HopByHop,
+    /// `TE`.
+    Te,
+    /// `Transfer-Encoding`.
+    TransferEncoding,
+    /// `Upgrade`.
+    Upgrade,
+    /// `Host`.
+    Host,
+    /// `Content-Length`.
+    ContentLength,
+    /// `Expect`.
+    Expect,
+    /// `X-Forwarded-For`.
+    XForwardedFor,
+    /// `X-Forwarded-Proto`.
+    XForwardedProto,
+    /// `X-Forwarded-Host`.
+    XForwardedHost,
+    /// `X-Forwarded-Port`.
+    XForwardedPort,
+    /// `X-Request-Id`.
+    XRequestId,
+    /// `Forwarded` (RFC 7239).
+    Forwarded,
+    /// `Cookie`.
+    Cookie,
+    /// Anything else: passed on as it is.
+    Other,
+}
+
+impl Kind {
+    /// Whether the field describes one connection and never goes further (RFC 9110 §7.6.1).
+    pub fn is_hop_by_hop(self) -> bool {
+        matches!(
+            self,
+            Kind::Connection | Kind::HopByHop | Kind::Te | Kind::TransferEncoding | Kind::Upgrade
+        )
+    }
+}
+
+/// Recognises a field name in any letter case.
+pub fn classify(name: &[u8]) -> Kind {
+    let is = |want: &str| name.eq_ignore_ascii_case(want.as_bytes());
+    match name.len() {
+        2 if is("te") => Kind::Te,
+        4 if is("host") => Kind::Host,
+        6 if is("expect") => Kind::Expect,
+        6 if is("cookie") => Kind::Cookie,
+        7 if is("upgrade") => Kind::Upgrade,
+        9 if is("forwarded") => Kind::Forwarded,
+        10 if is("connection") => Kind::Connection,
+        10 if is("keep-alive") => Kind::HopByHop,
+        12 if is("x-request-id") => Kind::XRequestId,
+        14 if is("content-length") => Kind::ContentLength,
+        15 if is("x-forwarded-for") => Kind::XForwardedFor,
+        16 if is("x-forwarded-host") => Kind::XForwardedHost,
+        16 if is("x-forwarded-port") => Kind::XForwardedPort,
+        16 if is("proxy-connection") => Kind::HopByHop,
+        17 if is("x-forwarded-proto") => Kind::XForwardedProto,
+        17 if is("transfer-encoding") => Kind::TransferEncoding,
+        18 if is("proxy-authenticate") => Kind::HopByHop,
+        19 if is("proxy-authorization") => Kind::HopByHop,
+        _ => Kind::Other,
+    }
+}
+
+/// The comma-separated elements of a list-valued field, trimmed, empty ones skipped.
+pub fn list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&b| b == b',')
+        .map(<[u8]>::trim_ascii)
+        .filter(|e| !e.is_empty())
+}
+
+/// What a message's `Connection` fields say.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionOptions {
+    /// `close`.
+    pub close: bool,
+    /// `keep-alive` (what an HTTP/1.0 peer needs to say to keep the connection).
+    pub keep_alive: bool,
+    /// `upgrade`.
+    pub upgrade: bool,
+    /// Other options: names of further hop-by-hop fields to remove.
+    pub names_fields: bool,
+}
+
+impl ConnectionOptions {
+    /// Adds what one `Connection` field value says.
+    pub fn add(&mut self, value: &[u8]) {
+        for option in list(value) {
+            if option.eq_ignore_ascii_case(b"close") {
+                self.close = true;
+            } else if option.eq_ignore_ascii_case(b"keep-alive") {
+                self.keep_alive = true;
+            } else if option.eq_ignore_ascii_case(b"upgrade") {
+                self.upgrade = true;
+            } else {
+                self.names_fields = true;
+            }
+        }
+    }
+}
+
+/// Whether `name` is one of the options in the `Connection` values of `fields` (so a
+/// hop-by-hop field to remove); `close` is an option, never a field name. Only called when
+/// [`ConnectionOptions::names_fields`].
+pub fn named_by_connection<'f>(
+    name: &[u8],
+    fields: impl Iterator<Item = (&'f [u8], &'f [u8])>,
+) -> bool {
+    !name.eq_ignore_ascii_case(b"close")
+        && fields
+            .filter(|(n, _)| classify(n) == Kind::Connection)
+            .any(|(_, v)| list(v).any(|option| option.eq_ignore_ascii_case(name)))
+}
+
+/// A `Content-Length` value: digits only; a list of equal values counts as one (RFC 9110
+/// §8.6). `None` for anything else.
+pub fn content_length(value: &[u8]) -> Option<u64> {
+    let mut found = None;
+    for element in value.split(|&b| b == b',') {
+        let element = element.trim_ascii();
+        if element.is_empty() || element.len() > 19 || !element.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let n = element
+            .iter()
+            .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+        match found {
+            Some(m) if m != n => return None,
+            _ => found = Some(n),
+        }
+    }
+    found
+}
+
+/// Whether the last transfer coding of a `Transfer-Encoding` value is `chunked`.
+pub fn ends_chunked(value: &[u8]) -> bool {
+    list(value)
+        .last()
+        .is_some_and(|coding| coding.eq_ignore_ascii_case(b"chunked"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_recognised_in_any_case() {
+        for (name, kind) in [
+            ("Host", Kind::Host),
+            ("CONTENT-LENGTH", Kind::ContentLength),
+            ("Transfer-Encoding", Kind::TransferEncoding),
+            ("x-forwarded-FOR", Kind::XForwardedFor),
+            ("Proxy-Authorization", Kind::HopByHop),
+            ("Keep-Alive", Kind::HopByHop),
+            ("te", Kind::Te),
+            ("hosts", Kind::Other),
+            ("x-forwarded-pro", Kind::Other),
+        ] {
+            assert_eq!(classify(name.as_bytes()), kind, "{name}");
+        }
+        assert!(Kind::Upgrade.is_hop_by_hop() && !Kind::Host.is_hop_by_hop());
+    }
+
+    #[test]
+    fn content_length_takes_digits_and_lists_of_one_value() {
+        assert_eq!(content_length(b"0"), Some(0));
+        assert_eq!(content_length(b"42"), Some(42));
+        assert_eq!(content_length(b"42, 42"), Some(42));
+        for bad in [
+            &b""[..],
+            b"-1",
+            b"+1",
+            b"0x10",
+            b"1 2",
+            b"42, 43",
+            b"4 2",
+            b",",
+            b"99999999999999999999",
+        ] {
+            assert_eq!(
+                content_length(bad),
+                None,
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn chunked_must_be_the_last_coding() {
+        assert!(ends_chunked(b"chunked"));
+        assert!(ends_chunked(b"gzip, Chunked"));
+        assert!(!ends_chunked(b"chunked, gzip"));
+        assert!(!ends_chunked(b"chunkedx"));
+        assert!(!ends_chunked(b""));
+    }
+
+    #[test]
+    fn connection_options_are_read_from_lists() {
+        let mut c = ConnectionOptions::default();
+        c.add(b"Keep-Alive, x-secret");
+        c.add(b" Upgrade ");
+        assert!(c.keep_alive && c.upgrade && c.names_fields && !c.close);
+        let fields = [
+            (&b"Connection"[..], &b"close, X-Secret"[..]),
+            (b"x-secret", b"1"),
+        ];
+        assert!(named_by_connection(b"x-secret", fields.iter().copied()));
+        assert!(!named_by_connection(b"x-other", fields.iter().copied()));
+    }
+}

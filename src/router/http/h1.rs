@@ -1,0 +1,167 @@
+//! The HTTP/1.1 fast path: a client connection served without hyper, on [`crate::http1`].
+//!
+//! Most requests a router sees are HTTP/1.1 requests for a service reached over plain
+//! HTTP/1.1. For them this loop reads the head off the socket, routes it ([`super::route`]),
+//! writes the rewritten head to a pooled endpoint connection, passes the body on as it comes
+//! (re-framed when chunked), then the response the same way back ([`exchange`]): no `Request`,
+//! no `HeaderMap`, no task or channel between the two connections, one write per message when
+//! it fits. nginx and HAProxy work this way; hyper's generality costs a small request as
+//! much again as the proxy's own work.
+//!
+//! Anything else is handed to hyper at the start of that request, with the bytes already
+//! read, and hyper serves the connection from then on ([`super::listener`]): HTTP/1.0,
+//! upgrades (WebSocket), `CONNECT`, targets other than origin-form, transfer codings other
+//! than `chunked`, services reached over `h2c` or `https`, and the HTTP/2 preface. They keep
+//! exactly the behaviour they had.
+//!
+//! Limits are hyper's: the header-read deadline (which is also how long an idle keep-alive
+//! connection may wait for its next request), `max_header_bytes` (431), one request at a time
+//! (pipelined ones wait in the buffer), and a graceful stop: an idle connection closes at
+//! once, a busy one after its response.
+
+mod exchange;
+mod read;
+
+use super::proxy::Conn;
+use super::reply::Local;
+use super::route::LogInfo;
+use crate::config::{AccessLog, ListenerConfig};
+use crate::http1::framing::Framing;
+use crate::http1::io::Buffered;
+use crate::service_table::Service;
+use crate::upstream::http::HttpClient;
+use bytes::BytesMut;
+use http::Method;
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// A connection the fast path gives to hyper: the stream and what was read from it.
+pub(super) type Handover<S> = (S, BytesMut);
+
+/// Serves `io` until it closes, or returns it to be served by hyper.
+pub(super) async fn serve<S>(
+    io: S,
+    conn: &Conn,
+    config: &ListenerConfig,
+    stop: &CancellationToken,
+) -> Option<Handover<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut client = Buffered::new(io);
+    let mut scratch = exchange::Scratch::default();
+    let mut deadline = read::Deadline::new(config.header_read_timeout);
+    loop {
+        let next = match read::request(&mut client, conn, config, stop, &mut deadline, &mut scratch)
+            .await
+        {
+            Read::Request(request) => {
+                exchange::forward(&mut client, conn, request, &mut scratch, stop).await
+            }
+            Read::Reply(reply) => exchange::answer(&mut client, conn, reply, &mut scratch).await,
+            Read::Handover => return Some((client.io, client.buf)),
+            Read::Done => Next::Close { linger: false },
+        };
+        deadline.restart();
+        match next {
+            Next::KeepAlive => {}
+            Next::Close { linger } => {
+                exchange::close(&mut client, linger).await;
+                return None;
+            }
+        }
+    }
+}
+
+/// What the connection does after a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Next {
+    /// Wait for the next request.
+    KeepAlive,
+    /// Close; `linger` when the client may still be sending (a body not read), so that
+    /// closing does not reset the connection before it has read the answer.
+    Close {
+        /// Read and drop what the client still sends, briefly, before closing.
+        linger: bool,
+    },
+}
+
+/// The outcome of reading a request head.
+enum Read {
+    /// A request to forward.
+    Request(Request),
+    /// A request answered here (an error, a redirect).
+    Reply(Reply),
+    /// Not for the fast path: hyper takes the connection from this request on.
+    Handover,
+    /// The connection closed, timed out waiting, or the listener is stopping.
+    Done,
+}
+
+/// A request ready to go to an endpoint; its head is already consumed from the buffer, and
+/// the rewritten head is in the scratch buffer.
+pub(super) struct Request {
+    /// How its body is framed.
+    pub framing: Framing,
+    /// The client wants the connection kept.
+    pub keep_alive: bool,
+    /// `HEAD`.
+    pub head_request: bool,
+    /// The method may be sent twice.
+    pub idempotent: bool,
+    /// The service, and its client.
+    pub service: Arc<Service>,
+    /// The service's client (a pool: the fast path serves only `http1` services).
+    pub client: Arc<HttpClient>,
+    /// The route's `max_body_bytes`.
+    pub limit: Option<u64>,
+    /// The route's affinity cookie name and the value the request carries.
+    pub sticky: Option<(Arc<str>, Option<String>)>,
+    /// For the access log and the metrics.
+    pub log: Logged,
+}
+
+/// A request answered here.
+pub(super) struct Reply {
+    /// The answer.
+    pub local: Local,
+    /// Close afterwards (the request has a body that is not read, or asked to close).
+    pub close: bool,
+    /// For the access log and the metrics.
+    pub log: Logged,
+}
+
+/// What the access log and the metrics learn about a request.
+pub(super) struct Logged {
+    /// When its head was complete.
+    pub started: Instant,
+    /// Method, host and path, gathered only when the access log is on.
+    pub line: Option<(Method, Option<String>, String)>,
+    /// The route's service, metrics, endpoint and request id.
+    pub info: LogInfo,
+    /// How to log.
+    pub format: AccessLog,
+}
+
+impl Logged {
+    fn new(
+        started: Instant,
+        line: Option<(Method, Option<String>, String)>,
+        info: LogInfo,
+        format: AccessLog,
+    ) -> Self {
+        Logged {
+            started,
+            line,
+            info,
+            format,
+        }
+    }
+}
+
+/// Writes `out` to the client and flushes it.
+pub(super) async fn write_out<S: AsyncWrite + Unpin>(client: &mut Buffered<S>, out: &[u8]) -> bool {
+    client.io.write_all(out).await.is_ok() && client.io.flush().await.is_ok()
+}

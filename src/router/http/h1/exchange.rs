@@ -1,0 +1,331 @@
+//! One request on the fast path, once its head is read: sent to an endpoint with the body
+//! passed on as it arrives ([`RelayBody`]), the response head written to the client, the
+//! response body passed on the same way; or an answer of our own. Then the request is counted
+//! and logged, and the endpoint's connection goes back to its pool.
+
+use super::{Logged, Next, Reply, Request, write_out};
+use crate::http1::framing::Framing;
+use crate::http1::head;
+use crate::http1::io::{Buffered, Relay, RelayError, poll_write_all};
+use crate::router::forward;
+use crate::router::http::attempts::{self, H1};
+use crate::router::http::proxy::Conn;
+use crate::router::http::record::Record;
+use crate::router::http::sticky;
+use crate::telemetry::metrics::HttpMetrics;
+use crate::upstream::pool::{Exchanged, RequestBody, SendFailure};
+use http::StatusCode;
+use std::io::Write;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+
+/// Buffers a connection reuses from request to request.
+#[derive(Debug, Default)]
+pub(in crate::router::http) struct Scratch {
+    /// The request head as it goes to the endpoint.
+    pub head: Vec<u8>,
+    /// What goes to the client: the response head, and what follows it in the same write.
+    pub out: Vec<u8>,
+    /// What goes to the endpoint after the head.
+    pub up: Vec<u8>,
+}
+
+/// Sends `request` to an endpoint and passes its response back to the client.
+pub(super) async fn forward<S>(
+    client: &mut Buffered<S>,
+    conn: &Conn,
+    request: Request,
+    scratch: &mut Scratch,
+    stop: &CancellationToken,
+) -> Next
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let Request {
+        framing,
+        keep_alive,
+        head_request,
+        idempotent,
+        service,
+        client: upstream,
+        limit,
+        sticky,
+        mut log,
+    } = request;
+    let Some(pool) = upstream.pool() else {
+        return Next::Close { linger: true };
+    };
+    let config = &service.config;
+    let up = std::mem::take(&mut scratch.up);
+    let mut out = std::mem::take(&mut scratch.out);
+    let mut attempt = H1 {
+        pool,
+        body: RelayBody::new(client, &scratch.head, framing, limit, up),
+        head_request,
+        idempotent,
+        timeout: config.response_timeout,
+        on_head: |resp: &head::Response<'_>| client_head(resp, &mut out),
+    };
+    let sticky_id = sticky.as_ref().and_then(|(_, id)| id.as_deref());
+    let sent = attempts::send(&service, conn.client.ip(), sticky_id, &mut attempt).await;
+    let H1 { body, .. } = attempt;
+    let RelayBody { relay, .. } = body;
+    let (request_done, bytes_in) = (relay.is_done(), relay.passed());
+    scratch.up = relay.into_buffer();
+    let sent = match sent {
+        Ok(sent) if sent.response.reply.status != 101 => sent,
+        Ok(sent) => {
+            // Only hyper's path asks for upgrades: this endpoint switched unasked.
+            tracing::warn!(service = %config.name, endpoint = %sent.endpoint.address, blame = "upstream", "unrequested 101");
+            log.info.upstream = Some(sent.endpoint.address);
+            scratch.out = out;
+            let local = crate::router::http::reply::Local::new(
+                StatusCode::BAD_GATEWAY,
+                "upstream failed\n",
+            );
+            return answer(
+                client,
+                conn,
+                Reply {
+                    local,
+                    close: true,
+                    log,
+                },
+                scratch,
+            )
+            .await;
+        }
+        Err(failed) => {
+            log.info.upstream = failed.endpoint();
+            scratch.out = out;
+            let reply = Reply {
+                local: failed.reply(),
+                close: !request_done || !keep_alive,
+                log,
+            };
+            return answer(client, conn, reply, scratch).await;
+        }
+    };
+    let Exchanged { reply, lease, .. } = sent.response;
+    log.info.upstream = Some(sent.endpoint.address);
+    if let (Some((name, _)), false) = (&sticky, sent.pinned) {
+        sticky::set(&mut out, name, sent.endpoint);
+    }
+    let close =
+        !keep_alive || !request_done || reply.framing == Framing::Close || stop.is_cancelled();
+    if close && reply.framing != Framing::Close {
+        out.extend_from_slice(b"connection: close\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    let mut lease = lease;
+    let mut relay = Relay::new(reply.framing, out);
+    let relayed =
+        std::future::poll_fn(|cx| relay.poll(cx, &mut lease.conn.io, &mut client.io)).await;
+    let bytes_out = relay.passed();
+    scratch.out = relay.into_buffer();
+    drop(sent.busy);
+    let next = match relayed {
+        Ok(()) => {
+            lease.release(reply.reusable);
+            if close {
+                Next::Close {
+                    linger: !request_done,
+                }
+            } else {
+                Next::KeepAlive
+            }
+        }
+        Err(error) => {
+            let blame = if matches!(error, RelayError::Write(_)) {
+                "client"
+            } else {
+                "upstream"
+            };
+            tracing::debug!(service = %config.name, endpoint = %sent.endpoint.address, %error, blame, "response body cut short");
+            Next::Close { linger: false }
+        }
+    };
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    finish(conn, log, status, bytes_in, bytes_out);
+    next
+}
+
+/// Answers a request here, counts and logs it.
+pub(super) async fn answer<S>(
+    client: &mut Buffered<S>,
+    conn: &Conn,
+    reply: Reply,
+    scratch: &mut Scratch,
+) -> Next
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let Reply { local, close, log } = reply;
+    scratch.out.clear();
+    local.write(&mut scratch.out, close);
+    let written = write_out(client, &scratch.out).await;
+    finish(conn, log, local.status, 0, local.body.len() as u64);
+    match (written, close) {
+        (true, false) => Next::KeepAlive,
+        (true, true) => Next::Close { linger: true },
+        (false, _) => Next::Close { linger: false },
+    }
+}
+
+/// Counts the request in its route's metrics and writes its access-log line.
+fn finish(conn: &Conn, log: Logged, status: StatusCode, bytes_in: u64, bytes_out: u64) {
+    let Logged {
+        started,
+        line,
+        info,
+        format,
+    } = log;
+    let logging = line.is_some();
+    let (method, host, path) = line.unwrap_or_default();
+    let record = Record {
+        started: started.into_std(),
+        client: conn.client,
+        listener: Arc::clone(&conn.listener),
+        method,
+        host,
+        path,
+        status,
+        service: info.service,
+        upstream: info.upstream,
+        request_id: info.request_id,
+        bytes_in: logging.then(|| Arc::new(AtomicU64::new(bytes_in))),
+        metrics: info.metrics.unwrap_or_else(HttpMetrics::unrouted),
+        format,
+    };
+    record.finish(bytes_out);
+}
+
+/// Closes the client connection: sends the end of the stream, and when the client may still
+/// be sending, reads and drops what comes for a moment first, so that closing with unread
+/// bytes does not reset the connection before the client has read the answer.
+pub(super) async fn close<S>(client: &mut Buffered<S>, linger: bool)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let _ = client.io.shutdown().await;
+    if linger {
+        let drain = async {
+            loop {
+                client.buf.clear();
+                if !matches!(client.fill().await, Ok(n) if n > 0) {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
+    }
+}
+
+/// The response head for the client, without its end: status line, the endpoint's fields but
+/// hop-by-hop ones, and the framing field the body will be sent with.
+fn client_head(resp: &head::Response<'_>, out: &mut Vec<u8>) {
+    out.clear();
+    let _ = write!(out, "HTTP/1.1 {} ", resp.status);
+    out.extend_from_slice(resp.reason.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    let keep_length = resp.framing == Framing::Empty && !resp.transfer_encoding;
+    forward::response(|| resp.pairs(), keep_length, out);
+    match resp.framing {
+        Framing::Length(n) => {
+            let _ = write!(out, "content-length: {n}\r\n");
+        }
+        Framing::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+        Framing::Close => out.extend_from_slice(b"connection: close\r\n"),
+        Framing::Empty => {}
+    }
+}
+
+/// The request side of a fast-path exchange: the rewritten head, then the client's body as it
+/// arrives, and `1xx` answers passed back to the client on the way.
+pub(super) struct RelayBody<'c, S> {
+    client: &'c mut Buffered<S>,
+    head: &'c [u8],
+    relay: Relay,
+    /// A `1xx` head for the client, and how much of it is written.
+    informational: Vec<u8>,
+    informational_written: usize,
+    /// Whether anything was sent yet (else there is nothing to start over).
+    touched: bool,
+}
+
+impl<'c, S: AsyncRead + AsyncWrite + Unpin> RelayBody<'c, S> {
+    fn new(
+        client: &'c mut Buffered<S>,
+        head: &'c [u8],
+        framing: Framing,
+        limit: Option<u64>,
+        mut up: Vec<u8>,
+    ) -> Self {
+        up.clear();
+        up.extend_from_slice(head);
+        RelayBody {
+            client,
+            head,
+            relay: Relay::new(framing, up).with_limit(limit),
+            informational: Vec::new(),
+            informational_written: 0,
+            touched: false,
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> RequestBody for RelayBody<'_, S> {
+    fn poll_send(
+        &mut self,
+        cx: &mut Context<'_>,
+        endpoint: &mut TcpStream,
+    ) -> Poll<Result<(), SendFailure>> {
+        self.touched = true;
+        if !self.informational.is_empty() {
+            let client = &mut self.client.io;
+            ready!(poll_write_all(
+                cx,
+                client,
+                &self.informational,
+                &mut self.informational_written
+            ))
+            .map_err(|e| SendFailure::Source(e.into()))?;
+            ready!(Pin::new(client).poll_flush(cx)).map_err(|e| SendFailure::Source(e.into()))?;
+            self.informational.clear();
+            self.informational_written = 0;
+        }
+        self.relay
+            .poll(cx, &mut *self.client, endpoint)
+            .map_err(|e| match e {
+                RelayError::Write(e) => SendFailure::Endpoint(e),
+                other => SendFailure::Source(Box::new(other)),
+            })
+    }
+
+    fn informational(&mut self, head: &head::Response<'_>) {
+        let out = &mut self.informational;
+        let _ = write!(out, "HTTP/1.1 {} ", head.status);
+        out.extend_from_slice(head.reason.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        forward::response(|| head.pairs(), true, out);
+        out.extend_from_slice(b"\r\n");
+    }
+
+    fn can_resend(&self) -> bool {
+        !self.relay.has_body()
+    }
+
+    /// Only called for a request without a body: its head goes out again.
+    fn rewind(&mut self) {
+        if self.touched {
+            self.relay = Relay::new(Framing::Empty, self.head.to_vec());
+            self.touched = false;
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! Reading a request head on the fast path: filling the buffer under the header-read
+//! deadline, then parsing the head and deciding what becomes of the request (forwarded,
+//! answered here, or handed to hyper), with the head it goes to the endpoint with written out.
+
+use super::exchange::Scratch;
+use super::{Logged, Read, Reply, Request};
+use crate::config::{AccessLog, ListenerConfig};
+use crate::http1::fields::{self, Kind};
+use crate::http1::framing::Framing;
+use crate::http1::head::{self, HeadError};
+use crate::http1::io::Buffered;
+use crate::router::forward::{self, Origin, Rewrite};
+use crate::router::http::proxy::Conn;
+use crate::router::http::reply::Local;
+use crate::router::http::route::{Asked, LogInfo, route};
+use crate::router::http::{clients, sticky};
+use bytes::Buf;
+use http::{Method, StatusCode};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::AsyncRead;
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::CancellationToken;
+
+/// Reads one request head and decides what becomes of it.
+pub(super) async fn request<S: AsyncRead + Unpin>(
+    client: &mut Buffered<S>,
+    conn: &Conn,
+    config: &ListenerConfig,
+    stop: &CancellationToken,
+    deadline: &mut Deadline,
+    scratch: &mut Scratch,
+) -> Read {
+    loop {
+        if !client.buf.is_empty() {
+            match prepare(&client.buf, conn, config, &mut scratch.head) {
+                Prepared::Incomplete => {}
+                Prepared::Handover => return Read::Handover,
+                Prepared::Request { len, request } => {
+                    client.buf.advance(len);
+                    return Read::Request(request);
+                }
+                Prepared::Reply { len, reply } => {
+                    client.buf.advance(len);
+                    return Read::Reply(reply);
+                }
+                Prepared::Bad(error) => {
+                    tracing::debug!(listener = %config.name, client = %conn.client, %error, "bad request head");
+                    client.buf.clear();
+                    let log = Logged::new(Instant::now(), None, LogInfo::default(), AccessLog::Off);
+                    let local = Local::new(error.status(), bad_head_body(error));
+                    return Read::Reply(Reply {
+                        local,
+                        close: true,
+                        log,
+                    });
+                }
+            }
+        }
+        match fill(client, deadline, stop).await {
+            Filled::More => {}
+            Filled::Done => return Read::Done,
+        }
+    }
+}
+
+fn bad_head_body(error: HeadError) -> &'static str {
+    match error.status() {
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "request head too large\n",
+        _ => "malformed request\n",
+    }
+}
+
+/// What a buffer holding the start of a request comes to.
+enum Prepared {
+    Incomplete,
+    Handover,
+    Request { len: usize, request: Request },
+    Reply { len: usize, reply: Reply },
+    Bad(HeadError),
+}
+
+/// Parses and routes the request head at the start of `buf`, writing the head it goes on
+/// with into `out`.
+fn prepare(buf: &[u8], conn: &Conn, config: &ListenerConfig, out: &mut Vec<u8>) -> Prepared {
+    if buf.starts_with(b"PRI * HTTP/2") {
+        return Prepared::Handover;
+    }
+    let mut fields = head::field_buf();
+    let req = match head::request(buf, &mut fields, config.max_header_bytes) {
+        Ok(Some(req)) => req,
+        Ok(None) => return Prepared::Incomplete,
+        Err(error) => return Prepared::Bad(error),
+    };
+    if for_hyper(&req) {
+        return Prepared::Handover;
+    }
+    let started = Instant::now();
+    let snapshot = conn.table.load_full();
+    let format = snapshot.http.access_log;
+    let host = req.host.and_then(|h| std::str::from_utf8(h).ok());
+    let path = req
+        .target
+        .split_once('?')
+        .map_or(req.target, |(path, _)| path);
+    let line = (format != AccessLog::Off).then(|| {
+        let method = Method::from_bytes(req.method.as_bytes()).unwrap_or_default();
+        (method, host.map(str::to_owned), path.to_owned())
+    });
+    let asked = Asked {
+        authority: host,
+        path,
+        target: req.target,
+        length: match req.framing {
+            Framing::Length(n) => Some(n),
+            _ => None,
+        },
+    };
+    let mut info = LogInfo::default();
+    let has_body = req.framing != Framing::Empty;
+    let reply = |local: Local, info: LogInfo, line| Prepared::Reply {
+        len: req.len,
+        reply: Reply {
+            local,
+            close: has_body || !req.keep_alive(),
+            log: Logged::new(started, line, info, format),
+        },
+    };
+    let routed = match route(conn, &snapshot, &asked, &mut info) {
+        Ok(routed) => routed,
+        Err(local) => return reply(local, info, line),
+    };
+    let client = match clients::client_for(routed.service, conn) {
+        Ok(client) => client,
+        Err(error) => {
+            tracing::error!(service = %routed.service.config.name, %error, blame = "config", "no upstream client");
+            return reply(
+                Local::new(StatusCode::BAD_GATEWAY, "upstream not usable\n"),
+                info,
+                line,
+            );
+        }
+    };
+    if client.pool().is_none() {
+        return Prepared::Handover;
+    }
+    let rw = Rewrite {
+        origin: Origin {
+            conn: &conn.forwarding,
+            trusted: snapshot.http.trusts(conn.client.ip()),
+            proto: conn.proto(),
+            host: req.host.unwrap_or_default(),
+        },
+        rfc7239: snapshot.http.forwarded,
+        keep_length: false,
+        upgrade: None,
+    };
+    let id = write_head(&req, &rw, out);
+    if line.is_some() {
+        info.request_id = Some(id.to_value());
+    }
+    let request = Request {
+        framing: req.framing,
+        keep_alive: req.keep_alive(),
+        head_request: req.method == "HEAD",
+        idempotent: matches!(
+            req.method,
+            "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE"
+        ),
+        service: Arc::clone(routed.service),
+        client,
+        limit: routed.target.max_body_bytes,
+        sticky: affinity(&req, routed.target.sticky_cookie.as_ref()),
+        log: Logged::new(started, line, info, format),
+    };
+    Prepared::Request {
+        len: req.len,
+        request,
+    }
+}
+
+/// Whether hyper serves this request (and the connection from then on): all but HTTP/1.1
+/// requests with an origin-form target that ask for no upgrade and use no transfer coding
+/// but `chunked`.
+fn for_hyper(req: &head::Request<'_>) -> bool {
+    req.minor_version != 1
+        || req.method == "CONNECT"
+        || !req.target.starts_with('/')
+        || req.connection.upgrade && req.upgrade
+        || req.other_coding
+}
+
+/// Writes the head the request goes to the endpoint with: its request line, the rewritten
+/// fields, and its framing field; returns the `X-Request-Id` in it.
+fn write_head<'b>(
+    req: &head::Request<'b>,
+    rw: &Rewrite<'_>,
+    out: &mut Vec<u8>,
+) -> forward::RequestId<'b> {
+    out.clear();
+    out.extend_from_slice(req.method.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(req.target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    let id = forward::request(|| head::pairs(req.fields), rw, out);
+    match req.framing {
+        Framing::Length(n) => {
+            use std::io::Write;
+            let _ = write!(out, "content-length: {n}\r\n");
+        }
+        Framing::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+        Framing::Empty | Framing::Close => {}
+    }
+    out.extend_from_slice(b"\r\n");
+    id
+}
+
+/// The route's affinity cookie name, if it has one, and the value the request carries.
+fn affinity(
+    req: &head::Request<'_>,
+    cookie: Option<&Arc<str>>,
+) -> Option<(Arc<str>, Option<String>)> {
+    let name = cookie?;
+    let values = req
+        .fields
+        .iter()
+        .filter(|f| fields::classify(f.name.as_bytes()) == Kind::Cookie)
+        .map(|f| f.value);
+    let value = sticky::cookie(values, name);
+    Some((Arc::clone(name), value.map(str::to_owned)))
+}
+
+/// How reading more of a head went.
+enum Filled {
+    More,
+    Done,
+}
+
+/// Reads more of a request head, unless the connection closes, the deadline passes, or the
+/// listener stops while nothing of a request has come.
+async fn fill<S: AsyncRead + Unpin>(
+    client: &mut Buffered<S>,
+    deadline: &mut Deadline,
+    stop: &CancellationToken,
+) -> Filled {
+    std::future::poll_fn(|cx| {
+        if client.buf.is_empty() && stop.is_cancelled() {
+            return Poll::Ready(Filled::Done);
+        }
+        match client.poll_fill(cx) {
+            Poll::Ready(Ok(0) | Err(_)) => return Poll::Ready(Filled::Done),
+            Poll::Ready(Ok(_)) => return Poll::Ready(Filled::More),
+            Poll::Pending => {}
+        }
+        match deadline.poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Filled::Done),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
+}
+
+/// The header-read deadline of a connection, which every request head starts afresh. The
+/// timer is not re-armed per request: when it fires before the current deadline it is set to
+/// that deadline, so a busy connection arms it about once per timeout, not once per request.
+pub(super) struct Deadline {
+    sleep: Pin<Box<Sleep>>,
+    timeout: Duration,
+    at: Instant,
+}
+
+impl Deadline {
+    pub(super) fn new(timeout: Duration) -> Self {
+        let at = Instant::now() + timeout;
+        Deadline {
+            sleep: Box::pin(tokio::time::sleep_until(at)),
+            timeout,
+            at,
+        }
+    }
+
+    /// The next head has `timeout` from now.
+    pub(super) fn restart(&mut self) {
+        self.at = Instant::now() + self.timeout;
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            std::task::ready!(self.sleep.as_mut().poll(cx));
+            if self.sleep.deadline() >= self.at {
+                return Poll::Ready(());
+            }
+            self.sleep.as_mut().reset(self.at);
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! Where a request goes: the decision every request takes, whichever way it arrived (the
+//! HTTP/1.1 fast path or hyper), from its authority, path and declared length alone. Errors
+//! carry blame: the client's (400, 403, 404, 413, 421, and the 308 to https) or the table's
+//! (503: the route's service is not there).
+
+use super::proxy::Conn;
+use super::reply::{Local, redirect_https};
+use crate::ingress::{Hostname, Lookup, RouteTarget};
+use crate::service_table::{Service, Snapshot};
+use crate::telemetry::metrics::HttpMetrics;
+use http::{HeaderValue, StatusCode};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+const ACME_PREFIX: &str = "/.well-known/acme-challenge/";
+
+/// What routing looks at in a request.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Asked<'r> {
+    /// The authority: HTTP/2's `:authority` or absolute-form URI, else `Host`.
+    pub authority: Option<&'r str>,
+    /// The path, without the query.
+    pub path: &'r str,
+    /// Path and query, as the redirect to https repeats them.
+    pub target: &'r str,
+    /// The declared body length (`Content-Length`), if any.
+    pub length: Option<u64>,
+}
+
+/// A routed request: the route's target and its service.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Routed<'a> {
+    /// The route target (limits, affinity).
+    pub target: &'a RouteTarget,
+    /// The service.
+    pub service: &'a Arc<Service>,
+}
+
+/// What the access log and the metrics learn about a request as it is handled.
+#[derive(Debug, Default)]
+pub(super) struct LogInfo {
+    /// The service the route named.
+    pub service: Option<Arc<str>>,
+    /// The route's metric handles.
+    pub metrics: Option<Arc<HttpMetrics>>,
+    /// The endpoint that answered.
+    pub upstream: Option<SocketAddr>,
+    /// The `X-Request-Id` sent (kept only when the access log is on).
+    pub request_id: Option<HeaderValue>,
+}
+
+/// Routes a request by the Kubernetes Ingress rules, or says what to answer instead.
+pub(super) fn route<'a>(
+    conn: &Conn,
+    snapshot: &'a Snapshot,
+    asked: &Asked<'_>,
+    log: &mut LogInfo,
+) -> Result<Routed<'a>, Local> {
+    let Some(host) = asked.authority.and_then(Hostname::from_authority) else {
+        return Err(Local::new(
+            StatusCode::BAD_REQUEST,
+            "missing or invalid Host\n",
+        ));
+    };
+    if misdirected(conn, &host) {
+        return Err(Local::new(
+            StatusCode::MISDIRECTED_REQUEST,
+            "TLS server name does not match Host\n",
+        ));
+    }
+    let routes = &snapshot.http;
+    let target = match routes.lookup(Some(&host), asked.path) {
+        Lookup::Matched { backend, .. }
+        | Lookup::HostDefault(backend)
+        | Lookup::Default(backend) => Some(backend),
+        Lookup::NoHost | Lookup::NoPath => None,
+    };
+    if let Some(t) = target {
+        log.metrics = Some(routes.metrics(t));
+        if !t.allows(conn.client.ip()) {
+            return Err(Local::new(StatusCode::FORBIDDEN, "forbidden\n"));
+        }
+    }
+    let redirect = target.map_or_else(|| routes.redirects(&host), |t| t.redirect_https);
+    if redirect && !conn.tls && !asked.path.starts_with(ACME_PREFIX) {
+        return Err(redirect_https(host.as_str(), asked.target));
+    }
+    let Some(target) = target else {
+        return Err(Local::new(
+            StatusCode::NOT_FOUND,
+            "no route for this host and path\n",
+        ));
+    };
+    log.service = Some(Arc::clone(&target.service));
+    let Some(service) = snapshot.service(&target.service) else {
+        return Err(Local::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service not available\n",
+        ));
+    };
+    if let (Some(max), Some(declared)) = (target.max_body_bytes, asked.length)
+        && declared > max
+    {
+        return Err(Local::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request body too large\n",
+        ));
+    }
+    Ok(Routed { target, service })
+}
+
+/// 421 when the client reached us with the certificate of one name but asks for another name
+/// that has a certificate of its own (a connection reused across hosts it must not be).
+fn misdirected(conn: &Conn, host: &Hostname) -> bool {
+    let (Some(certs), Some(sni)) = (&conn.certs, &conn.sni) else {
+        return false;
+    };
+    if sni.eq_ignore_ascii_case(host.as_str()) {
+        return false;
+    }
+    let store = certs.load();
+    match (store.for_host(host.as_str()), store.for_sni(Some(sni))) {
+        (Some(wanted), Some(used)) => !Arc::ptr_eq(wanted, &used),
+        _ => false,
+    }
+}
