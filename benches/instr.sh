@@ -8,6 +8,8 @@
 #                                                   HAProxy is measured too when installed)
 #   SWITCHYARD_BIN=... to pick the binary (default: the release build)
 #
+# CONNS=N sets the load's connections for the instruction count (default 4).
+#
 # MODE=cpu measures CPU time instead: each proxy runs natively, pinned to CPU 0 (the backend
 # and h2load on CPU 1, 64 connections), three times in turn, and its user and kernel time per
 # request is read from /proc/PID/stat. Noisier than instruction counts (10 ms ticks, a shared
@@ -97,7 +99,7 @@ measure() { # name, command...
     wait_port 19080
     h2load --h1 -n 50 -c 1 -H ':authority: app.test' http://127.0.0.1:19080/ >/dev/null  # warm-up
     callgrind_control -z "$pid" >/dev/null   # count only what follows: the load
-    load
+    load "${CONNS:-4}"
     # TERM, not INT: a background job of a script ignores SIGINT, and HAProxy keeps that.
     kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
     local total; total=$(awk '/^summary:|^totals:/ {print $2; exit}' "$dir/$name.out")

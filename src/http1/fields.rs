@@ -50,29 +50,55 @@ impl Kind {
     }
 }
 
-/// Recognises a field name in any letter case.
+/// Recognises a field name in any letter case. Runs for every field of every message, so
+/// names are told apart by length and first letter before any is compared whole.
 pub fn classify(name: &[u8]) -> Kind {
-    let is = |want: &str| name.eq_ignore_ascii_case(want.as_bytes());
-    match name.len() {
-        2 if is("te") => Kind::Te,
-        4 if is("host") => Kind::Host,
-        6 if is("expect") => Kind::Expect,
-        6 if is("cookie") => Kind::Cookie,
-        7 if is("upgrade") => Kind::Upgrade,
-        9 if is("forwarded") => Kind::Forwarded,
-        10 if is("connection") => Kind::Connection,
-        10 if is("keep-alive") => Kind::HopByHop,
-        12 if is("x-request-id") => Kind::XRequestId,
-        14 if is("content-length") => Kind::ContentLength,
-        15 if is("x-forwarded-for") => Kind::XForwardedFor,
-        16 if is("x-forwarded-host") => Kind::XForwardedHost,
-        16 if is("x-forwarded-port") => Kind::XForwardedPort,
-        16 if is("proxy-connection") => Kind::HopByHop,
-        17 if is("x-forwarded-proto") => Kind::XForwardedProto,
-        17 if is("transfer-encoding") => Kind::TransferEncoding,
-        18 if is("proxy-authenticate") => Kind::HopByHop,
-        19 if is("proxy-authorization") => Kind::HopByHop,
+    let Some(&first) = name.first() else {
+        return Kind::Other;
+    };
+    let is = |lower: &str| eq_lower(name, lower.as_bytes());
+    match (name.len(), first | 0x20) {
+        (2, b't') if is("te") => Kind::Te,
+        (4, b'h') if is("host") => Kind::Host,
+        (6, b'e') if is("expect") => Kind::Expect,
+        (6, b'c') if is("cookie") => Kind::Cookie,
+        (7, b'u') if is("upgrade") => Kind::Upgrade,
+        (9, b'f') if is("forwarded") => Kind::Forwarded,
+        (10, b'c') if is("connection") => Kind::Connection,
+        (10, b'k') if is("keep-alive") => Kind::HopByHop,
+        (12, b'x') if is("x-request-id") => Kind::XRequestId,
+        (14, b'c') if is("content-length") => Kind::ContentLength,
+        (15, b'x') if is("x-forwarded-for") => Kind::XForwardedFor,
+        (16, b'x') if is("x-forwarded-host") => Kind::XForwardedHost,
+        (16, b'x') if is("x-forwarded-port") => Kind::XForwardedPort,
+        (16, b'p') if is("proxy-connection") => Kind::HopByHop,
+        (17, b'x') if is("x-forwarded-proto") => Kind::XForwardedProto,
+        (17, b't') if is("transfer-encoding") => Kind::TransferEncoding,
+        (18, b'p') if is("proxy-authenticate") => Kind::HopByHop,
+        (19, b'p') if is("proxy-authorization") => Kind::HopByHop,
         _ => Kind::Other,
+    }
+}
+
+/// Whether the field name `name` is `lower` (lowercase letters and `-`) in any letter case.
+/// For such names setting the 0x20 bit lowercases a letter and keeps `-`, and no other token
+/// byte (what `httparse` lets through in a name) becomes a letter or `-` that way; so eight
+/// bytes at a time are compared with one OR.
+fn eq_lower(name: &[u8], lower: &[u8]) -> bool {
+    const CASE: u64 = 0x2020_2020_2020_2020;
+    let word = |b: &[u8], at: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[at..at + 8]);
+        u64::from_ne_bytes(w)
+    };
+    match name.len() {
+        n if n != lower.len() => false,
+        n if n >= 8 => {
+            // Whole words, and a last one overlapping the one before.
+            (0..n / 8).all(|i| word(name, i * 8) | CASE == word(lower, i * 8))
+                && word(name, n - 8) | CASE == word(lower, n - 8)
+        }
+        _ => name.iter().zip(lower).all(|(a, b)| a | 0x20 == *b),
     }
 }
 
@@ -170,6 +196,14 @@ mod tests {
             ("te", Kind::Te),
             ("hosts", Kind::Other),
             ("x-forwarded-pro", Kind::Other),
+            ("X-Forwarded-Port", Kind::XForwardedPort),
+            ("x-forwarded-host", Kind::XForwardedHost),
+            ("content-type", Kind::Other),
+            ("", Kind::Other),
+            ("Content-Lengtx", Kind::Other),
+            ("Content_Length", Kind::Other),
+            ("TRANSFER-ENCODING", Kind::TransferEncoding),
+            ("tE", Kind::Te),
         ] {
             assert_eq!(classify(name.as_bytes()), kind, "{name}");
         }

@@ -151,3 +151,12 @@ async fn an_empty_body_writes_the_head_only() {
     assert!(!Relay::new(Framing::Empty, Vec::new()).has_body());
     assert!(Relay::new(Framing::Length(1), Vec::new()).has_body());
 }
+
+#[test]
+fn decimals_are_written_in_full() {
+    for n in [0u64, 7, 10, 200, 1_048_576, u64::MAX] {
+        let mut out = Vec::new();
+        push_decimal(&mut out, n);
+        assert_eq!(out, n.to_string().as_bytes());
+    }
+}

@@ -98,6 +98,8 @@ pub struct Rewrite<'a> {
     pub keep_length: bool,
     /// An upgrade to pass on: its `Upgrade` value, sent with `Connection: upgrade`.
     pub upgrade: Option<&'a [u8]>,
+    /// What the request's `Connection` fields say (see [`connection_options`]).
+    pub connection: ConnectionOptions,
 }
 
 /// The `X-Request-Id` a request goes on with: the client's, or a new one.
@@ -269,14 +271,18 @@ fn forwarded_element(origin: &Origin<'_>) -> String {
     format!("for={node};host=\"{host}\";proto={}", origin.proto)
 }
 
-/// Writes the fields of a response as they go to the client: all but the hop-by-hop ones, and
-/// `Content-Length` only when `keep_length` (the caller writes framing fields on the wire).
-pub fn response<'f, I, S>(fields: impl Fn() -> I, keep_length: bool, sink: &mut S)
-where
+/// Writes the fields of a response as they go to the client: all but the hop-by-hop ones
+/// (`connection` is what its `Connection` fields say), and `Content-Length` only when
+/// `keep_length` (the caller writes framing fields on the wire).
+pub fn response<'f, I, S>(
+    fields: impl Fn() -> I,
+    connection: ConnectionOptions,
+    keep_length: bool,
+    sink: &mut S,
+) where
     I: Iterator<Item = (&'f [u8], &'f [u8])>,
     S: Fields,
 {
-    let connection = connection_options(fields());
     for (name, value) in fields() {
         let kind = fields::classify(name);
         let drop = kind.is_hop_by_hop()
@@ -288,8 +294,10 @@ where
     }
 }
 
-/// What the `Connection` fields among `fields` say.
-fn connection_options<'f>(fields: impl Iterator<Item = (&'f [u8], &'f [u8])>) -> ConnectionOptions {
+/// What the `Connection` fields among `fields` say (a parsed head knows already).
+pub fn connection_options<'f>(
+    fields: impl Iterator<Item = (&'f [u8], &'f [u8])>,
+) -> ConnectionOptions {
     let mut options = ConnectionOptions::default();
     for (name, value) in fields {
         if fields::classify(name) == Kind::Connection {

@@ -20,6 +20,7 @@ fn rewrite(
         rfc7239,
         keep_length: true,
         upgrade: None,
+        connection: connection_options(map_pairs(input)),
     };
     let mut out = HeaderMap::new();
     let id = request(|| map_pairs(input), &rw, &mut out);
@@ -28,7 +29,12 @@ fn rewrite(
 
 fn without_hop_by_hop(input: &HeaderMap) -> HeaderMap {
     let mut out = HeaderMap::new();
-    response(|| map_pairs(input), true, &mut out);
+    response(
+        || map_pairs(input),
+        connection_options(map_pairs(input)),
+        true,
+        &mut out,
+    );
     out
 }
 
@@ -72,7 +78,12 @@ fn content_length_is_kept_only_when_asked() {
     h.insert("content-length", HeaderValue::from_static("5"));
     assert!(without_hop_by_hop(&h).contains_key("content-length"));
     let mut out = HeaderMap::new();
-    response(|| map_pairs(&h), false, &mut out);
+    response(
+        || map_pairs(&h),
+        connection_options(map_pairs(&h)),
+        false,
+        &mut out,
+    );
     assert!(out.is_empty());
 }
 
@@ -201,6 +212,7 @@ fn on_the_wire_fields_are_written_as_lines_and_framing_is_left_to_the_caller() {
         rfc7239: false,
         keep_length: false,
         upgrade: Some(b"websocket"),
+        connection: connection_options(crate::http1::head::pairs(&fields)),
     };
     let mut out = Vec::new();
     let id = request(|| crate::http1::head::pairs(&fields), &rw, &mut out);

@@ -201,6 +201,7 @@ fn prepare<'a>(
         rfc7239: snapshot.http.forwarded,
         keep_length: !h1,
         upgrade: upgrade.as_ref().map(|(value, _)| value.as_bytes()),
+        connection: forward::connection_options(map_pairs(&parts.headers)),
     };
     let path = parts
         .uri

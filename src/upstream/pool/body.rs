@@ -50,7 +50,7 @@ impl EncodeBody {
             }
             Framing::Empty
         } else if let Some(n) = body.size_hint().exact() {
-            head.extend_from_slice(format!("content-length: {n}\r\n").as_bytes());
+            crate::http1::io::write_length(&mut head, n);
             Framing::Length(n)
         } else {
             head.extend_from_slice(b"transfer-encoding: chunked\r\n");
@@ -101,6 +101,7 @@ impl EncodeBody {
                         self.out.extend_from_slice(b"0\r\n");
                         crate::router::forward::response(
                             || crate::router::forward::map_pairs(&trailers),
+                            Default::default(),
                             true,
                             &mut self.out,
                         );

@@ -6,7 +6,9 @@
 use super::{Logged, Next, Reply, Request, write_out};
 use crate::http1::framing::Framing;
 use crate::http1::head;
-use crate::http1::io::{Buffered, Relay, RelayError, poll_write_all};
+use crate::http1::io::{
+    Buffered, Relay, RelayError, poll_write_all, write_length, write_status_line,
+};
 use crate::router::forward;
 use crate::router::http::attempts::{self, H1};
 use crate::router::http::proxy::Conn;
@@ -15,7 +17,6 @@ use crate::router::http::sticky;
 use crate::telemetry::metrics::HttpMetrics;
 use crate::upstream::pool::{Exchanged, RequestBody, SendFailure};
 use http::StatusCode;
-use std::io::Write;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -231,15 +232,11 @@ where
 /// hop-by-hop ones, and the framing field the body will be sent with.
 fn client_head(resp: &head::Response<'_>, out: &mut Vec<u8>) {
     out.clear();
-    let _ = write!(out, "HTTP/1.1 {} ", resp.status);
-    out.extend_from_slice(resp.reason.as_bytes());
-    out.extend_from_slice(b"\r\n");
+    write_status_line(out, resp.status, resp.reason);
     let keep_length = resp.framing == Framing::Empty && !resp.transfer_encoding;
-    forward::response(|| resp.pairs(), keep_length, out);
+    forward::response(|| resp.pairs(), resp.connection, keep_length, out);
     match resp.framing {
-        Framing::Length(n) => {
-            let _ = write!(out, "content-length: {n}\r\n");
-        }
+        Framing::Length(n) => write_length(out, n),
         Framing::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
         Framing::Close => out.extend_from_slice(b"connection: close\r\n"),
         Framing::Empty => {}
@@ -310,10 +307,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RequestBody for RelayBody<'_, S> {
 
     fn informational(&mut self, head: &head::Response<'_>) {
         let out = &mut self.informational;
-        let _ = write!(out, "HTTP/1.1 {} ", head.status);
-        out.extend_from_slice(head.reason.as_bytes());
-        out.extend_from_slice(b"\r\n");
-        forward::response(|| head.pairs(), true, out);
+        write_status_line(out, head.status, head.reason);
+        forward::response(|| head.pairs(), head.connection, true, out);
         out.extend_from_slice(b"\r\n");
     }
 

@@ -156,6 +156,7 @@ fn prepare(buf: &[u8], conn: &Conn, config: &ListenerConfig, out: &mut Vec<u8>) 
         rfc7239: snapshot.http.forwarded,
         keep_length: false,
         upgrade: None,
+        connection: req.connection,
     };
     let id = write_head(&req, &rw, out);
     if line.is_some() {
@@ -206,10 +207,7 @@ fn write_head<'b>(
     out.extend_from_slice(b" HTTP/1.1\r\n");
     let id = forward::request(|| head::pairs(req.fields), rw, out);
     match req.framing {
-        Framing::Length(n) => {
-            use std::io::Write;
-            let _ = write!(out, "content-length: {n}\r\n");
-        }
+        Framing::Length(n) => crate::http1::io::write_length(out, n),
         Framing::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
         Framing::Empty | Framing::Close => {}
     }

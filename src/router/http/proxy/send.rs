@@ -150,7 +150,13 @@ async fn via_hyper(
     let mut response = sent.response;
     let switched_to = response.headers().get(UPGRADE).cloned();
     let mut headers = HeaderMap::new();
-    forward::response(|| map_pairs(response.headers()), true, &mut headers);
+    let connection = forward::connection_options(map_pairs(response.headers()));
+    forward::response(
+        || map_pairs(response.headers()),
+        connection,
+        true,
+        &mut headers,
+    );
     *response.headers_mut() = headers;
     if let Some(client_side) = to.upgrade.take()
         && response.status() == StatusCode::SWITCHING_PROTOCOLS
@@ -167,7 +173,12 @@ async fn via_hyper(
 fn response_parts(resp: &head::Response<'_>) -> (Parts, Option<HeaderValue>) {
     let (mut parts, ()) = Response::new(()).into_parts();
     parts.status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::BAD_GATEWAY);
-    forward::response(|| resp.pairs(), !resp.transfer_encoding, &mut parts.headers);
+    forward::response(
+        || resp.pairs(),
+        resp.connection,
+        !resp.transfer_encoding,
+        &mut parts.headers,
+    );
     let switched_to = (resp.status == 101)
         .then(|| {
             resp.fields
