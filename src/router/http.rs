@@ -2,22 +2,29 @@
 //! host and path to a service and forward it to one of its endpoints.
 //!
 //! ```text
-//! accept ─> [TLS: SNI cert, ALPN h2|http/1.1, deadline] ─> hyper (h1 or h2, header deadline,
-//!   max head size, h2 stream limits) ─> per request: one snapshot load ─> Host + path lookup
-//!   ─> [redirect to https] ─> service ─> pick endpoint ─> pooled HTTP/1.1 client (retry the
-//!   next endpoint when the connect failed and the body can be sent again) ─> stream back
+//! accept ─> [TLS: SNI cert, ALPN h2|http/1.1, deadline] ─┬─ HTTP/1.1: fast path (h1) ──┐
+//!           hands over HTTP/1.0, upgrades, CONNECT, ... ─┴─> hyper (h1 or h2) ─────────┤
+//!   per request: one snapshot load ─> Host + path lookup (route) ─> [redirect to https] <┘
+//!   ─> service ─> pick endpoint (attempts: the next one when the connect failed and the
+//!   request can be sent again) ─> pooled HTTP/1.1 connection, or hyper-util for h2c/https
+//!   ─> stream the body back
 //! ```
 //!
-//! - [`listener`]: the accept loop and the per-connection hyper server;
+//! - [`listener`]: the accept loop, TLS, and which of the two serves a connection;
+//! - `h1`: the HTTP/1.1 fast path, on [`crate::http1`] (no hyper, no `HeaderMap`);
+//! - [`proxy`]: the handler of the requests hyper serves;
+//! - `route`: the routing decision both take (host, path, allow-list, redirect, limits);
+//! - `attempts`: sending a routed request to an endpoint, with retries and passive health;
 //! - `clients`: the shared pooled upstream client, or one private to the connection (PROXY);
-//! - [`proxy`]: the per-request handler (route, allow-list, redirect, forward with retries);
-//! - [`record`]: the response body wrapper that logs and counts a request when it is over;
+//! - [`record`]: the access-log line and the request metrics, when a response is over;
 //! - `reply`: our own responses (errors, redirects); `sticky`: cookie affinity;
-//! - `upgrade`: WebSocket and other HTTP/1.1 upgrades passed through as a byte tunnel.
+//! - `upgrade`: WebSocket and other HTTP/1.1 upgrades passed through as a byte tunnel;
+//! - `prefixed`: how the fast path hands a connection to hyper with the bytes it read.
 //!
 //! Every request reads one snapshot, so the routes and services it sees are consistent, and a
 //! keep-alive connection uses new routes from its next request on. Bodies stream both ways;
-//! nothing buffers a whole body.
+//! nothing buffers a whole body. Both paths write the same rewritten fields
+//! ([`crate::router::forward`]) and answer the same errors.
 
 mod attempts;
 mod clients;

@@ -35,7 +35,8 @@ pub const SERVICES: &str = "switchyard_services";
 pub const HTTP_REQUESTS_TOTAL: &str = "switchyard_http_requests_total";
 /// HTTP request duration (until the response body ended), per `service` and `route`.
 pub const HTTP_REQUEST_DURATION_SECONDS: &str = "switchyard_http_request_duration_seconds";
-/// HTTP upstream failures, per `service` and `reason` (`connect`, `timeout`, `request`).
+/// HTTP upstream failures, per `service` and `reason` (`connect`, `timeout`, `request`, and
+/// `request_body`: the client's body failed while it was sent).
 pub const HTTP_UPSTREAM_ERRORS_TOTAL: &str = "switchyard_http_upstream_errors_total";
 /// Open HTTP connections, per `listener`.
 pub const HTTP_CONNECTIONS_ACTIVE: &str = "switchyard_http_connections_active";

@@ -112,9 +112,11 @@ pub(super) async fn send<'a, A: Attempt>(
             }
             Err(error) => {
                 service.live.metrics.http_upstream_error(error.reason());
-                if endpoint
-                    .state
-                    .record_failure(config.max_failures, config.failure_backoff)
+                // A client whose body broke says nothing about the endpoint's health.
+                if error.blame() == "upstream"
+                    && endpoint
+                        .state
+                        .record_failure(config.max_failures, config.failure_backoff)
                 {
                     service.live.metrics.benched();
                 }
