@@ -494,3 +494,25 @@ async fn http_2_with_prior_knowledge_on_a_plain_listener_is_served_by_hyper() {
     let body = resp.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(&body[..], b"a GET /h2 0");
 }
+
+#[tokio::test]
+async fn a_client_whose_body_breaks_does_not_count_against_the_endpoint() {
+    let (app, addr) = start(&format!(
+        "{}[[routes]]\nservice = \"b\"\n",
+        service("b", &[echo_backend().await], "max_failures = 1")
+    ))
+    .await;
+    for _ in 0..3 {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"POST /echo HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\nnot a chunk\r\n")
+            .await
+            .unwrap();
+        let r = read_response(&mut s, &mut Vec::new(), false).await;
+        assert!(r.head.starts_with("HTTP/1.1 400"), "{}", r.head);
+    }
+    let (_, table) = common::admin_get(app.admin_addr(), "/debug/table").await;
+    let table: serde_json::Value = serde_json::from_str(&table).unwrap();
+    let endpoint = &table["services"][0]["endpoints"][0];
+    assert_eq!(endpoint["failures"], 0, "{table}");
+    assert_eq!(endpoint["benched"], false, "{table}");
+}
