@@ -516,3 +516,28 @@ async fn a_client_whose_body_breaks_does_not_count_against_the_endpoint() {
     assert_eq!(endpoint["failures"], 0, "{table}");
     assert_eq!(endpoint["benched"], false, "{table}");
 }
+
+#[tokio::test]
+async fn informational_answers_reach_the_client_before_the_final_one() {
+    let hints = raw_backend(
+        b"HTTP/1.1 103 Early Hints\r\nlink: </style.css>; rel=preload\r\n\r\n\
+          HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nbody",
+    )
+    .await;
+    let (_app, addr) = app_for(hints, "").await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let early = read_response(&mut s, &mut buf, true).await;
+    assert!(early.head.starts_with("HTTP/1.1 103"), "{}", early.head);
+    assert!(
+        early.head.contains("link: </style.css>; rel=preload"),
+        "{}",
+        early.head
+    );
+    let last = read_response(&mut s, &mut buf, false).await;
+    assert!(last.head.starts_with("HTTP/1.1 200"), "{}", last.head);
+    assert_eq!(last.body, b"body");
+}

@@ -81,11 +81,12 @@ pub(super) async fn exchange<B: RequestBody, R>(
     on_head: &mut impl FnMut(&head::Response<'_>) -> R,
 ) -> Result<(R, Reply), ExchangeError> {
     let mut sent = false;
-    let mut received = false;
+    let mut informed = false;
     conn.answered = false;
     std::future::poll_fn(|cx| {
         loop {
-            if !sent {
+            // Polled again after a 1xx even once sent, to pass that on to the client.
+            if !sent || informed {
                 match body.poll_send(cx, &mut conn.io.io) {
                     Poll::Ready(Ok(())) => sent = true,
                     Poll::Ready(Err(SendFailure::Endpoint(e)))
@@ -100,10 +101,10 @@ pub(super) async fn exchange<B: RequestBody, R>(
                     Poll::Pending => {}
                 }
             }
-            match read_head(cx, conn, body, head_request, sent, &mut received, on_head) {
+            match read_head(cx, conn, body, head_request, sent, &mut informed, on_head) {
                 Some(result) => return Poll::Ready(result),
                 // A 1xx was passed on: the body may have something to write now.
-                None if received => {}
+                None if informed => {}
                 None => return Poll::Pending,
             }
         }
@@ -113,7 +114,7 @@ pub(super) async fn exchange<B: RequestBody, R>(
 
 /// Reads until the final response head (`Some`), or until a 1xx head was passed on or
 /// nothing more can be read now (`None`; which of the two, the caller tells by whether
-/// `received` was set).
+/// `informed` was set).
 #[allow(
     clippy::too_many_arguments,
     reason = "the exchange's state, split out of its poll loop"
@@ -124,10 +125,10 @@ fn read_head<B: RequestBody, R>(
     body: &mut B,
     head_request: bool,
     sent: bool,
-    received: &mut bool,
+    informed: &mut bool,
     on_head: &mut impl FnMut(&head::Response<'_>) -> R,
 ) -> Option<Result<(R, Reply), ExchangeError>> {
-    *received = false;
+    *informed = false;
     loop {
         let parsed = {
             let mut fields = head::field_buf();
@@ -151,7 +152,7 @@ fn read_head<B: RequestBody, R>(
         match parsed {
             Some((len, None)) => {
                 conn.io.buf.advance(len);
-                *received = true;
+                *informed = true;
                 return None;
             }
             Some((len, Some(done))) => {

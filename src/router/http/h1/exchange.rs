@@ -13,6 +13,7 @@ use crate::router::forward;
 use crate::router::http::attempts::{self, H1};
 use crate::router::http::proxy::Conn;
 use crate::router::http::record::Record;
+use crate::router::http::reply::Local;
 use crate::router::http::sticky;
 use crate::telemetry::metrics::HttpMetrics;
 use crate::upstream::pool::{Exchanged, RequestBody, SendFailure};
@@ -86,10 +87,7 @@ where
             tracing::warn!(service = %config.name, endpoint = %sent.endpoint.address, blame = "upstream", "unrequested 101");
             log.info.upstream = Some(sent.endpoint.address);
             scratch.out = out;
-            let local = crate::router::http::reply::Local::new(
-                StatusCode::BAD_GATEWAY,
-                "upstream failed\n",
-            );
+            let local = Local::new(StatusCode::BAD_GATEWAY, "upstream failed\n");
             return answer(
                 client,
                 conn,
@@ -113,7 +111,9 @@ where
             return answer(client, conn, reply, scratch).await;
         }
     };
-    let Exchanged { reply, lease, .. } = sent.response;
+    let Exchanged {
+        reply, mut lease, ..
+    } = sent.response;
     log.info.upstream = Some(sent.endpoint.address);
     if let (Some((name, _)), false) = (&sticky, sent.pinned) {
         sticky::set(&mut out, name, sent.endpoint);
@@ -124,7 +124,6 @@ where
         out.extend_from_slice(b"connection: close\r\n");
     }
     out.extend_from_slice(b"\r\n");
-    let mut lease = lease;
     let mut relay = Relay::new(reply.framing, out);
     let relayed =
         std::future::poll_fn(|cx| relay.poll(cx, &mut lease.conn.io, &mut client.io)).await;
