@@ -209,3 +209,45 @@ fn trailer_fields_are_read_back() {
         ]
     );
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_chunked_body_decodes_to_its_data_however_it_arrives(
+            chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 1..300), 0..8),
+            step in 1usize..64,
+        ) {
+            let mut wire = Vec::new();
+            for chunk in &chunks {
+                chunk_line(&mut wire, chunk.len() as u64);
+                wire.extend_from_slice(chunk);
+                wire.extend_from_slice(b"\r\n");
+            }
+            wire.extend_from_slice(b"0\r\n\r\n");
+            let (data, _, left) = decode(Framing::Chunked, &wire, step).unwrap();
+            prop_assert_eq!(data, chunks.concat());
+            prop_assert_eq!(left, 0);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic_the_parsers(input in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let _ = decode(Framing::Chunked, &input, 7);
+            let mut fields = crate::http1::head::field_buf();
+            let _ = crate::http1::head::request(&input, &mut fields, 512);
+            let mut fields = crate::http1::head::field_buf();
+            let _ = crate::http1::head::response(&input, &mut fields, 512, false);
+            // Past a valid start line too, where the fields are read.
+            let mut head = b"POST / HTTP/1.1\r\ntransfer-encoding: chunked\r\n".to_vec();
+            head.extend_from_slice(&input);
+            let mut fields = crate::http1::head::field_buf();
+            let _ = crate::http1::head::request(&head, &mut fields, 1024);
+            let mut head = b"HTTP/1.1 200 OK\r\ncontent-length: 1\r\n".to_vec();
+            head.extend_from_slice(&input);
+            let mut fields = crate::http1::head::field_buf();
+            let _ = crate::http1::head::response(&head, &mut fields, 1024, false);
+        }
+    }
+}
