@@ -202,6 +202,13 @@ async fn fill<S: AsyncRead + Unpin>(s: &mut S, buf: &mut Vec<u8>, deadline: Dura
     buf.extend_from_slice(&chunk[..n]);
 }
 
+/// A new connection to `addr` that has sent `request`, and an empty read buffer.
+async fn send(addr: SocketAddr, request: &[u8]) -> (TcpStream, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(request).await.unwrap();
+    (s, Vec::new())
+}
+
 /// Whether the proxy closes `s` (EOF) within 5 s, after what was already read.
 async fn closes(s: &mut TcpStream) -> bool {
     let mut rest = Vec::new();
@@ -268,11 +275,11 @@ async fn large_bodies_pass_both_ways() {
 #[tokio::test]
 async fn pipelined_requests_are_answered_in_order() {
     let (_app, addr) = app_for(backend("a").await, "").await;
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(b"GET /one HTTP/1.1\r\nhost: x\r\n\r\nGET /two HTTP/1.1\r\nhost: x\r\n\r\n")
-        .await
-        .unwrap();
-    let mut buf = Vec::new();
+    let (mut s, mut buf) = send(
+        addr,
+        b"GET /one HTTP/1.1\r\nhost: x\r\n\r\nGET /two HTTP/1.1\r\nhost: x\r\n\r\n",
+    )
+    .await;
     assert_eq!(
         read_response(&mut s, &mut buf, false).await.body,
         b"a GET /one 0"
@@ -295,18 +302,13 @@ async fn ambiguous_framing_is_refused_and_the_connection_closed() {
         (b"POST /echo HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n", "400"),
         (b"POST /echo HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n", "400"),
     ] {
-        let mut s = TcpStream::connect(addr).await.unwrap();
-        s.write_all(request).await.unwrap();
-        let mut buf = Vec::new();
+        let (mut s, mut buf) = send(addr, request).await;
         let r = read_response(&mut s, &mut buf, false).await;
         assert!(r.head.starts_with(&format!("HTTP/1.1 {status}")), "{:?}: {}", String::from_utf8_lossy(request), r.head);
         assert!(closes(&mut s).await, "{:?}", String::from_utf8_lossy(request));
     }
     // A neighbour is unaffected.
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
-        .await
-        .unwrap();
+    let (mut s, _) = send(addr, b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").await;
     assert_eq!(
         read_response(&mut s, &mut Vec::new(), false).await.body,
         b"ok"
@@ -316,10 +318,7 @@ async fn ambiguous_framing_is_refused_and_the_connection_closed() {
 #[tokio::test]
 async fn a_chunked_body_over_the_route_limit_is_413() {
     let (_app, addr) = app_for(echo_backend().await, "max_body_bytes = 10\n").await;
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(b"POST /echo HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n6\r\n012345\r\n6\r\n6789AB\r\n0\r\n\r\n")
-        .await
-        .unwrap();
+    let (mut s, _) = send(addr, b"POST /echo HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n6\r\n012345\r\n6\r\n6789AB\r\n0\r\n\r\n").await;
     let r = read_response(&mut s, &mut Vec::new(), false).await;
     assert!(r.head.starts_with("HTTP/1.1 413"), "{}", r.head);
 }
@@ -329,10 +328,11 @@ async fn an_early_answer_is_passed_on_and_the_connection_closed() {
     let early =
         raw_backend(b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 4\r\n\r\nbig!").await;
     let (_app, addr) = app_for(early, "").await;
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(b"POST /upload HTTP/1.1\r\nhost: x\r\ncontent-length: 10000000\r\n\r\nsome of it")
-        .await
-        .unwrap();
+    let (mut s, _) = send(
+        addr,
+        b"POST /upload HTTP/1.1\r\nhost: x\r\ncontent-length: 10000000\r\n\r\nsome of it",
+    )
+    .await;
     let r = read_response(&mut s, &mut Vec::new(), false).await;
     assert!(r.head.starts_with("HTTP/1.1 413"), "{}", r.head);
     assert!(
@@ -349,10 +349,7 @@ async fn a_response_delimited_by_the_close_closes_the_client_connection() {
     let until_close =
         raw_backend(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\nuntil the close").await;
     let (_app, addr) = app_for(until_close, "").await;
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
-        .await
-        .unwrap();
+    let (mut s, _) = send(addr, b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").await;
     let r = read_response(&mut s, &mut Vec::new(), false).await;
     assert!(
         r.head.to_lowercase().contains("connection: close"),
@@ -392,11 +389,7 @@ async fn head_requests_keep_the_connection_and_close_requests_end_it() {
 #[tokio::test]
 async fn an_idle_keep_alive_connection_closes_at_the_header_deadline() {
     let (_app, addr) = app_for(backend("a").await, "").await;
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
-        .await
-        .unwrap();
-    let mut buf = Vec::new();
+    let (mut s, mut buf) = send(addr, b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").await;
     assert_eq!(
         read_response(&mut s, &mut buf, false).await.body,
         b"a GET / 0"
@@ -460,10 +453,7 @@ async fn a_get_on_a_pooled_connection_the_endpoint_closed_is_sent_again() {
 #[tokio::test]
 async fn http_1_0_requests_are_served_by_hyper() {
     let (_app, addr) = app_for(backend("a").await, "").await;
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(b"GET /old HTTP/1.0\r\nhost: x\r\n\r\n")
-        .await
-        .unwrap();
+    let (mut s, _) = send(addr, b"GET /old HTTP/1.0\r\nhost: x\r\n\r\n").await;
     let mut out = Vec::new();
     tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
         .await
@@ -503,10 +493,7 @@ async fn a_client_whose_body_breaks_does_not_count_against_the_endpoint() {
     ))
     .await;
     for _ in 0..3 {
-        let mut s = TcpStream::connect(addr).await.unwrap();
-        s.write_all(b"POST /echo HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\nnot a chunk\r\n")
-            .await
-            .unwrap();
+        let (mut s, _) = send(addr, b"POST /echo HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\nnot a chunk\r\n").await;
         let r = read_response(&mut s, &mut Vec::new(), false).await;
         assert!(r.head.starts_with("HTTP/1.1 400"), "{}", r.head);
     }
@@ -525,11 +512,7 @@ async fn informational_answers_reach_the_client_before_the_final_one() {
     )
     .await;
     let (_app, addr) = app_for(hints, "").await;
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
-        .await
-        .unwrap();
-    let mut buf = Vec::new();
+    let (mut s, mut buf) = send(addr, b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").await;
     let early = read_response(&mut s, &mut buf, true).await;
     assert!(early.head.starts_with("HTTP/1.1 103"), "{}", early.head);
     assert!(

@@ -114,11 +114,14 @@ async fn send(
     Ok((exchanged.head, body))
 }
 
+/// Sends one GET; its status and body.
+async fn get(pool: &Pool, address: SocketAddr) -> Result<(u16, PoolBody), SendError> {
+    send(pool, address, request_with(&Method::GET, "", empty()), true).await
+}
+
 /// Sends one GET and reads the whole body, which gives the connection back.
 async fn exchange(pool: &Pool, address: SocketAddr) {
-    let (status, body) = send(pool, address, request_with(&Method::GET, "", empty()), true)
-        .await
-        .unwrap();
+    let (status, body) = get(pool, address).await.unwrap();
     assert_eq!(status, 200);
     let body = body.collect().await.unwrap().to_bytes();
     assert_eq!(&body[..], b"ok");
@@ -151,14 +154,7 @@ async fn sequential_requests_reuse_one_connection() {
 async fn a_body_dropped_before_its_end_closes_the_connection() {
     let b = backend(After::KeepAlive).await;
     let pool = pool();
-    let (_, body) = send(
-        &pool,
-        b.address,
-        request_with(&Method::GET, "", empty()),
-        true,
-    )
-    .await
-    .unwrap();
+    let (_, body) = get(&pool, b.address).await.unwrap();
     drop(body);
     exchange(&pool, b.address).await;
     assert_eq!(b.accepted.load(Ordering::SeqCst), 2);
@@ -201,14 +197,7 @@ async fn a_refused_connect_is_a_connect_error() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     drop(listener);
-    match send(
-        &pool(),
-        address,
-        request_with(&Method::GET, "", empty()),
-        true,
-    )
-    .await
-    {
+    match get(&pool(), address).await {
         Err(SendError::Connect(_)) => {}
         other => panic!("expected a connect error, got {:?}", other.map(|(s, _)| s)),
     }
@@ -245,14 +234,7 @@ async fn an_upgrade_keeps_its_connection_with_what_followed_the_101() {
 async fn informational_answers_are_skipped_and_chunked_bodies_keep_their_trailers() {
     let b = backend(After::ContinueChunked).await;
     let pool = pool();
-    let (status, body) = send(
-        &pool,
-        b.address,
-        request_with(&Method::GET, "", empty()),
-        true,
-    )
-    .await
-    .unwrap();
+    let (status, body) = get(&pool, b.address).await.unwrap();
     assert_eq!(status, 200);
     let collected = body.collect().await.unwrap();
     assert_eq!(collected.trailers().unwrap()["x-t"], "1");
@@ -291,14 +273,7 @@ async fn a_full_pool_closes_its_oldest_connection() {
     let pool = pool_with(POOL_IDLE, MAX);
     let mut lent = Vec::new();
     for _ in 0..MAX + 1 {
-        let (_, mut body) = send(
-            &pool,
-            b.address,
-            request_with(&Method::GET, "", empty()),
-            true,
-        )
-        .await
-        .unwrap();
+        let (_, mut body) = get(&pool, b.address).await.unwrap();
         // The one data frame; the body is then at its end, but not polled past it.
         assert!(body.frame().await.is_some());
         assert!(body.is_end_stream());
