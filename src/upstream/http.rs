@@ -3,10 +3,10 @@
 //!
 //! Plain HTTP/1.1 (the common case) goes through [`super::pool`], our own per-endpoint pool of
 //! connections spoken to with [`crate::http1`]; `h2c` and `https` (where ALPN may pick h2) use
-//! hyper-util's client, which
-//! keeps its connections per `scheme://authority`, so both pools are per endpoint. There is
-//! one client per service (kept in the service's live state, so endpoint changes never throw
-//! the pool away); it is rebuilt only when the service's client settings change.
+//! hyper-util's client, which keeps its connections per `scheme://authority`, so both pools
+//! are per endpoint. There is one client per service (kept in the service's live state, so
+//! endpoint changes never throw the pool away); it is rebuilt only when the service's client
+//! settings change.
 //!
 //! Errors carry their blame: a failed connect (retryable on another endpoint: nothing was
 //! sent) and a timeout waiting for response headers are upstream's fault (502 / 504).

@@ -2,9 +2,9 @@
 //! for what it does not serve) or HTTP/2 with hyper (by ALPN on TLS, by the connection
 //! preface on plain TCP).
 //!
-//! Limits per connection: the TLS handshake deadline, hyper's header-read deadline
-//! (slowloris), the request-head size (431 above it), HTTP/2 concurrent streams and hyper's
-//! rapid-reset guard (`max_pending_accept_reset_streams`). When the listener is told to stop
+//! Limits per connection: the TLS handshake deadline, the header-read deadline (slowloris),
+//! the request-head size (431 above it), HTTP/2 concurrent streams and hyper's rapid-reset
+//! guard (`max_pending_accept_reset_streams`). When the listener is told to stop
 //! (shutdown, or the listener left the config), every connection is shut down gracefully:
 //! requests in flight finish, then the connection closes.
 

@@ -5,7 +5,8 @@
 //! when hyper drops it (the body ended, or the client went away), records the request's
 //! duration and status in its route's metrics and writes the access-log line, the way nginx
 //! logs at the end of a request. The same wrapper keeps the endpoint counted as busy (for
-//! `lc`, `wlc`, `twos` and `/debug/table`) until the body is over.
+//! `lc`, `wlc`, `twos` and `/debug/table`) until the body is over. The HTTP/1.1 fast path
+//! relays bodies itself and calls [`Record::finish`] when it is done with a response.
 
 use crate::config::AccessLog;
 use crate::service_table::ActiveGuard;
