@@ -360,6 +360,26 @@ async fn a_response_delimited_by_the_close_closes_the_client_connection() {
 }
 
 #[tokio::test]
+async fn a_response_in_a_transfer_coding_other_than_chunked_is_502() {
+    // Passed on, gzip-coded bytes would reach the client as if they were the content.
+    let gzip = raw_backend(
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    )
+    .await;
+    let (_app, addr) = app_for(gzip, "").await;
+    let (mut s, _) = send(addr, b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").await;
+    let mut buf = Vec::new();
+    for _ in 0..2 {
+        let r = read_response(&mut s, &mut buf, false).await;
+        assert!(r.head.starts_with("HTTP/1.1 502 "), "{}", r.head);
+        // The client's connection is not the endpoint's fault: it stays open.
+        s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
 async fn head_requests_keep_the_connection_and_close_requests_end_it() {
     let (_app, addr) = app_for(backend("a").await, "").await;
     let mut s = TcpStream::connect(addr).await.unwrap();

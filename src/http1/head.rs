@@ -44,6 +44,10 @@ pub enum HeadError {
     /// A request whose last transfer coding is not `chunked`.
     #[error("transfer coding other than chunked last")]
     TransferCoding,
+    /// A response with a transfer coding besides `chunked`, which cannot be passed on as it
+    /// came (Transfer-Encoding is hop by hop, and HTTP/2 has none); nginx answers 502 too.
+    #[error("response transfer coding other than chunked")]
+    ResponseCoding,
 }
 
 impl HeadError {
@@ -230,7 +234,7 @@ pub fn response<'b>(
         return Err(HeadError::Syntax(httparse::Error::Status));
     };
     let mut length = None;
-    let mut chunked = None;
+    let mut chunked = false;
     let mut connection = ConnectionOptions::default();
     for f in resp.headers.iter() {
         match fields::classify(f.name.as_bytes()) {
@@ -241,20 +245,24 @@ pub fn response<'b>(
                 }
                 length = Some(n);
             }
-            Kind::TransferEncoding => chunked = Some(fields::ends_chunked(f.value)),
+            Kind::TransferEncoding => {
+                let other = fields::list(f.value).any(|c| !c.eq_ignore_ascii_case(b"chunked"));
+                if other || !fields::ends_chunked(f.value) {
+                    return Err(HeadError::ResponseCoding);
+                }
+                chunked = true;
+            }
             Kind::Connection => connection.add(f.value),
             _ => {}
         }
     }
     let bodiless = head_request || (100..200).contains(&status) || status == 204 || status == 304;
-    // Transfer-Encoding wins over Content-Length (RFC 9112 §6.3); a coding other than chunked
-    // last runs to the close.
+    // Transfer-Encoding wins over Content-Length (RFC 9112 §6.3).
     let framing = match (bodiless, chunked, length) {
         (true, _, _) => Framing::Empty,
-        (_, Some(true), _) => Framing::Chunked,
-        (_, Some(false), _) => Framing::Close,
-        (_, None, Some(n)) => Framing::Length(n),
-        (_, None, None) => Framing::Close,
+        (_, true, _) => Framing::Chunked,
+        (_, false, Some(n)) => Framing::Length(n),
+        (_, false, None) => Framing::Close,
     };
     let keep_alive =
         framing != Framing::Close && !connection.close && (version == 1 || connection.keep_alive);
@@ -266,7 +274,7 @@ pub fn response<'b>(
         framing,
         keep_alive,
         connection,
-        transfer_encoding: chunked.is_some(),
+        transfer_encoding: chunked,
     }))
 }
 

@@ -167,13 +167,6 @@ fn response_framing_follows_rfc_9112() {
             Framing::Chunked,
             true,
         ),
-        (
-            "HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\n\r\n",
-            false,
-            200,
-            Framing::Close,
-            false,
-        ),
         ("HTTP/1.1 200 OK\r\n\r\n", false, 200, Framing::Close, false),
         (
             "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n",
@@ -248,6 +241,21 @@ fn broken_responses_are_refused() {
         .unwrap_err(),
         HeadError::ContentLength
     );
+    // A coding besides chunked could be passed on to neither an HTTP/1.1 nor an HTTP/2 client
+    // as it came.
+    for te in [
+        "gzip",
+        "gzip, chunked",
+        "",
+        "chunked\r\ntransfer-encoding: br",
+    ] {
+        let text = format!("HTTP/1.1 200 OK\r\ntransfer-encoding: {te}\r\n\r\n");
+        assert_eq!(
+            resp(&text, false).unwrap_err(),
+            HeadError::ResponseCoding,
+            "{te}"
+        );
+    }
     assert!(matches!(
         resp("HTTP/1.1 2000 OK\r\n\r\n", false),
         Err(HeadError::Syntax(_))
