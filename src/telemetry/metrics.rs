@@ -5,11 +5,18 @@
 //! metrics are registered once per service into [`ServiceMetrics`] handles (per route into
 //! [`HttpMetrics`]), so a connection costs an atomic add, not a registry lookup. The recorder is `metrics-exporter-prometheus`, rendered by the
 //! admin listener at `/metrics`.
+//!
+//! The recorder keeps every histogram sample until it is folded into its buckets, which a
+//! scrape does, or the upkeep that `PrometheusBuilder::install` would start. We build the
+//! recorder ourselves (the admin listener serves it), so [`start_upkeep`] runs that upkeep:
+//! without it memory grows by each request's sample until the next scrape, without bound
+//! when nobody scrapes.
 
 use crate::service_table::{Endpoint, Snapshot};
 use metrics::{Counter, Gauge, counter, gauge};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 /// Connections accepted, per service (UDP: flows created).
 pub const CONNECTIONS_TOTAL: &str = "switchyard_connections_total";
@@ -77,12 +84,34 @@ pub fn install() -> PrometheusHandle {
                 Err(_) => PrometheusBuilder::new().build_recorder(),
             };
             let handle = recorder.handle();
+            start_upkeep(handle.clone(), UPKEEP_INTERVAL);
             // Another recorder may already be installed (a test harness); then ours stays
             // private and `/metrics` shows only what was registered through it.
             let _ignored = metrics::set_global_recorder(recorder);
             handle
         })
         .clone()
+}
+
+/// How often histogram samples are folded into their buckets: a second's samples (8 bytes
+/// each) at most are held, and folding them is a short job for the upkeep thread.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Starts a thread that runs the recorder's upkeep every `every`, for the life of the
+/// process (the recorder lives as long). Off the runtime's threads, so that folding a busy
+/// second's samples never holds up a request.
+pub fn start_upkeep(handle: PrometheusHandle, every: Duration) {
+    let started = std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(every);
+                handle.run_upkeep();
+            }
+        });
+    if let Err(error) = started {
+        tracing::warn!(%error, "no metrics upkeep thread: histogram samples wait for a scrape");
+    }
 }
 
 /// Metric handles of one service, registered once and kept across snapshots.
