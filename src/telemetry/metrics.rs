@@ -93,8 +93,9 @@ pub fn install() -> PrometheusHandle {
         .clone()
 }
 
-/// How often histogram samples are folded into their buckets: a second's samples (8 bytes
-/// each) at most are held, and folding them is a short job for the upkeep thread.
+/// How often histogram samples are folded into their buckets: a second's samples (about 16
+/// bytes each as the recorder holds them) at most are kept, and folding them is a short job
+/// for the upkeep thread.
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Starts a thread that runs the recorder's upkeep every `every`, for the life of the
