@@ -173,6 +173,36 @@ pub fn content_length(value: &[u8]) -> Option<u64> {
     found
 }
 
+/// The transfer codings a message's `Transfer-Encoding` fields name, gathered field by field.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Codings {
+    /// Whether any `Transfer-Encoding` field was seen.
+    pub present: bool,
+    /// How many times `chunked` is named.
+    pub chunked: u32,
+    /// Whether a coding besides `chunked` is named.
+    pub other: bool,
+}
+
+impl Codings {
+    /// Adds the codings of one `Transfer-Encoding` value.
+    pub fn add(&mut self, value: &[u8]) {
+        self.present = true;
+        for coding in list(value) {
+            if coding.eq_ignore_ascii_case(b"chunked") {
+                self.chunked += 1;
+            } else {
+                self.other = true;
+            }
+        }
+    }
+
+    /// Exactly one `chunked` and nothing else: the only coding a proxy can pass on as it came.
+    pub fn is_chunked_only(&self) -> bool {
+        self.chunked == 1 && !self.other
+    }
+}
+
 /// Whether the last transfer coding of a `Transfer-Encoding` value is `chunked`.
 pub fn ends_chunked(value: &[u8]) -> bool {
     list(value)

@@ -44,8 +44,8 @@ pub enum HeadError {
     /// A request whose last transfer coding is not `chunked`.
     #[error("transfer coding other than chunked last")]
     TransferCoding,
-    /// A response with a transfer coding besides `chunked`, which cannot be passed on as it
-    /// came (Transfer-Encoding is hop by hop, and HTTP/2 has none); nginx answers 502 too.
+    /// A response whose transfer coding is not `chunked` alone, which cannot be passed on as
+    /// it came; nginx answers 502 too.
     #[error("response transfer coding other than chunked")]
     ResponseCoding,
 }
@@ -144,7 +144,7 @@ pub fn request<'b>(
     };
     let mut length = None;
     let mut chunked = None;
-    let mut chunked_codings = 0;
+    let mut codings = fields::Codings::default();
     for f in head.fields {
         match fields::classify(f.name.as_bytes()) {
             Kind::Host if head.host.is_some() => return Err(HeadError::DuplicateHost),
@@ -159,24 +159,19 @@ pub fn request<'b>(
             Kind::TransferEncoding => {
                 // Only the last field's last coding counts (RFC 9112 §6.1).
                 chunked = Some(fields::ends_chunked(f.value));
-                for coding in fields::list(f.value) {
-                    if coding.eq_ignore_ascii_case(b"chunked") {
-                        chunked_codings += 1;
-                    } else {
-                        head.other_coding = true;
-                    }
-                }
+                codings.add(f.value);
             }
             Kind::Connection => head.connection.add(f.value),
             Kind::Upgrade => head.upgrade = true,
             _ => {}
         }
     }
+    head.other_coding = codings.other;
     head.framing = match (length, chunked) {
         (Some(_), Some(_)) => return Err(HeadError::LengthAndChunked),
         (_, Some(false)) => return Err(HeadError::TransferCoding),
         // Chunked twice cannot be right, and the endpoint would not read it as we do.
-        (_, Some(true)) if chunked_codings > 1 => return Err(HeadError::TransferCoding),
+        (_, Some(true)) if codings.chunked > 1 => return Err(HeadError::TransferCoding),
         (_, Some(true)) => Framing::Chunked,
         (Some(n), None) => Framing::Length(n),
         (None, None) => Framing::Empty,
@@ -234,7 +229,7 @@ pub fn response<'b>(
         return Err(HeadError::Syntax(httparse::Error::Status));
     };
     let mut length = None;
-    let mut chunked = false;
+    let mut codings = fields::Codings::default();
     let mut connection = ConnectionOptions::default();
     for f in resp.headers.iter() {
         match fields::classify(f.name.as_bytes()) {
@@ -245,16 +240,17 @@ pub fn response<'b>(
                 }
                 length = Some(n);
             }
-            Kind::TransferEncoding => {
-                let other = fields::list(f.value).any(|c| !c.eq_ignore_ascii_case(b"chunked"));
-                if other || !fields::ends_chunked(f.value) {
-                    return Err(HeadError::ResponseCoding);
-                }
-                chunked = true;
-            }
+            Kind::TransferEncoding => codings.add(f.value),
             Kind::Connection => connection.add(f.value),
             _ => {}
         }
+    }
+    // Only `chunked`, once, can be passed on as it came: other codings would reach the client
+    // undeclared (Transfer-Encoding is hop by hop, and HTTP/2 has none), and chunked twice
+    // would be undone only once.
+    let chunked = codings.present;
+    if chunked && !codings.is_chunked_only() {
+        return Err(HeadError::ResponseCoding);
     }
     let bodiless = head_request || (100..200).contains(&status) || status == 204 || status == 304;
     // Transfer-Encoding wins over Content-Length (RFC 9112 §6.3).

@@ -242,12 +242,14 @@ fn broken_responses_are_refused() {
         HeadError::ContentLength
     );
     // A coding besides chunked could be passed on to neither an HTTP/1.1 nor an HTTP/2 client
-    // as it came.
+    // as it came, and a body chunked twice would be undone once.
     for te in [
         "gzip",
         "gzip, chunked",
         "",
         "chunked\r\ntransfer-encoding: br",
+        "chunked, chunked",
+        "chunked\r\ntransfer-encoding: chunked",
     ] {
         let text = format!("HTTP/1.1 200 OK\r\ntransfer-encoding: {te}\r\n\r\n");
         assert_eq!(
