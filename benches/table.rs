@@ -35,6 +35,7 @@ fn service(i: u32, weight: u32) -> ServiceConfig {
         max_connections: None,
         max_flows: NonZeroUsize::MIN,
         proxy_protocol: ProxyProtocol::None,
+        upgrades: Vec::new(),
         max_failures: None,
         failure_backoff: Duration::from_secs(10),
         endpoints: (0..ENDPOINTS)

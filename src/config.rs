@@ -77,6 +77,10 @@ pub struct ListenerConfig {
     pub header_read_timeout: Duration,
     /// Largest request head; larger gets 431.
     pub max_header_bytes: usize,
+    /// Keep `%2F`/`%5C` in paths instead of refusing them.
+    pub keep_encoded_slashes: bool,
+    /// Forward request fields whose names contain `_`.
+    pub underscores_in_headers: bool,
     /// Most open connections; `None` is unlimited.
     pub max_connections: Option<NonZeroUsize>,
     /// HTTP/2 concurrent streams per connection.
@@ -181,6 +185,8 @@ pub struct ServiceConfig {
     pub max_flows: NonZeroUsize,
     /// PROXY protocol header sent to endpoints.
     pub proxy_protocol: ProxyProtocol,
+    /// HTTP: `Upgrade` protocols passed on to the endpoints (lowercase; never `h2c`).
+    pub upgrades: Vec<Arc<str>>,
     /// Passive health: consecutive failures before an endpoint is skipped (`None`: never).
     pub max_failures: Option<NonZeroU32>,
     /// Passive health: how long a failed endpoint is skipped.
@@ -383,6 +389,10 @@ impl ServiceConfig {
             max_connections: None,
             max_flows: NonZeroUsize::new(file::default_max_flows()).unwrap_or(NonZeroUsize::MIN),
             proxy_protocol: ProxyProtocol::None,
+            upgrades: file::default_upgrades()
+                .iter()
+                .map(|u| Arc::from(u.as_str()))
+                .collect(),
             max_failures: NonZeroU32::new(file::default_max_failures()),
             failure_backoff: file::default_failure_backoff(),
             endpoints: Vec::new(),

@@ -84,6 +84,14 @@ pub struct RawListener {
     /// Largest request head in bytes; larger gets 431.
     #[serde(default = "default_max_header_bytes")]
     pub max_header_bytes: usize,
+    /// Keep `%2F` and `%5C` in request paths as they are (not separators) instead of
+    /// refusing such requests with 400.
+    #[serde(default)]
+    pub keep_encoded_slashes: bool,
+    /// Forward request header fields whose names contain `_` (dropped by default, as nginx
+    /// does: `X_Forwarded_For` could otherwise pass for `X-Forwarded-For` behind us).
+    #[serde(default)]
+    pub underscores_in_headers: bool,
     /// Most open connections; 0 means no limit.
     #[serde(default)]
     pub max_connections: usize,
@@ -277,6 +285,10 @@ pub struct RawService {
     /// `none` or `v2`: send a PROXY protocol header to the endpoint (TCP).
     #[serde(default)]
     pub proxy_protocol: ProxyProtocol,
+    /// HTTP: the `Upgrade` protocols passed on to the endpoints (others go as ordinary
+    /// requests); `h2c` is never allowed.
+    #[serde(default = "default_upgrades")]
+    pub upgrades: Vec<String>,
     /// Consecutive connect failures before an endpoint is skipped; 0 turns this off.
     #[serde(default = "default_max_failures")]
     pub max_failures: u32,
@@ -295,6 +307,10 @@ pub struct RawService {
     /// IPVS `sh`/`mh` scheduler flags: `fallback`, `port`.
     #[serde(default)]
     pub scheduler_flags: Vec<String>,
+}
+
+pub(super) fn default_upgrades() -> Vec<String> {
+    vec!["websocket".to_owned()]
 }
 
 pub(super) fn default_connect_timeout() -> Duration {

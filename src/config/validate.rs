@@ -125,6 +125,18 @@ fn service(
             "PROXY protocol is only supported for tcp services",
         );
     }
+    for (i, upgrade) in raw.upgrades.iter().enumerate() {
+        let token = !upgrade.is_empty()
+            && upgrade
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        if !token || upgrade.eq_ignore_ascii_case("h2c") {
+            issues.push(
+                format!("{path}.upgrades[{i}]"),
+                "must be a protocol name (a token), and not h2c",
+            );
+        }
+    }
     if raw.upstream_protocol == super::UpstreamProtocol::Https
         && raw.upstream_verify
         && raw.upstream_ca.is_none()
@@ -155,6 +167,11 @@ fn service(
         max_connections: NonZeroUsize::new(raw.max_connections),
         max_flows: max_flows?,
         proxy_protocol: raw.proxy_protocol,
+        upgrades: raw
+            .upgrades
+            .iter()
+            .map(|u| Arc::from(u.to_ascii_lowercase()))
+            .collect(),
         max_failures: NonZeroU32::new(raw.max_failures),
         failure_backoff: raw.failure_backoff,
         endpoints,

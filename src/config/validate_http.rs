@@ -171,6 +171,8 @@ fn listener(raw: &RawListener, path: &str, issues: &mut Issues) -> Option<Listen
         listen: listen?,
         tls: raw.tls,
         accept_proxy_protocol: raw.accept_proxy_protocol,
+        keep_encoded_slashes: raw.keep_encoded_slashes,
+        underscores_in_headers: raw.underscores_in_headers,
         handshake_timeout: raw.handshake_timeout,
         header_read_timeout: raw.header_read_timeout,
         max_header_bytes: raw.max_header_bytes,

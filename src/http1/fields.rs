@@ -8,7 +8,8 @@ pub enum Kind {
     /// `Connection`.
     Connection,
     /// Hop-by-hop fields besides `Connection`, `TE`, `Transfer-Encoding` and `Upgrade`:
-    /// `Keep-Alive`, `Proxy-Connection`, `Proxy-Authenticate`, `Proxy-Authorization`.
+    /// `Keep-Alive`, `Proxy-Connection`, `Proxy-Authenticate`, `Proxy-Authorization`, and
+    /// `HTTP2-Settings` (which belongs to an `Upgrade: h2c`, never passed on).
     HopByHop,
     /// `TE`.
     Te,
@@ -68,6 +69,7 @@ pub fn classify(name: &[u8]) -> Kind {
         (10, b'k') if is("keep-alive") => Kind::HopByHop,
         (12, b'x') if is("x-request-id") => Kind::XRequestId,
         (14, b'c') if is("content-length") => Kind::ContentLength,
+        (14, b'h') if is("http2-settings") => Kind::HopByHop,
         (15, b'x') if is("x-forwarded-for") => Kind::XForwardedFor,
         (16, b'x') if is("x-forwarded-host") => Kind::XForwardedHost,
         (16, b'x') if is("x-forwarded-port") => Kind::XForwardedPort,
@@ -99,6 +101,42 @@ fn eq_lower(name: &[u8], lower: &[u8]) -> bool {
                 && word(name, n - 8) | CASE == word(lower, n - 8)
         }
         _ => name.iter().zip(lower).all(|(a, b)| a | 0x20 == *b),
+    }
+}
+
+/// Whether a field may pass in a trailer section (RFC 9110 §6.5.1): not one that frames or
+/// routes a message, controls the request, authenticates, describes the content, or is hop
+/// by hop, since a recipient that merged trailers into the head would act on it after the
+/// checks the head went through. Those are dropped; anything else (checksums, gRPC status)
+/// passes.
+pub fn allowed_in_trailers(name: &[u8]) -> bool {
+    const FORBIDDEN: &[&[u8]] = &[
+        b"age",
+        b"authorization",
+        b"cache-control",
+        b"content-encoding",
+        b"content-range",
+        b"content-type",
+        b"date",
+        b"expires",
+        b"if-match",
+        b"if-modified-since",
+        b"if-none-match",
+        b"if-range",
+        b"if-unmodified-since",
+        b"location",
+        b"max-forwards",
+        b"pragma",
+        b"range",
+        b"retry-after",
+        b"set-cookie",
+        b"trailer",
+        b"vary",
+        b"www-authenticate",
+    ];
+    match classify(name) {
+        Kind::Other => !FORBIDDEN.iter().any(|f| name.eq_ignore_ascii_case(f)),
+        _ => false,
     }
 }
 

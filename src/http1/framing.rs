@@ -277,14 +277,17 @@ fn trailer_section(input: &[u8]) -> Result<Option<usize>, FramingError> {
     }
 }
 
-/// The fields of a trailer section that [`Event::End`] reported.
+/// The fields of a trailer section that [`Event::End`] reported, but those a trailer must
+/// not carry ([`super::fields::allowed_in_trailers`]), which are dropped.
 pub fn trailer_fields(section: &[u8], mut field: impl FnMut(&str, &[u8])) {
     let mut fields = [httparse::EMPTY_HEADER; MAX_TRAILER_FIELDS];
     if let Ok(httparse::Status::Complete((_, fields))) =
         httparse::parse_headers(section, &mut fields)
     {
         for f in fields {
-            field(f.name, f.value);
+            if super::fields::allowed_in_trailers(f.name.as_bytes()) {
+                field(f.name, f.value);
+            }
         }
     }
 }

@@ -16,7 +16,9 @@
 //! `HeaderMap`, and every path applies the same rules.
 
 use crate::http1::fields::{self, ConnectionOptions, Kind};
+use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
+use hyper::body::Frame;
 use std::net::IpAddr;
 
 /// Where rewritten fields go.
@@ -100,6 +102,10 @@ pub struct Rewrite<'a> {
     pub upgrade: Option<&'a [u8]>,
     /// What the request's `Connection` fields say (see [`connection_options`]).
     pub connection: ConnectionOptions,
+    /// Pass on fields whose names contain `_`; dropped otherwise (as nginx does), since an
+    /// application that reads `X_Forwarded_For` as `X-Forwarded-For` (CGI-style names)
+    /// would take a client's claim for ours.
+    pub underscores: bool,
 }
 
 /// The `X-Request-Id` a request goes on with: the client's, or a new one.
@@ -156,16 +162,18 @@ where
     let mut prior_xff: Option<String> = None;
     let mut prior_forwarded: Option<String> = None;
     let mut kept = Kept::default();
+    let mut cookies = Cookies::default();
     for (name, value) in fields() {
         let kind = fields::classify(name);
         if kind == Kind::Te {
             te_trailers |= value.trim_ascii().eq_ignore_ascii_case(b"trailers");
         }
-        if kind.is_hop_by_hop() || named(name) {
+        if kind.is_hop_by_hop() || named(name) || !rw.underscores && name.contains(&b'_') {
             continue;
         }
         match kind {
             Kind::Host => {}
+            Kind::Cookie => cookies.add(value),
             Kind::ContentLength if !rw.keep_length => {}
             Kind::XRequestId => {
                 if request_id.is_none() && !value.is_empty() && value.len() <= 200 {
@@ -193,6 +201,7 @@ where
             }
         }
     }
+    cookies.write(sink);
     if te_trailers {
         sink.field(b"te", b"trailers");
     }
@@ -228,6 +237,37 @@ where
         sink.field(b"forwarded", value.as_bytes());
     }
     id
+}
+
+/// A request's `Cookie` fields, sent on as one (RFC 9113 §8.2.3: HTTP/2 clients send each
+/// cookie as a field of its own, and an HTTP/1.1 endpoint expects one line, `; `-joined).
+#[derive(Debug, Default)]
+struct Cookies<'f> {
+    first: Option<&'f [u8]>,
+    joined: Vec<u8>,
+}
+
+impl<'f> Cookies<'f> {
+    fn add(&mut self, value: &'f [u8]) {
+        match self.first {
+            None => self.first = Some(value),
+            Some(first) => {
+                if self.joined.is_empty() {
+                    self.joined.extend_from_slice(first);
+                }
+                self.joined.extend_from_slice(b"; ");
+                self.joined.extend_from_slice(value);
+            }
+        }
+    }
+
+    fn write<S: Fields>(&self, sink: &mut S) {
+        match (self.first, self.joined.is_empty()) {
+            (Some(one), true) => sink.field(b"cookie", one),
+            (Some(_), false) => sink.field(b"cookie", &self.joined),
+            (None, _) => {}
+        }
+    }
 }
 
 /// Which forwarding fields a trusted client's request already carries.
@@ -291,6 +331,39 @@ pub fn response<'f, I, S>(
         if !drop {
             sink.field(name, value);
         }
+    }
+}
+
+/// Writes the trailer fields of a body as they go on, in either direction: all but those a
+/// trailer must not carry (see [`fields::allowed_in_trailers`]), which are dropped.
+pub fn trailers<'f, I, S>(fields: I, sink: &mut S)
+where
+    I: Iterator<Item = (&'f [u8], &'f [u8])>,
+    S: Fields,
+{
+    for (name, value) in fields {
+        if fields::allowed_in_trailers(name) {
+            sink.field(name, value);
+        }
+    }
+}
+
+/// A body frame as it goes on: trailers as [`trailers`] passes them, anything else as it is.
+pub fn trailer_frame(frame: Frame<Bytes>) -> Frame<Bytes> {
+    match frame.into_trailers() {
+        Ok(map)
+            if map
+                .keys()
+                .all(|n| fields::allowed_in_trailers(n.as_str().as_bytes())) =>
+        {
+            Frame::trailers(map)
+        }
+        Ok(map) => {
+            let mut kept = HeaderMap::new();
+            trailers(map_pairs(&map), &mut kept);
+            Frame::trailers(kept)
+        }
+        Err(frame) => frame,
     }
 }
 

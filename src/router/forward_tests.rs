@@ -21,6 +21,7 @@ fn rewrite(
         keep_length: true,
         upgrade: None,
         connection: connection_options(map_pairs(input)),
+        underscores: false,
     };
     let mut out = HeaderMap::new();
     let id = request(|| map_pairs(input), &rw, &mut out);
@@ -213,6 +214,7 @@ fn on_the_wire_fields_are_written_as_lines_and_framing_is_left_to_the_caller() {
         keep_length: false,
         upgrade: Some(b"websocket"),
         connection: connection_options(crate::http1::head::pairs(&fields)),
+        underscores: false,
     };
     let mut out = Vec::new();
     let id = request(|| crate::http1::head::pairs(&fields), &rw, &mut out);
@@ -225,4 +227,85 @@ fn on_the_wire_fields_are_written_as_lines_and_framing_is_left_to_the_caller() {
              x-forwarded-port: 443\r\nx-request-id: {id}\r\n"
         )
     );
+}
+
+#[test]
+fn field_names_with_underscores_are_dropped_unless_the_listener_keeps_them() {
+    let mut input = HeaderMap::new();
+    input.insert("x_forwarded_for", "1.2.3.4".parse().unwrap());
+    input.insert("x-custom", "1".parse().unwrap());
+    let c = conn("192.0.2.7");
+    let (out, _) = rewrite(&c, false, false, &input);
+    assert!(out.get("x_forwarded_for").is_none(), "{out:?}");
+    assert_eq!(out["x-custom"], "1");
+    assert_eq!(out["x-forwarded-for"], "192.0.2.7");
+    let rw = Rewrite {
+        origin: Origin {
+            conn: &c,
+            trusted: false,
+            proto: "http",
+            host: b"a",
+        },
+        rfc7239: false,
+        keep_length: true,
+        upgrade: None,
+        connection: ConnectionOptions::default(),
+        underscores: true,
+    };
+    let mut kept = HeaderMap::new();
+    request(|| map_pairs(&input), &rw, &mut kept);
+    assert_eq!(kept["x_forwarded_for"], "1.2.3.4");
+}
+
+#[test]
+fn cookie_crumbs_go_on_as_one_field() {
+    let mut input = HeaderMap::new();
+    input.append("cookie", "a=1".parse().unwrap());
+    input.append("cookie", "b=2".parse().unwrap());
+    input.append("cookie", "c=3".parse().unwrap());
+    let (out, _) = rewrite(&conn("192.0.2.7"), false, false, &input);
+    let cookies: Vec<_> = out.get_all("cookie").iter().collect();
+    assert_eq!(cookies, ["a=1; b=2; c=3"]);
+    let mut one = HeaderMap::new();
+    one.insert("cookie", "a=1; b=2".parse().unwrap());
+    let (out, _) = rewrite(&conn("192.0.2.7"), false, false, &one);
+    assert_eq!(out["cookie"], "a=1; b=2");
+}
+
+#[test]
+fn http2_settings_never_goes_on() {
+    let mut input = HeaderMap::new();
+    input.insert("http2-settings", "AAMAAABkAAQAAP__".parse().unwrap());
+    input.insert("upgrade", "h2c".parse().unwrap());
+    let (out, _) = rewrite(&conn("192.0.2.7"), false, false, &input);
+    assert!(out.get("http2-settings").is_none() && out.get("upgrade").is_none());
+}
+
+#[test]
+fn trailers_lose_the_fields_a_trailer_must_not_carry() {
+    let mut map = HeaderMap::new();
+    for name in [
+        "content-length",
+        "transfer-encoding",
+        "host",
+        "connection",
+        "te",
+        "trailer",
+        "upgrade",
+        "keep-alive",
+        "proxy-authorization",
+        "authorization",
+        "x-forwarded-for",
+        "set-cookie",
+        "content-type",
+    ] {
+        map.insert(HeaderName::from_static(name), "1".parse().unwrap());
+    }
+    map.insert("x-checksum", "abc".parse().unwrap());
+    map.insert("grpc-status", "0".parse().unwrap());
+    let frame = trailer_frame(Frame::trailers(map));
+    let kept = frame.into_trailers().unwrap();
+    let mut names: Vec<_> = kept.keys().map(|n| n.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["grpc-status", "x-checksum"]);
 }

@@ -11,6 +11,7 @@
 //! ```
 //!
 //! - [`listener`]: the accept loop, TLS, and which of the two serves a connection;
+//! - [`conn`]: what the requests of one client connection share;
 //! - `h1`: the HTTP/1.1 fast path, on [`crate::http1`] (no hyper, no `HeaderMap`);
 //! - [`proxy`]: the handler of the requests hyper serves;
 //! - `route`: the routing decision both take (host, path, allow-list, redirect, limits);
@@ -28,6 +29,7 @@
 
 mod attempts;
 mod clients;
+pub mod conn;
 mod h1;
 pub mod listener;
 mod prefixed;

@@ -6,7 +6,7 @@
 //! client private to the downstream connection, whose connections start with a PROXY header
 //! naming that connection's client (see [`crate::upstream::http`]).
 
-use super::proxy::Conn;
+use super::conn::Conn;
 use crate::config::ProxyProtocol;
 use crate::service_table::Service;
 use crate::upstream::http::{ClientError, ClientSettings, HttpClient};

@@ -8,11 +8,14 @@
 //! it fits. nginx and HAProxy work this way; hyper's generality costs a small request as
 //! much again as the proxy's own work.
 //!
-//! Anything else is handed to hyper at the start of that request, with the bytes already
-//! read, and hyper serves the connection from then on ([`super::listener`]): HTTP/1.0,
-//! upgrades (WebSocket), `CONNECT`, targets other than origin-form, transfer codings other
-//! than `chunked`, services reached over `h2c` or `https`, and the HTTP/2 preface. They keep
-//! exactly the behaviour they had.
+//! Every HTTP/1.x request head is read and checked here first (framing, Host, target,
+//! method), and routed here: what is refused or answered locally never reaches hyper. A
+//! routed request the fast path does not forward itself is handed to hyper with the bytes
+//! already read and the snapshot it was routed on ([`super::listener`]): HTTP/1.0, WebSocket
+//! upgrades, and services reached over `h2c` or `https`. hyper then serves that one request
+//! and the connection closes after it, so no request that skipped these checks ever reaches
+//! hyper's own parser. The HTTP/2 preface is handed over whole. `CONNECT` gets 405 and a
+//! transfer coding other than `chunked` 501, as with nginx.
 //!
 //! Limits are hyper's: the header-read deadline (which is also how long an idle keep-alive
 //! connection may wait for its next request), `max_header_bytes` (431), one request at a time
@@ -22,13 +25,13 @@
 mod exchange;
 mod read;
 
-use super::proxy::Conn;
+use super::conn::Conn;
 use super::reply::Local;
 use super::route::LogInfo;
 use crate::config::{AccessLog, ListenerConfig};
 use crate::http1::framing::Framing;
 use crate::http1::io::Buffered;
-use crate::service_table::Service;
+use crate::service_table::{Service, Snapshot};
 use crate::upstream::http::HttpClient;
 use bytes::BytesMut;
 use http::Method;
@@ -37,8 +40,16 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// A connection the fast path gives to hyper: the stream and what was read from it.
-pub(super) type Handover<S> = (S, BytesMut);
+/// A connection the fast path gives to hyper.
+pub(super) struct Handover<S> {
+    /// The stream.
+    pub io: S,
+    /// What was read from it: the request hyper serves, whose head the fast path checked.
+    pub read: BytesMut,
+    /// The snapshot that request was routed on, for hyper to route it on the same (`None`
+    /// for HTTP/2, whose requests each load their own).
+    pub snapshot: Option<Arc<Snapshot>>,
+}
 
 /// Serves `io` until it closes, or returns it to be served by hyper.
 pub(super) async fn serve<S>(
@@ -61,7 +72,13 @@ where
                 exchange::forward(&mut client, conn, request, &mut scratch, stop).await
             }
             Read::Reply(reply) => exchange::answer(&mut client, conn, reply, &mut scratch).await,
-            Read::Handover => return Some((client.io, client.buf)),
+            Read::Handover(snapshot) => {
+                return Some(Handover {
+                    io: client.io,
+                    read: client.buf,
+                    snapshot,
+                });
+            }
             Read::Done => Next::Close { linger: false },
         };
         deadline.restart();
@@ -94,8 +111,9 @@ enum Read {
     Request(Request),
     /// A request answered here (an error, a redirect).
     Reply(Reply),
-    /// Not for the fast path: hyper takes the connection from this request on.
-    Handover,
+    /// Not for the fast path: hyper takes the connection from this request on, with the
+    /// snapshot it was routed on.
+    Handover(Option<Arc<Snapshot>>),
     /// The connection closed, timed out waiting, or the listener is stopping.
     Done,
 }
@@ -129,6 +147,8 @@ pub(super) struct Reply {
     pub local: Local,
     /// Close afterwards (the request has a body that is not read, or asked to close).
     pub close: bool,
+    /// The request was a `HEAD`: the answer has no body.
+    pub head: bool,
     /// For the access log and the metrics.
     pub log: Logged,
 }

@@ -8,8 +8,9 @@
 //! (shutdown, or the listener left the config), every connection is shut down gracefully:
 //! requests in flight finish, then the connection closes.
 
+use super::conn::Conn;
 use super::prefixed::Prefixed;
-use super::proxy::{self, Conn};
+use super::proxy;
 use super::record::ResponseBody;
 use crate::config::ListenerConfig;
 use crate::router::Lifecycle;
@@ -149,6 +150,10 @@ async fn serve(
         table,
         forwarding: crate::router::forward::ClientHeaders::new(client.ip(), local.port()),
         private: Default::default(),
+        normalize: crate::ingress::normalize::NormalizeOptions {
+            keep_encoded_slashes: config.keep_encoded_slashes,
+        },
+        underscores: config.underscores_in_headers,
     };
     match tls {
         None => http(socket, conn, config, life).await,
@@ -173,7 +178,8 @@ async fn serve(
 }
 
 /// Serves HTTP/1.x on the fast path ([`super::h1`]) until a request needs hyper, which then
-/// serves the connection (HTTP/1.x, or HTTP/2 when the client opened with its preface); the
+/// serves the connection (that one HTTP/1.x request, or HTTP/2 when the client opened with
+/// its preface); the
 /// handler's state lives inside hyper's connection, polled in place. While the listener
 /// drains, the fast path finishes the request in flight; at the drain deadline it is dropped.
 async fn http<S>(io: S, conn: Conn, config: &ListenerConfig, life: &Lifecycle)
@@ -193,8 +199,11 @@ where
             },
         }
     };
-    if let Some((io, read)) = handed {
-        let handler = move |req| proxy::handle(req, Arc::clone(&conn));
+    if let Some(super::h1::Handover { io, read, snapshot }) = handed {
+        // Over HTTP/1.x hyper serves this one request (keep-alive is off for it): every
+        // request hyper parses went through the fast path's checks first, and is routed on
+        // the snapshot the fast path routed it on.
+        let handler = move |req| proxy::handle(req, Arc::clone(&conn), snapshot.clone());
         serve_with(TokioIo::new(Prefixed::new(io, read)), handler, config, life).await;
     }
 }
@@ -207,7 +216,7 @@ where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let conn = Arc::new(conn);
-    let handler = move |req| Box::pin(proxy::handle(req, Arc::clone(&conn)));
+    let handler = move |req| Box::pin(proxy::handle(req, Arc::clone(&conn), None));
     serve_with(io, handler, config, life).await;
 }
 
@@ -223,7 +232,8 @@ where
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(config.header_read_timeout)
-        .max_buf_size(config.max_header_bytes);
+        .max_buf_size(config.max_header_bytes)
+        .keep_alive(false);
     builder
         .http2()
         .timer(TokioTimer::new())

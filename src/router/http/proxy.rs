@@ -4,17 +4,16 @@
 
 mod send;
 
+use super::conn::Conn;
 use super::record::{CountIn, Record, ResponseBody};
 use super::route::{Asked, LogInfo, Routed, route};
 use super::{clients, reply::Local, sticky, upgrade};
 use crate::config::AccessLog;
 use crate::router::forward::{self, Origin, Rewrite, map_pairs};
-use crate::service_table::{Snapshot, TableHandle};
+use crate::service_table::{Service, Snapshot};
 use crate::telemetry::metrics::HttpMetrics;
-use crate::tls::CertStore;
 use crate::upstream::http::{BoxError, HttpClient, UpstreamBody};
 use crate::upstream::pool::EncodeBody;
-use arc_swap::ArcSwap;
 use futures::future::Either;
 use http::header::{CONTENT_LENGTH, HOST};
 use http::uri::PathAndQuery;
@@ -22,41 +21,11 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::{Body, Incoming};
 use send::forward_request;
+use std::borrow::Cow;
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Instant;
-
-/// What a request handler knows about its connection.
-#[derive(Debug)]
-pub struct Conn {
-    /// The client (after PROXY protocol, if any).
-    pub client: SocketAddr,
-    /// The local address it connected to.
-    pub local: SocketAddr,
-    /// The listener's name.
-    pub listener: Arc<str>,
-    /// TLS server name the client sent, if TLS.
-    pub sni: Option<String>,
-    /// Whether the connection is TLS.
-    pub tls: bool,
-    /// The listener's certificates (TLS listeners), for the SNI/Host check.
-    pub certs: Option<Arc<ArcSwap<CertStore>>>,
-    /// The live table.
-    pub table: Arc<TableHandle>,
-    /// The client's address and port, rendered for the forwarding fields.
-    pub forwarding: forward::ClientHeaders,
-    /// Upstream clients private to this connection (services that send PROXY headers).
-    pub private: super::clients::Private,
-}
-
-impl Conn {
-    /// `http` or `https`.
-    pub(super) fn proto(&self) -> &'static str {
-        if self.tls { "https" } else { "http" }
-    }
-}
 
 /// Handles one request; never fails (errors become responses). The request is counted and
 /// logged when its response body is over (see [`super::record`]).
@@ -71,10 +40,11 @@ impl Conn {
 pub fn handle(
     req: Request<Incoming>,
     conn: Arc<Conn>,
+    snapshot: Option<Arc<Snapshot>>,
 ) -> impl Future<Output = Result<Response<ResponseBody>, Infallible>> + Send {
     async move {
         let started = Instant::now();
-        let snapshot = conn.table.load_full();
+        let snapshot = snapshot.unwrap_or_else(|| conn.table.load_full());
         let method = req.method().clone();
         let authority = authority(&req);
         // What only the access log needs is not gathered when it is off.
@@ -134,7 +104,7 @@ fn authority(req: &Request<Incoming>) -> Option<HeaderValue> {
 
 /// A routed request, ready to go to one of the service's endpoints.
 struct Forward<'a> {
-    routed: Routed<'a>,
+    service: &'a Arc<Service>,
     client: Arc<HttpClient>,
     method: Method,
     /// The affinity cookie value the request carries, for a route that has one.
@@ -167,28 +137,38 @@ fn prepare<'a>(
     log: &mut LogInfo,
 ) -> Result<Forward<'a>, Local> {
     let asked = Asked {
+        method: req.method().as_str(),
         authority: authority.as_ref().and_then(|v| v.to_str().ok()),
-        path: req.uri().path(),
         target: req.uri().path_and_query().map_or("/", |p| p.as_str()),
         length: declared_length(req.headers()),
     };
-    let routed = route(conn, snapshot, &asked, log)?;
-    let client = clients::client_for(routed.service, conn).map_err(|error| {
-        tracing::error!(service = %routed.service.config.name, %error, blame = "config", "no upstream client");
+    let Routed {
+        target,
+        service,
+        forward,
+    } = route(conn, snapshot, &asked, log)?;
+    // The target goes on as normalised; unchanged, it is the request's own (no copy).
+    let path = match forward {
+        Cow::Borrowed(_) => None,
+        Cow::Owned(target) => Some(
+            PathAndQuery::try_from(target)
+                .map_err(|_| Local::new(StatusCode::BAD_REQUEST, "invalid request target\n"))?,
+        ),
+    };
+    let client = clients::client_for(service, conn).map_err(|error| {
+        tracing::error!(service = %service.config.name, %error, blame = "config", "no upstream client");
         Local::new(StatusCode::BAD_GATEWAY, "upstream not usable\n")
     })?;
-    let upgrade = upgrade::requested(&req).map(|value| (value, hyper::upgrade::on(&mut req)));
+    let upgrade =
+        upgrade::requested(&req, service).map(|value| (value, hyper::upgrade::on(&mut req)));
     let (parts, body) = req.into_parts();
-    let sticky = routed.target.sticky_cookie.as_ref().map(|name| {
+    let sticky = target.sticky_cookie.as_ref().map(|name| {
         let values = parts.headers.get_all(http::header::COOKIE);
         let value = sticky::cookie(values.iter().map(HeaderValue::as_bytes), name);
         (Arc::clone(name), value.map(str::to_owned))
     });
     let bodiless = body.is_end_stream();
-    let body = limit(
-        CountIn::new(body, bytes_in.clone()),
-        routed.target.max_body_bytes,
-    );
+    let body = limit(CountIn::new(body, bytes_in.clone()), target.max_body_bytes);
     let host = authority.as_ref().map_or(&b""[..], HeaderValue::as_bytes);
     let h1 = client.pool().is_some();
     let rw = Rewrite {
@@ -202,12 +182,15 @@ fn prepare<'a>(
         keep_length: !h1,
         upgrade: upgrade.as_ref().map(|(value, _)| value.as_bytes()),
         connection: forward::connection_options(map_pairs(&parts.headers)),
+        underscores: conn.underscores,
     };
-    let path = parts
-        .uri
-        .path_and_query()
-        .cloned()
-        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    let path = path.unwrap_or_else(|| {
+        parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"))
+    });
     let fields = || map_pairs(&parts.headers);
     let (outgoing, id) = if h1 {
         let mut head = Vec::with_capacity(512);
@@ -237,7 +220,7 @@ fn prepare<'a>(
     };
     log.request_id = id;
     Ok(Forward {
-        routed,
+        service,
         client,
         method: parts.method,
         sticky,

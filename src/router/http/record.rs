@@ -184,7 +184,8 @@ impl<B: Body<Data = Bytes> + Unpin> Body for CountIn<B> {
         {
             count.fetch_add(data.len() as u64, Ordering::Relaxed);
         }
-        polled
+        // A request's trailers go on filtered, whichever client sends them on.
+        polled.map_ok(crate::router::forward::trailer_frame)
     }
 
     fn is_end_stream(&self) -> bool {

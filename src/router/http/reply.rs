@@ -45,8 +45,12 @@ impl Local {
         resp
     }
 
-    /// As an HTTP/1.1 response on the wire, announcing the close when `close`.
-    pub(super) fn write(&self, out: &mut Vec<u8>, close: bool) {
+    /// As an HTTP/1.1 response on the wire, announcing the close when `close`. The answer to
+    /// a `HEAD` request (`head`) has the same head, with the length a `GET` would get, and no
+    /// body (RFC 9110 §9.3.2): a body there would be read as the start of the next response,
+    /// shifting every later answer on the connection. Our own statuses are never 1xx, 204 or
+    /// 304, the other bodiless ones.
+    pub(super) fn write(&self, out: &mut Vec<u8>, close: bool, head: bool) {
         use std::io::Write;
         let reason = self.status.canonical_reason().unwrap_or("");
         let _ = write!(
@@ -60,12 +64,15 @@ impl Local {
         if close {
             out.extend_from_slice(b"connection: close\r\n");
         }
-        let _ = write!(
-            out,
-            "content-length: {}\r\n\r\n{}",
-            self.body.len(),
-            self.body
-        );
+        let _ = write!(out, "content-length: {}\r\n\r\n", self.body.len());
+        if !head {
+            out.extend_from_slice(self.body.as_bytes());
+        }
+    }
+
+    /// The body bytes [`Local::write`] sends.
+    pub(super) fn body_len(&self, head: bool) -> u64 {
+        if head { 0 } else { self.body.len() as u64 }
     }
 }
 
@@ -119,14 +126,14 @@ mod tests {
     #[test]
     fn local_responses_on_the_wire_are_complete_http_1_1_messages() {
         let mut out = Vec::new();
-        Local::new(StatusCode::NOT_FOUND, "no route\n").write(&mut out, true);
+        Local::new(StatusCode::NOT_FOUND, "no route\n").write(&mut out, true, false);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "HTTP/1.1 404 Not Found\r\ncontent-type: text/plain; charset=utf-8\r\n\
              connection: close\r\ncontent-length: 9\r\n\r\nno route\n"
         );
         let mut out = Vec::new();
-        redirect_https("a.test", "/x?y=1").write(&mut out, false);
+        redirect_https("a.test", "/x?y=1").write(&mut out, false, false);
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.starts_with("HTTP/1.1 308 Permanent Redirect\r\n"),
@@ -135,6 +142,17 @@ mod tests {
         assert!(
             text.contains("location: https://a.test/x?y=1\r\n"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn the_answer_to_a_head_request_has_the_head_of_a_get_and_no_body() {
+        let mut out = Vec::new();
+        Local::new(StatusCode::NOT_FOUND, "no route\n").write(&mut out, false, true);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "HTTP/1.1 404 Not Found\r\ncontent-type: text/plain; charset=utf-8\r\n\
+             content-length: 9\r\n\r\n"
         );
     }
 

@@ -1,14 +1,21 @@
 //! Where a request goes: the decision every request takes, whichever way it arrived (the
-//! HTTP/1.1 fast path or hyper), from its authority, path and declared length alone. Errors
-//! carry blame: the client's (400, 403, 404, 413, 421, and the 308 to https) or the table's
-//! (503: the route's service is not there).
+//! HTTP/1.1 fast path, hyper's HTTP/1.x or HTTP/2), from its method, authority, target and
+//! declared length alone. Errors carry blame: the client's (400, 403, 404, 405, 413, 421, and
+//! the 308 to https) or the table's (503: the route's service is not there).
+//!
+//! The target is normalised here, once, before anything looks at it
+//! ([`crate::ingress::normalize`]): the route, the `allow_sources` check, the redirect and the
+//! endpoint all see the same path, so `/%61dmin`, `//admin` or `/x/../admin` cannot reach
+//! what `/admin` may not, nor an endpoint that decodes them itself.
 
-use super::proxy::Conn;
+use super::conn::Conn;
 use super::reply::{Local, redirect_https};
+use crate::ingress::normalize::{self, NormalizeOptions};
 use crate::ingress::{Hostname, Lookup, RouteTarget};
 use crate::service_table::{Service, Snapshot};
 use crate::telemetry::metrics::HttpMetrics;
 use http::{HeaderValue, StatusCode};
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -17,23 +24,25 @@ const ACME_PREFIX: &str = "/.well-known/acme-challenge/";
 /// What routing looks at in a request.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Asked<'r> {
+    /// The method.
+    pub method: &'r str,
     /// The authority: HTTP/2's `:authority` or absolute-form URI, else `Host`.
     pub authority: Option<&'r str>,
-    /// The path, without the query.
-    pub path: &'r str,
-    /// Path and query, as the redirect to https repeats them.
+    /// Path and query in origin form as sent (or `*`), not yet normalised.
     pub target: &'r str,
     /// The declared body length (`Content-Length`), if any.
     pub length: Option<u64>,
 }
 
 /// A routed request: the route's target and its service.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Routed<'a> {
+#[derive(Debug, Clone)]
+pub(super) struct Routed<'a, 'r> {
     /// The route target (limits, affinity).
     pub target: &'a RouteTarget,
     /// The service.
     pub service: &'a Arc<Service>,
+    /// The request target the endpoint gets: the normalised path and the query as sent.
+    pub forward: Cow<'r, str>,
 }
 
 /// What the access log and the metrics learn about a request as it is handled.
@@ -50,12 +59,21 @@ pub(super) struct LogInfo {
 }
 
 /// Routes a request by the Kubernetes Ingress rules, or says what to answer instead.
-pub(super) fn route<'a>(
+pub(super) fn route<'a, 'r>(
     conn: &Conn,
     snapshot: &'a Snapshot,
-    asked: &Asked<'_>,
+    asked: &Asked<'r>,
     log: &mut LogInfo,
-) -> Result<Routed<'a>, Local> {
+) -> Result<Routed<'a, 'r>, Local> {
+    if asked.method == "CONNECT" {
+        // No service is a forward proxy: nginx answers CONNECT the same way.
+        return Err(Local::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed\n",
+        ));
+    }
+    let forward = normalized(asked, conn.normalize)?;
+    let path = path_of(&forward);
     let Some(host) = asked.authority.and_then(Hostname::from_authority) else {
         return Err(Local::new(
             StatusCode::BAD_REQUEST,
@@ -69,7 +87,7 @@ pub(super) fn route<'a>(
         ));
     }
     let routes = &snapshot.http;
-    let target = match routes.lookup(Some(&host), asked.path) {
+    let target = match routes.lookup(Some(&host), path) {
         Lookup::Matched { backend, .. }
         | Lookup::HostDefault(backend)
         | Lookup::Default(backend) => Some(backend),
@@ -82,8 +100,8 @@ pub(super) fn route<'a>(
         }
     }
     let redirect = target.map_or_else(|| routes.redirects(&host), |t| t.redirect_https);
-    if redirect && !conn.tls && !asked.path.starts_with(ACME_PREFIX) {
-        return Err(redirect_https(host.as_str(), asked.target));
+    if redirect && !conn.tls && !path.starts_with(ACME_PREFIX) {
+        return Err(redirect_https(host.as_str(), &forward));
     }
     let Some(target) = target else {
         return Err(Local::new(
@@ -106,7 +124,36 @@ pub(super) fn route<'a>(
             "request body too large\n",
         ));
     }
-    Ok(Routed { target, service })
+    Ok(Routed {
+        target,
+        service,
+        forward,
+    })
+}
+
+/// The target a request goes on with, normalised (the asterisk form of `OPTIONS *` goes on
+/// as it is), or a 400 for one that cannot be made unambiguous.
+fn normalized<'r>(asked: &Asked<'r>, options: NormalizeOptions) -> Result<Cow<'r, str>, Local> {
+    let invalid = || Local::new(StatusCode::BAD_REQUEST, "invalid request target\n");
+    if asked.target == "*" {
+        return match asked.method {
+            "OPTIONS" => Ok(Cow::Borrowed("*")),
+            _ => Err(invalid()),
+        };
+    }
+    normalize::normalize_target(asked.target, options).map_err(|error| {
+        tracing::debug!(%error, "request target refused");
+        invalid()
+    })
+}
+
+/// The path of a normalised target, which routes it (`/` for `*`).
+fn path_of(target: &str) -> &str {
+    match target.split_once('?') {
+        _ if target == "*" => "/",
+        Some((path, _)) => path,
+        None => target,
+    }
 }
 
 /// 421 when the client reached us with the certificate of one name but asks for another name

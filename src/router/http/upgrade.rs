@@ -9,6 +9,7 @@
 //! the client's side of the tunnel; the endpoint's side is the pooled connection the `101`
 //! came on, or hyper-util's for `https` services.
 
+use crate::service_table::Service;
 use crate::upstream::pool::Lease;
 use http::header::{CONNECTION, HeaderMap, HeaderValue, UPGRADE};
 use http::{Request, Response, StatusCode, Version};
@@ -17,8 +18,10 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
-/// The `Upgrade` value of an HTTP/1.1 request whose `Connection` asks for an upgrade.
-pub(super) fn requested(req: &Request<Incoming>) -> Option<HeaderValue> {
+/// The `Upgrade` value of an HTTP/1.1 request whose `Connection` asks for an upgrade to a
+/// protocol `service` allows (see [`allowed`]); any other upgrade is not passed on, so the
+/// request goes as an ordinary one (an endpoint that switches anyway gets a 502).
+pub(super) fn requested(req: &Request<Incoming>, service: &Service) -> Option<HeaderValue> {
     if req.version() != Version::HTTP_11 {
         return None;
     }
@@ -29,7 +32,25 @@ pub(super) fn requested(req: &Request<Incoming>) -> Option<HeaderValue> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
-    asks.then(|| req.headers().get(UPGRADE).cloned()).flatten()
+    let value = asks.then(|| req.headers().get(UPGRADE)).flatten()?;
+    allowed(value.as_bytes(), service).then(|| value.clone())
+}
+
+/// Whether every protocol an `Upgrade` value names is one `service` lets through (its
+/// `upgrades`; `websocket` by default). `h2c` never is: its 101 would hand the client a
+/// connection past routing and `allow_sources`.
+pub(super) fn allowed(value: &[u8], service: &Service) -> bool {
+    let mut protocols = crate::http1::fields::list(value).peekable();
+    protocols.peek().is_some()
+        && protocols.all(|p| {
+            let name = p.split(|&b| b == b'/').next().unwrap_or_default();
+            !name.eq_ignore_ascii_case(b"h2c")
+                && service
+                    .config
+                    .upgrades
+                    .iter()
+                    .any(|u| u.as_bytes().eq_ignore_ascii_case(name))
+        })
 }
 
 /// Puts `Connection: upgrade` and the endpoint's `Upgrade` back on a `101`.

@@ -99,10 +99,8 @@ impl EncodeBody {
                 Err(frame) => {
                     if let (true, Ok(trailers)) = (chunked, frame.into_trailers()) {
                         self.out.extend_from_slice(b"0\r\n");
-                        crate::router::forward::response(
-                            || crate::router::forward::map_pairs(&trailers),
-                            Default::default(),
-                            true,
+                        crate::router::forward::trailers(
+                            crate::router::forward::map_pairs(&trailers),
                             &mut self.out,
                         );
                         self.out.extend_from_slice(b"\r\n");
@@ -272,7 +270,10 @@ impl Body for PoolBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.get_mut() {
             PoolBody::H1(body) => body.poll_frame(cx),
-            PoolBody::Hyper(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
+            PoolBody::Hyper(body) => Pin::new(body)
+                .poll_frame(cx)
+                .map_ok(crate::router::forward::trailer_frame)
+                .map_err(Into::into),
         }
     }
 

@@ -11,7 +11,7 @@ use crate::http1::io::{
 };
 use crate::router::forward;
 use crate::router::http::attempts::{self, H1};
-use crate::router::http::proxy::Conn;
+use crate::router::http::conn::Conn;
 use crate::router::http::record::Record;
 use crate::router::http::reply::Local;
 use crate::router::http::sticky;
@@ -94,6 +94,7 @@ where
                 Reply {
                     local,
                     close: true,
+                    head: head_request,
                     log,
                 },
                 scratch,
@@ -106,6 +107,7 @@ where
             let reply = Reply {
                 local: failed.reply(),
                 close: !request_done || !keep_alive,
+                head: head_request,
                 log,
             };
             return answer(client, conn, reply, scratch).await;
@@ -166,11 +168,16 @@ pub(super) async fn answer<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let Reply { local, close, log } = reply;
+    let Reply {
+        local,
+        close,
+        head,
+        log,
+    } = reply;
     scratch.out.clear();
-    local.write(&mut scratch.out, close);
+    local.write(&mut scratch.out, close, head);
     let written = write_out(client, &scratch.out).await;
-    finish(conn, log, local.status, 0, local.body.len() as u64);
+    finish(conn, log, local.status, 0, local.body_len(head));
     match (written, close) {
         (true, false) => Next::KeepAlive,
         (true, true) => Next::Close { linger: true },

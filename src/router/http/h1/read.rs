@@ -9,13 +9,16 @@ use crate::http1::fields::{self, Kind};
 use crate::http1::framing::Framing;
 use crate::http1::head::{self, HeadError};
 use crate::http1::io::Buffered;
+use crate::ingress::normalize;
 use crate::router::forward::{self, Origin, Rewrite};
-use crate::router::http::proxy::Conn;
+use crate::router::http::conn::Conn;
 use crate::router::http::reply::Local;
 use crate::router::http::route::{Asked, LogInfo, route};
-use crate::router::http::{clients, sticky};
+use crate::router::http::{clients, sticky, upgrade};
+use crate::service_table::Snapshot;
 use bytes::Buf;
 use http::{Method, StatusCode};
+use std::borrow::Cow;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -37,7 +40,7 @@ pub(super) async fn request<S: AsyncRead + Unpin>(
         if !client.buf.is_empty() {
             match prepare(&client.buf, conn, config, &mut scratch.head) {
                 Prepared::Incomplete => {}
-                Prepared::Handover => return Read::Handover,
+                Prepared::Handover(snapshot) => return Read::Handover(snapshot),
                 Prepared::Request { len, request } => {
                     client.buf.advance(len);
                     return Read::Request(request);
@@ -54,6 +57,7 @@ pub(super) async fn request<S: AsyncRead + Unpin>(
                     return Read::Reply(Reply {
                         local,
                         close: true,
+                        head: false,
                         log,
                     });
                 }
@@ -76,17 +80,17 @@ fn bad_head_body(error: HeadError) -> &'static str {
 /// What a buffer holding the start of a request comes to.
 enum Prepared {
     Incomplete,
-    Handover,
+    Handover(Option<Arc<Snapshot>>),
     Request { len: usize, request: Request },
     Reply { len: usize, reply: Reply },
     Bad(HeadError),
 }
 
-/// Parses and routes the request head at the start of `buf`, writing the head it goes on
-/// with into `out`.
+/// Parses, checks and routes the request head at the start of `buf`, writing the head it goes
+/// on with into `out`; or decides that hyper forwards it (on the same snapshot).
 fn prepare(buf: &[u8], conn: &Conn, config: &ListenerConfig, out: &mut Vec<u8>) -> Prepared {
     if buf.starts_with(b"PRI * HTTP/2") {
-        return Prepared::Handover;
+        return Prepared::Handover(None);
     }
     let mut fields = head::field_buf();
     let req = match head::request(buf, &mut fields, config.max_header_bytes) {
@@ -94,71 +98,69 @@ fn prepare(buf: &[u8], conn: &Conn, config: &ListenerConfig, out: &mut Vec<u8>) 
         Ok(None) => return Prepared::Incomplete,
         Err(error) => return Prepared::Bad(error),
     };
-    if for_hyper(&req) {
-        return Prepared::Handover;
-    }
     let started = Instant::now();
     let snapshot = conn.table.load_full();
     let format = snapshot.http.access_log;
-    let host = req.host.and_then(|h| std::str::from_utf8(h).ok());
-    let path = req
-        .target
-        .split_once('?')
-        .map_or(req.target, |(path, _)| path);
+    let (authority, target) = match origin_form(&req) {
+        Ok(pair) => pair,
+        Err(local) => return answer(&req, local, LogInfo::default(), None, started, format),
+    };
+    let host = authority.and_then(|h| std::str::from_utf8(h).ok());
     let line = (format != AccessLog::Off).then(|| {
         let method = Method::from_bytes(req.method.as_bytes()).unwrap_or_default();
+        let path = target.split_once('?').map_or(&*target, |(path, _)| path);
         (method, host.map(str::to_owned), path.to_owned())
     });
+    let mut info = LogInfo::default();
+    if req.other_coding {
+        let local = Local::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "transfer coding not implemented\n",
+        );
+        return answer(&req, local, info, line, started, format);
+    }
     let asked = Asked {
+        method: req.method,
         authority: host,
-        path,
-        target: req.target,
+        target: &target,
         length: match req.framing {
             Framing::Length(n) => Some(n),
             _ => None,
         },
     };
-    let mut info = LogInfo::default();
-    let has_body = req.framing != Framing::Empty;
-    let reply = |local: Local, info: LogInfo, line| Prepared::Reply {
-        len: req.len,
-        reply: Reply {
-            local,
-            close: has_body || !req.keep_alive(),
-            log: Logged::new(started, line, info, format),
-        },
-    };
     let routed = match route(conn, &snapshot, &asked, &mut info) {
         Ok(routed) => routed,
-        Err(local) => return reply(local, info, line),
+        Err(local) => return answer(&req, local, info, line, started, format),
     };
+    let upgrade = requested_upgrade(&req).filter(|u| upgrade::allowed(u, routed.service));
+    if req.minor_version != 1 || upgrade.is_some() {
+        return Prepared::Handover(Some(Arc::clone(&snapshot)));
+    }
     let client = match clients::client_for(routed.service, conn) {
         Ok(client) => client,
         Err(error) => {
             tracing::error!(service = %routed.service.config.name, %error, blame = "config", "no upstream client");
-            return reply(
-                Local::new(StatusCode::BAD_GATEWAY, "upstream not usable\n"),
-                info,
-                line,
-            );
+            let local = Local::new(StatusCode::BAD_GATEWAY, "upstream not usable\n");
+            return answer(&req, local, info, line, started, format);
         }
     };
     if client.pool().is_none() {
-        return Prepared::Handover;
+        return Prepared::Handover(Some(Arc::clone(&snapshot)));
     }
     let rw = Rewrite {
         origin: Origin {
             conn: &conn.forwarding,
             trusted: snapshot.http.trusts(conn.client.ip()),
             proto: conn.proto(),
-            host: req.host.unwrap_or_default(),
+            host: authority.unwrap_or_default(),
         },
         rfc7239: snapshot.http.forwarded,
         keep_length: false,
         upgrade: None,
         connection: req.connection,
+        underscores: conn.underscores,
     };
-    let id = write_head(&req, &rw, out);
+    let id = write_head(&req, &routed.forward, &rw, out);
     if line.is_some() {
         info.request_id = Some(id.to_value());
     }
@@ -182,28 +184,70 @@ fn prepare(buf: &[u8], conn: &Conn, config: &ListenerConfig, out: &mut Vec<u8>) 
     }
 }
 
-/// Whether hyper serves this request (and the connection from then on): all but HTTP/1.1
-/// requests with an origin-form target that ask for no upgrade and use no transfer coding
-/// but `chunked`.
-fn for_hyper(req: &head::Request<'_>) -> bool {
-    req.minor_version != 1
-        || req.method == "CONNECT"
-        || !req.target.starts_with('/')
-        || req.connection.upgrade && req.upgrade
-        || req.other_coding
+/// A request answered here. The connection closes after it when the client may still send
+/// (a body, a `CONNECT` tunnel) or asked to close; a refused target or Host leaves the
+/// framing sound, so the connection serves on.
+fn answer(
+    req: &head::Request<'_>,
+    local: Local,
+    info: LogInfo,
+    line: Option<(Method, Option<String>, String)>,
+    started: Instant,
+    format: AccessLog,
+) -> Prepared {
+    let close = req.framing != Framing::Empty || !req.keep_alive() || req.method == "CONNECT";
+    Prepared::Reply {
+        len: req.len,
+        reply: Reply {
+            local,
+            close,
+            head: req.method == "HEAD",
+            log: Logged::new(started, line, info, format),
+        },
+    }
+}
+
+/// The request's authority (`Host`, or an absolute-form target's, which replaces it: RFC
+/// 9112 §3.2.2) and its target in origin form (or `*`), not yet normalised.
+fn origin_form<'b>(req: &head::Request<'b>) -> Result<(Option<&'b [u8]>, Cow<'b, str>), Local> {
+    if req.target.starts_with('/') || req.target == "*" {
+        return Ok((req.host, Cow::Borrowed(req.target)));
+    }
+    match normalize::split_absolute(req.target) {
+        Ok((authority, rest)) => Ok((Some(authority.as_bytes()), rest)),
+        Err(error) => {
+            tracing::debug!(%error, "request target refused");
+            Err(Local::new(
+                StatusCode::BAD_REQUEST,
+                "invalid request target\n",
+            ))
+        }
+    }
+}
+
+/// The `Upgrade` value of a request whose `Connection` asks for an upgrade.
+fn requested_upgrade<'b>(req: &head::Request<'b>) -> Option<&'b [u8]> {
+    if !(req.connection.upgrade && req.upgrade) {
+        return None;
+    }
+    req.fields
+        .iter()
+        .find(|f| fields::classify(f.name.as_bytes()) == Kind::Upgrade)
+        .map(|f| f.value)
 }
 
 /// Writes the head the request goes to the endpoint with: its request line, the rewritten
 /// fields, and its framing field; returns the `X-Request-Id` in it.
 fn write_head<'b>(
     req: &head::Request<'b>,
+    target: &str,
     rw: &Rewrite<'_>,
     out: &mut Vec<u8>,
 ) -> forward::RequestId<'b> {
     out.clear();
     out.extend_from_slice(req.method.as_bytes());
     out.push(b' ');
-    out.extend_from_slice(req.target.as_bytes());
+    out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
     let id = forward::request(|| head::pairs(req.fields), rw, out);
     match req.framing {

@@ -24,7 +24,7 @@ pub(super) fn forward_request<'a>(
 ) -> impl Future<Output = (Response<ResponseBody>, Option<SocketAddr>)> + 'a {
     // Unpacked before the `async` block, which then holds each part once.
     let Forward {
-        routed,
+        service,
         client,
         method,
         sticky,
@@ -33,7 +33,7 @@ pub(super) fn forward_request<'a>(
     } = forward;
     async move {
         let to = To {
-            service: routed.service,
+            service,
             conn,
             sticky: sticky.as_ref(),
             upgrade,
@@ -56,7 +56,7 @@ pub(super) fn forward_request<'a>(
                     headers,
                     body: Some(body),
                     bodiless,
-                    timeout: routed.service.config.response_timeout,
+                    timeout: service.config.response_timeout,
                 };
                 via_hyper(to, attempt).await
             }

@@ -1,0 +1,47 @@
+//! What every request on a client connection shares: who the client is, the listener's
+//! settings for its requests, and the live table. Both HTTP/1.1 paths and HTTP/2 read it; it
+//! lives apart from them so that routing and the upstream clients depend on it, not on
+//! either path.
+
+use crate::ingress::normalize::NormalizeOptions;
+use crate::router::forward;
+use crate::service_table::TableHandle;
+use crate::tls::CertStore;
+use arc_swap::ArcSwap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// What a request handler knows about its connection.
+#[derive(Debug)]
+pub struct Conn {
+    /// The client (after PROXY protocol, if any).
+    pub client: SocketAddr,
+    /// The local address it connected to.
+    pub local: SocketAddr,
+    /// The listener's name.
+    pub listener: Arc<str>,
+    /// TLS server name the client sent, if TLS.
+    pub sni: Option<String>,
+    /// Whether the connection is TLS.
+    pub tls: bool,
+    /// The listener's certificates (TLS listeners), for the SNI/Host check.
+    pub certs: Option<Arc<ArcSwap<CertStore>>>,
+    /// The live table.
+    pub table: Arc<TableHandle>,
+    /// The client's address and port, rendered for the forwarding fields.
+    pub forwarding: forward::ClientHeaders,
+    /// Upstream clients private to this connection (services that send PROXY headers).
+    pub private: super::clients::Private,
+    /// How the listener normalises request targets.
+    pub normalize: NormalizeOptions,
+    /// Forward request fields whose names contain `_` (the listener's
+    /// `underscores_in_headers`); dropped otherwise.
+    pub underscores: bool,
+}
+
+impl Conn {
+    /// `http` or `https`.
+    pub(super) fn proto(&self) -> &'static str {
+        if self.tls { "https" } else { "http" }
+    }
+}
