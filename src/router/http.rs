@@ -14,7 +14,8 @@
 //! - [`conn`]: what the requests of one client connection share;
 //! - `h1`: the HTTP/1.1 fast path, on [`crate::http1`] (no hyper, no `HeaderMap`);
 //! - [`proxy`]: the handler of the requests hyper serves;
-//! - `route`: the routing decision both take (host, path, allow-list, redirect, limits);
+//! - `prepare`: the one preparation every request takes: `route` (method, normalised target,
+//!   host, allow-list, redirect, limits), its upstream client, affinity, field rewrite;
 //! - `attempts`: sending a routed request to an endpoint, with retries and passive health;
 //! - `clients`: the shared pooled upstream client, or one private to the connection (PROXY);
 //! - [`record`]: the access-log line and the request metrics, when a response is over;
@@ -33,6 +34,7 @@ pub mod conn;
 mod h1;
 pub mod listener;
 mod prefixed;
+mod prepare;
 pub mod proxy;
 pub mod record;
 mod reply;

@@ -6,16 +6,17 @@ mod send;
 
 use super::conn::Conn;
 use super::record::{CountIn, Record, ResponseBody};
-use super::route::{Asked, LogInfo, Routed, route};
-use super::{clients, reply::Local, sticky, upgrade};
+use super::prepare::{self, Ready};
+use super::route::{Asked, LogInfo};
+use super::{reply::Local, upgrade};
 use crate::config::AccessLog;
-use crate::router::forward::{self, Origin, Rewrite, map_pairs};
+use crate::router::forward::{self, map_pairs};
 use crate::service_table::{Service, Snapshot};
 use crate::telemetry::metrics::HttpMetrics;
 use crate::upstream::http::{BoxError, HttpClient, UpstreamBody};
 use crate::upstream::pool::EncodeBody;
 use futures::future::Either;
-use http::header::{CONTENT_LENGTH, HOST};
+use http::header::{CONTENT_LENGTH, COOKIE, HOST};
 use http::uri::PathAndQuery;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
@@ -107,6 +108,8 @@ struct Forward<'a> {
     service: &'a Arc<Service>,
     client: Arc<HttpClient>,
     method: Method,
+    /// The method may be sent twice.
+    idempotent: bool,
     /// The affinity cookie value the request carries, for a route that has one.
     sticky: Option<(Arc<str>, Option<String>)>,
     /// The client side of a requested protocol upgrade.
@@ -142,11 +145,21 @@ fn prepare<'a>(
         target: req.uri().path_and_query().map_or("/", |p| p.as_str()),
         length: declared_length(req.headers()),
     };
-    let Routed {
+    let cookies = req.headers().get_all(COOKIE);
+    let Ready {
         target,
         service,
         forward,
-    } = route(conn, snapshot, &asked, log)?;
+        client,
+        sticky,
+        idempotent,
+    } = prepare::prepare(
+        conn,
+        snapshot,
+        &asked,
+        cookies.iter().map(HeaderValue::as_bytes),
+        log,
+    )?;
     // The target goes on as normalised; unchanged, it is the request's own (no copy).
     let path = match forward {
         Cow::Borrowed(_) => None,
@@ -155,35 +168,21 @@ fn prepare<'a>(
                 .map_err(|_| Local::new(StatusCode::BAD_REQUEST, "invalid request target\n"))?,
         ),
     };
-    let client = clients::client_for(service, conn).map_err(|error| {
-        tracing::error!(service = %service.config.name, %error, blame = "config", "no upstream client");
-        Local::new(StatusCode::BAD_GATEWAY, "upstream not usable\n")
-    })?;
     let upgrade =
         upgrade::requested(&req, service).map(|value| (value, hyper::upgrade::on(&mut req)));
     let (parts, body) = req.into_parts();
-    let sticky = target.sticky_cookie.as_ref().map(|name| {
-        let values = parts.headers.get_all(http::header::COOKIE);
-        let value = sticky::cookie(values.iter().map(HeaderValue::as_bytes), name);
-        (Arc::clone(name), value.map(str::to_owned))
-    });
     let bodiless = body.is_end_stream();
     let body = limit(CountIn::new(body, bytes_in.clone()), target.max_body_bytes);
     let host = authority.as_ref().map_or(&b""[..], HeaderValue::as_bytes);
     let h1 = client.pool().is_some();
-    let rw = Rewrite {
-        origin: Origin {
-            conn: &conn.forwarding,
-            trusted: snapshot.http.trusts(conn.client.ip()),
-            proto: conn.proto(),
-            host,
-        },
-        rfc7239: snapshot.http.forwarded,
-        keep_length: !h1,
-        upgrade: upgrade.as_ref().map(|(value, _)| value.as_bytes()),
-        connection: forward::connection_options(map_pairs(&parts.headers)),
-        underscores: conn.underscores,
-    };
+    let rw = prepare::rewrite(
+        conn,
+        snapshot,
+        host,
+        !h1,
+        upgrade.as_ref().map(|(value, _)| value.as_bytes()),
+        forward::connection_options(map_pairs(&parts.headers)),
+    );
     let path = path.unwrap_or_else(|| {
         parts
             .uri
@@ -223,6 +222,7 @@ fn prepare<'a>(
         service,
         client,
         method: parts.method,
+        idempotent,
         sticky,
         upgrade: upgrade.map(|(_, on)| on),
         outgoing,

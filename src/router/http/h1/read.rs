@@ -10,11 +10,12 @@ use crate::http1::framing::Framing;
 use crate::http1::head::{self, HeadError};
 use crate::http1::io::Buffered;
 use crate::ingress::normalize;
-use crate::router::forward::{self, Origin, Rewrite};
+use crate::router::forward::{self, Rewrite};
 use crate::router::http::conn::Conn;
 use crate::router::http::reply::Local;
-use crate::router::http::route::{Asked, LogInfo, route};
-use crate::router::http::{clients, sticky, upgrade};
+use crate::router::http::prepare;
+use crate::router::http::route::{Asked, LogInfo};
+use crate::router::http::upgrade;
 use crate::service_table::Snapshot;
 use bytes::Buf;
 use http::{Method, StatusCode};
@@ -128,39 +129,22 @@ fn prepare(buf: &[u8], conn: &Conn, config: &ListenerConfig, out: &mut Vec<u8>) 
             _ => None,
         },
     };
-    let routed = match route(conn, &snapshot, &asked, &mut info) {
-        Ok(routed) => routed,
+    let cookies = req
+        .fields
+        .iter()
+        .filter(|f| fields::classify(f.name.as_bytes()) == Kind::Cookie)
+        .map(|f| f.value);
+    let ready = match prepare::prepare(conn, &snapshot, &asked, cookies, &mut info) {
+        Ok(ready) => ready,
         Err(local) => return answer(&req, local, info, line, started, format),
     };
-    let upgrade = requested_upgrade(&req).filter(|u| upgrade::allowed(u, routed.service));
-    if req.minor_version != 1 || upgrade.is_some() {
+    let upgrade = requested_upgrade(&req).filter(|u| upgrade::allowed(u, ready.service));
+    if req.minor_version != 1 || upgrade.is_some() || ready.client.pool().is_none() {
         return Prepared::Handover(Some(Arc::clone(&snapshot)));
     }
-    let client = match clients::client_for(routed.service, conn) {
-        Ok(client) => client,
-        Err(error) => {
-            tracing::error!(service = %routed.service.config.name, %error, blame = "config", "no upstream client");
-            let local = Local::new(StatusCode::BAD_GATEWAY, "upstream not usable\n");
-            return answer(&req, local, info, line, started, format);
-        }
-    };
-    if client.pool().is_none() {
-        return Prepared::Handover(Some(Arc::clone(&snapshot)));
-    }
-    let rw = Rewrite {
-        origin: Origin {
-            conn: &conn.forwarding,
-            trusted: snapshot.http.trusts(conn.client.ip()),
-            proto: conn.proto(),
-            host: authority.unwrap_or_default(),
-        },
-        rfc7239: snapshot.http.forwarded,
-        keep_length: false,
-        upgrade: None,
-        connection: req.connection,
-        underscores: conn.underscores,
-    };
-    let id = write_head(&req, &routed.forward, &rw, out);
+    let host = authority.unwrap_or_default();
+    let rw = prepare::rewrite(conn, &snapshot, host, false, None, req.connection);
+    let id = write_head(&req, &ready.forward, &rw, out);
     if line.is_some() {
         info.request_id = Some(id.to_value());
     }
@@ -168,14 +152,11 @@ fn prepare(buf: &[u8], conn: &Conn, config: &ListenerConfig, out: &mut Vec<u8>) 
         framing: req.framing,
         keep_alive: req.keep_alive(),
         head_request: req.method == "HEAD",
-        idempotent: matches!(
-            req.method,
-            "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE"
-        ),
-        service: Arc::clone(routed.service),
-        client,
-        limit: routed.target.max_body_bytes,
-        sticky: affinity(&req, routed.target.sticky_cookie.as_ref()),
+        idempotent: ready.idempotent,
+        service: Arc::clone(ready.service),
+        client: ready.client,
+        limit: ready.target.max_body_bytes,
+        sticky: ready.sticky,
         log: Logged::new(started, line, info, format),
     };
     Prepared::Request {
@@ -257,21 +238,6 @@ fn write_head<'b>(
     }
     out.extend_from_slice(b"\r\n");
     id
-}
-
-/// The route's affinity cookie name, if it has one, and the value the request carries.
-fn affinity(
-    req: &head::Request<'_>,
-    cookie: Option<&Arc<str>>,
-) -> Option<(Arc<str>, Option<String>)> {
-    let name = cookie?;
-    let values = req
-        .fields
-        .iter()
-        .filter(|f| fields::classify(f.name.as_bytes()) == Kind::Cookie)
-        .map(|f| f.value);
-    let value = sticky::cookie(values, name);
-    Some((Arc::clone(name), value.map(str::to_owned)))
 }
 
 /// How reading more of a head went.

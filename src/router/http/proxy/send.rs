@@ -27,6 +27,7 @@ pub(super) fn forward_request<'a>(
         service,
         client,
         method,
+        idempotent,
         sticky,
         upgrade,
         outgoing,
@@ -39,7 +40,7 @@ pub(super) fn forward_request<'a>(
             upgrade,
         };
         match (outgoing, client.pool()) {
-            (Outgoing::H1(body), Some(pool)) => via_pool(to, pool, body, &method).await,
+            (Outgoing::H1(body), Some(pool)) => via_pool(to, pool, body, &method, idempotent).await,
             (
                 Outgoing::Hyper {
                     path,
@@ -98,13 +99,14 @@ async fn via_pool(
     pool: &Pool,
     body: EncodeBody,
     method: &Method,
+    idempotent: bool,
 ) -> (Response<ResponseBody>, Option<SocketAddr>) {
     let config = &to.service.config;
     let mut attempt = H1 {
         pool,
         body,
         head_request: method == Method::HEAD,
-        idempotent: method.is_idempotent(),
+        idempotent,
         timeout: config.response_timeout,
         on_head: response_parts,
     };
