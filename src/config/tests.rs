@@ -38,6 +38,28 @@ fn minimal_config_gets_documented_defaults() {
     assert_eq!(s.proxy_protocol, ProxyProtocol::None);
     assert_eq!(s.endpoints[0].weight, 1);
     assert_eq!(s.mh_table_size, DEFAULT_MH_TABLE_SIZE);
+    assert_eq!(s.upgrades, [Arc::from("websocket")]);
+}
+
+#[test]
+fn upgrades_are_protocol_names_and_never_h2c() {
+    let text = MINIMAL.replace(
+        "name = \"web\"",
+        "name = \"web\"\nupgrades = [\"WebSocket\", \"h2c\", \"a b\"]",
+    );
+    assert_eq!(
+        issues(&text),
+        vec![
+            "services[0].upgrades[1]: must be a protocol name (a token), and not h2c",
+            "services[0].upgrades[2]: must be a protocol name (a token), and not h2c",
+        ]
+    );
+    let text = MINIMAL.replace(
+        "name = \"web\"",
+        "name = \"web\"\nupgrades = [\"WebSocket\"]",
+    );
+    let c = Config::parse(&text, "t").unwrap();
+    assert_eq!(c.services[0].upgrades, [Arc::from("websocket")]);
 }
 
 #[test]

@@ -5,8 +5,8 @@
 mod send;
 
 use super::conn::Conn;
-use super::record::{CountIn, Record, ResponseBody};
 use super::prepare::{self, Ready};
+use super::record::{CountIn, Record, ResponseBody};
 use super::route::{Asked, LogInfo};
 use super::{reply::Local, upgrade};
 use crate::config::AccessLog;
