@@ -23,10 +23,12 @@ mod checks;
 mod objects;
 #[path = "deploy/render.rs"]
 mod render;
+mod skip;
 
 use checks::{Expect, PLAIN, check};
 use objects::{Objects, first_difference, one};
 use render::{plain_manifests, render_chart};
+use skip::skip;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -34,10 +36,6 @@ const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn skip(test: &str, why: &str) {
-    println!("{test}: skipped: {why}");
 }
 
 #[test]
@@ -128,7 +126,7 @@ fn deploy_flags_exist_in_the_binary() {
 fn chart_renders_the_same_objects_as_the_manifests() {
     let Some(chart) = render_chart(&serde_json::json!({})) else {
         return skip(
-            "chart",
+            "chart_renders_the_same_objects_as_the_manifests",
             "neither helm nor helm-python-sdk (pip install helm-python-sdk)",
         );
     };
@@ -174,7 +172,10 @@ fn chart_options_render_valid_objects() {
     ];
     for values in variants {
         let Some(objects) = render_chart(&values) else {
-            return skip("chart options", "neither helm nor helm-python-sdk");
+            return skip(
+                "chart_options_render_valid_objects",
+                "neither helm nor helm-python-sdk",
+            );
         };
         let ipvs = values["ipvs"]["enabled"] == true;
         check(
@@ -293,6 +294,11 @@ fn dockerfile_copies_what_exists() {
             );
         }
     }
+}
+
+/// The Dockerfile passes hadolint.
+#[test]
+fn dockerfile_passes_hadolint() {
     match Command::new("hadolint")
         .arg(repo().join("Dockerfile"))
         .output()
@@ -302,6 +308,6 @@ fn dockerfile_copies_what_exists() {
             "hadolint:\n{}",
             String::from_utf8_lossy(&out.stdout)
         ),
-        Err(_) => skip("hadolint", "hadolint is not installed"),
+        Err(_) => skip("dockerfile_passes_hadolint", "hadolint is not installed"),
     }
 }

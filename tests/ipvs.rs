@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+mod skip;
 #[path = "ipvs_support/mod.rs"]
 mod support;
 
@@ -130,10 +131,10 @@ address = "10.0.3.2:8080"
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_in_a_namespace_reaches_both_backends_through_the_vip() {
     if std::env::var("IN_IPVS_VM").ok().as_deref() != Some("1") {
-        println!(
-            "SKIP a_client_in_a_namespace_reaches_both_backends_through_the_vip: needs the VM"
+        return skip::skip(
+            "a_client_in_a_namespace_reaches_both_backends_through_the_vip",
+            "needs the VM",
         );
-        return;
     }
     reset();
     namespaces();
@@ -357,8 +358,10 @@ async fn full_resync_of_many_services_is_timed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auto_falls_back_to_user_space_without_ipvs() {
     if has_ipvs() {
-        println!("SKIP auto_falls_back_to_user_space_without_ipvs: this kernel has IPVS");
-        return;
+        return skip::skip(
+            "auto_falls_back_to_user_space_without_ipvs",
+            "this kernel has IPVS",
+        );
     }
     let backend = tcp_backend("b1").await;
     let port = common::dead_address().await.port();

@@ -20,8 +20,9 @@ pub fn kernel_or_skip(test: &str) -> bool {
         reset();
         return true;
     }
-    println!(
-        "SKIP {test}: needs IN_IPVS_VM=1 and ip_vs (vm={vm}, ip_vs={ipvs}); run tests/ipvs-vm.sh"
+    super::skip::skip(
+        test,
+        &format!("needs IN_IPVS_VM=1 and ip_vs (vm={vm}, ip_vs={ipvs}); run tests/ipvs-vm.sh"),
     );
     false
 }
