@@ -53,6 +53,8 @@ pub const TOO_LARGE: &str = "request body too large\n";
 pub const BAD_TARGET: &str = "invalid request target\n";
 /// 400: framing or syntax the proxy must not guess at.
 pub const MALFORMED: &str = "malformed request\n";
+/// Our body for a request whose chunked body is broken.
+pub const BAD_BODY: &str = "invalid request body\n";
 /// 501: a transfer coding other than chunked.
 pub const NOT_IMPLEMENTED: &str = "transfer coding not implemented\n";
 /// 405: CONNECT.

@@ -41,6 +41,11 @@ pub enum HeadError {
     /// Both `Content-Length` and `Transfer-Encoding` on a request.
     #[error("both Content-Length and Transfer-Encoding")]
     LengthAndChunked,
+    /// An HTTP/1.0 request with `Transfer-Encoding`, whose framing RFC 9112 §6.1 says to
+    /// treat as faulty (1.0 has no transfer codings; a 1.0 recipient would read the body by
+    /// its length or the close).
+    #[error("Transfer-Encoding in an HTTP/1.0 request")]
+    Http10Coding,
     /// A request whose last transfer coding is not `chunked`.
     #[error("transfer coding other than chunked last")]
     TransferCoding,
@@ -167,6 +172,9 @@ pub fn request<'b>(
         }
     }
     head.other_coding = codings.other;
+    if minor_version == 0 && chunked.is_some() {
+        return Err(HeadError::Http10Coding);
+    }
     head.framing = match (length, chunked) {
         (Some(_), Some(_)) => return Err(HeadError::LengthAndChunked),
         (_, Some(false)) => return Err(HeadError::TransferCoding),
@@ -201,6 +209,13 @@ pub struct Response<'b> {
 }
 
 impl Response<'_> {
+    /// Whether the response's `Content-Length` may go on as it came: not beside
+    /// `Transfer-Encoding` (which wins), nor on a `1xx` or `204`, which must not have one
+    /// (RFC 9110 §8.6). A `304`'s or a `HEAD` answer's describes the representation and stays.
+    pub fn length_passes(&self) -> bool {
+        !self.transfer_encoding && self.status != 204 && !(100..200).contains(&self.status)
+    }
+
     /// The fields as (name, value) byte pairs.
     pub fn pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> + Clone {
         pairs(self.fields)

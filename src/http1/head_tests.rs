@@ -267,3 +267,13 @@ fn broken_responses_are_refused() {
         Err(HeadError::Syntax(_))
     ));
 }
+
+#[test]
+fn an_http_1_0_request_with_transfer_encoding_is_refused() {
+    let mut fields = field_buf();
+    let head = b"POST / HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+    assert_eq!(
+        request(head, &mut fields, 1024).unwrap_err(),
+        HeadError::Http10Coding
+    );
+}

@@ -1,6 +1,7 @@
 //! Section 3: Framing a proxy must not guess at (request smuggling): refused with 400
-//! `malformed request` and the close, nothing forwarded, B unaffected. Framing that is unusual
-//! but unambiguous is forwarded re-framed canonically.
+//! `malformed request` (a head) or `invalid request body` (a chunked body) and the close,
+//! nothing forwarded, B unaffected. Framing that is unusual but unambiguous is forwarded
+//! re-framed canonically.
 
 use crate::*;
 
@@ -10,6 +11,17 @@ async fn refused(fields: &str, body: &str) {
         .closed()
         .run()
         .await;
+}
+
+/// A chunked POST to a.test whose body is broken is refused and nothing reaches the backend.
+async fn refused_body(body: &str) {
+    Case::send(
+        cat(req("POST /", "a.test", TE), body),
+        local(400, BAD_BODY, true),
+    )
+    .closed()
+    .run()
+    .await;
 }
 
 /// Raw bytes are refused and nothing reaches the backend.
@@ -128,32 +140,32 @@ async fn bare_lf_line_endings_are_forwarded_canonically() {
 
 #[tokio::test]
 async fn chunk_size_overflow() {
-    refused(TE, "ffffffffffffffffff\r\nhello\r\n0\r\n\r\n").await;
+    refused_body("ffffffffffffffffff\r\nhello\r\n0\r\n\r\n").await;
 }
 
 #[tokio::test]
 async fn chunk_size_negative() {
-    refused(TE, "-5\r\nhello\r\n0\r\n\r\n").await;
+    refused_body("-5\r\nhello\r\n0\r\n\r\n").await;
 }
 
 #[tokio::test]
 async fn chunk_size_with_0x_prefix() {
-    refused(TE, "0x5\r\nhello\r\n0\r\n\r\n").await;
+    refused_body("0x5\r\nhello\r\n0\r\n\r\n").await;
 }
 
 #[tokio::test]
 async fn chunk_extension_with_bare_lf() {
-    refused(TE, "5;ext\nhello\r\n0\r\n\r\n").await;
+    refused_body("5;ext\nhello\r\n0\r\n\r\n").await;
 }
 
 #[tokio::test]
 async fn chunk_data_without_crlf() {
-    refused(TE, "5\r\nhelloXX0\r\n\r\n").await;
+    refused_body("5\r\nhelloXX0\r\n\r\n").await;
 }
 
 #[tokio::test]
 async fn chunk_size_line_with_bare_lf() {
-    refused(TE, "5\nhello\r\n0\r\n\r\n").await;
+    refused_body("5\nhello\r\n0\r\n\r\n").await;
 }
 
 #[tokio::test]

@@ -11,7 +11,8 @@ const CL_TE: &str = "POST /smuggled HTTP/1.1\r\nHost: a.test\r\nContent-Length: 
                      Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
 const TWO_HOSTS: &str = "GET /smuggled HTTP/1.1\r\nHost: a.test\r\nHost: b.test\r\n\r\n";
 
-/// The backend's echo answer to an HTTP/1.0 client that is not kept.
+/// The backend's echo answer to an HTTP/1.0 client that is not kept (even when it asked to
+/// be: hyper serves one request after a hand-over).
 fn old_answer(line: &str) -> Vec<u8> {
     let mut answer = ok(line);
     answer[..8].copy_from_slice(b"HTTP/1.0");

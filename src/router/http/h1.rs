@@ -49,6 +49,8 @@ pub(super) struct Handover<S> {
     /// The snapshot that request was routed on, for hyper to route it on the same (`None`
     /// for HTTP/2, whose requests each load their own).
     pub snapshot: Option<Arc<Snapshot>>,
+    /// The request asks for an upgrade (the connection may become a tunnel).
+    pub upgrade: bool,
 }
 
 /// Serves `io` until it closes, or returns it to be served by hyper.
@@ -72,11 +74,12 @@ where
                 exchange::forward(&mut client, conn, request, &mut scratch, stop).await
             }
             Read::Reply(reply) => exchange::answer(&mut client, conn, reply, &mut scratch).await,
-            Read::Handover(snapshot) => {
+            Read::Handover { snapshot, upgrade } => {
                 return Some(Handover {
                     io: client.io,
                     read: client.buf,
                     snapshot,
+                    upgrade,
                 });
             }
             Read::Done => Next::Close { linger: false },
@@ -113,7 +116,12 @@ enum Read {
     Reply(Reply),
     /// Not for the fast path: hyper takes the connection from this request on, with the
     /// snapshot it was routed on.
-    Handover(Option<Arc<Snapshot>>),
+    Handover {
+        /// The snapshot (`None` for HTTP/2).
+        snapshot: Option<Arc<Snapshot>>,
+        /// The request asks for an upgrade.
+        upgrade: bool,
+    },
     /// The connection closed, timed out waiting, or the listener is stopping.
     Done,
 }

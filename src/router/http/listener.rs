@@ -199,13 +199,41 @@ where
             },
         }
     };
-    if let Some(super::h1::Handover { io, read, snapshot }) = handed {
-        // Over HTTP/1.x hyper serves this one request (keep-alive is off for it): every
-        // request hyper parses went through the fast path's checks first, and is routed on
-        // the snapshot the fast path routed it on.
-        let handler = move |req| proxy::handle(req, Arc::clone(&conn), snapshot.clone());
-        serve_with(TokioIo::new(Prefixed::new(io, read)), handler, config, life).await;
+    if let Some(super::h1::Handover {
+        io,
+        read,
+        snapshot,
+        upgrade,
+    }) = handed
+    {
+        // Over HTTP/1.x hyper serves this one request, then closes: every request hyper
+        // parses went through the fast path's checks first, and is routed on the snapshot the
+        // fast path routed it on. An upgrade's connection is kept for the tunnel if the
+        // endpoint switches, and closed after any other answer.
+        let io = TokioIo::new(Prefixed::new(io, read));
+        let handler = move |req| {
+            let answer = proxy::handle(req, Arc::clone(&conn), snapshot.clone());
+            async move {
+                answer
+                    .await
+                    .map(|r| if upgrade { close_unless_switched(r) } else { r })
+            }
+        };
+        serve_with(io, handler, config, life, upgrade).await;
     }
+}
+
+/// The response to an upgrade request hyper serves after a hand-over: hyper closes the
+/// connection after it (so it never parses a request the fast path did not check), unless it
+/// switched protocols and the connection is now a tunnel.
+fn close_unless_switched(mut response: Response<ResponseBody>) -> Response<ResponseBody> {
+    if response.status() != http::StatusCode::SWITCHING_PROTOCOLS {
+        response.headers_mut().insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+    }
+    response
 }
 
 /// Serves a connection that chose HTTP/2 by ALPN. hyper runs each stream as a task of its
@@ -217,11 +245,18 @@ where
 {
     let conn = Arc::new(conn);
     let handler = move |req| Box::pin(proxy::handle(req, Arc::clone(&conn), None));
-    serve_with(io, handler, config, life).await;
+    serve_with(io, handler, config, life, true).await;
 }
 
-async fn serve_with<I, H, F>(io: I, handler: H, config: &ListenerConfig, life: &Lifecycle)
-where
+/// Serves `io` with hyper; over HTTP/1.x, `h1_keep_alive` says whether the connection may
+/// outlast the request (only for an upgrade, see [`http`]).
+async fn serve_with<I, H, F>(
+    io: I,
+    handler: H,
+    config: &ListenerConfig,
+    life: &Lifecycle,
+    h1_keep_alive: bool,
+) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
     H: Fn(Request<Incoming>) -> F + Send + 'static,
     F: Future<Output = Result<Response<ResponseBody>, Infallible>> + Send + 'static,
@@ -233,7 +268,7 @@ where
         .timer(TokioTimer::new())
         .header_read_timeout(config.header_read_timeout)
         .max_buf_size(config.max_header_bytes)
-        .keep_alive(false);
+        .keep_alive(h1_keep_alive);
     builder
         .http2()
         .timer(TokioTimer::new())

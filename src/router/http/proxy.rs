@@ -69,6 +69,14 @@ pub fn handle(
             Err(local) => Either::Right(std::future::ready((local.into_response(), None))),
         };
         let (mut response, upstream) = exchange.await;
+        if method == Method::HEAD {
+            // hyper leaves out an HTTP/1.1 body on a HEAD, but HTTP/2 would send it as DATA.
+            if let Some(len) = response.body_mut().drop_local() {
+                response
+                    .headers_mut()
+                    .insert(CONTENT_LENGTH, HeaderValue::from(len));
+            }
+        }
         log.upstream = upstream;
         let record = Record {
             started,

@@ -110,6 +110,18 @@ impl Tracked {
         }
     }
 
+    /// Empties a body of our own (the answer to a `HEAD`), returning the length it had for
+    /// the `Content-Length` a `GET` would get; an endpoint's body is left as it is (it has
+    /// none for a `HEAD`, and holds the connection to give back).
+    pub fn drop_local(&mut self) -> Option<u64> {
+        let Either::Right(full) = &self.body else {
+            return None;
+        };
+        let len = full.size_hint().exact();
+        self.body = Either::Right(Full::new(Bytes::new()));
+        len
+    }
+
     /// Attaches the record written when this body is done.
     pub fn finish_with(&mut self, record: Record) {
         self.record = Some(Box::new(record));

@@ -78,7 +78,10 @@ where
     let sent = attempts::send(&service, conn.client.ip(), sticky_id, &mut attempt).await;
     let H1 { body, .. } = attempt;
     let RelayBody { relay, .. } = body;
-    let (request_done, bytes_in) = (relay.is_done(), relay.passed());
+    // A request without a body is over once its head is read, sent or not (a failed
+    // connect leaves the connection fit for the next request).
+    let request_done = framing == Framing::Empty || relay.is_done();
+    let bytes_in = relay.passed();
     scratch.up = relay.into_buffer();
     let sent = match sent {
         Ok(sent) if sent.response.reply.status != 101 => sent,
@@ -239,7 +242,7 @@ where
 fn client_head(resp: &head::Response<'_>, out: &mut Vec<u8>) {
     out.clear();
     write_status_line(out, resp.status, resp.reason);
-    let keep_length = resp.framing == Framing::Empty && !resp.transfer_encoding;
+    let keep_length = resp.framing == Framing::Empty && resp.length_passes();
     forward::response(|| resp.pairs(), resp.connection, keep_length, out);
     match resp.framing {
         Framing::Length(n) => write_length(out, n),

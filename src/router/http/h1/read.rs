@@ -41,7 +41,9 @@ pub(super) async fn request<S: AsyncRead + Unpin>(
         if !client.buf.is_empty() {
             match prepare(&client.buf, conn, config, &mut scratch.head) {
                 Prepared::Incomplete => {}
-                Prepared::Handover(snapshot) => return Read::Handover(snapshot),
+                Prepared::Handover { snapshot, upgrade } => {
+                    return Read::Handover { snapshot, upgrade };
+                }
                 Prepared::Request { len, request } => {
                     client.buf.advance(len);
                     return Read::Request(request);
@@ -81,9 +83,18 @@ fn bad_head_body(error: HeadError) -> &'static str {
 /// What a buffer holding the start of a request comes to.
 enum Prepared {
     Incomplete,
-    Handover(Option<Arc<Snapshot>>),
-    Request { len: usize, request: Request },
-    Reply { len: usize, reply: Reply },
+    Handover {
+        snapshot: Option<Arc<Snapshot>>,
+        upgrade: bool,
+    },
+    Request {
+        len: usize,
+        request: Request,
+    },
+    Reply {
+        len: usize,
+        reply: Reply,
+    },
     Bad(HeadError),
 }
 
@@ -91,7 +102,10 @@ enum Prepared {
 /// on with into `out`; or decides that hyper forwards it (on the same snapshot).
 fn prepare(buf: &[u8], conn: &Conn, config: &ListenerConfig, out: &mut Vec<u8>) -> Prepared {
     if buf.starts_with(b"PRI * HTTP/2") {
-        return Prepared::Handover(None);
+        return Prepared::Handover {
+            snapshot: None,
+            upgrade: false,
+        };
     }
     let mut fields = head::field_buf();
     let req = match head::request(buf, &mut fields, config.max_header_bytes) {
@@ -140,7 +154,10 @@ fn prepare(buf: &[u8], conn: &Conn, config: &ListenerConfig, out: &mut Vec<u8>) 
     };
     let upgrade = requested_upgrade(&req).filter(|u| upgrade::allowed(u, ready.service));
     if req.minor_version != 1 || upgrade.is_some() || ready.client.pool().is_none() {
-        return Prepared::Handover(Some(Arc::clone(&snapshot)));
+        return Prepared::Handover {
+            snapshot: Some(Arc::clone(&snapshot)),
+            upgrade: upgrade.is_some() && req.minor_version == 1,
+        };
     }
     let host = authority.unwrap_or_default();
     let rw = prepare::rewrite(conn, &snapshot, host, false, None, req.connection);
@@ -191,7 +208,8 @@ fn answer(
 /// The request's authority (`Host`, or an absolute-form target's, which replaces it: RFC
 /// 9112 §3.2.2) and its target in origin form (or `*`), not yet normalised.
 fn origin_form<'b>(req: &head::Request<'b>) -> Result<(Option<&'b [u8]>, Cow<'b, str>), Local> {
-    if req.target.starts_with('/') || req.target == "*" {
+    // CONNECT's authority form goes as it is, to be refused by the route.
+    if req.target.starts_with('/') || req.target == "*" || req.method == "CONNECT" {
         return Ok((req.host, Cow::Borrowed(req.target)));
     }
     match normalize::split_absolute(req.target) {

@@ -178,7 +178,7 @@ fn response_parts(resp: &head::Response<'_>) -> (Parts, Option<HeaderValue>) {
     forward::response(
         || resp.pairs(),
         resp.connection,
-        !resp.transfer_encoding,
+        resp.length_passes(),
         &mut parts.headers,
     );
     let switched_to = (resp.status == 101)
