@@ -415,9 +415,20 @@ fn parse_raw(text: &str, origin: &str) -> Result<file::RawConfig, ConfigError> {
     })
 }
 
-/// The TOML crate renders errors as multi-line snippets; keep the message on one line.
+/// The TOML crate renders errors as multi-line snippets that quote the source line; keep the
+/// message on one line, and any one word of it short (a one-line file of megabytes would
+/// otherwise be quoted whole).
 fn one_line(message: &str) -> String {
-    message.split_whitespace().collect::<Vec<_>>().join(" ")
+    const MAX_WORD: usize = 80;
+    let short = |word: &str| match word.char_indices().nth(MAX_WORD) {
+        Some((end, _)) => format!("{}…", &word[..end]),
+        None => word.to_owned(),
+    };
+    message
+        .split_whitespace()
+        .map(short)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]

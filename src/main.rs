@@ -1,7 +1,8 @@
 //! The `switchyard` command: parse arguments, load the config, run.
 //!
-//! Exit codes: 0 after a clean shutdown, 64 for a bad config or bad arguments, 1 when the
-//! proxy cannot start (a port in use, say).
+//! Exit codes: 0 after a clean shutdown, 64 for a bad config or bad arguments (the file, its
+//! certificates, the kubeconfig), 1 when the proxy cannot start for a reason a restart may
+//! cure (a port in use, say).
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -54,6 +55,10 @@ enum Command {
         /// The TOML config to check.
         #[arg(short, long)]
         config: PathBuf,
+        /// Check it as `run --kubernetes` reads it: TLS listeners may have no
+        /// `[[certificates]]`, since TLS Secrets can bring them.
+        #[arg(long, env = "SWITCHYARD_KUBERNETES")]
+        kubernetes: bool,
     },
     /// Run the built-in demo: the embedded config/demo.toml plus local demo backends that
     /// answer with their own name. Prints what to try.
@@ -114,7 +119,7 @@ fn main() -> ExitCode {
     trace::init(cli.log_format);
     let mut kube = None;
     let (config, path, is_demo) = match cli.command {
-        Command::Check { config } => return check(&config),
+        Command::Check { config, kubernetes } => return check(&config, kubernetes),
         Command::Run { config, kube: args } => {
             kube = args.options();
             let loaded = if kube.is_some() {
@@ -139,22 +144,49 @@ fn main() -> ExitCode {
     match serve(config, path, is_demo, kube) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("switchyard: {error:#}");
-            ExitCode::FAILURE
+            eprintln!("switchyard: {}", report(&error));
+            ExitCode::from(exit_code(&error))
         }
     }
 }
 
-fn check(path: &std::path::Path) -> ExitCode {
-    let loaded = Config::load(path)
-        .map_err(|e| e.to_string())
-        .and_then(|config| {
-            // Certificates are files of their own: load them the way the router will.
-            let http = &config.http;
-            switchyard::tls::CertStore::load(&http.certificates, http.default_certificate)
-                .map(|_| config)
-                .map_err(|e| format!("{}: {e}", path.display()))
-        });
+/// 64 for what is wrong in the config and will be wrong again on a restart (a certificate
+/// file, a kubeconfig), so that systemd's `RestartPreventExitStatus=64` stops there; 1 for
+/// what may pass (a port still held by the process before us).
+fn exit_code(error: &anyhow::Error) -> u8 {
+    match error.downcast_ref::<app::AppError>() {
+        Some(app::AppError::Tls(_) | app::AppError::Discovery(_)) => EXIT_CONFIG,
+        _ => 1,
+    }
+}
+
+/// The error and its causes, each once: our errors name their cause in their own message
+/// too, so a cause already in the text is not repeated.
+fn report(error: &anyhow::Error) -> String {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
+fn check(path: &std::path::Path, kubernetes: bool) -> ExitCode {
+    let loaded = if kubernetes {
+        Config::load_for_kubernetes(path)
+    } else {
+        Config::load(path)
+    };
+    let loaded = loaded.map_err(|e| e.to_string()).and_then(|config| {
+        // Certificates are files of their own: load them the way the router will.
+        let http = &config.http;
+        switchyard::tls::CertStore::load(&http.certificates, http.default_certificate)
+            .map(|_| config)
+            .map_err(|e| format!("{}: {e}", path.display()))
+    });
     match loaded {
         Ok(config) => {
             println!(

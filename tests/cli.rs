@@ -230,3 +230,75 @@ fn run_refuses_a_bad_config_with_64_and_a_busy_port_with_1() {
         "{err}"
     );
 }
+
+/// The README's validation step works on every config we ship, run as a user would: the
+/// Kubernetes one with `--kubernetes` (its certificates come from TLS Secrets), the demo one
+/// once the demo has written its certificate.
+#[test]
+fn check_accepts_every_shipped_config() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let path = |name: &str| dir.join(name);
+    let ok = |args: &[&str]| {
+        let out = switchyard(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+    };
+    ok(&["check", "--config", path("example.toml").to_str().unwrap()]);
+    let kube = path("kubernetes.toml");
+    ok(&["check", "--kubernetes", "--config", kube.to_str().unwrap()]);
+    let plain = check(&kube);
+    assert_eq!(plain.status.code(), Some(EXIT_CONFIG));
+    assert!(
+        stderr(&plain).contains("--kubernetes"),
+        "{}",
+        stderr(&plain)
+    );
+    let demo = path("demo.toml");
+    let config = switchyard::config::Config::load(&demo).unwrap();
+    switchyard::demo::write_certificates(&config).unwrap();
+    ok(&["check", "--config", demo.to_str().unwrap()]);
+    let listed: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".toml"))
+        .collect();
+    assert_eq!(
+        listed.len(),
+        3,
+        "a new config file needs a line here: {listed:?}"
+    );
+}
+
+/// A certificate that cannot be read is a config error for `run` as for `check` (64, so that
+/// systemd does not restart it every second), and its cause is printed once.
+#[test]
+fn run_with_a_missing_certificate_exits_64_and_says_why_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (admin, listen) = free_ports();
+    let text = format!(
+        "[admin]\nlisten = \"{admin}\"\n\
+         [[listeners]]\nname = \"https\"\nlisten = \"{listen}\"\ntls = true\n\
+         [[certificates]]\ncert = \"missing.crt\"\nkey = \"missing.key\"\nhosts = [\"a.test\"]\n"
+    );
+    let path = write(&dir, "tls.toml", &text);
+    let out = switchyard(&["run", "--config", path.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(EXIT_CONFIG), "{err}");
+    assert_eq!(
+        err.matches("No such file or directory").count(),
+        1,
+        "each cause once: {err}"
+    );
+    assert_eq!(check(&path).status.code(), Some(EXIT_CONFIG));
+}
+
+/// A one-line file of a megabyte gets an error message of a line, not of a megabyte.
+#[test]
+fn a_huge_line_is_not_quoted_whole_in_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!("x = \"{}", "a".repeat(1 << 20));
+    let path = write(&dir, "huge.toml", &text);
+    let out = check(&path);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(EXIT_CONFIG), "{err}");
+    assert!(err.len() < 1000, "{} bytes: {}", err.len(), &err[..200]);
+}

@@ -65,7 +65,8 @@ pub(super) fn http(
     {
         issues.push(
             format!("listeners[{i}].tls"),
-            "a TLS listener needs at least one [[certificates]] entry",
+            "a TLS listener needs at least one [[certificates]] entry \
+             (or TLS Secrets: run and check with --kubernetes)",
         );
     }
     let hosts = raw
