@@ -9,10 +9,10 @@ use crate::service_table::TableHandle;
 use crate::tls::CertStore;
 use arc_swap::ArcSwap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 
 /// What a request handler knows about its connection.
-#[derive(Debug)]
 pub struct Conn {
     /// The client (after PROXY protocol, if any).
     pub client: SocketAddr,
@@ -37,9 +37,35 @@ pub struct Conn {
     /// Forward request fields whose names contain `_` (the listener's
     /// `underscores_in_headers`); dropped otherwise.
     pub underscores: bool,
+    /// The tunnel an upgraded request left (see [`super::upgrade`]), for the connection's
+    /// task to run once hyper lets go of the connection.
+    pub tunnel: Mutex<Option<Tunnel>>,
+}
+
+/// A WebSocket (or other upgraded) connection's byte copy, as a future.
+pub type Tunnel = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn")
+            .field("client", &self.client)
+            .field("local", &self.local)
+            .field("listener", &self.listener)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Conn {
+    /// Leaves `tunnel` for the connection's task to run.
+    pub(super) fn set_tunnel(&self, tunnel: Tunnel) {
+        *self.tunnel.lock().unwrap_or_else(|e| e.into_inner()) = Some(tunnel);
+    }
+
+    /// The tunnel left by an upgrade, if any.
+    pub(super) fn take_tunnel(&self) -> Option<Tunnel> {
+        self.tunnel.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
     /// `http` or `https`.
     pub(super) fn proto(&self) -> &'static str {
         if self.tls { "https" } else { "http" }

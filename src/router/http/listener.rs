@@ -154,6 +154,7 @@ async fn serve(
             keep_encoded_slashes: config.keep_encoded_slashes,
         },
         underscores: config.underscores_in_headers,
+        tunnel: Default::default(),
     };
     match tls {
         None => http(socket, conn, config, life).await,
@@ -211,6 +212,7 @@ where
         // fast path routed it on. An upgrade's connection is kept for the tunnel if the
         // endpoint switches, and closed after any other answer.
         let io = TokioIo::new(Prefixed::new(io, read));
+        let kept = Arc::clone(&conn);
         let handler = move |req| {
             let answer = proxy::handle(req, Arc::clone(&conn), snapshot.clone());
             async move {
@@ -220,6 +222,14 @@ where
             }
         };
         serve_with(io, handler, config, life, upgrade).await;
+        if let Some(tunnel) = kept.take_tunnel() {
+            // Still this connection's task: its slot and its gauge hold, and a drain waits
+            // for it until the deadline.
+            tokio::select! {
+                () = tunnel => {}
+                () = life.force_close.cancelled() => {}
+            }
+        }
     }
 }
 

@@ -2,14 +2,22 @@
 //!
 //! `Connection` and `Upgrade` are hop-by-hop, so the generic rewrite removes them; for an
 //! upgrade request they are put back on the way up, and on a `101 Switching Protocols` on the
-//! way down. Once both sides have switched, a task copies bytes between the two connections
+//! way down. Once both sides have switched, bytes are copied between the two connections
 //! until either side closes. The tunnel holds its own sockets, so table reloads never touch it.
+//!
+//! The copy runs in the client connection's own task, after hyper lets go of the connection
+//! ([`super::conn::Conn::set_tunnel`], run by [`super::listener`]), not in a task of its own:
+//! so a tunnel keeps its listener's connection slot (`max_connections`) and its place in
+//! `switchyard_http_connections_active`, holds its endpoint's active count (for `lc`, `wlc`
+//! and `twos`, which exist for long-lived connections like these), and is drained on shutdown
+//! and cut at `drain_timeout` like any other connection.
 //!
 //! Upgrade requests are served by hyper (the HTTP/1.1 fast path hands them over), which gives
 //! the client's side of the tunnel; the endpoint's side is the pooled connection the `101`
 //! came on, or hyper-util's for `https` services.
 
-use crate::service_table::Service;
+use super::conn::Tunnel;
+use crate::service_table::{ActiveGuard, Service};
 use crate::upstream::pool::Lease;
 use http::header::{CONNECTION, HeaderMap, HeaderValue, UPGRADE};
 use http::{Request, Response, StatusCode, Version};
@@ -61,12 +69,19 @@ pub(super) fn restore(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
     }
 }
 
-/// Starts the tunnel between the client and the pooled connection a `101` came on (with
-/// whatever the endpoint sent after its head).
-pub(super) fn tunnel_pooled(client: OnUpgrade, lease: Lease, service: &str) {
+/// The tunnel between the client and the pooled connection a `101` came on (with whatever
+/// the endpoint sent after its head), holding `busy` (the endpoint's active count) while it
+/// lasts.
+pub(super) fn tunnel_pooled(
+    client: OnUpgrade,
+    lease: Lease,
+    service: &str,
+    busy: ActiveGuard,
+) -> Tunnel {
     let service = service.to_owned();
     let mut endpoint = lease.conn;
-    tokio::spawn(async move {
+    Box::pin(async move {
+        let _busy = busy;
         let client = match client.await {
             Ok(client) => client,
             Err(error) => return tracing::debug!(%service, %error, "upgrade did not complete"),
@@ -77,18 +92,24 @@ pub(super) fn tunnel_pooled(client: OnUpgrade, lease: Lease, service: &str) {
             return tracing::debug!(%service, %error, "upgraded connection ended with error");
         }
         copy(&mut client, &mut endpoint.io.io, &service).await;
-    });
+    })
 }
 
-/// If the endpoint switched protocols, starts the tunnel between the client's and the
-/// endpoint's connections (hyper-util's client, for `https` services).
-pub(super) fn tunnel<B>(client: OnUpgrade, response: &mut Response<B>, service: &str) {
+/// If the endpoint switched protocols, the tunnel between the client's and the endpoint's
+/// connections (hyper-util's client, for `https` services), holding `busy` while it lasts.
+pub(super) fn tunnel<B>(
+    client: OnUpgrade,
+    response: &mut Response<B>,
+    service: &str,
+    busy: ActiveGuard,
+) -> Option<Tunnel> {
     if response.status() != StatusCode::SWITCHING_PROTOCOLS {
-        return;
+        return None;
     }
     let upstream = hyper::upgrade::on(response);
     let service = service.to_owned();
-    tokio::spawn(async move {
+    Some(Box::pin(async move {
+        let _busy = busy;
         let (client, upstream) = match tokio::try_join!(client, upstream) {
             Ok(pair) => pair,
             Err(error) => return tracing::debug!(%service, %error, "upgrade did not complete"),
@@ -99,7 +120,7 @@ pub(super) fn tunnel<B>(client: OnUpgrade, response: &mut Response<B>, service: 
             &service,
         )
         .await;
-    });
+    }))
 }
 
 async fn copy<A, B>(client: &mut A, upstream: &mut B, service: &str)

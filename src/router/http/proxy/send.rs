@@ -124,8 +124,10 @@ async fn via_pool(
     let body = match (reply.status, to.upgrade) {
         (101, Some(client_side)) => {
             upgrade::restore(&mut parts.headers, switched_to);
-            upgrade::tunnel_pooled(client_side, lease, &config.name);
-            PoolBody::empty()
+            let tunnel = upgrade::tunnel_pooled(client_side, lease, &config.name, sent.busy);
+            to.conn.set_tunnel(tunnel);
+            let response = Response::from_parts(parts, Tracked::local(Default::default()));
+            return (response, Some(sent.endpoint.address));
         }
         (101, None) => {
             tracing::warn!(service = %config.name, endpoint = %sent.endpoint.address,
@@ -160,13 +162,18 @@ async fn via_hyper(
         &mut headers,
     );
     *response.headers_mut() = headers;
+    to.pin(response.headers_mut(), sent.pinned, sent.endpoint);
     if let Some(client_side) = to.upgrade.take()
         && response.status() == StatusCode::SWITCHING_PROTOCOLS
     {
         upgrade::restore(response.headers_mut(), switched_to);
-        upgrade::tunnel(client_side, &mut response, &to.service.config.name);
+        let name = &to.service.config.name;
+        if let Some(tunnel) = upgrade::tunnel(client_side, &mut response, name, sent.busy) {
+            to.conn.set_tunnel(tunnel);
+        }
+        let response = response.map(|_| Tracked::local(Default::default()));
+        return (response, Some(sent.endpoint.address));
     }
-    to.pin(response.headers_mut(), sent.pinned, sent.endpoint);
     let response = response.map(|b| Tracked::upstream(PoolBody::Hyper(b), sent.busy));
     (response, Some(sent.endpoint.address))
 }
