@@ -30,7 +30,7 @@ pub const UPSTREAM_CONNECT_ERRORS_TOTAL: &str = "switchyard_upstream_connect_err
 pub const ENDPOINTS: &str = "switchyard_endpoints";
 /// Endpoints benched by passive health, per service.
 pub const ENDPOINT_BENCHED_TOTAL: &str = "switchyard_endpoint_benched_total";
-/// Errors from `accept()`, per service.
+/// Errors from `accept()`, per service (L4) or `listener` (HTTP).
 pub const ACCEPT_ERRORS_TOTAL: &str = "switchyard_accept_errors_total";
 /// UDP datagrams dropped, per service and `reason`.
 pub const UDP_DROPPED_TOTAL: &str = "switchyard_udp_datagrams_dropped_total";
@@ -230,6 +230,11 @@ impl HttpMetrics {
         self.by_class[class].increment(1);
         self.duration.record(elapsed.as_secs_f64());
     }
+}
+
+/// Counts an `accept()` error on an HTTP listener.
+pub fn http_accept_error(listener: &str) {
+    counter!(ACCEPT_ERRORS_TOTAL, "listener" => listener.to_owned()).increment(1);
 }
 
 /// Counts a reload attempt.

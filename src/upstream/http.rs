@@ -17,6 +17,7 @@
 //! downstream connection ([`HttpClient::with_proxy_header`]) whose connector writes that
 //! client's header first; its small pool lives and dies with the downstream connection.
 
+use super::blame::{self, Blame};
 use super::pool::{POOL_IDLE, POOL_MAX_IDLE, Pool};
 use crate::config::UpstreamProtocol;
 use bytes::Bytes;
@@ -174,6 +175,9 @@ pub enum UpstreamError {
 impl UpstreamError {
     /// A bounded label for metrics and logs.
     pub fn reason(&self) -> &'static str {
+        if self.blame() == Blame::Ours {
+            return blame::LOCAL_RESOURCES;
+        }
         match self {
             UpstreamError::Connect(_) => "connect",
             UpstreamError::Timeout(_) => "timeout",
@@ -182,11 +186,17 @@ impl UpstreamError {
         }
     }
 
-    /// Who is at fault: the endpoint, or the client (its request body).
-    pub fn blame(&self) -> &'static str {
+    /// Who is at fault: the client (its request body), this proxy (out of descriptors,
+    /// memory or ports: see [`blame`]), or the endpoint.
+    pub fn blame(&self) -> Blame {
         match self {
-            UpstreamError::Body(_) => "client",
-            _ => "upstream",
+            UpstreamError::Body(_) => Blame::Client,
+            UpstreamError::Connect(e) | UpstreamError::Request(e)
+                if blame::caused_by_exhaustion(&**e) =>
+            {
+                Blame::Ours
+            }
+            _ => Blame::Upstream,
         }
     }
 }

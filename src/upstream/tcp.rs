@@ -7,6 +7,7 @@
 //! passes a PROXY protocol v2 header that goes out first, so the endpoint learns the real
 //! client address.
 
+use super::blame;
 use crate::service_table::{ActiveGuard, Service};
 use std::io;
 use std::net::SocketAddr;
@@ -26,8 +27,8 @@ pub struct Upstream {
     pub guard: ActiveGuard,
 }
 
-/// Why no upstream connection could be made. The blame is upstream's (or the table's), never
-/// the client's.
+/// Why no upstream connection could be made. The blame is upstream's (or the table's, or
+/// ours when this process is out of descriptors: see [`super::blame`]), never the client's.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     /// The service has no endpoint that may take new connections.
@@ -70,6 +71,13 @@ pub async fn connect(
                     address: endpoint.address,
                     guard: endpoint.state.open(),
                 });
+            }
+            Err(error) if blame::is_local_exhaustion(&error) => {
+                // Ours, not the endpoint's: no failure mark, and no other endpoint to try.
+                service.live.metrics.connect_error(blame::LOCAL_RESOURCES);
+                blame::warn_exhausted("tcp upstream connect", &error);
+                last = Some((endpoint.address, error));
+                break;
             }
             Err(error) => {
                 let reason = reason(&error);

@@ -11,6 +11,7 @@ use super::reply::{Local, upstream_error};
 use super::sticky;
 use crate::http1::head;
 use crate::service_table::{ActiveGuard, Endpoint, Service};
+use crate::upstream::blame::{self, Blame};
 use crate::upstream::http::{HttpClient, UpstreamBody, UpstreamError};
 use crate::upstream::pool::{Exchanged, Pool, RequestBody, SendError};
 use http::uri::PathAndQuery;
@@ -112,17 +113,26 @@ pub(super) async fn send<'a, A: Attempt>(
             }
             Err(error) => {
                 service.live.metrics.http_upstream_error(error.reason());
-                // A client whose body broke says nothing about the endpoint's health.
-                if error.blame() == "upstream"
+                let blame = error.blame();
+                // A client whose body broke, or our own lack of descriptors, says nothing
+                // about the endpoint's health.
+                if blame == Blame::Upstream
                     && endpoint
                         .state
                         .record_failure(config.max_failures, config.failure_backoff)
                 {
                     service.live.metrics.benched();
                 }
-                tracing::warn!(service = %config.name, endpoint = %endpoint.address, %error,
-                    blame = error.blame(), "upstream request failed");
-                let retry = matches!(error, UpstreamError::Connect(_)) && replayable;
+                if blame == Blame::Ours {
+                    blame::warn_exhausted("http upstream connect", &error);
+                } else {
+                    tracing::warn!(service = %config.name, endpoint = %endpoint.address, %error,
+                        blame = blame.label(), "upstream request failed");
+                }
+                // Another endpoint would fail the same way when the fault is ours.
+                let retry = matches!(error, UpstreamError::Connect(_))
+                    && replayable
+                    && blame != Blame::Ours;
                 last = Some((error, endpoint.address));
                 if !retry {
                     break;

@@ -89,6 +89,7 @@ pub async fn run(
             accepted = listener.accept() => match accepted {
                 Ok(pair) => { backoff = Duration::from_millis(10); pair }
                 Err(error) => {
+                    crate::telemetry::metrics::http_accept_error(&config.name);
                     tracing::warn!(listener = %config.name, %error, pause = ?backoff, "accept failed");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(1));

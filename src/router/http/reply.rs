@@ -1,8 +1,10 @@
 //! Responses of our own: plain-text errors, the HTTPS redirect, and the status an upstream
-//! failure maps to (502, 504; 413 or 400 when the client's body was at fault). Each is a
+//! failure maps to (502, 504; 413 or 400 when the client's body was at fault; 503 when this
+//! proxy ran out of descriptors or memory). Each is a
 //! [`Local`], which hyper serves as a `Response` and the HTTP/1.1 fast path writes itself.
 
 use super::record::ResponseBody;
+use crate::upstream::blame::Blame;
 use crate::upstream::http::UpstreamError;
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, LOCATION};
@@ -91,6 +93,12 @@ pub(super) fn redirect_https(host: &str, target: &str) -> Local {
 
 /// What the client gets when the exchange with an endpoint failed.
 pub(super) fn upstream_error(error: &UpstreamError) -> Local {
+    if error.blame() == Blame::Ours {
+        return Local::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "proxy out of resources, try again\n",
+        );
+    }
     match error {
         UpstreamError::Timeout(_) => {
             Local::new(StatusCode::GATEWAY_TIMEOUT, "upstream timed out\n")
