@@ -85,6 +85,12 @@ pub struct ListenerConfig {
     pub max_connections: Option<NonZeroUsize>,
     /// HTTP/2 concurrent streams per connection.
     pub h2_max_concurrent_streams: u32,
+    /// HTTP/2: how long a connection may have no request in flight before it is shut down.
+    pub h2_idle_timeout: Duration,
+    /// HTTP/2: how long without hearing from the client before a PING; `None`: no PINGs.
+    pub h2_keepalive_interval: Option<Duration>,
+    /// HTTP/2: how long a PING may go unanswered before the connection is closed.
+    pub h2_keepalive_timeout: Duration,
 }
 
 /// Settings for one host (exact or wildcard).

@@ -98,6 +98,15 @@ pub struct RawListener {
     /// HTTP/2 streams per connection.
     #[serde(default = "default_h2_streams")]
     pub h2_max_concurrent_streams: u32,
+    /// HTTP/2: close (GOAWAY) a connection with no request in flight for this long.
+    #[serde(default = "default_h2_idle_timeout", with = "humantime_serde")]
+    pub h2_idle_timeout: Duration,
+    /// HTTP/2: PING a client heard nothing from for this long; "0s" sends no PINGs.
+    #[serde(default = "default_h2_keepalive_interval", with = "humantime_serde")]
+    pub h2_keepalive_interval: Duration,
+    /// HTTP/2: close a connection whose client has not answered a PING within this.
+    #[serde(default = "default_h2_keepalive_timeout", with = "humantime_serde")]
+    pub h2_keepalive_timeout: Duration,
 }
 
 fn default_handshake_timeout() -> Duration {
@@ -111,6 +120,15 @@ fn default_max_header_bytes() -> usize {
 }
 fn default_h2_streams() -> u32 {
     128
+}
+fn default_h2_idle_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_h2_keepalive_interval() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_h2_keepalive_timeout() -> Duration {
+    Duration::from_secs(10)
 }
 
 /// `[[certificates]]`.

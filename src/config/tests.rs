@@ -396,3 +396,30 @@ address = "10.0.0.1:80"
         "{found:?}"
     );
 }
+
+#[test]
+fn http2_deadlines_have_defaults_and_zero_values_are_refused_by_path() {
+    let listener = "[[listeners]]\nname = \"web\"\nlisten = \"127.0.0.1:80\"\n";
+    let c = Config::parse(&format!("{MINIMAL}{listener}"), "t").unwrap();
+    let l = &c.http.listeners[0];
+    assert_eq!(l.h2_idle_timeout, Duration::from_secs(60));
+    assert_eq!(l.h2_keepalive_interval, Some(Duration::from_secs(30)));
+    assert_eq!(l.h2_keepalive_timeout, Duration::from_secs(10));
+    let off = format!("{MINIMAL}{listener}h2_keepalive_interval = \"0s\"\n");
+    let c = Config::parse(&off, "t").unwrap();
+    assert_eq!(c.http.listeners[0].h2_keepalive_interval, None);
+    let zero = format!(
+        "{MINIMAL}{listener}h2_idle_timeout = \"0s\"\nh2_keepalive_timeout = \"0s\"\n{}",
+        listener.replace("web", "b").replace(":80", ":81")
+    );
+    assert_eq!(
+        issues(&zero),
+        vec![
+            "listeners[0].h2_idle_timeout: must be longer than 0s",
+            "listeners[0].h2_keepalive_timeout: must be longer than 0s",
+        ]
+    );
+    let bad = format!("{MINIMAL}{listener}h2_idle_timeout = \"soon\"\n");
+    let error = syntax(&bad);
+    assert!(error.contains("listeners[0].h2_idle_timeout"), "{error}");
+}

@@ -144,6 +144,8 @@ fn listener(raw: &RawListener, path: &str, issues: &mut Issues) -> Option<Listen
     for (key, d) in [
         ("handshake_timeout", raw.handshake_timeout),
         ("header_read_timeout", raw.header_read_timeout),
+        ("h2_idle_timeout", raw.h2_idle_timeout),
+        ("h2_keepalive_timeout", raw.h2_keepalive_timeout),
     ] {
         nonzero_duration(d, &format!("{path}.{key}"), issues);
     }
@@ -179,6 +181,9 @@ fn listener(raw: &RawListener, path: &str, issues: &mut Issues) -> Option<Listen
         max_header_bytes: raw.max_header_bytes,
         max_connections: NonZeroUsize::new(raw.max_connections),
         h2_max_concurrent_streams: raw.h2_max_concurrent_streams,
+        h2_idle_timeout: raw.h2_idle_timeout,
+        h2_keepalive_interval: Some(raw.h2_keepalive_interval).filter(|d| !d.is_zero()),
+        h2_keepalive_timeout: raw.h2_keepalive_timeout,
     })
 }
 

@@ -21,7 +21,8 @@
 //! - [`record`]: the access-log line and the request metrics, when a response is over;
 //! - `reply`: our own responses (errors, redirects); `sticky`: cookie affinity;
 //! - `upgrade`: WebSocket and other HTTP/1.1 upgrades passed through as a byte tunnel;
-//! - `prefixed`: how the fast path hands a connection to hyper with the bytes it read.
+//! - `prefixed`: how the fast path hands a connection to hyper with the bytes it read;
+//! - `h2_watch`: the HTTP/2 deadlines hyper lacks (preface, header block, idle connection).
 //!
 //! Every request reads one snapshot, so the routes and services it sees are consistent, and a
 //! keep-alive connection uses new routes from its next request on. Bodies stream both ways;
@@ -32,6 +33,7 @@ mod attempts;
 mod clients;
 pub mod conn;
 mod h1;
+mod h2_watch;
 pub mod listener;
 mod prefixed;
 mod prepare;

@@ -4,11 +4,19 @@
 //!
 //! Limits per connection: the TLS handshake deadline, the header-read deadline (slowloris),
 //! the request-head size (431 above it), HTTP/2 concurrent streams and hyper's rapid-reset
-//! guard (`max_pending_accept_reset_streams`). When the listener is told to stop
-//! (shutdown, or the listener left the config), every connection is shut down gracefully:
-//! requests in flight finish, then the connection closes.
+//! guard (`max_pending_accept_reset_streams`). HTTP/2 also gets the deadlines hyper lacks
+//! (preface, header block, idle connection: [`super::h2_watch`]) and hyper's keep-alive PINGs.
+//! When the listener is told to stop (shutdown, or the listener left the config), every
+//! connection is shut down gracefully: requests in flight finish, then the connection closes;
+//! an HTTP/2 one with nothing in flight whose client does not answer the GOAWAY's PING closes
+//! `header_read_timeout` later, not at the drain deadline.
+//!
+//! hyper's keep-alive (`h2_keepalive_interval`) is not free: with it on, each request head
+//! and each request body frame the handler reads, and each poll of the connection, takes the
+//! lock of hyper's ping state (uncontended) and reads the clock.
 
 use super::conn::Conn;
+use super::h2_watch::Watch;
 use super::prefixed::Prefixed;
 use super::proxy;
 use super::record::ResponseBody;
@@ -165,7 +173,7 @@ async fn serve(
                     let session = stream.get_ref().1;
                     conn.sni = session.server_name().map(str::to_owned);
                     if session.alpn_protocol() == Some(b"h2") {
-                        let io = TokioIo::new(Prefixed::new(stream, BytesMut::new()));
+                        let io = Prefixed::new(stream, BytesMut::new());
                         h2(io, conn, config, life).await;
                     } else {
                         http(stream, conn, config, life).await;
@@ -212,7 +220,7 @@ where
         // parses went through the fast path's checks first, and is routed on the snapshot the
         // fast path routed it on. An upgrade's connection is kept for the tunnel if the
         // endpoint switches, and closed after any other answer.
-        let io = TokioIo::new(Prefixed::new(io, read));
+        let io = Prefixed::new(io, read);
         let kept = Arc::clone(&conn);
         let handler = move |req| {
             let answer = proxy::handle(req, Arc::clone(&conn), snapshot.clone());
@@ -250,29 +258,35 @@ fn close_unless_switched(mut response: Response<ResponseBody>) -> Response<Respo
 /// Serves a connection that chose HTTP/2 by ALPN. hyper runs each stream as a task of its
 /// own and moves the handler's state (about 1.7 KiB) into it twice, then once more when it
 /// finishes; a boxed handler is moved as one pointer, for one allocation.
-async fn h2<I>(io: I, conn: Conn, config: &ListenerConfig, life: &Lifecycle)
+async fn h2<S>(io: S, conn: Conn, config: &ListenerConfig, life: &Lifecycle)
 where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let conn = Arc::new(conn);
     let handler = move |req| Box::pin(proxy::handle(req, Arc::clone(&conn), None));
     serve_with(io, handler, config, life, true).await;
 }
 
-/// Serves `io` with hyper; over HTTP/1.x, `h1_keep_alive` says whether the connection may
-/// outlast the request (only for an upgrade, see [`http`]).
-async fn serve_with<I, H, F>(
-    io: I,
+/// Serves a connection with hyper: HTTP/1.x, or HTTP/2 when it opens with the preface, under
+/// the HTTP/2 deadlines of [`super::h2_watch`]: the stream hyper reads is watched, each request is
+/// counted until its response body is over, and a watchdog runs beside the connection. Over
+/// HTTP/1.x, `h1_keep_alive` says whether the connection may outlast the request (only for an
+/// upgrade, see [`http`]).
+async fn serve_with<S, H, F>(
+    io: S,
     handler: H,
     config: &ListenerConfig,
     life: &Lifecycle,
     h1_keep_alive: bool,
 ) where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     H: Fn(Request<Incoming>) -> F + Send + 'static,
     F: Future<Output = Result<Response<ResponseBody>, Infallible>> + Send + 'static,
 {
-    let service = service_fn(handler);
+    let watch = Watch::new();
+    let io = TokioIo::new(watch.stream(io));
+    let counted = watch.clone();
+    let service = service_fn(move |req| counted.count(handler(req)));
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -285,22 +299,33 @@ async fn serve_with<I, H, F>(
         .timer(TokioTimer::new())
         .max_concurrent_streams(config.h2_max_concurrent_streams)
         .max_pending_accept_reset_streams(MAX_PENDING_RESETS)
-        .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX));
+        .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX))
+        .keep_alive_interval(config.h2_keepalive_interval)
+        .keep_alive_timeout(config.h2_keepalive_timeout);
     let connection = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(connection);
-    // This select is polled on every wakeup of the connection, so it waits on one token only
-    // (through `Cancelled`, cheap to poll again): `force_close` is cancelled at the drain
-    // deadline, always after every listener's `stop_accepting`, so it is watched only once
-    // the connection is draining.
+    let mut watchdog = watch.watchdog(config.header_read_timeout, config.h2_idle_timeout);
+    // This select is polled on every wakeup of the connection, so what it waits on beside the
+    // connection is cheap to poll again: one token (through `Cancelled`) and the watchdog (two
+    // atomic loads and a waker comparison while nothing is due). `force_close` is cancelled at the drain deadline, always after every
+    // listener's `stop_accepting`, so it is watched only once the connection is shutting down.
+    let why = tokio::select! {
+        biased;
+        result = connection.as_mut() => return log_end(result, config),
+        () = Cancelled::new(&life.stop_accepting) => None,
+        expired = watchdog.expired() => Some(expired),
+    };
+    if let Some(why) = why {
+        tracing::debug!(listener = %config.name, reason = why.reason(), "http/2 connection shutting down");
+    }
+    connection.as_mut().graceful_shutdown();
+    watchdog.after_goaway(why);
     tokio::select! {
         biased;
         result = connection.as_mut() => log_end(result, config),
-        () = Cancelled::new(&life.stop_accepting) => {
-            connection.as_mut().graceful_shutdown();
-            tokio::select! {
-                result = connection.as_mut() => log_end(result, config),
-                () = life.force_close.cancelled() => {}
-            }
+        () = life.force_close.cancelled() => {}
+        expired = watchdog.expired() => {
+            tracing::debug!(listener = %config.name, reason = expired.reason(), "http/2 connection closed");
         }
     }
 }

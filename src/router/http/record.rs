@@ -5,9 +5,12 @@
 //! when hyper drops it (the body ended, or the client went away), records the request's
 //! duration and status in its route's metrics and writes the access-log line, the way nginx
 //! logs at the end of a request. The same wrapper keeps the endpoint counted as busy (for
-//! `lc`, `wlc`, `twos` and `/debug/table`) until the body is over. The HTTP/1.1 fast path
+//! `lc`, `wlc`, `twos` and `/debug/table`), and the request counted as in flight on its
+//! connection (for the HTTP/2 idle timeout, [`super::h2_watch`]), until the body is over. The
+//! HTTP/1.1 fast path
 //! relays bodies itself and calls [`Record::finish`] when it is done with a response.
 
+use super::h2_watch::InFlight;
 use crate::config::AccessLog;
 use crate::service_table::ActiveGuard;
 use crate::telemetry::metrics::HttpMetrics;
@@ -84,6 +87,8 @@ pub struct Tracked {
     body: Either<PoolBody, Full<Bytes>>,
     busy: Option<ActiveGuard>,
     record: Option<Box<Record>>,
+    /// The request, counted on its connection while the body lives.
+    in_flight: Option<InFlight>,
     bytes_out: u64,
 }
 
@@ -106,6 +111,7 @@ impl Tracked {
             body,
             busy,
             record: None,
+            in_flight: None,
             bytes_out: 0,
         }
     }
@@ -125,6 +131,11 @@ impl Tracked {
     /// Attaches the record written when this body is done.
     pub fn finish_with(&mut self, record: Record) {
         self.record = Some(Box::new(record));
+    }
+
+    /// Keeps the request counted as in flight on its connection until this body is done.
+    pub(super) fn hold(&mut self, in_flight: InFlight) {
+        self.in_flight = Some(in_flight);
     }
 }
 
