@@ -2,7 +2,9 @@
 //! gives for rules it leaves out. Split from `routes` so that file keeps to the table itself.
 
 use super::host::HostPattern;
+use super::normalize::{NormalizeOptions, TargetError, normalize_target};
 use super::routes::PathType;
+use std::borrow::Cow;
 
 /// Why a rule's path was refused. The checks are those of the Kubernetes API server, plus `?`
 /// and `#`, which would make a rule that no request can match.
@@ -34,6 +36,15 @@ pub enum PathError {
         path_type: PathType,
         /// The forbidden sequence found.
         sequence: &'static str,
+    },
+    /// The path cannot be normalised as request paths are (a `\`, NUL, a bad escape).
+    #[error("path {path:?} cannot be normalised: {reason}")]
+    Normalize {
+        /// The path as given.
+        path: String,
+        /// Why.
+        #[source]
+        reason: TargetError,
     },
     /// An `Exact` or `Prefix` path ends with `/.` or `/..`.
     #[error("{path_type} path {path:?} must not end with {suffix:?}")]
@@ -107,11 +118,12 @@ fn on_host(host: &Option<HostPattern>) -> String {
     }
 }
 
-/// Validates a rule's path and returns the key it is stored under: the path itself for
-/// `Exact`, the path without trailing slashes for the prefix types (`""` being `/`).
-pub(super) fn rule_key(path: &str, path_type: PathType) -> Result<&str, PathError> {
+/// Validates a rule's path and returns the key it is stored under: the path normalised as
+/// request paths are, itself for `Exact`, without trailing slashes for the prefix types
+/// (`""` being `/`).
+pub(super) fn rule_key(path: &str, path_type: PathType) -> Result<Cow<'_, str>, PathError> {
     if path.is_empty() && path_type == PathType::ImplementationSpecific {
-        return Ok("");
+        return Ok(Cow::Borrowed(""));
     }
     if !path.starts_with('/') {
         return Err(PathError::NotAbsolute {
@@ -140,8 +152,41 @@ pub(super) fn rule_key(path: &str, path_type: PathType) -> Result<&str, PathErro
             });
         }
     }
-    Ok(match path_type {
-        PathType::Exact => path,
-        PathType::Prefix | PathType::ImplementationSpecific => path.trim_end_matches('/'),
+    // Requests are routed by their normalised path, so a rule's path is normalised the same
+    // way (`/%7Euser` is `/~user`); encoded slashes stay (a listener that refuses them never
+    // routes such a request anyway).
+    let options = NormalizeOptions {
+        keep_encoded_slashes: true,
+    };
+    let encoded = encode_unprintable(path);
+    let normalized = match encoded {
+        Cow::Borrowed(path) => normalize_target(path, options),
+        Cow::Owned(ref path) => normalize_target(path, options).map(|p| Cow::Owned(p.into_owned())),
+    };
+    let path = normalized.map_err(|reason| PathError::Normalize {
+        path: path.to_owned(),
+        reason,
+    })?;
+    Ok(match (path_type, path) {
+        (PathType::Exact, path) => path,
+        (_, Cow::Borrowed(path)) => Cow::Borrowed(path.trim_end_matches('/')),
+        (_, Cow::Owned(path)) => Cow::Owned(path.trim_end_matches('/').to_owned()),
     })
+}
+
+/// `path` with its bytes outside printable ASCII percent-encoded, as a client sends them: a
+/// rule for `/é` matches the request for `/%C3%A9`.
+fn encode_unprintable(path: &str) -> Cow<'_, str> {
+    if path.bytes().all(|b| b.is_ascii_graphic()) {
+        return Cow::Borrowed(path);
+    }
+    let mut out = String::with_capacity(path.len() * 3);
+    for b in path.bytes() {
+        if b.is_ascii_graphic() {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    Cow::Owned(out)
 }

@@ -281,7 +281,7 @@ impl<T> RouteTable<T> {
                 }
             };
             let group = table.group_mut(host.as_ref());
-            if let Err(first) = group.insert(key, path_type, Route { index, backend }) {
+            if let Err(first) = group.insert(&key, path_type, Route { index, backend }) {
                 conflicts.push(Conflict::Duplicate {
                     rule: index,
                     first,

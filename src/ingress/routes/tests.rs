@@ -622,8 +622,20 @@ fn path_type_uses_the_kubernetes_spelling() {
     assert!(serde_json::from_str::<PathType>(r#""prefix""#).is_err());
 }
 
+/// A path as routing sees it: normalised (`router::http::route` does this to requests, and
+/// `build` to rules), `None` when it cannot be.
+fn normalized(path: &str) -> Option<String> {
+    let options = crate::ingress::NormalizeOptions {
+        keep_encoded_slashes: true,
+    };
+    crate::ingress::normalize_target(path, options)
+        .ok()
+        .map(|p| p.into_owned())
+}
+
 /// The Kubernetes definition, written the slow and obvious way: split into elements, ignore a
 /// trailing slash, compare element-wise; the longest match wins, then `Exact`, then the first.
+/// Rule paths are taken as routing sees them, normalised.
 fn reference_lookup(rules: &[(String, PathType)], valid: &[bool], request: &str) -> Option<usize> {
     fn elements(path: &str) -> Vec<&str> {
         let mut elements: Vec<&str> = path.split('/').collect();
@@ -639,6 +651,7 @@ fn reference_lookup(rules: &[(String, PathType)], valid: &[bool], request: &str)
         if !valid[i] {
             continue;
         }
+        let path = &normalized(path).unwrap_or_default();
         let (matched, len) = match path_type {
             Exact => (path == request, path.len()),
             Prefix | ImplementationSpecific => {
@@ -713,6 +726,9 @@ proptest! {
             }
         }
         for request in &requests {
+            // A request whose target cannot be normalised is refused before routing.
+            let Some(request) = normalized(request) else { continue };
+            let request = request.split('?').next().unwrap_or_default();
             let got = match t.lookup(None, request) {
                 Lookup::Matched { rule, .. } => Some(rule),
                 _ => None,
@@ -721,4 +737,40 @@ proptest! {
             prop_assert_eq!(got, want, "request {:?}", request);
         }
     }
+}
+
+#[test]
+fn rule_paths_are_normalised_as_request_paths_are() {
+    let t = table(
+        vec![
+            rule(None, "/%7Euser", Prefix, "tilde"),
+            rule(None, "/a%3ab", Exact, "colon"),
+            rule(None, "/x//y/../z", ImplementationSpecific, "merged"),
+        ],
+        vec![],
+        None,
+    );
+    // Requests arrive normalised (router::http::route): `/~user`, `/a%3Ab`, `/x/z`.
+    assert_eq!(backend_for(&t, "a.test", "/~user/x"), Some("tilde"));
+    assert_eq!(backend_for(&t, "a.test", "/a%3Ab"), Some("colon"));
+    assert_eq!(backend_for(&t, "a.test", "/x/z"), Some("merged"));
+}
+
+#[test]
+fn a_rule_path_that_cannot_be_normalised_is_left_out() {
+    let (_, conflicts) = RouteTable::build(
+        vec![rule(None, "/a\\b", ImplementationSpecific, "x")],
+        vec![],
+        None::<&str>,
+    );
+    assert!(
+        matches!(
+            &conflicts[..],
+            [Conflict::Invalid {
+                reason: PathError::Normalize { .. },
+                ..
+            }]
+        ),
+        "{conflicts:?}"
+    );
 }
