@@ -34,6 +34,7 @@ fn service(i: u32, weight: u32) -> ServiceConfig {
         idle_timeout: Duration::from_secs(600),
         max_connections: None,
         max_flows: NonZeroUsize::MIN,
+        udp_buffers: Default::default(),
         proxy_protocol: ProxyProtocol::None,
         upgrades: Vec::new(),
         max_failures: None,

@@ -17,7 +17,7 @@ mod reload;
 pub use reload::{run, run_with};
 
 use crate::admin::{self, AdminState};
-use crate::config::{Config, Protocol, ServiceConfig};
+use crate::config::{Config, Protocol, ServiceConfig, SocketBuffers};
 use crate::router::{self, Lifecycle};
 use crate::service_table::{Snapshot, TableHandle};
 use std::collections::{HashMap, HashSet};
@@ -83,11 +83,13 @@ struct Running {
     local: SocketAddr,
     stop: CancellationToken,
     task: JoinHandle<()>,
+    /// A UDP service's socket, kept to resize its buffers when a reload changes them.
+    udp: Option<Arc<UdpSocket>>,
 }
 
 enum Bound {
     Tcp(TcpListener),
-    Udp(UdpSocket),
+    Udp(Arc<UdpSocket>),
 }
 
 /// Starts the admin listener and every service of `config`.
@@ -243,6 +245,16 @@ impl App {
                 Err(error) => tracing::error!(%error, "listener not started"),
             }
         }
+        // Only kept listeners are in the map now: new ones were sized when bound.
+        for service in &config.services {
+            if let (Some(socket), Some(before)) = (
+                listeners.get(&service.name).and_then(|r| r.udp.as_ref()),
+                old.service(&service.name),
+            ) && before.config.udp_buffers != service.udp_buffers
+            {
+                resize_udp(socket, before.config.udp_buffers, service);
+            }
+        }
         let started = bound.len();
         for (service, address, b) in bound {
             let running = self.spawn_listener(service, address, b, &snapshot);
@@ -272,20 +284,19 @@ impl App {
             // apply() publishes before spawning, so the service is always there.
             Arc::new(crate::service_table::Service::build(config.clone(), None))
         });
-        let (local, task) = match bound {
+        let (local, task, udp) = match bound {
             Bound::Tcp(l) => {
                 let local = l.local_addr().unwrap_or(listen);
                 (
                     local,
                     tokio::spawn(router::listener::run(l, service, table, life)),
+                    None,
                 )
             }
             Bound::Udp(s) => {
                 let local = s.local_addr().unwrap_or(listen);
-                (
-                    local,
-                    tokio::spawn(router::udp::run(s, service, table, life)),
-                )
+                let task = router::udp::run(Arc::clone(&s), service, table, life);
+                (local, tokio::spawn(task), Some(s))
             }
         };
         tracing::info!(service = %config.name, protocol = %config.protocol, address = %local, "listening");
@@ -295,6 +306,7 @@ impl App {
             local,
             stop,
             task,
+            udp,
         }
     }
 
@@ -328,6 +340,22 @@ impl App {
     }
 }
 
+/// A kept UDP listener whose buffer settings changed: its socket is resized (flows opened
+/// from now on get the new sizes, open ones keep theirs). A setting taken out cannot give the
+/// socket back the kernel's default: it keeps its size until the listener is bound anew.
+fn resize_udp(socket: &UdpSocket, before: SocketBuffers, service: &ServiceConfig) {
+    let name = &service.name;
+    if let Err(error) = router::udp::size_service_socket(socket, name, service.udp_buffers) {
+        tracing::warn!(service = %name, %error, "udp socket buffers not resized");
+    }
+    let after = service.udp_buffers;
+    if before.recv.is_some() && after.recv.is_none()
+        || before.send.is_some() && after.send.is_none()
+    {
+        tracing::info!(service = %name, "udp socket buffer setting removed: the socket keeps its size until its listener is bound anew");
+    }
+}
+
 async fn bind(service: &ServiceConfig, listen: SocketAddr) -> Result<Bound, AppError> {
     let err = |source| AppError::Bind {
         what: format!("service {}", service.name),
@@ -347,6 +375,11 @@ async fn bind(service: &ServiceConfig, listen: SocketAddr) -> Result<Bound, AppE
             socket.bind(listen).map_err(err)?;
             Ok(Bound::Tcp(socket.listen(BACKLOG).map_err(err)?))
         }
-        Protocol::Udp => Ok(Bound::Udp(UdpSocket::bind(listen).await.map_err(err)?)),
+        Protocol::Udp => {
+            let socket = UdpSocket::bind(listen).await.map_err(err)?;
+            router::udp::size_service_socket(&socket, &service.name, service.udp_buffers)
+                .map_err(err)?;
+            Ok(Bound::Udp(Arc::new(socket)))
+        }
     }
 }

@@ -10,6 +10,7 @@ pub mod file;
 mod ipvs;
 mod validate;
 mod validate_http;
+mod validate_udp;
 
 pub use ipvs::{Dataplane, Forwarding, IpvsConfig, ServiceIpvs};
 
@@ -189,6 +190,8 @@ pub struct ServiceConfig {
     pub max_connections: Option<NonZeroUsize>,
     /// Most concurrent UDP flows.
     pub max_flows: NonZeroUsize,
+    /// UDP: kernel buffer sizes of the service's socket and its flows' sockets.
+    pub udp_buffers: SocketBuffers,
     /// PROXY protocol header sent to endpoints.
     pub proxy_protocol: ProxyProtocol,
     /// HTTP: `Upgrade` protocols passed on to the endpoints (lowercase; never `h2c`).
@@ -201,6 +204,15 @@ pub struct ServiceConfig {
     pub endpoints: Vec<EndpointConfig>,
     /// Data plane and kernel IPVS settings.
     pub ipvs: ServiceIpvs,
+}
+
+/// Kernel socket buffer sizes asked for, in bytes; `None` keeps the kernel's default.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SocketBuffers {
+    /// `SO_RCVBUF`: how much may queue before the kernel drops incoming datagrams.
+    pub recv: Option<NonZeroU32>,
+    /// `SO_SNDBUF`: how much may wait to go out before a send would block.
+    pub send: Option<NonZeroU32>,
 }
 
 /// One real server of a service.
@@ -394,6 +406,7 @@ impl ServiceConfig {
             idle_timeout: Duration::from_secs(600),
             max_connections: None,
             max_flows: NonZeroUsize::new(file::default_max_flows()).unwrap_or(NonZeroUsize::MIN),
+            udp_buffers: SocketBuffers::default(),
             proxy_protocol: ProxyProtocol::None,
             upgrades: file::default_upgrades()
                 .iter()

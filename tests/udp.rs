@@ -3,6 +3,8 @@
 //! Every test uses its own service names: metrics are process-global.
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
+#[path = "udp/buffers.rs"]
+mod buffers;
 mod common;
 
 use common::*;

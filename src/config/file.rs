@@ -300,6 +300,14 @@ pub struct RawService {
     /// Most concurrent flows (UDP).
     #[serde(default = "default_max_flows")]
     pub max_flows: usize,
+    /// UDP: receive buffer (`SO_RCVBUF`) of the service's socket and of each flow's socket,
+    /// in bytes. Absent: the kernel's default (`net.core.rmem_default`).
+    #[serde(default)]
+    pub udp_recv_buffer: Option<u64>,
+    /// UDP: send buffer (`SO_SNDBUF`) of the same sockets, in bytes. Absent: the kernel's
+    /// default (`net.core.wmem_default`).
+    #[serde(default)]
+    pub udp_send_buffer: Option<u64>,
     /// `none` or `v2`: send a PROXY protocol header to the endpoint (TCP).
     #[serde(default)]
     pub proxy_protocol: ProxyProtocol,

@@ -119,6 +119,7 @@ fn service(
         issues.push(format!("{path}.max_flows"), "must be at least 1");
         None
     });
+    let udp_buffers = super::validate_udp::buffers(raw, path, issues);
     if raw.protocol == Protocol::Udp && raw.proxy_protocol != super::ProxyProtocol::None {
         issues.push(
             format!("{path}.proxy_protocol"),
@@ -166,6 +167,7 @@ fn service(
         idle_timeout,
         max_connections: NonZeroUsize::new(raw.max_connections),
         max_flows: max_flows?,
+        udp_buffers: udp_buffers?,
         proxy_protocol: raw.proxy_protocol,
         upgrades: raw
             .upgrades

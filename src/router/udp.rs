@@ -13,6 +13,14 @@
 //!
 //! The flow table is a `DashMap` because two kinds of tasks touch it: the receive loop adds
 //! flows and each flow's task removes itself when it expires.
+//!
+//! Datagrams the kernel dropped at our sockets (the service's or a flow's receive queue was
+//! full) are counted too, as `kernel_overflow`; the queues' sizes are the service's
+//! `udp_recv_buffer`/`udp_send_buffer` (the `kernel` submodule).
+
+mod kernel;
+
+pub use kernel::size_service_socket;
 
 use super::Lifecycle;
 use crate::service_table::{ActiveGuard, Service, TableHandle};
@@ -23,11 +31,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::time::Instant;
 
 /// Largest UDP payload.
 const MAX_DATAGRAM: usize = 65_535;
+
+/// The `reason` of datagrams the kernel dropped at a full receive queue of our sockets.
+const KERNEL_OVERFLOW: &str = "kernel_overflow";
 
 thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; MAX_DATAGRAM]);
@@ -46,30 +58,45 @@ struct Flow {
 type Flows = DashMap<SocketAddr, Arc<Flow>>;
 
 /// Relays datagrams for the service named like `service` until told to stop; open flows
-/// then live on until they go idle or the drain deadline passes.
+/// then live on until they go idle or the drain deadline passes. `socket` is already sized
+/// ([`size_service_socket`]).
 pub async fn run(
-    socket: UdpSocket,
+    socket: Arc<UdpSocket>,
     mut service: Arc<Service>,
     table: Arc<TableHandle>,
     life: Lifecycle,
 ) {
-    let socket = Arc::new(socket);
     let flows: Arc<Flows> = Arc::new(DashMap::new());
     let start = Instant::now();
     let name = Arc::clone(&service.config.name);
     let mut buf = vec![0u8; MAX_DATAGRAM];
+    if let Err(error) = kernel::count_drops(&*socket) {
+        tracing::warn!(service = %name, %error, "kernel drops at the udp socket will not be counted");
+    }
+    let mut receiver = kernel::Receiver::default();
     loop {
-        let (len, client) = tokio::select! {
+        let datagram = tokio::select! {
             biased;
             () = life.stop_accepting.cancelled() => break,
-            received = socket.recv_from(&mut buf) => match received {
-                Ok(pair) => pair,
-                Err(error) => {
-                    // ICMP errors from earlier sends surface here on some systems: not fatal.
-                    tracing::debug!(service = %name, %error, "udp receive error");
-                    continue;
+            received = socket.async_io(Interest::READABLE, || receiver.recv(&*socket, &mut buf)) => {
+                match received {
+                    Ok(datagram) => datagram,
+                    Err(error) => {
+                        // ICMP errors from earlier sends surface here on some systems: not fatal.
+                        tracing::debug!(service = %name, %error, "udp receive error");
+                        continue;
+                    }
                 }
-            },
+            }
+        };
+        if datagram.dropped > 0 {
+            service
+                .live
+                .metrics
+                .udp_dropped_n(KERNEL_OVERFLOW, datagram.dropped.into());
+        }
+        let (len, Some(client)) = (datagram.len, datagram.from) else {
+            continue;
         };
         let flow = match flows.get(&client).map(|f| Arc::clone(&f)) {
             Some(flow) => flow,
@@ -117,7 +144,7 @@ async fn open_flow(
         return Err("no_endpoint");
     };
     let endpoint = &service.endpoints[i];
-    let upstream = connect(endpoint.address).await.map_err(|error| {
+    let upstream = connect(endpoint.address, service.config.udp_buffers).await.map_err(|error| {
         tracing::warn!(service = %service.config.name, endpoint = %endpoint.address, %error, "udp flow socket failed");
         "socket_error"
     })?;
@@ -152,14 +179,20 @@ async fn open_flow(
     Ok(flow)
 }
 
-/// A UDP socket connected to `endpoint`, bound to an ephemeral port of the right family.
-async fn connect(endpoint: SocketAddr) -> io::Result<UdpSocket> {
+/// A UDP socket connected to `endpoint`, bound to an ephemeral port of the right family,
+/// with the service's buffer sizes and its kernel drops counted.
+async fn connect(
+    endpoint: SocketAddr,
+    buffers: crate::config::SocketBuffers,
+) -> io::Result<UdpSocket> {
     let any: SocketAddr = if endpoint.is_ipv4() {
         ([0, 0, 0, 0], 0).into()
     } else {
         (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
     };
     let socket = UdpSocket::bind(any).await?;
+    kernel::set_buffers(&socket, buffers)?;
+    kernel::count_drops(&socket)?;
     socket.connect(endpoint).await?;
     // The first `try_send` must not see WouldBlock just because the runtime has not yet
     // observed the new socket's write readiness.
@@ -178,6 +211,7 @@ async fn replies(
     let idle = service.config.idle_timeout;
     let metrics = &service.live.metrics;
     let last_activity = || start + Duration::from_millis(flow.last.load(Ordering::Relaxed));
+    let mut receiver = kernel::Receiver::default();
     loop {
         tokio::select! {
             () = tokio::time::sleep_until(last_activity() + idle) => {
@@ -191,7 +225,7 @@ async fn replies(
                     tracing::debug!(%error, "udp flow socket failed");
                     return;
                 }
-                match relay_one(&flow.upstream, &socket, client) {
+                match relay_one(&flow.upstream, &mut receiver, &socket, client, metrics) {
                     Ok(Some(n)) => {
                         metrics.bytes_out.increment(n as u64);
                         flow.last.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
@@ -217,12 +251,19 @@ enum Relay {
 /// Moves one reply datagram, if one is waiting; `Ok(None)` when the readiness was spurious.
 fn relay_one(
     upstream: &UdpSocket,
+    receiver: &mut kernel::Receiver,
     socket: &UdpSocket,
     client: SocketAddr,
+    metrics: &crate::telemetry::metrics::ServiceMetrics,
 ) -> Result<Option<usize>, Relay> {
     SCRATCH.with_borrow_mut(|buf| {
-        let n = match upstream.try_recv(buf) {
-            Ok(n) => n,
+        let n = match upstream.try_io(Interest::READABLE, || receiver.recv(upstream, buf)) {
+            Ok(datagram) => {
+                if datagram.dropped > 0 {
+                    metrics.udp_dropped_n(KERNEL_OVERFLOW, datagram.dropped.into());
+                }
+                datagram.len
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
             Err(e) => return Err(Relay::Upstream(e)),
         };

@@ -32,7 +32,9 @@ pub const ENDPOINTS: &str = "switchyard_endpoints";
 pub const ENDPOINT_BENCHED_TOTAL: &str = "switchyard_endpoint_benched_total";
 /// Errors from `accept()`, per service (L4) or `listener` (HTTP).
 pub const ACCEPT_ERRORS_TOTAL: &str = "switchyard_accept_errors_total";
-/// UDP datagrams dropped, per service and `reason`.
+/// UDP datagrams dropped, per service and `reason`: ours (`flow_limit`, `no_endpoint`,
+/// `upstream_busy`, …) and `kernel_overflow`, those the kernel dropped at a full receive
+/// queue of the service's or a flow's socket (SO_RXQ_OVFL).
 pub const UDP_DROPPED_TOTAL: &str = "switchyard_udp_datagrams_dropped_total";
 /// Generation of the published table snapshot.
 pub const SNAPSHOT_GENERATION: &str = "switchyard_snapshot_generation";
@@ -178,8 +180,13 @@ impl ServiceMetrics {
 
     /// Counts a dropped UDP datagram.
     pub fn udp_dropped(&self, reason: &'static str) {
+        self.udp_dropped_n(reason, 1);
+    }
+
+    /// Counts `n` dropped UDP datagrams (`kernel_overflow`: the kernel's count at our sockets).
+    pub fn udp_dropped_n(&self, reason: &'static str, n: u64) {
         counter!(UDP_DROPPED_TOTAL, "service" => self.name.to_string(), "reason" => reason)
-            .increment(1);
+            .increment(n);
     }
 
     /// Zeroes the gauges of a service that left the table.
