@@ -29,6 +29,7 @@
 //! - [`upstream`]: connecting to endpoints (deadline, retry, passive health, PROXY v2);
 //! - [`router`]: listeners, the HTTP router and the TCP and UDP proxies;
 //! - [`http1`]: HTTP/1.1 heads and body framing on the wire (the HTTP fast path's codec);
+//! - [`forward`]: the header rewrite every proxied HTTP message goes through, both versions;
 //! - [`ipvs`]: the optional kernel IPVS data plane (genetlink client, pure diff, reconciler);
 //! - [`admin`]: `/metrics`, `/livez`, `/readyz`, `/debug/table`, `/debug/ipvs`;
 //! - [`app`]: wires everything together, owns reload, shutdown and drain;
@@ -42,6 +43,7 @@ pub mod balance;
 pub mod config;
 pub mod demo;
 pub mod discovery;
+pub mod forward;
 pub mod http1;
 pub mod ingress;
 pub mod ipvs;

@@ -10,7 +10,6 @@
 
 pub mod cancel;
 pub mod copy;
-pub mod forward;
 pub mod http;
 pub mod listener;
 pub mod proxy_header;

@@ -27,7 +27,7 @@
 //! Every request reads one snapshot, so the routes and services it sees are consistent, and a
 //! keep-alive connection uses new routes from its next request on. Bodies stream both ways;
 //! nothing buffers a whole body. Both paths write the same rewritten fields
-//! ([`crate::router::forward`]) and answer the same errors.
+//! ([`crate::forward`]) and answer the same errors.
 
 mod attempts;
 mod clients;

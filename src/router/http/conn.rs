@@ -3,8 +3,8 @@
 //! lives apart from them so that routing and the upstream clients depend on it, not on
 //! either path.
 
+use crate::forward;
 use crate::ingress::normalize::NormalizeOptions;
-use crate::router::forward;
 use crate::service_table::TableHandle;
 use crate::tls::CertStore;
 use arc_swap::ArcSwap;

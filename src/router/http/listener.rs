@@ -157,7 +157,7 @@ async fn serve(
         tls: tls.is_some(),
         certs: tls.as_ref().map(|t| Arc::clone(&t.certs)),
         table,
-        forwarding: crate::router::forward::ClientHeaders::new(client.ip(), local.port()),
+        forwarding: crate::forward::ClientHeaders::new(client.ip(), local.port()),
         private: Default::default(),
         normalize: crate::ingress::normalize::NormalizeOptions {
             keep_encoded_slashes: config.keep_encoded_slashes,

@@ -10,7 +10,7 @@ use super::record::{CountIn, Record, ResponseBody};
 use super::route::{Asked, LogInfo};
 use super::{reply::Local, upgrade};
 use crate::config::AccessLog;
-use crate::router::forward::{self, map_pairs};
+use crate::forward::{self, map_pairs};
 use crate::service_table::{Service, Snapshot};
 use crate::telemetry::metrics::HttpMetrics;
 use crate::upstream::http::{BoxError, HttpClient, UpstreamBody};

@@ -208,7 +208,7 @@ impl<B: Body<Data = Bytes> + Unpin> Body for CountIn<B> {
             count.fetch_add(data.len() as u64, Ordering::Relaxed);
         }
         // A request's trailers go on filtered, whichever client sends them on.
-        polled.map_ok(crate::router::forward::trailer_frame)
+        polled.map_ok(crate::forward::trailer_frame)
     }
 
     fn is_end_stream(&self) -> bool {

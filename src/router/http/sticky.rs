@@ -7,7 +7,7 @@
 //! address, so the cookie does not reveal internal addresses, and it survives reloads and
 //! endpoint reordering.
 
-use crate::router::forward::Fields;
+use crate::forward::Fields;
 use crate::service_table::{Endpoint, Service};
 
 /// The hash of the endpoint's address (its `ip:port` text) that its cookie value names.

@@ -99,8 +99,8 @@ impl EncodeBody {
                 Err(frame) => {
                     if let (true, Ok(trailers)) = (chunked, frame.into_trailers()) {
                         self.out.extend_from_slice(b"0\r\n");
-                        crate::router::forward::trailers(
-                            crate::router::forward::map_pairs(&trailers),
+                        crate::forward::trailers(
+                            crate::forward::map_pairs(&trailers),
                             &mut self.out,
                         );
                         self.out.extend_from_slice(b"\r\n");
@@ -230,7 +230,7 @@ impl H1Body {
                 Ok(Event::End { trailers }) => {
                     let mut map = HeaderMap::new();
                     framing::trailer_fields(&io.buf[..trailers], |name, value| {
-                        crate::router::forward::Fields::field(&mut map, name.as_bytes(), value);
+                        crate::forward::Fields::field(&mut map, name.as_bytes(), value);
                     });
                     io.buf.advance(trailers);
                     self.release();
@@ -272,7 +272,7 @@ impl Body for PoolBody {
             PoolBody::H1(body) => body.poll_frame(cx),
             PoolBody::Hyper(body) => Pin::new(body)
                 .poll_frame(cx)
-                .map_ok(crate::router::forward::trailer_frame)
+                .map_ok(crate::forward::trailer_frame)
                 .map_err(Into::into),
         }
     }

@@ -4,12 +4,12 @@
 //! and logged, and the endpoint's connection goes back to its pool.
 
 use super::{Logged, Next, Reply, Request, write_out};
+use crate::forward;
 use crate::http1::framing::Framing;
 use crate::http1::head;
 use crate::http1::io::{
     Buffered, Relay, RelayError, poll_write_all, write_length, write_status_line,
 };
-use crate::router::forward;
 use crate::router::http::attempts::{self, H1};
 use crate::router::http::conn::Conn;
 use crate::router::http::record::Record;

@@ -5,12 +5,12 @@
 use super::exchange::Scratch;
 use super::{Logged, Read, Reply, Request};
 use crate::config::{AccessLog, ListenerConfig};
+use crate::forward::{self, Rewrite};
 use crate::http1::fields::{self, Kind};
 use crate::http1::framing::Framing;
 use crate::http1::head::{self, HeadError};
 use crate::http1::io::Buffered;
 use crate::ingress::normalize;
-use crate::router::forward::{self, Rewrite};
 use crate::router::http::conn::Conn;
 use crate::router::http::prepare;
 use crate::router::http::reply::Local;

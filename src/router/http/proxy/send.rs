@@ -3,8 +3,8 @@
 //! services; upgrades become tunnels, and the affinity cookie is set on the way back.
 
 use super::{Conn, Forward, Outgoing};
+use crate::forward::{self, map_pairs};
 use crate::http1::head;
-use crate::router::forward::{self, map_pairs};
 use crate::router::http::attempts::{self, H1, Hyper};
 use crate::router::http::record::{ResponseBody, Tracked};
 use crate::router::http::reply::Local;
