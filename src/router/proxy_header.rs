@@ -9,8 +9,7 @@
 
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// The 12-byte v2 signature.
 const V2_SIGNATURE: &[u8; 12] = b"\r\n\r\n\0\r\nQUIT\n";
@@ -37,9 +36,11 @@ pub enum ProxyHeaderError {
 }
 
 /// Reads the header; returns the client address it carries, or `None` for a `LOCAL` (v2) or
-/// `UNKNOWN` (v1) header, where the connection itself is the client.
-pub async fn read(
-    stream: &mut TcpStream,
+/// `UNKNOWN` (v1) header, where the connection itself is the client. Generic over the stream
+/// so that the reader can be driven from memory (the fuzz target does); the listener gives it
+/// its `TcpStream`.
+pub async fn read<S: AsyncRead + Unpin>(
+    stream: &mut S,
     deadline: Duration,
 ) -> Result<Option<SocketAddr>, ProxyHeaderError> {
     tokio::time::timeout(deadline, read_header(stream))
@@ -47,7 +48,9 @@ pub async fn read(
         .map_err(|_| ProxyHeaderError::Timeout(deadline))?
 }
 
-async fn read_header(stream: &mut TcpStream) -> Result<Option<SocketAddr>, ProxyHeaderError> {
+async fn read_header<S: AsyncRead + Unpin>(
+    stream: &mut S,
+) -> Result<Option<SocketAddr>, ProxyHeaderError> {
     let mut buf = vec![0u8; 8];
     stream.read_exact(&mut buf).await?;
     if buf.starts_with(b"PROXY ") {
@@ -103,7 +106,7 @@ async fn read_header(stream: &mut TcpStream) -> Result<Option<SocketAddr>, Proxy
 mod tests {
     use super::*;
     use tokio::io::AsyncWriteExt;
-    use tokio::net::TcpListener;
+    use tokio::net::{TcpListener, TcpStream};
 
     async fn through(bytes: &[u8]) -> (Result<Option<SocketAddr>, ProxyHeaderError>, Vec<u8>) {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
