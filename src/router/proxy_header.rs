@@ -62,6 +62,12 @@ async fn read_header<S: AsyncRead + Unpin>(
             }
             buf.push(stream.read_u8().await?);
         }
+        // The line is US-ASCII (spec §2.1). Checked before `ppp` sees it: `ppp` 2.3 slices the
+        // line two bytes past its first CR and panics when that falls inside a character
+        // (`PROXY \r\u{4a8}\r\n`), which would kill the connection's task (found by fuzzing).
+        if !buf.is_ascii() {
+            return Err(ProxyHeaderError::Invalid("v1 line is not ASCII".into()));
+        }
         let header = ppp::v1::Header::try_from(
             std::str::from_utf8(&buf).map_err(|e| ProxyHeaderError::Invalid(e.to_string()))?,
         )
@@ -152,5 +158,14 @@ mod tests {
         assert!(matches!(r, Err(ProxyHeaderError::Invalid(_))), "{r:?}");
         let (r, _) = through(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2 and far too long for a v1 line: xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n").await;
         assert!(matches!(r, Err(ProxyHeaderError::Invalid(_))), "{r:?}");
+    }
+
+    #[tokio::test]
+    async fn a_v1_line_with_a_cr_before_a_multibyte_character_is_refused_without_panic() {
+        // `ppp` 2.3 panics on this line (a slice inside 'Ҩ'); found by the proxy_header fuzz
+        // target.
+        let (r, rest) = through(b"PROXY \r\xd2\xa8\r\n").await;
+        assert!(matches!(r, Err(ProxyHeaderError::Invalid(_))), "{r:?}");
+        assert_eq!(rest, b"REST");
     }
 }
