@@ -20,16 +20,19 @@
 //! Files: `host.rs` ([`Hostname`]: validated, normalised hosts), `pattern.rs`
 //! ([`HostPattern`]: exact and one-label wildcard), `routes.rs` ([`PathType`], [`Rule`],
 //! [`RouteTable`], [`Lookup`]: the table, its build and its lookup; its module doc has the
-//! details), `path_rules.rs` (path validation, [`PathError`], [`Conflict`]) and
+//! details), `path_rules.rs` (path validation, [`PathError`], [`Conflict`]),
 //! `http_routes.rs` ([`HttpRoutes`]: the config's routes built into a table of services, as a
-//! snapshot holds them).
+//! snapshot holds them) and `normalize.rs` ([`normalize_target`], [`split_absolute`]: the one
+//! normalised form of a request target that routing, `allow_sources` and the backend all see).
 
 mod host;
 mod http_routes;
+pub mod normalize;
 mod path_rules;
 mod pattern;
 mod routes;
 
 pub use host::{HostError, HostPattern, Hostname, MAX_HOST_LEN, MAX_LABEL_LEN};
 pub use http_routes::{HttpRoutes, RouteTarget};
+pub use normalize::{NormalizeOptions, TargetError, normalize_target, split_absolute};
 pub use routes::{Conflict, Lookup, PathError, PathType, RouteTable, Rule};
