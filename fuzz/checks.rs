@@ -8,12 +8,14 @@
 //! input made here, independently of the code under test, wherever that is cheap.
 #![allow(unreachable_pub)] // pub for the fuzz crate, a private module of the replay test
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::Duration;
 use switchyard::config::Config;
 use switchyard::http1::framing::{self, Decoder, Event, Framing, FramingError};
 use switchyard::http1::head::{self, HeadError, MAX_FIELDS};
+use switchyard::ingress::normalize::{self, NormalizeOptions};
 use switchyard::ingress::{HostPattern, Hostname, MAX_HOST_LEN};
 use switchyard::router::proxy_header;
 
@@ -461,6 +463,152 @@ fn check_pattern(text: &str, host: Option<&Hostname>) {
         };
         assert_eq!(pattern.matches(host), expected, "{pattern} on {host}");
     }
+}
+
+/// `path`: [`normalize::normalize_target`] (with and without `keep_encoded_slashes`) and
+/// [`normalize::split_absolute`] on arbitrary text, the normalised path compared with a plain
+/// reading of the rules (decode, split on `/`, resolve `.` and `..` with a stack).
+pub fn path(data: &[u8]) {
+    let Ok(target) = std::str::from_utf8(data) else {
+        return;
+    };
+    let strict = normalized(target, false);
+    let kept = normalized(target, true);
+    // Keeping encoded slashes only lifts a refusal.
+    if let Some(strict) = strict {
+        assert_eq!(
+            kept,
+            Some(strict),
+            "keep_encoded_slashes changes an accepted target"
+        );
+    }
+    if let Ok((authority, rest)) = normalize::split_absolute(target) {
+        let (scheme, after) = target.split_once("://").expect("absolute form without ://");
+        assert!(scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https"));
+        assert!(!authority.is_empty() && !authority.contains(['@', '/', '?', '#']));
+        let tail = after
+            .strip_prefix(authority)
+            .expect("the authority is not what follows ://");
+        match &rest {
+            Cow::Borrowed(rest) => assert_eq!(*rest, tail),
+            Cow::Owned(rest) => assert_eq!(rest.strip_prefix('/'), Some(tail)),
+        }
+        assert!(rest.starts_with('/'));
+        let _ = Hostname::from_authority(authority);
+        normalized(&rest, false);
+        normalized(&rest, true);
+    }
+}
+
+/// Normalises `target`, checks the outcome, and returns the normalised target if accepted.
+fn normalized(target: &str, keep_encoded_slashes: bool) -> Option<String> {
+    let options = NormalizeOptions {
+        keep_encoded_slashes,
+    };
+    let expected = reference_normalize(target, keep_encoded_slashes);
+    let out = match normalize::normalize_target(target, options) {
+        Ok(out) => out,
+        Err(e) => {
+            assert!(!e.to_string().is_empty());
+            assert_eq!(expected, None, "refused ({e}) but valid");
+            return None;
+        }
+    };
+    assert_eq!(
+        Some(&*out),
+        expected.as_deref(),
+        "not the reference normalisation"
+    );
+    if let Cow::Borrowed(same) = out {
+        assert_eq!(same, target);
+    }
+    let (path, query) = out.split_at(out.find('?').unwrap_or(out.len()));
+    assert!(path.starts_with('/'), "{out:?}");
+    for bad in ["//", "/./", "/../"] {
+        assert!(!path.contains(bad), "{bad} in {out:?}");
+    }
+    assert!(!path.ends_with("/.") && !path.ends_with("/.."), "{out:?}");
+    assert!(
+        !path.contains(['\\', '#']) && !path.contains("%00"),
+        "{out:?}"
+    );
+    if let Some(at) = target.find('?') {
+        assert_eq!(query, &target[at..], "the query changed");
+    }
+    // A fixed point, returned borrowed.
+    let again = normalize::normalize_target(&out, options).expect("the output is refused");
+    assert!(
+        matches!(again, Cow::Borrowed(s) if s == out),
+        "not a fixed point: {out:?}"
+    );
+    Some(out.into_owned())
+}
+
+/// The normalisation rules read plainly: the normalised target, or `None` when refused.
+fn reference_normalize(target: &str, keep_encoded_slashes: bool) -> Option<String> {
+    let bytes = target.as_bytes();
+    let hex = |b: Option<&u8>| b.and_then(|b| char::from(*b).to_digit(16));
+    let mut in_path = true;
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'#' | 0 => return None,
+            b'?' => in_path = false,
+            b'\\' if in_path => return None,
+            b'%' => {
+                let value = hex(bytes.get(i + 1))? * 16 + hex(bytes.get(i + 2))?;
+                let slash = value == u32::from(b'/') || value == u32::from(b'\\');
+                if value == 0 || (in_path && slash && !keep_encoded_slashes) {
+                    return None;
+                }
+            }
+            0x21..=0x7E => {}
+            _ => return None,
+        }
+    }
+    let (path, query) = target.split_at(target.find('?').unwrap_or(target.len()));
+    let path = path.strip_prefix('/')?;
+    let parts: Vec<&str> = path.split('/').collect();
+    let mut segments: Vec<String> = Vec::new();
+    let mut directory = false;
+    for (i, raw) in parts.iter().enumerate() {
+        let segment = decode_unreserved(raw);
+        let last = i + 1 == parts.len();
+        match segment.as_str() {
+            "" | "." => directory = last,
+            ".." => {
+                segments.pop();
+                directory = last;
+            }
+            _ => {
+                segments.push(segment);
+                directory = false;
+            }
+        }
+    }
+    let mut out = format!("/{}", segments.join("/"));
+    if directory && !segments.is_empty() {
+        out.push('/');
+    }
+    Some(out + query)
+}
+
+/// Decodes `%XX` of unreserved characters, uppercases the hex digits of the others.
+fn decode_unreserved(raw: &str) -> String {
+    let mut out = String::new();
+    let mut rest = raw;
+    while let Some(at) = rest.find('%') {
+        out.push_str(&rest[..at]);
+        let code = &rest[at + 1..at + 3];
+        let value = u8::from_str_radix(code, 16).expect("checked hex");
+        if value.is_ascii_alphanumeric() || matches!(value, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(value));
+        } else {
+            out.push('%');
+            out.push_str(&code.to_ascii_uppercase());
+        }
+        rest = &rest[at + 3..];
+    }
+    out + rest
 }
 
 /// `config`: [`Config::parse`] and [`Config::parse_for_kubernetes`] on arbitrary UTF-8.

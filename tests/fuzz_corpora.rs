@@ -64,6 +64,11 @@ fn host_corpus_passes() {
 }
 
 #[test]
+fn path_corpus_passes() {
+    replay("path", checks::path);
+}
+
+#[test]
 fn config_corpus_passes() {
     replay("config", checks::config);
 }
