@@ -9,8 +9,7 @@
 
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// The 12-byte v2 signature.
 const V2_SIGNATURE: &[u8; 12] = b"\r\n\r\n\0\r\nQUIT\n";
@@ -37,9 +36,11 @@ pub enum ProxyHeaderError {
 }
 
 /// Reads the header; returns the client address it carries, or `None` for a `LOCAL` (v2) or
-/// `UNKNOWN` (v1) header, where the connection itself is the client.
-pub async fn read(
-    stream: &mut TcpStream,
+/// `UNKNOWN` (v1) header, where the connection itself is the client. Generic over the stream
+/// so that the reader can be driven from memory (the fuzz target does); the listener gives it
+/// its `TcpStream`.
+pub async fn read<S: AsyncRead + Unpin>(
+    stream: &mut S,
     deadline: Duration,
 ) -> Result<Option<SocketAddr>, ProxyHeaderError> {
     tokio::time::timeout(deadline, read_header(stream))
@@ -47,7 +48,9 @@ pub async fn read(
         .map_err(|_| ProxyHeaderError::Timeout(deadline))?
 }
 
-async fn read_header(stream: &mut TcpStream) -> Result<Option<SocketAddr>, ProxyHeaderError> {
+async fn read_header<S: AsyncRead + Unpin>(
+    stream: &mut S,
+) -> Result<Option<SocketAddr>, ProxyHeaderError> {
     let mut buf = vec![0u8; 8];
     stream.read_exact(&mut buf).await?;
     if buf.starts_with(b"PROXY ") {
@@ -58,6 +61,12 @@ async fn read_header(stream: &mut TcpStream) -> Result<Option<SocketAddr>, Proxy
                 ));
             }
             buf.push(stream.read_u8().await?);
+        }
+        // The line is US-ASCII (spec §2.1). Checked before `ppp` sees it: `ppp` 2.3 slices the
+        // line two bytes past its first CR and panics when that falls inside a character
+        // (`PROXY \r\u{4a8}\r\n`), which would kill the connection's task (found by fuzzing).
+        if !buf.is_ascii() {
+            return Err(ProxyHeaderError::Invalid("v1 line is not ASCII".into()));
         }
         let header = ppp::v1::Header::try_from(
             std::str::from_utf8(&buf).map_err(|e| ProxyHeaderError::Invalid(e.to_string()))?,
@@ -103,7 +112,7 @@ async fn read_header(stream: &mut TcpStream) -> Result<Option<SocketAddr>, Proxy
 mod tests {
     use super::*;
     use tokio::io::AsyncWriteExt;
-    use tokio::net::TcpListener;
+    use tokio::net::{TcpListener, TcpStream};
 
     async fn through(bytes: &[u8]) -> (Result<Option<SocketAddr>, ProxyHeaderError>, Vec<u8>) {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -149,5 +158,14 @@ mod tests {
         assert!(matches!(r, Err(ProxyHeaderError::Invalid(_))), "{r:?}");
         let (r, _) = through(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2 and far too long for a v1 line: xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n").await;
         assert!(matches!(r, Err(ProxyHeaderError::Invalid(_))), "{r:?}");
+    }
+
+    #[tokio::test]
+    async fn a_v1_line_with_a_cr_before_a_multibyte_character_is_refused_without_panic() {
+        // `ppp` 2.3 panics on this line (a slice inside 'Ҩ'); found by the proxy_header fuzz
+        // target.
+        let (r, rest) = through(b"PROXY \r\xd2\xa8\r\n").await;
+        assert!(matches!(r, Err(ProxyHeaderError::Invalid(_))), "{r:?}");
+        assert_eq!(rest, b"REST");
     }
 }
