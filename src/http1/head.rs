@@ -240,7 +240,8 @@ pub fn response<'b>(
         Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooManyFields),
         Err(e) => return Err(HeadError::Syntax(e)),
     };
-    let (Some(status), Some(version)) = (resp.code, resp.version) else {
+    // httparse takes any three digits; a status below 100 is no HTTP status (RFC 9110 §15).
+    let (Some(status @ 100..), Some(version)) = (resp.code, resp.version) else {
         return Err(HeadError::Syntax(httparse::Error::Status));
     };
     let mut length = None;

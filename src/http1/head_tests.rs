@@ -277,3 +277,13 @@ fn an_http_1_0_request_with_transfer_encoding_is_refused() {
         HeadError::Http10Coding
     );
 }
+
+#[test]
+fn a_status_below_100_is_refused() {
+    let mut fields = field_buf();
+    let head = b"HTTP/1.1 099 Odd\r\ncontent-length: 0\r\n\r\n";
+    assert_eq!(
+        response(head, &mut fields, 1024, false).unwrap_err(),
+        HeadError::Syntax(httparse::Error::Status)
+    );
+}

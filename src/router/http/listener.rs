@@ -67,6 +67,33 @@ struct Open {
     freed: tokio::sync::Notify,
 }
 
+/// A connection's place among the listener's open ones (and in the gauge), given back when
+/// the connection's task ends, however it ends: a panic in it (a bug in a parser, say) must
+/// not leak a `max_connections` slot for good.
+struct Slot {
+    open: Arc<Open>,
+    gauge: metrics::Gauge,
+}
+
+impl Slot {
+    fn take(open: &Arc<Open>, gauge: metrics::Gauge) -> Self {
+        open.count.fetch_add(1, Ordering::AcqRel);
+        gauge.increment(1.0);
+        Slot {
+            open: Arc::clone(open),
+            gauge,
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.open.count.fetch_sub(1, Ordering::AcqRel);
+        self.open.freed.notify_one();
+        self.gauge.decrement(1.0);
+    }
+}
+
 /// Accepts and serves connections until told to stop.
 pub async fn run(
     listener: TcpListener,
@@ -105,26 +132,22 @@ pub async fn run(
                 }
             },
         };
-        open.count.fetch_add(1, Ordering::AcqRel);
         let gauge = gauge
             .get_or_insert_with(|| {
                 metrics::gauge!(crate::telemetry::metrics::HTTP_CONNECTIONS_ACTIVE,
                     "listener" => config.name.to_string())
             })
             .clone();
-        gauge.increment(1.0);
-        let (config, tls, table, life2, open) = (
+        let slot = Slot::take(&open, gauge);
+        let (config, tls, table, life2) = (
             Arc::clone(&config),
             tls.clone(),
             Arc::clone(&table),
             life.clone(),
-            Arc::clone(&open),
         );
         life.connections.spawn(async move {
+            let _slot = slot;
             serve(socket, peer, &config, tls, table, &life2).await;
-            open.count.fetch_sub(1, Ordering::AcqRel);
-            open.freed.notify_one();
-            gauge.decrement(1.0);
         });
     }
     tracing::debug!(listener = %settings.load().name, "http listener stopped");
@@ -333,5 +356,23 @@ async fn serve_with<S, H, F>(
 fn log_end(result: Result<(), Box<dyn std::error::Error + Send + Sync>>, config: &ListenerConfig) {
     if let Err(error) = result {
         tracing::debug!(listener = %config.name, %error, "http connection ended with error");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_connection_task_that_panics_gives_its_slot_back() {
+        let open = Arc::new(Open::default());
+        let slot = Slot::take(&open, metrics::Gauge::noop());
+        assert_eq!(open.count.load(Ordering::Acquire), 1);
+        let task = tokio::spawn(async move {
+            let _slot = slot;
+            panic!("a bug in a connection's task");
+        });
+        assert!(task.await.is_err());
+        assert_eq!(open.count.load(Ordering::Acquire), 0);
     }
 }
