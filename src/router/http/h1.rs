@@ -54,6 +54,12 @@ pub(super) struct Handover<S> {
 }
 
 /// Serves `io` until it closes, or returns it to be served by hyper.
+///
+/// The connection's task holds this loop's state for as long as the connection is open, most
+/// of it waiting for a request; so what a request needs beyond its head (forwarding it: the
+/// endpoint's connect and the two relays, about 2 KiB; or an answer of our own) is boxed,
+/// allocated when the request comes and freed after its response. The request head that
+/// chose the step is moved into it, not kept beside it.
 pub(super) async fn serve<S>(
     io: S,
     conn: &Conn,
@@ -61,39 +67,56 @@ pub(super) async fn serve<S>(
     stop: &CancellationToken,
 ) -> Option<Handover<S>>
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let mut client = Buffered::new(io);
     let mut scratch = exchange::Scratch::default();
     let mut deadline = read::Deadline::new(config.header_read_timeout);
     loop {
-        let next = match read::request(&mut client, conn, config, stop, &mut deadline, &mut scratch)
-            .await
-        {
-            Read::Request(request) => {
-                exchange::forward(&mut client, conn, request, &mut scratch, stop).await
+        let head = read::request(&mut client, conn, config, stop, &mut deadline, &mut scratch);
+        let next = {
+            let step: Option<Step<'_>> = match head.await {
+                Read::Request(request) => Some(Box::pin(exchange::forward(
+                    &mut client,
+                    conn,
+                    request,
+                    &mut scratch,
+                    stop,
+                ))),
+                Read::Reply(reply) => Some(Box::pin(exchange::answer(
+                    &mut client,
+                    conn,
+                    reply,
+                    &mut scratch,
+                ))),
+                Read::Handover { snapshot, upgrade } => {
+                    return Some(Handover {
+                        io: client.io,
+                        read: client.buf,
+                        snapshot,
+                        upgrade,
+                    });
+                }
+                Read::Done => None,
+            };
+            match step {
+                Some(step) => step.await,
+                None => Next::Close { linger: false },
             }
-            Read::Reply(reply) => exchange::answer(&mut client, conn, reply, &mut scratch).await,
-            Read::Handover { snapshot, upgrade } => {
-                return Some(Handover {
-                    io: client.io,
-                    read: client.buf,
-                    snapshot,
-                    upgrade,
-                });
-            }
-            Read::Done => Next::Close { linger: false },
         };
         deadline.restart();
         match next {
             Next::KeepAlive => {}
             Next::Close { linger } => {
-                exchange::close(&mut client, linger).await;
+                Box::pin(exchange::close(&mut client, linger)).await;
                 return None;
             }
         }
     }
 }
+
+/// What is done with a request once its head is read: forwarding it, or answering it.
+type Step<'a> = std::pin::Pin<Box<dyn Future<Output = Next> + Send + 'a>>;
 
 /// What the connection does after a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
