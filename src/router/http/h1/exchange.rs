@@ -27,7 +27,8 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-/// Buffers a connection reuses from request to request.
+/// Buffers a connection reuses from request to request, and frees while it waits for the
+/// next one ([`Scratch::release`]).
 #[derive(Debug, Default)]
 pub(in crate::router::http) struct Scratch {
     /// The request head as it goes to the endpoint.
@@ -36,6 +37,15 @@ pub(in crate::router::http) struct Scratch {
     pub out: Vec<u8>,
     /// What goes to the endpoint after the head.
     pub up: Vec<u8>,
+}
+
+impl Scratch {
+    /// Frees the buffers (a connection waiting for a request needs none).
+    pub(in crate::router::http) fn release(&mut self) {
+        if self.head.capacity() | self.out.capacity() | self.up.capacity() != 0 {
+            *self = Scratch::default();
+        }
+    }
 }
 
 /// Sends `request` to an endpoint and passes its response back to the client.
@@ -178,6 +188,7 @@ where
         log,
     } = reply;
     scratch.out.clear();
+    scratch.out.reserve(512);
     local.write(&mut scratch.out, close, head);
     let written = write_out(client, &scratch.out).await;
     finish(conn, log, local.status, 0, local.body_len(head));
@@ -241,6 +252,8 @@ where
 /// hop-by-hop ones, and the framing field the body will be sent with.
 fn client_head(resp: &head::Response<'_>, out: &mut Vec<u8>) {
     out.clear();
+    // One allocation when the buffer was released; room for a small body after the head.
+    out.reserve(resp.len + 1024);
     write_status_line(out, resp.status, resp.reason);
     let keep_length = resp.framing == Framing::Empty && resp.length_passes();
     forward::response(|| resp.pairs(), resp.connection, keep_length, out);

@@ -66,7 +66,7 @@ pub(super) async fn request<S: AsyncRead + Unpin>(
                 }
             }
         }
-        match fill(client, deadline, stop).await {
+        match fill(client, deadline, stop, scratch).await {
             Filled::More => {}
             Filled::Done => return Read::Done,
         }
@@ -244,6 +244,8 @@ fn write_head<'b>(
     out: &mut Vec<u8>,
 ) -> forward::RequestId<'b> {
     out.clear();
+    // One allocation when the buffer was released: the head plus the forwarding fields.
+    out.reserve(req.len + 256);
     out.extend_from_slice(req.method.as_bytes());
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
@@ -265,11 +267,14 @@ enum Filled {
 }
 
 /// Reads more of a request head, unless the connection closes, the deadline passes, or the
-/// listener stops while nothing of a request has come.
+/// listener stops while nothing of a request has come. While it waits, the connection holds
+/// no buffer it does not need: an empty read buffer and the scratch buffers are freed (see
+/// [`Buffered`]; an idle keep-alive connection then costs its task and its socket).
 async fn fill<S: AsyncRead + Unpin>(
     client: &mut Buffered<S>,
     deadline: &mut Deadline,
     stop: &CancellationToken,
+    scratch: &mut Scratch,
 ) -> Filled {
     std::future::poll_fn(|cx| {
         if client.buf.is_empty() && stop.is_cancelled() {
@@ -280,6 +285,8 @@ async fn fill<S: AsyncRead + Unpin>(
             Poll::Ready(Ok(_)) => return Poll::Ready(Filled::More),
             Poll::Pending => {}
         }
+        client.release();
+        scratch.release();
         match deadline.poll(cx) {
             Poll::Ready(()) => Poll::Ready(Filled::Done),
             Poll::Pending => Poll::Pending,
