@@ -26,10 +26,12 @@ const COPY_MAX: usize = 16 * 1024;
 
 /// A byte stream and the bytes read from it that are not used yet.
 ///
-/// A buffer is taken only when bytes come: while it has none ([`Buffered::release`]), a read
-/// goes to the stack first, and only what it got is copied into a new buffer. A connection
-/// that waits for its first or next request (10,000 idle ones are common) holds no buffer,
-/// at the cost of that copy (a request head) and one allocation per request after a wait.
+/// A buffer is taken only when bytes come: while it has none (new, or after
+/// [`Buffered::release`]), a read goes to the stack first, and only what it got is copied into
+/// a new buffer. So a connection that waits for its first request, or that has gone idle
+/// between requests (10,000 such ones are common), holds no buffer; the copy (a request head)
+/// and the allocation come once per wake-up, not per request (`router::http::h1` keeps the
+/// buffer while requests keep coming).
 #[derive(Debug)]
 pub struct Buffered<S> {
     /// The stream.
@@ -55,6 +57,7 @@ impl<S: AsyncRead + Unpin> Buffered<S> {
     }
 
     /// Reads more into the buffer: the bytes read, 0 at the end of the stream.
+    #[inline]
     pub fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         if self.buf.capacity() == 0 {
             return self.poll_fill_unbuffered(cx);
@@ -73,7 +76,9 @@ impl<S: AsyncRead + Unpin> Buffered<S> {
     }
 
     /// [`Buffered::poll_fill`] without a buffer: reads on the stack, and takes a buffer only
-    /// for what came.
+    /// for what came. (Once per connection and per busy spell, so kept out of line.)
+    #[cold]
+    #[inline(never)]
     fn poll_fill_unbuffered(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         let mut stack = [MaybeUninit::<u8>::uninit(); START_READ];
         let mut read = ReadBuf::uninit(&mut stack);
