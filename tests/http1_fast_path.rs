@@ -423,6 +423,60 @@ async fn an_idle_keep_alive_connection_closes_at_the_header_deadline() {
     );
 }
 
+/// An app with a second listener, `slow`, whose header deadline (10 s) is well past the
+/// moment an idle connection gives back its buffers (1 to 2 s).
+async fn app_with_slow_listener(backend: SocketAddr) -> (switchyard::app::App, SocketAddr) {
+    let (app, _) = app_for(
+        backend,
+        "[[listeners]]\nname = \"slow\"\nlisten = \"127.0.0.1:0\"\nheader_read_timeout = \"10s\"\n",
+    )
+    .await;
+    let addr = app.http_addr("slow").await.unwrap();
+    (app, addr)
+}
+
+#[tokio::test]
+async fn a_keep_alive_connection_serves_on_after_going_idle() {
+    let (_app, addr) = app_with_slow_listener(backend("a").await).await;
+    let (mut s, mut buf) = send(addr, b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").await;
+    assert_eq!(
+        read_response(&mut s, &mut buf, false).await.body,
+        b"a GET / 0"
+    );
+    // Idle long enough to have freed its buffers and its request state; then two
+    // pipelined requests, the second one's head split.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    s.write_all(b"GET /x HTTP/1.1\r\nhost: x\r\n\r\nGET /y HTTP/1.1\r\nho")
+        .await
+        .unwrap();
+    assert_eq!(
+        read_response(&mut s, &mut buf, false).await.body,
+        b"a GET /x 0"
+    );
+    s.write_all(b"st: x\r\n\r\n").await.unwrap();
+    assert_eq!(
+        read_response(&mut s, &mut buf, false).await.body,
+        b"a GET /y 0"
+    );
+}
+
+#[tokio::test]
+async fn a_request_head_split_across_an_idle_look_is_kept() {
+    let (_app, addr) = app_with_slow_listener(backend("a").await).await;
+    let (mut s, mut buf) = send(addr, b"GET / HTTP/1.1\r\nhost: x\r\n\r\nGET /late HT").await;
+    assert_eq!(
+        read_response(&mut s, &mut buf, false).await.body,
+        b"a GET / 0"
+    );
+    // The connection looks for idleness while half a head waits in its buffer.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    s.write_all(b"TP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+    assert_eq!(
+        read_response(&mut s, &mut buf, false).await.body,
+        b"a GET /late 0"
+    );
+}
+
 /// A backend that answers the first request of each connection and closes at the second
 /// without answering, as an endpoint does whose idle timeout struck just as it came.
 async fn close_on_second_backend() -> SocketAddr {

@@ -11,11 +11,12 @@
 use super::framing::{self, Decoder, Event, Framing, FramingError};
 use bytes::{Buf, BytesMut};
 use std::io;
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// The first read size of a connection.
+/// The first read size of a connection, and of each read into a released buffer.
 const START_READ: usize = 8 * 1024;
 /// The read size grows (doubling while reads fill it) up to this.
 const MAX_READ: usize = 256 * 1024;
@@ -24,6 +25,13 @@ const MAX_READ: usize = 256 * 1024;
 const COPY_MAX: usize = 16 * 1024;
 
 /// A byte stream and the bytes read from it that are not used yet.
+///
+/// A buffer is taken only when bytes come: while it has none (new, or after
+/// [`Buffered::release`]), a read goes to the stack first, and only what it got is copied into
+/// a new buffer. So a connection that waits for its first request, or that has gone idle
+/// between requests (10,000 such ones are common), holds no buffer; the copy (a request head)
+/// and the allocation come once per wake-up, not per request (`router::http::h1` keeps the
+/// buffer while requests keep coming).
 #[derive(Debug)]
 pub struct Buffered<S> {
     /// The stream.
@@ -49,7 +57,11 @@ impl<S: AsyncRead + Unpin> Buffered<S> {
     }
 
     /// Reads more into the buffer: the bytes read, 0 at the end of the stream.
+    #[inline]
     pub fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        if self.buf.capacity() == 0 {
+            return self.poll_fill_unbuffered(cx);
+        }
         self.buf.reserve(self.read_size);
         let room = self.buf.capacity() - self.buf.len();
         let n = ready!(tokio_util::io::poll_read_buf(
@@ -61,6 +73,31 @@ impl<S: AsyncRead + Unpin> Buffered<S> {
             self.read_size *= 2;
         }
         Poll::Ready(Ok(n))
+    }
+
+    /// [`Buffered::poll_fill`] without a buffer: reads on the stack, and takes a buffer only
+    /// for what came. (Once per connection and per busy spell, so kept out of line.)
+    #[cold]
+    #[inline(never)]
+    fn poll_fill_unbuffered(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let mut stack = [MaybeUninit::<u8>::uninit(); START_READ];
+        let mut read = ReadBuf::uninit(&mut stack);
+        ready!(Pin::new(&mut self.io).poll_read(cx, &mut read))?;
+        let got = read.filled();
+        if !got.is_empty() {
+            self.buf.reserve(self.read_size.max(got.len()));
+            self.buf.extend_from_slice(got);
+        }
+        Poll::Ready(Ok(got.len()))
+    }
+
+    /// Frees the buffer if it holds nothing, and starts the read size over: for a connection
+    /// about to wait (the next read takes a buffer again, see [`Buffered`]).
+    pub fn release(&mut self) {
+        if self.buf.is_empty() && self.buf.capacity() != 0 {
+            self.buf = BytesMut::new();
+            self.read_size = START_READ;
+        }
     }
 
     /// [`Buffered::poll_fill`] as a future.

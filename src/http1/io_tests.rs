@@ -152,6 +152,40 @@ async fn an_empty_body_writes_the_head_only() {
     assert!(Relay::new(Framing::Length(1), Vec::new()).has_body());
 }
 
+#[tokio::test]
+async fn a_buffer_is_taken_when_bytes_come_and_given_back_when_used_up() {
+    let (mut client, mut server) = tokio::io::duplex(64 * 1024);
+    let mut src = Buffered::new(&mut server);
+    // Nothing to read: the read waits, and no buffer is taken.
+    let waker = futures::task::noop_waker();
+    let mut cx = Context::from_waker(&waker);
+    assert!(src.poll_fill(&mut cx).is_pending());
+    assert_eq!(src.buf.capacity(), 0);
+    // Bytes come: a buffer of the first read size holds them.
+    tokio::io::AsyncWriteExt::write_all(&mut client, b"GET / HTTP/1.1\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(src.fill().await.unwrap(), 18);
+    assert_eq!(&src.buf[..], b"GET / HTTP/1.1\r\n\r\n");
+    assert!(src.buf.capacity() >= START_READ);
+    // Not used up: kept.
+    src.release();
+    assert_eq!(src.buf.len(), 18);
+    // Used up: given back.
+    src.buf.advance(18);
+    src.release();
+    assert_eq!(src.buf.capacity(), 0);
+    // More than the first read size at once: all of it arrives, over several reads.
+    let big = vec![b'x'; 3 * START_READ];
+    tokio::io::AsyncWriteExt::write_all(&mut client, &big)
+        .await
+        .unwrap();
+    while src.buf.len() < big.len() {
+        assert!(src.fill().await.unwrap() > 0);
+    }
+    assert_eq!(&src.buf[..], &big[..]);
+}
+
 #[test]
 fn decimals_are_written_in_full() {
     for n in [0u64, 7, 10, 200, 1_048_576, u64::MAX] {

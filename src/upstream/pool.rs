@@ -13,7 +13,8 @@
 //! reused newest first (the warmest, least likely to have been closed by the endpoint). Before
 //! reuse a connection is checked for a close by the endpoint; tokio's readiness tells that
 //! without a system call in the common case. Idle ones are closed after [`POOL_IDLE`] by a
-//! reaper task that runs while the pool holds any. If a reused connection still turns out to
+//! reaper task that runs while the pool holds any, and give back their read buffer to it
+//! sooner. If a reused connection still turns out to
 //! have been closed before any byte of an answer came, a request without a body and with an
 //! idempotent method goes out again on a new connection (as Go's and hyper-util's clients do).
 
@@ -253,11 +254,18 @@ fn start_reaper(pool: &Arc<Inner>) {
     }
 }
 
-/// Closes connections idle too long or closed by their endpoint, checking a few times per
-/// idle timeout; ends when the pool is gone or empty.
+/// How often the reaper looks at the idle connections (or five times per idle timeout, if
+/// that is more often).
+const SWEEP: Duration = Duration::from_secs(2);
+
+/// Closes connections idle too long or closed by their endpoint, and frees the read buffers of
+/// the others that have been idle since the last look (the first read after a checkout takes
+/// one again, see [`Buffered`]): after a burst, hundreds of idle connections would otherwise
+/// keep 8 KiB each for [`POOL_IDLE`]. Looks every [`SWEEP`]; ends when the pool is gone or
+/// empty.
 async fn reap(pool: Weak<Inner>) {
     loop {
-        let Some(every) = pool.upgrade().map(|p| p.idle_timeout / 5) else {
+        let Some(every) = pool.upgrade().map(|p| (p.idle_timeout / 5).min(SWEEP)) else {
             return;
         };
         tokio::time::sleep(every).await;
@@ -266,7 +274,13 @@ async fn reap(pool: Weak<Inner>) {
         };
         let timeout = pool.idle_timeout;
         pool.idle.retain(|_, idle| {
-            idle.retain_mut(|c| c.since.elapsed() <= timeout && c.conn.is_open());
+            idle.retain_mut(|c| {
+                let idle_for = c.since.elapsed();
+                if idle_for >= every {
+                    c.conn.io.release();
+                }
+                idle_for <= timeout && c.conn.is_open()
+            });
             !idle.is_empty()
         });
         if pool.idle.is_empty() {

@@ -54,6 +54,15 @@ pub(super) struct Handover<S> {
 }
 
 /// Serves `io` until it closes, or returns it to be served by hyper.
+///
+/// A connection alternates between two states. Idle, it has nothing read and holds no buffer:
+/// the task waits for bytes (read to the stack, [`Buffered`]) or for the header-read deadline,
+/// with this loop's few hundred bytes of state; a connection that never sends a byte stays
+/// there. Busy ([`busy`]), it serves requests one after another with its read buffer, its
+/// scratch buffers and the state of a request in flight (about 2.4 KiB, boxed): allocated
+/// once when bytes come, kept while requests keep coming, and freed once the connection has
+/// waited about [`read::IDLE`] with nothing to do. So a busy keep-alive connection allocates
+/// nothing per request, and an idle one costs its task and its socket.
 pub(super) async fn serve<S>(
     io: S,
     conn: &Conn,
@@ -64,17 +73,18 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut client = Buffered::new(io);
-    let mut scratch = exchange::Scratch::default();
     let mut deadline = read::Deadline::new(config.header_read_timeout);
     loop {
-        let next = match read::request(&mut client, conn, config, stop, &mut deadline, &mut scratch)
-            .await
-        {
-            Read::Request(request) => {
-                exchange::forward(&mut client, conn, request, &mut scratch, stop).await
-            }
-            Read::Reply(reply) => exchange::answer(&mut client, conn, reply, &mut scratch).await,
-            Read::Handover { snapshot, upgrade } => {
+        if client.buf.is_empty() && !read::wait(&mut client, &mut deadline, stop).await {
+            Box::pin(exchange::close(&mut client, false)).await;
+            return None;
+        }
+        deadline.watch_idle();
+        let served = Box::pin(busy(&mut client, conn, config, stop, &mut deadline)).await;
+        match served {
+            Busy::Idle => client.release(),
+            Busy::Closed => return None,
+            Busy::Handover { snapshot, upgrade } => {
                 return Some(Handover {
                     io: client.io,
                     read: client.buf,
@@ -82,14 +92,54 @@ where
                     upgrade,
                 });
             }
+        }
+    }
+}
+
+/// How a busy spell of a connection ended.
+enum Busy {
+    /// No request came for a while: the connection is idle again, nothing read.
+    Idle,
+    /// The connection is closed.
+    Closed,
+    /// hyper takes the connection ([`Read::Handover`]).
+    Handover {
+        /// The snapshot its request was routed on.
+        snapshot: Option<Arc<Snapshot>>,
+        /// The request asks for an upgrade.
+        upgrade: bool,
+    },
+}
+
+/// Serves requests until the connection closes, is handed to hyper, or waits long enough
+/// for the next request to be called idle ([`serve`]).
+async fn busy<S>(
+    client: &mut Buffered<S>,
+    conn: &Conn,
+    config: &ListenerConfig,
+    stop: &CancellationToken,
+    deadline: &mut read::Deadline,
+) -> Busy
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut scratch = exchange::Scratch::default();
+    loop {
+        let next = match read::request(client, conn, config, stop, deadline, &mut scratch).await {
+            Read::Request(request) => {
+                exchange::forward(client, conn, request, &mut scratch, stop).await
+            }
+            Read::Reply(reply) => exchange::answer(client, conn, reply, &mut scratch).await,
+            Read::Handover { snapshot, upgrade } => return Busy::Handover { snapshot, upgrade },
+            Read::Idle => return Busy::Idle,
             Read::Done => Next::Close { linger: false },
         };
         deadline.restart();
         match next {
             Next::KeepAlive => {}
             Next::Close { linger } => {
-                exchange::close(&mut client, linger).await;
-                return None;
+                exchange::close(client, linger).await;
+                return Busy::Closed;
             }
         }
     }
@@ -124,6 +174,8 @@ enum Read {
     },
     /// The connection closed, timed out waiting, or the listener is stopping.
     Done,
+    /// Nothing came for a while ([`read::IDLE`]) and nothing is read: the connection is idle.
+    Idle,
 }
 
 /// A request ready to go to an endpoint; its head is already consumed from the buffer, and

@@ -172,41 +172,50 @@ async fn serve(
         }
     }
     let local = socket.local_addr().unwrap_or(config.listen);
-    let mut conn = Conn {
-        client,
-        local,
-        listener: Arc::clone(&config.name),
-        sni: None,
-        tls: tls.is_some(),
-        certs: tls.as_ref().map(|t| Arc::clone(&t.certs)),
-        table,
-        forwarding: crate::forward::ClientHeaders::new(client.ip(), local.port()),
-        private: Default::default(),
-        normalize: crate::ingress::normalize::NormalizeOptions {
-            keep_encoded_slashes: config.keep_encoded_slashes,
-        },
-        underscores: config.underscores_in_headers,
-        tunnel: Default::default(),
+    let conn = |sni| {
+        Arc::new(Conn {
+            client,
+            local,
+            listener: Arc::clone(&config.name),
+            sni,
+            tls: tls.is_some(),
+            certs: tls.as_ref().map(|t| Arc::clone(&t.certs)),
+            table,
+            forwarding: crate::forward::ClientHeaders::new(client.ip(), local.port()),
+            private: Default::default(),
+            normalize: crate::ingress::normalize::NormalizeOptions {
+                keep_encoded_slashes: config.keep_encoded_slashes,
+            },
+            underscores: config.underscores_in_headers,
+            tunnel: Default::default(),
+        })
     };
-    match tls {
-        None => http(socket, conn, config, life).await,
-        Some(tls) => {
-            match crate::tls::accept(&tls.acceptor, socket, config.handshake_timeout).await {
-                Ok(stream) => {
-                    let session = stream.get_ref().1;
-                    conn.sni = session.server_name().map(str::to_owned);
-                    if session.alpn_protocol() == Some(b"h2") {
-                        let io = Prefixed::new(stream, BytesMut::new());
-                        h2(io, conn, config, life).await;
-                    } else {
-                        http(stream, conn, config, life).await;
-                    }
-                }
-                Err(error) => {
-                    tracing::debug!(listener = %config.name, %client, %error, reason = error.reason(), "tls handshake failed");
-                }
-            }
+    let Some(Tls { acceptor, .. }) = &tls else {
+        return http(socket, conn(None), config, life).await;
+    };
+    // Boxed: the handshake's state (about 3 KiB) is freed once it is over, and the stream
+    // (rustls' state, 1.2 KiB) is moved as one pointer from here on. (The result is bound
+    // before it is used, so that it is not kept in the task's state beside what follows.)
+    let stream = match Box::pin(crate::tls::accept(
+        acceptor,
+        socket,
+        config.handshake_timeout,
+    ))
+    .await
+    {
+        Ok(stream) => Box::new(stream),
+        Err(error) => {
+            return tracing::debug!(listener = %config.name, %client, %error, reason = error.reason(), "tls handshake failed");
         }
+    };
+    let session = stream.get_ref().1;
+    let h2_chosen = session.alpn_protocol() == Some(b"h2");
+    let conn = conn(session.server_name().map(str::to_owned));
+    if h2_chosen {
+        let io = Prefixed::new(stream, BytesMut::new());
+        Box::pin(h2(io, conn, config, life)).await;
+    } else {
+        http(stream, conn, config, life).await;
     }
 }
 
@@ -215,52 +224,64 @@ async fn serve(
 /// its preface); the
 /// handler's state lives inside hyper's connection, polled in place. While the listener
 /// drains, the fast path finishes the request in flight; at the drain deadline it is dropped.
-async fn http<S>(io: S, conn: Conn, config: &ListenerConfig, life: &Lifecycle)
+async fn http<S>(io: S, conn: Arc<Conn>, config: &ListenerConfig, life: &Lifecycle)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let conn = Arc::new(conn);
     let handed = {
         let fast = super::h1::serve(io, &conn, config, &life.stop_accepting);
         tokio::pin!(fast);
-        tokio::select! {
+        let handed = tokio::select! {
             biased;
             handed = fast.as_mut() => handed,
             () = Cancelled::new(&life.stop_accepting) => tokio::select! {
                 handed = fast.as_mut() => handed,
                 () = life.force_close.cancelled() => None,
             },
-        }
+        };
+        // Boxed: the connection's task carries hyper's state only when hyper serves it.
+        handed.map(|handed| Box::pin(hyper_serves(handed, Arc::clone(&conn), config, life)))
     };
-    if let Some(super::h1::Handover {
+    if let Some(served) = handed {
+        served.await;
+    }
+}
+
+/// Serves a connection the fast path handed over ([`http`]). Over HTTP/1.x hyper serves this
+/// one request, then closes: every request hyper parses went through the fast path's checks
+/// first, and is routed on the snapshot the fast path routed it on. An upgrade's connection
+/// is kept for the tunnel if the endpoint switches, and closed after any other answer.
+async fn hyper_serves<S>(
+    handed: super::h1::Handover<S>,
+    conn: Arc<Conn>,
+    config: &ListenerConfig,
+    life: &Lifecycle,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let super::h1::Handover {
         io,
         read,
         snapshot,
         upgrade,
-    }) = handed
-    {
-        // Over HTTP/1.x hyper serves this one request, then closes: every request hyper
-        // parses went through the fast path's checks first, and is routed on the snapshot the
-        // fast path routed it on. An upgrade's connection is kept for the tunnel if the
-        // endpoint switches, and closed after any other answer.
-        let io = Prefixed::new(io, read);
-        let kept = Arc::clone(&conn);
-        let handler = move |req| {
-            let answer = proxy::handle(req, Arc::clone(&conn), snapshot.clone());
-            async move {
-                answer
-                    .await
-                    .map(|r| if upgrade { close_unless_switched(r) } else { r })
-            }
-        };
-        serve_with(io, handler, config, life, upgrade).await;
-        if let Some(tunnel) = kept.take_tunnel() {
-            // Still this connection's task: its slot and its gauge hold, and a drain waits
-            // for it until the deadline.
-            tokio::select! {
-                () = tunnel => {}
-                () = life.force_close.cancelled() => {}
-            }
+    } = handed;
+    let io = Prefixed::new(io, read);
+    let kept = Arc::clone(&conn);
+    let handler = move |req| {
+        let answer = proxy::handle(req, Arc::clone(&conn), snapshot.clone());
+        async move {
+            answer
+                .await
+                .map(|r| if upgrade { close_unless_switched(r) } else { r })
+        }
+    };
+    serve_with(io, handler, config, life, upgrade).await;
+    if let Some(tunnel) = kept.take_tunnel() {
+        // Still this connection's task: its slot and its gauge hold, and a drain waits
+        // for it until the deadline.
+        tokio::select! {
+            () = tunnel => {}
+            () = life.force_close.cancelled() => {}
         }
     }
 }
@@ -281,11 +302,10 @@ fn close_unless_switched(mut response: Response<ResponseBody>) -> Response<Respo
 /// Serves a connection that chose HTTP/2 by ALPN. hyper runs each stream as a task of its
 /// own and moves the handler's state (about 1.7 KiB) into it twice, then once more when it
 /// finishes; a boxed handler is moved as one pointer, for one allocation.
-async fn h2<S>(io: S, conn: Conn, config: &ListenerConfig, life: &Lifecycle)
+async fn h2<S>(io: S, conn: Arc<Conn>, config: &ListenerConfig, life: &Lifecycle)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let conn = Arc::new(conn);
     let handler = move |req| Box::pin(proxy::handle(req, Arc::clone(&conn), None));
     serve_with(io, handler, config, life, true).await;
 }

@@ -267,6 +267,28 @@ async fn idle_connections_are_closed_after_the_idle_timeout() {
 }
 
 #[tokio::test]
+async fn an_idle_connection_gives_back_its_buffer_and_serves_again() {
+    let b = backend(After::KeepAlive).await;
+    // Looked at every 400 ms; the idle timeout itself is not reached within the test.
+    let pool = pool_with(Duration::from_secs(2), POOL_MAX_IDLE);
+    exchange(&pool, b.address).await;
+    let capacity = || {
+        let idle = pool.inner.idle.get(&b.address).unwrap();
+        idle[0].conn.io.buf.capacity()
+    };
+    assert!(capacity() > 0);
+    for _ in 0..100 {
+        if capacity() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(capacity(), 0, "the idle connection kept its read buffer");
+    exchange(&pool, b.address).await;
+    assert_eq!(b.accepted.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
 async fn a_full_pool_closes_its_oldest_connection() {
     let b = backend(After::KeepAlive).await;
     const MAX: usize = 8;

@@ -27,7 +27,8 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-/// Buffers a connection reuses from request to request.
+/// Buffers a connection reuses from request to request while it is busy (see
+/// [`super::serve`]), each taken with at least [`SCRATCH`] bytes.
 #[derive(Debug, Default)]
 pub(in crate::router::http) struct Scratch {
     /// The request head as it goes to the endpoint.
@@ -37,6 +38,12 @@ pub(in crate::router::http) struct Scratch {
     /// What goes to the endpoint after the head.
     pub up: Vec<u8>,
 }
+
+/// The least capacity of a scratch buffer: a head and a small body fit, and the buffers fall
+/// in a size class of their own, apart from the smaller objects an idle connection keeps (its
+/// task is 1.2 KiB, its `Conn` 0.3 KiB), so that freeing them when the connection goes idle
+/// leaves whole pages free for the allocator to give back, not holes between those objects.
+pub(super) const SCRATCH: usize = 2048;
 
 /// Sends `request` to an endpoint and passes its response back to the client.
 pub(super) async fn forward<S>(
@@ -178,6 +185,7 @@ where
         log,
     } = reply;
     scratch.out.clear();
+    scratch.out.reserve(SCRATCH);
     local.write(&mut scratch.out, close, head);
     let written = write_out(client, &scratch.out).await;
     finish(conn, log, local.status, 0, local.body_len(head));
@@ -241,6 +249,8 @@ where
 /// hop-by-hop ones, and the framing field the body will be sent with.
 fn client_head(resp: &head::Response<'_>, out: &mut Vec<u8>) {
     out.clear();
+    // Room for a small body after the head, in one allocation.
+    out.reserve(SCRATCH.max(resp.len + 1024));
     write_status_line(out, resp.status, resp.reason);
     let keep_length = resp.framing == Framing::Empty && resp.length_passes();
     forward::response(|| resp.pairs(), resp.connection, keep_length, out);
@@ -274,6 +284,7 @@ impl<'c, S: AsyncRead + AsyncWrite + Unpin> RelayBody<'c, S> {
         mut up: Vec<u8>,
     ) -> Self {
         up.clear();
+        up.reserve(SCRATCH.max(head.len()));
         up.extend_from_slice(head);
         RelayBody {
             client,

@@ -66,9 +66,10 @@ pub(super) async fn request<S: AsyncRead + Unpin>(
                 }
             }
         }
-        match fill(client, deadline, stop).await {
+        match fill(client, deadline, stop, true).await {
             Filled::More => {}
             Filled::Done => return Read::Done,
+            Filled::Idle => return Read::Idle,
         }
     }
 }
@@ -244,6 +245,8 @@ fn write_head<'b>(
     out: &mut Vec<u8>,
 ) -> forward::RequestId<'b> {
     out.clear();
+    // The head plus the forwarding fields, in one allocation.
+    out.reserve(super::exchange::SCRATCH.max(req.len + 256));
     out.extend_from_slice(req.method.as_bytes());
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
@@ -258,20 +261,38 @@ fn write_head<'b>(
     id
 }
 
+/// How long a busy connection waits for its next request, with nothing read, before it is
+/// idle again and frees what it holds ([`super::serve`]): between one and two of these.
+pub(super) const IDLE: Duration = Duration::from_secs(1);
+
 /// How reading more of a head went.
 enum Filled {
     More,
     Done,
+    /// Nothing read, nothing to read for a while ([`IDLE`]).
+    Idle,
 }
 
-/// Reads more of a request head, unless the connection closes, the deadline passes, or the
-/// listener stops while nothing of a request has come.
-async fn fill<S: AsyncRead + Unpin>(
+/// Waits, idle, for the first bytes of a request: whether they came (else the connection
+/// closed, the deadline passed, or the listener is stopping).
+pub(super) async fn wait<S: AsyncRead + Unpin>(
     client: &mut Buffered<S>,
     deadline: &mut Deadline,
     stop: &CancellationToken,
-) -> Filled {
-    std::future::poll_fn(|cx| {
+) -> bool {
+    matches!(fill(client, deadline, stop, false).await, Filled::More)
+}
+
+/// Reads more of a request head, unless the connection closes, the deadline passes, or the
+/// listener stops while nothing of a request has come; or, with `idle_ends`, the connection
+/// has had nothing to do for a while.
+fn fill<'a, S: AsyncRead + Unpin>(
+    client: &'a mut Buffered<S>,
+    deadline: &'a mut Deadline,
+    stop: &'a CancellationToken,
+    idle_ends: bool,
+) -> impl Future<Output = Filled> + 'a {
+    std::future::poll_fn(move |cx| {
         if client.buf.is_empty() && stop.is_cancelled() {
             return Poll::Ready(Filled::Done);
         }
@@ -280,21 +301,39 @@ async fn fill<S: AsyncRead + Unpin>(
             Poll::Ready(Ok(_)) => return Poll::Ready(Filled::More),
             Poll::Pending => {}
         }
-        match deadline.poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Filled::Done),
-            Poll::Pending => Poll::Pending,
+        loop {
+            match deadline.poll(cx) {
+                Poll::Ready(Tick::Expired) => return Poll::Ready(Filled::Done),
+                Poll::Ready(Tick::Idle) if idle_ends && client.buf.is_empty() => {
+                    return Poll::Ready(Filled::Idle);
+                }
+                // Re-armed for the deadline: polled again to wait for it.
+                Poll::Ready(Tick::Idle) => {}
+                Poll::Pending => return Poll::Pending,
+            }
         }
     })
-    .await
 }
 
-/// The header-read deadline of a connection, which every request head starts afresh. The
-/// timer is not re-armed per request: when it fires before the current deadline it is set to
-/// that deadline, so a busy connection arms it about once per timeout, not once per request.
+/// The header-read deadline of a connection, which every request head starts afresh, and
+/// the look a busy connection takes about every [`IDLE`] to see whether it has become idle.
+/// The timer is not re-armed per request: when it fires before the current deadline it is
+/// set to the next look (if a request ended since the last one) or to that deadline, so a
+/// busy connection arms it about once per [`IDLE`], not once per request.
 pub(super) struct Deadline {
     sleep: Pin<Box<Sleep>>,
     timeout: Duration,
     at: Instant,
+    /// A request ended since the timer last fired.
+    busy: bool,
+}
+
+/// Why the deadline's timer fired.
+pub(super) enum Tick {
+    /// The deadline passed.
+    Expired,
+    /// No request ended since the last look: the timer now waits for the deadline.
+    Idle,
 }
 
 impl Deadline {
@@ -304,21 +343,41 @@ impl Deadline {
             sleep: Box::pin(tokio::time::sleep_until(at)),
             timeout,
             at,
+            busy: false,
         }
     }
 
     /// The next head has `timeout` from now.
     pub(super) fn restart(&mut self) {
         self.at = Instant::now() + self.timeout;
+        self.busy = true;
     }
 
-    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+    /// Looks within [`IDLE`] whether the connection, now busy, has become idle (one timer
+    /// reset per busy spell; while busy, each look sets the next).
+    pub(super) fn watch_idle(&mut self) {
+        let look = Instant::now() + IDLE;
+        if look < self.sleep.deadline() {
+            self.sleep.as_mut().reset(look);
+        }
+    }
+
+    #[inline]
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Tick> {
         loop {
             std::task::ready!(self.sleep.as_mut().poll(cx));
-            if self.sleep.deadline() >= self.at {
-                return Poll::Ready(());
+            let fired = self.sleep.deadline();
+            if fired >= self.at {
+                return Poll::Ready(Tick::Expired);
             }
-            self.sleep.as_mut().reset(self.at);
+            if std::mem::take(&mut self.busy) {
+                self.sleep
+                    .as_mut()
+                    .reset(self.at.min(Instant::now() + IDLE));
+            } else {
+                self.sleep.as_mut().reset(self.at);
+                return Poll::Ready(Tick::Idle);
+            }
         }
     }
 }
