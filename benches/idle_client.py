@@ -217,7 +217,7 @@ if __name__ == "__main__":
     p.add_argument("--pid", type=int, required=True, help="the proxy's root process")
     p.add_argument("-n", type=int, default=10000, help="connections (default 10000)")
     p.add_argument("--host", default="app.bench.test")
-    p.add_argument("--settle", type=float, default=3, help="seconds idle before RSS is read")
+    p.add_argument("--settle", type=float, default=5, help="seconds idle before RSS is read")
     p.add_argument("--after", type=float, default=5, help="seconds after closing before RSS is read")
     p.add_argument("--concurrency", type=int, default=200, help="connections being opened at once")
     p.add_argument("--timeout", type=float, default=30, help="per connection open + first response")

@@ -139,28 +139,25 @@ pub async fn run(
             })
             .clone();
         let slot = Slot::take(&open, gauge);
-        let (config, tls, table, life2) = (
-            Arc::clone(&config),
-            tls.clone(),
-            Arc::clone(&table),
-            life.clone(),
-        );
-        life.connections.spawn(async move {
-            let _slot = slot;
-            serve(socket, peer, &config, tls, table, &life2).await;
-        });
+        let (tls, table) = (tls.clone(), Arc::clone(&table));
+        life.connections
+            .spawn(serve(socket, peer, config, tls, table, life.clone(), slot));
     }
     tracing::debug!(listener = %settings.load().name, "http listener stopped");
 }
 
+/// Serves one connection: its task's future, spawned as it is (a wrapper future would hold
+/// the same arguments again).
 async fn serve(
     mut socket: TcpStream,
     mut client: SocketAddr,
-    config: &ListenerConfig,
+    config: Arc<ListenerConfig>,
     tls: Option<Tls>,
     table: Arc<TableHandle>,
-    life: &Lifecycle,
+    life: Lifecycle,
+    _slot: Slot,
 ) {
+    let (config, life) = (&*config, &life);
     let _ = socket.set_nodelay(true);
     if config.accept_proxy_protocol {
         match crate::router::proxy_header::read(&mut socket, config.handshake_timeout).await {
@@ -172,45 +169,78 @@ async fn serve(
         }
     }
     let local = socket.local_addr().unwrap_or(config.listen);
-    let conn = |sni| {
-        Arc::new(Conn {
-            client,
-            local,
-            listener: Arc::clone(&config.name),
-            sni,
-            tls: tls.is_some(),
-            certs: tls.as_ref().map(|t| Arc::clone(&t.certs)),
-            table,
-            forwarding: crate::forward::ClientHeaders::new(client.ip(), local.port()),
-            private: Default::default(),
-            normalize: crate::ingress::normalize::NormalizeOptions {
-                keep_encoded_slashes: config.keep_encoded_slashes,
-            },
-            underscores: config.underscores_in_headers,
-            tunnel: Default::default(),
-        })
-    };
-    let Some(Tls { acceptor, .. }) = &tls else {
-        return http(socket, conn(None), config, life).await;
-    };
+    let peers = Peers { client, local };
+    match tls {
+        None => http(socket, conn(peers, config, None, table, None), config, life).await,
+        // Boxed: a plain connection's task does not carry the TLS path's state (which, in
+        // the task, would hold the peers and the TLS settings across the handshake, beside
+        // all that follows it).
+        Some(tls) => Box::pin(serve_tls(socket, peers, config, tls, table, life)).await,
+    }
+}
+
+/// The two ends of a client connection.
+#[derive(Debug, Clone, Copy)]
+struct Peers {
+    client: SocketAddr,
+    local: SocketAddr,
+}
+
+/// What every request on the connection shares.
+fn conn(
+    peers: Peers,
+    config: &ListenerConfig,
+    tls: Option<&Tls>,
+    table: Arc<TableHandle>,
+    sni: Option<String>,
+) -> Arc<Conn> {
+    let Peers { client, local } = peers;
+    Arc::new(Conn {
+        client,
+        local,
+        listener: Arc::clone(&config.name),
+        sni,
+        tls: tls.is_some(),
+        certs: tls.map(|t| Arc::clone(&t.certs)),
+        table,
+        forwarding: crate::forward::ClientHeaders::new(client.ip(), local.port()),
+        private: Default::default(),
+        normalize: crate::ingress::normalize::NormalizeOptions {
+            keep_encoded_slashes: config.keep_encoded_slashes,
+        },
+        underscores: config.underscores_in_headers,
+        tunnel: Default::default(),
+    })
+}
+
+/// The TLS handshake, then HTTP/2 (by ALPN) or HTTP/1.x over the TLS stream.
+async fn serve_tls(
+    socket: TcpStream,
+    peers: Peers,
+    config: &ListenerConfig,
+    tls: Tls,
+    table: Arc<TableHandle>,
+    life: &Lifecycle,
+) {
     // Boxed: the handshake's state (about 3 KiB) is freed once it is over, and the stream
     // (rustls' state, 1.2 KiB) is moved as one pointer from here on. (The result is bound
-    // before it is used, so that it is not kept in the task's state beside what follows.)
-    let stream = match Box::pin(crate::tls::accept(
-        acceptor,
+    // before it is used, so that it is not kept beside what follows.)
+    let handshake = Box::pin(crate::tls::accept(
+        &tls.acceptor,
         socket,
         config.handshake_timeout,
-    ))
-    .await
-    {
+    ));
+    let stream = match handshake.await {
         Ok(stream) => Box::new(stream),
         Err(error) => {
+            let client = peers.client;
             return tracing::debug!(listener = %config.name, %client, %error, reason = error.reason(), "tls handshake failed");
         }
     };
     let session = stream.get_ref().1;
     let h2_chosen = session.alpn_protocol() == Some(b"h2");
-    let conn = conn(session.server_name().map(str::to_owned));
+    let sni = session.server_name().map(str::to_owned);
+    let conn = conn(peers, config, Some(&tls), table, sni);
     if h2_chosen {
         let io = Prefixed::new(stream, BytesMut::new());
         Box::pin(h2(io, conn, config, life)).await;
@@ -236,7 +266,7 @@ where
             handed = fast.as_mut() => handed,
             () = Cancelled::new(&life.stop_accepting) => tokio::select! {
                 handed = fast.as_mut() => handed,
-                () = life.force_close.cancelled() => None,
+                () = Cancelled::new(&life.force_close) => None,
             },
         };
         // Boxed: the connection's task carries hyper's state only when hyper serves it.
