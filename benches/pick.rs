@@ -43,7 +43,7 @@ fn schedulers(c: &mut Criterion) {
                 b.iter(|| {
                     client = client.wrapping_add(0x9e37_79b9);
                     let ip = IpAddr::V4(Ipv4Addr::from(client));
-                    picker.pick(black_box(&eps), black_box(ip), &|_| true)
+                    picker.pick(black_box(&eps), black_box(ip.into()), &|_| true)
                 });
             });
             group.finish();

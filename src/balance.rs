@@ -12,9 +12,12 @@
 //!   and to endpoints that passive health has benched; a picker then moves on to another one
 //!   (the IPVS `*-fallback` behaviour) and returns `None` only when nothing is usable;
 //! - hash-based pickers (`sh`, `mh`) depend only on the set of endpoints and their weights,
-//!   never on their order, so rebuilding a snapshot does not move clients.
+//!   never on their order, so rebuilding a snapshot does not move clients;
+//! - a picker is given a [`Key`]: the client's address, or a key an HTTP route hashes on
+//!   (`hash_on`). Only `sh` and `mh` look at it.
 
 mod hash;
+mod key;
 mod lc;
 mod maglev;
 mod rr;
@@ -23,11 +26,11 @@ mod twos;
 mod wrr;
 
 pub use hash::hash_ip;
+pub use key::Key;
 
 use crate::service_table::Endpoint;
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::net::IpAddr;
 
 /// Scheduler names, as `ipvsadm -s` spells them.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
@@ -85,11 +88,12 @@ impl fmt::Display for Scheduler {
 /// A built scheduler for one snapshot of one service.
 pub trait Pick: Send + Sync + fmt::Debug {
     /// Chooses the index of an endpoint in `endpoints` (the same slice the picker was built
-    /// from) for a connection from `client`, among those `usable` accepts.
+    /// from) for a connection or request with affinity key `key`, among those `usable`
+    /// accepts.
     fn pick(
         &self,
         endpoints: &[Endpoint],
-        client: IpAddr,
+        key: Key,
         usable: &dyn Fn(usize) -> bool,
     ) -> Option<usize>;
 }

@@ -9,6 +9,7 @@
 pub mod file;
 mod ipvs;
 mod validate;
+mod validate_backends;
 mod validate_http;
 mod validate_udp;
 
@@ -124,6 +125,9 @@ pub struct RouteConfig {
     pub sticky_cookie: Option<Arc<str>>,
     /// The `route` label of this route's metrics.
     pub name: Arc<str>,
+    /// Weighted split, hash key and fallback service (with a split, `service` is its first
+    /// backend of weight > 0, for display).
+    pub backends: crate::ingress::BackendPolicy,
 }
 
 /// Access log format.

@@ -33,6 +33,8 @@
 //! names cannot contain `/`, so the two sources never collide.
 
 mod annotations;
+mod backend_annotations;
+mod canary;
 mod ingress;
 mod kube;
 mod model;

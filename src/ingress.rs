@@ -24,7 +24,9 @@
 //! `http_routes.rs` ([`HttpRoutes`]: the config's routes built into a table of services, as a
 //! snapshot holds them) and `normalize.rs` ([`normalize_target`], [`split_absolute`]: the one
 //! normalised form of a request target that routing, `allow_sources` and the backend all see).
+//! `backends.rs` ([`BackendPolicy`], [`RouteBackends`]: weighted splits, `hash_on`, fallback).
 
+pub mod backends;
 mod host;
 mod http_routes;
 pub mod normalize;
@@ -32,6 +34,7 @@ mod path_rules;
 mod pattern;
 mod routes;
 
+pub use backends::{BackendPolicy, HashOn, Role, RouteBackends, Split, WeightedService};
 pub use host::{HostError, HostPattern, Hostname, MAX_HOST_LEN, MAX_LABEL_LEN};
 pub use http_routes::{HttpRoutes, RouteTarget};
 pub use normalize::{NormalizeOptions, TargetError, normalize_target, split_absolute};

@@ -8,7 +8,6 @@
 
 use super::{Pick, eligible};
 use crate::service_table::Endpoint;
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Least-connection picker.
@@ -30,7 +29,12 @@ impl LeastConn {
 }
 
 impl Pick for LeastConn {
-    fn pick(&self, eps: &[Endpoint], _: IpAddr, usable: &dyn Fn(usize) -> bool) -> Option<usize> {
+    fn pick(
+        &self,
+        eps: &[Endpoint],
+        _: super::Key,
+        usable: &dyn Fn(usize) -> bool,
+    ) -> Option<usize> {
         let n = self.eligible.len();
         if n == 0 {
             return None;

@@ -4,8 +4,9 @@
 //! `offset = hash_addr(addr, OFFSET_SEED) % M`, `skip = hash_addr(addr, SKIP_SEED) % (M-1) + 1`,
 //! entry `j` is `(offset + j * skip) % M`. Endpoints take turns, in address order (so the table
 //! depends only on the set), each claiming its next preferred free slot. A client goes to slot
-//! `hash_ip % M`. As each list is fixed by the endpoint's own address, removing one of N
-//! endpoints moves its clients and only a few others (measured in the tests).
+//! `hash(key) % M` (the key: the client's address, or a route's `hash_on` key). As each list
+//! is fixed by the endpoint's own address, removing one of N endpoints moves its clients and
+//! only a few others (measured in the tests).
 //!
 //! Weights, like `ip_vs_mh`: in each round an endpoint takes `weight / gcd(weights)` turns, with
 //! two refinements: the turns are interleaved in nginx's smooth order (`wrr`) rather than taken
@@ -20,14 +21,13 @@
 //! the extra branch is perfectly predicted.
 //!
 //! Fallback (like `ip_vs_mh`): if the chosen endpoint is not usable, look again with
-//! `hash_ip_seeded(client, k)` for `k = 1..=8`, then scan all endpoints from a hashed start;
+//! the key's reseeded hash `k` for `k = 1..=8`, then scan all endpoints from a hashed start;
 //! `None` only when nothing is usable.
 
-use super::hash::{hash_addr, hash_ip_seeded};
+use super::hash::hash_addr;
 use super::wrr::{scaled_weights, smooth_schedule};
-use super::{Pick, eligible, hash_ip};
+use super::{Key, Pick, eligible};
 use crate::service_table::Endpoint;
-use std::net::IpAddr;
 
 /// Seed for an endpoint's first slot. Changing a seed moves every client.
 const OFFSET_SEED: u64 = 0x6d61_676c_6576_0001;
@@ -127,23 +127,17 @@ fn advance(slot: usize, by: usize, m: usize) -> usize {
 }
 
 impl Pick for Maglev {
-    fn pick(
-        &self,
-        _: &[Endpoint],
-        client: IpAddr,
-        usable: &dyn Fn(usize) -> bool,
-    ) -> Option<usize> {
-        let first = self.slot(hash_ip(client))?;
+    fn pick(&self, _: &[Endpoint], key: Key, usable: &dyn Fn(usize) -> bool) -> Option<usize> {
+        let first = self.slot(key.hash())?;
         if usable(first) {
             return Some(first);
         }
-        let mut rehashed =
-            (1..=FALLBACK_REHASHES).filter_map(|k| self.slot(hash_ip_seeded(client, k)));
+        let mut rehashed = (1..=FALLBACK_REHASHES).filter_map(|k| self.slot(key.hash_seeded(k)));
         if let Some(i) = rehashed.find(|&i| usable(i)) {
             return Some(i);
         }
         let n = self.order.len();
-        let start = reduce(hash_ip_seeded(client, FALLBACK_REHASHES + 1), n);
+        let start = reduce(key.hash_seeded(FALLBACK_REHASHES + 1), n);
         (0..n)
             .map(|k| self.order[(start + k) % n])
             .find(|&i| usable(i))

@@ -5,7 +5,6 @@
 
 use super::{Pick, eligible};
 use crate::service_table::Endpoint;
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Round-robin picker.
@@ -25,7 +24,7 @@ impl RoundRobin {
 }
 
 impl Pick for RoundRobin {
-    fn pick(&self, _: &[Endpoint], _: IpAddr, usable: &dyn Fn(usize) -> bool) -> Option<usize> {
+    fn pick(&self, _: &[Endpoint], _: super::Key, usable: &dyn Fn(usize) -> bool) -> Option<usize> {
         let n = self.eligible.len();
         if n == 0 {
             return None;
@@ -40,7 +39,7 @@ impl Pick for RoundRobin {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::balance::testutil::{counts, endpoints};
+    use crate::balance::testutil::{client, counts, endpoints};
 
     #[test]
     fn round_robin_spreads_evenly_and_skips_drained() {
@@ -60,6 +59,6 @@ mod tests {
             vec![100, 0, 200],
             "the next usable endpoint takes the turn"
         );
-        assert_eq!(rr.pick(&eps, "10.0.0.1".parse().unwrap(), &|_| false), None);
+        assert_eq!(rr.pick(&eps, client(1), &|_| false), None);
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! The table is filled as IPVS fills it: walk the endpoints and give each `weight` consecutive
 //! buckets, cyclically, until all 256 are taken. A client goes to bucket
-//! `hash_ip(client) % 256`. Two departures from IPVS:
+//! `hash(key) % 256` (the key is the client's address, or a
+//! route's `hash_on` key). Two departures from IPVS:
 //! - the endpoints are walked in address order, not in list order, so the table depends only
 //!   on the set of endpoints and their weights and a rebuild does not move clients;
 //! - the weights are divided by their gcd and, if they still sum to more than 256, scaled down
@@ -19,9 +20,8 @@
 //! endpoint after it in address order (as in IPVS).
 
 use super::wrr::scaled_weights;
-use super::{Pick, eligible, hash_ip};
+use super::{Key, Pick, eligible};
 use crate::service_table::Endpoint;
-use std::net::IpAddr;
 
 /// Number of buckets, as `IP_VS_SH_TAB_SIZE`.
 const BUCKETS: usize = 256;
@@ -52,17 +52,12 @@ impl SourceHash {
 }
 
 impl Pick for SourceHash {
-    fn pick(
-        &self,
-        _: &[Endpoint],
-        client: IpAddr,
-        usable: &dyn Fn(usize) -> bool,
-    ) -> Option<usize> {
+    fn pick(&self, _: &[Endpoint], key: Key, usable: &dyn Fn(usize) -> bool) -> Option<usize> {
         let n = self.buckets.len();
         if n == 0 {
             return None;
         }
-        let start = (hash_ip(client) % n as u64) as usize;
+        let start = (key.hash() % n as u64) as usize;
         (0..n)
             .map(|k| self.buckets[(start + k) % n] as usize)
             .find(|&i| usable(i))

@@ -21,10 +21,10 @@ pub(crate) fn endpoint(n: u32, weight: u32) -> Endpoint {
 }
 
 /// Client address number `n`: spread over 10.0.0.0/8.
-pub(crate) fn client(n: u32) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::from(
+pub(crate) fn client(n: u32) -> super::Key {
+    super::Key::Client(IpAddr::V4(Ipv4Addr::from(
         0x0a00_0000 + n.wrapping_mul(2_654_435_761) % 0x00ff_ffff,
-    ))
+    )))
 }
 
 /// Runs `picks` picks from distinct clients and counts how often each endpoint won.

@@ -15,7 +15,6 @@
 
 use super::{Pick, eligible};
 use crate::service_table::Endpoint;
-use std::net::IpAddr;
 
 /// Draws tried for each of the two choices before falling back to a scan.
 const DRAWS: usize = 4;
@@ -93,7 +92,12 @@ impl TwoChoices {
 }
 
 impl Pick for TwoChoices {
-    fn pick(&self, eps: &[Endpoint], _: IpAddr, usable: &dyn Fn(usize) -> bool) -> Option<usize> {
+    fn pick(
+        &self,
+        eps: &[Endpoint],
+        _: super::Key,
+        usable: &dyn Fn(usize) -> bool,
+    ) -> Option<usize> {
         if self.eligible.len() < 2 {
             return self.eligible.first().copied().filter(|&i| usable(i));
         }

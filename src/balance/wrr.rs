@@ -20,7 +20,6 @@
 
 use super::{Pick, eligible};
 use crate::service_table::Endpoint;
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Longest schedule period before weights are scaled down.
@@ -116,7 +115,7 @@ pub(super) fn smooth_schedule(weights: &[u64]) -> Vec<usize> {
 }
 
 impl Pick for SmoothWeighted {
-    fn pick(&self, _: &[Endpoint], _: IpAddr, usable: &dyn Fn(usize) -> bool) -> Option<usize> {
+    fn pick(&self, _: &[Endpoint], _: super::Key, usable: &dyn Fn(usize) -> bool) -> Option<usize> {
         let n = self.schedule.len();
         if n == 0 {
             return None;

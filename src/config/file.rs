@@ -174,8 +174,18 @@ pub struct RawRoute {
     /// `Exact`, `Prefix` or `ImplementationSpecific`.
     #[serde(default = "default_path_type")]
     pub path_type: crate::ingress::PathType,
-    /// Target: a service name, or the `ip:port` a service listens on.
-    pub service: String,
+    /// Target: a service name, or the `ip:port` a service listens on (or `backends`).
+    #[serde(default)]
+    pub service: Option<String>,
+    /// A weighted split across services, instead of `service`.
+    #[serde(default)]
+    pub backends: Option<Vec<RawBackend>>,
+    /// What `sh`/`mh` services hash: `client_ip`, `path`, `header:NAME`, `cookie:NAME`.
+    #[serde(default)]
+    pub hash_on: Option<String>,
+    /// Service used when the chosen one has no endpoint with weight > 0.
+    #[serde(default)]
+    pub fallback_service: Option<String>,
     /// Largest request body in bytes; larger gets 413. Absent means no limit.
     #[serde(default)]
     pub max_body_bytes: Option<u64>,
@@ -188,6 +198,21 @@ pub struct RawRoute {
     /// Name for the `route` metric label; default `host/path`.
     #[serde(default)]
     pub name: Option<String>,
+}
+
+/// One entry of a route's `backends`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBackend {
+    /// A service name, or the `ip:port` a service listens on.
+    pub service: String,
+    /// Its share of the requests (weight / sum); 0 never chosen.
+    #[serde(default = "default_backend_weight")]
+    pub weight: u32,
+}
+
+fn default_backend_weight() -> u32 {
+    1
 }
 
 fn default_path() -> String {

@@ -211,7 +211,7 @@ fn certificate(
     })
 }
 
-type ServiceRef<'a> = dyn Fn(&str, String, &mut Issues) -> Option<Arc<str>> + 'a;
+pub(super) type ServiceRef<'a> = dyn Fn(&str, String, &mut Issues) -> Option<Arc<str>> + 'a;
 
 fn host(
     raw: &RawHost,
@@ -249,7 +249,8 @@ fn route(
         },
         None => Some(None),
     };
-    let target = service(&raw.service, format!("{path}.service"), issues);
+    let (target, backends) =
+        super::validate_backends::route_backends(raw, path, service, issues).unzip();
     let before = issues.len();
     let allow_sources = raw
         .allow_sources
@@ -290,6 +291,7 @@ fn route(
         allow_sources,
         sticky_cookie: raw.sticky_cookie.as_deref().map(Arc::from),
         name: name.into(),
+        backends: backends?,
     })
 }
 

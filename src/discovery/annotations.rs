@@ -18,6 +18,9 @@
 //! | `load-balance` | service `scheduler`: round_robin → rr, least_conn → lc, ewma → twos |
 //! | `whitelist-source-range`, `allowlist-source-range` | route extras (`allow_sources`) |
 //! | `affinity: cookie`, `session-cookie-name` | route extras (`sticky_cookie`) |
+//! | `upstream-hash-by` | route `hash_on` (`$request_uri`/`$uri` → path, `$remote_addr`/`$binary_remote_addr` → client_ip, `$http_NAME` → header, `$cookie_NAME` → cookie), and service `scheduler` `mh` unless `load-balance` says otherwise |
+//! | `default-backend` | route `fallback_service` (a Service of the namespace, its first port) |
+//! | `canary: "true"`, `canary-weight`, `canary-weight-total` | the main route's weighted split (see `canary.rs`); `canary-by-*` are reported unsupported |
 //!
 
 use crate::balance::Scheduler;
@@ -95,6 +98,8 @@ pub(super) struct Annotations {
     pub(super) backend: BackendSettings,
     /// Settings for the routes of this Ingress.
     pub(super) extras: RouteExtras,
+    /// `upstream-hash-by`, `default-backend`, `canary*`.
+    pub(super) backends: super::backend_annotations::BackendNotes,
     /// `name=value` (or `name`) of annotations not honoured: unknown, or a bad value.
     pub(super) unsupported: Vec<String>,
 }
@@ -127,11 +132,20 @@ pub(super) fn parse(annotations: Option<&BTreeMap<String, String>>) -> Annotatio
             }
             "affinity" => (value == "cookie").then(|| affinity_cookie = true),
             "session-cookie-name" => cookie_name(value).map(|c| cookie = Some(c)),
+            "upstream-hash-by"
+            | "default-backend"
+            | "canary"
+            | "canary-weight"
+            | "canary-weight-total" => out.backends.set(name, value),
             _ => None,
         };
         if ok.is_none() {
             out.unsupported.push(format!("{name}={value}"));
         }
+    }
+    // As ingress-nginx: hashing on a key means consistent hashing, unless a balancer is named.
+    if out.backends.hash_on.is_some() {
+        out.backend.scheduler.get_or_insert(Scheduler::Mh);
     }
     // ingress-nginx's default cookie name; the name alone does not turn affinity on.
     if affinity_cookie {
@@ -140,7 +154,7 @@ pub(super) fn parse(annotations: Option<&BTreeMap<String, String>>) -> Annotatio
     out
 }
 
-fn bool_value(v: &str) -> Option<bool> {
+pub(super) fn bool_value(v: &str) -> Option<bool> {
     match v.to_ascii_lowercase().as_str() {
         "true" => Some(true),
         "false" => Some(false),

@@ -61,6 +61,7 @@ pub(super) fn translate(ingresses: &[&Arc<Ingress>], input: Input<'_>) -> Ingres
     let mut out = IngressParts::default();
     let mut hosts: BTreeMap<HostPattern, HostConfig> = BTreeMap::new();
     let mut override_owner: HashMap<Arc<str>, Arc<str>> = HashMap::new();
+    let mut canaries = Vec::new();
     for ing in ingresses {
         let key = key_of(&***ing);
         let origin: Arc<str> = Arc::from(format!("{}/{}", key.0, key.1));
@@ -72,6 +73,17 @@ pub(super) fn translate(ingresses: &[&Arc<Ingress>], input: Input<'_>) -> Ingres
         for a in &notes.unsupported {
             rep.unsupported(a);
         }
+        if notes.backends.canary {
+            canaries.extend(super::canary::rules(
+                ing,
+                &key,
+                &notes.backends,
+                input.services,
+                &mut rep,
+            ));
+            continue;
+        }
+        let policy = notes.backends.policy(&key.0, input.services, &mut rep);
         let mut backends: Vec<Arc<str>> = Vec::new();
         let mut resolve =
             |b: &IngressBackend, rep: &mut super::report::ObjectReport<'_>| match backend(
@@ -123,6 +135,7 @@ pub(super) fn translate(ingresses: &[&Arc<Ingress>], input: Input<'_>) -> Ingres
                     allow_sources: notes.extras.allow_sources.clone(),
                     sticky_cookie: notes.extras.sticky_cookie.clone(),
                     name: Arc::clone(&origin),
+                    backends: policy.clone(),
                 });
                 out.origins.push(Arc::clone(&origin));
             }
@@ -205,6 +218,7 @@ pub(super) fn translate(ingresses: &[&Arc<Ingress>], input: Input<'_>) -> Ingres
         }
     }
     out.hosts = hosts.into_values().collect();
+    super::canary::apply(&mut out.routes, canaries, input.report);
     out
 }
 
@@ -217,7 +231,7 @@ fn host_config(h: &HostPattern) -> HostConfig {
 }
 
 /// The service name an Ingress backend points at, or why it cannot be used.
-fn backend(
+pub(super) fn backend(
     namespace: &str,
     b: &IngressBackend,
     services: &Store<Service>,

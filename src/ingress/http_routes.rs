@@ -26,6 +26,8 @@ pub struct RouteTarget {
     pub sticky_cookie: Option<Arc<str>>,
     /// The `route` metric label.
     pub name: Arc<str>,
+    /// Weighted split, hash key and fallback service (see [`super::backends`]).
+    pub backends: super::RouteBackends,
     /// Index of this target's metric handles in its [`HttpRoutes`].
     metrics: usize,
 }
@@ -39,6 +41,7 @@ impl RouteTarget {
             allow_sources: Arc::from([]),
             sticky_cookie: None,
             name: name.into(),
+            backends: super::RouteBackends::default(),
             metrics,
         }
     }
@@ -100,6 +103,7 @@ impl HttpRoutes {
                     max_body_bytes: r.max_body_bytes,
                     allow_sources: r.allow_sources.clone().into(),
                     sticky_cookie: r.sticky_cookie.clone(),
+                    backends: super::RouteBackends::build(&r.backends),
                     ..RouteTarget::new(
                         &r.service,
                         r.name.to_string(),

@@ -30,6 +30,7 @@
 //! ([`crate::forward`]) and answer the same errors.
 
 mod attempts;
+mod backends;
 mod clients;
 pub mod conn;
 mod h1;

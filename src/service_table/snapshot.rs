@@ -5,7 +5,7 @@ use crate::balance::{self, Pick};
 use crate::config::ServiceConfig;
 use crate::telemetry::metrics::ServiceMetrics;
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::Notify;
@@ -158,17 +158,17 @@ impl Service {
         }
     }
 
-    /// Picks an endpoint for a new connection from `client`, skipping the indices in `tried`.
+    /// Picks an endpoint for a new connection or request with affinity key `key` (a client
+    /// address converts), skipping the indices in `tried`.
     /// Endpoints benched by passive health are avoided while any other is left; when all are
     /// benched one of them is tried anyway, since a guess beats a certain failure.
-    pub fn pick(&self, client: IpAddr, tried: &[usize]) -> Option<usize> {
+    pub fn pick(&self, key: impl Into<balance::Key>, tried: &[usize]) -> Option<usize> {
+        let key = key.into();
         let fresh = |i: usize| !tried.contains(&i) && !self.endpoints[i].state.is_benched();
-        self.picker
-            .pick(&self.endpoints, client, &fresh)
-            .or_else(|| {
-                self.picker
-                    .pick(&self.endpoints, client, &|i| !tried.contains(&i))
-            })
+        self.picker.pick(&self.endpoints, key, &fresh).or_else(|| {
+            self.picker
+                .pick(&self.endpoints, key, &|i| !tried.contains(&i))
+        })
     }
 
     /// Open connections (TCP) or flows (UDP) of this service.

@@ -9,6 +9,7 @@
 
 use super::reply::{Local, upstream_error};
 use super::sticky;
+use crate::balance::Key;
 use crate::http1::head;
 use crate::service_table::{ActiveGuard, Endpoint, Service};
 use crate::upstream::blame::{self, Blame};
@@ -17,7 +18,7 @@ use crate::upstream::pool::{Exchanged, Pool, RequestBody, SendError};
 use http::uri::PathAndQuery;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 /// One way to send a request to an endpoint.
@@ -74,12 +75,12 @@ impl Failed {
     }
 }
 
-/// Sends with `attempt` to an endpoint of `service` chosen for `client` (and the affinity
-/// cookie value `sticky`), trying the next one after a failed connect while the request can
+/// Sends with `attempt` to an endpoint of `service` chosen for the affinity key `key` (and
+/// the affinity cookie value `sticky`), trying the next one after a failed connect while the request can
 /// be sent again, up to the service's `connect_attempts`.
 pub(super) async fn send<'a, A: Attempt>(
     service: &'a Service,
-    client: IpAddr,
+    key: Key,
     sticky: Option<&str>,
     attempt: &mut A,
 ) -> Result<Sent<'a, A::Response>, Failed> {
@@ -95,7 +96,7 @@ pub(super) async fn send<'a, A: Attempt>(
     while attempts_left > 0 {
         attempts_left -= 1;
         let pinned = sticky.and_then(|id| sticky::endpoint(service, id, &tried));
-        let Some(i) = pinned.or_else(|| service.pick(client, &tried)) else {
+        let Some(i) = pinned.or_else(|| service.pick(key, &tried)) else {
             break;
         };
         tried.push(i);

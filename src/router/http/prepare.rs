@@ -5,10 +5,11 @@
 //! path then only writes the head its way (bytes on the wire, or a `HeaderMap`), so a rule
 //! changed here holds for all of them at once.
 
+use super::backends;
 use super::clients;
 use super::conn::Conn;
 use super::reply::Local;
-use super::route::{Asked, LogInfo, Routed, route};
+use super::route::{Asked, LogInfo, Routed, path_of, route};
 use super::sticky;
 use crate::forward::{Origin, Rewrite};
 use crate::http1::fields::ConnectionOptions;
@@ -33,17 +34,23 @@ pub(super) struct Ready<'a, 'r> {
     pub sticky: Option<(Arc<str>, Option<String>)>,
     /// The method may be sent twice (RFC 9110 §9.2.2).
     pub idempotent: bool,
+    /// What a hashing scheduler hashes (the route's `hash_on`, else the client address).
+    pub key: crate::balance::Key,
 }
 
 /// Routes the request and picks its client, or says what to answer here. `cookies` are the
-/// values of its `Cookie` fields.
-pub(super) fn prepare<'a, 'r, 'h>(
+/// values of its `Cookie` fields; `fields` gives all its fields afresh each time it is called.
+pub(super) fn prepare<'a, 'r, 'h, 'f, I>(
     conn: &Conn,
     snapshot: &'a Snapshot,
     asked: &Asked<'r>,
     cookies: impl Iterator<Item = &'h [u8]>,
+    fields: impl Fn() -> I,
     log: &mut LogInfo,
-) -> Result<Ready<'a, 'r>, Local> {
+) -> Result<Ready<'a, 'r>, Local>
+where
+    I: Iterator<Item = (&'f [u8], &'f [u8])>,
+{
     let Routed {
         target,
         service,
@@ -57,6 +64,7 @@ pub(super) fn prepare<'a, 'r, 'h>(
         let value = sticky::cookie(cookies, name);
         (Arc::clone(name), value.map(str::to_owned))
     });
+    let key = backends::key(target, conn.client.ip(), path_of(&forward), fields);
     Ok(Ready {
         target,
         service,
@@ -64,6 +72,7 @@ pub(super) fn prepare<'a, 'r, 'h>(
         client,
         sticky,
         idempotent: idempotent(asked.method),
+        key,
     })
 }
 

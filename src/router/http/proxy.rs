@@ -120,6 +120,8 @@ struct Forward<'a> {
     idempotent: bool,
     /// The affinity cookie value the request carries, for a route that has one.
     sticky: Option<(Arc<str>, Option<String>)>,
+    /// What a hashing scheduler hashes.
+    key: crate::balance::Key,
     /// The client side of a requested protocol upgrade.
     upgrade: Option<hyper::upgrade::OnUpgrade>,
     outgoing: Outgoing,
@@ -161,11 +163,13 @@ fn prepare<'a>(
         client,
         sticky,
         idempotent,
+        key,
     } = prepare::prepare(
         conn,
         snapshot,
         &asked,
         cookies.iter().map(HeaderValue::as_bytes),
+        || map_pairs(req.headers()),
         log,
     )?;
     // The target goes on as normalised; unchanged, it is the request's own (no copy).
@@ -232,6 +236,7 @@ fn prepare<'a>(
         method: parts.method,
         idempotent,
         sticky,
+        key,
         upgrade: upgrade.map(|(_, on)| on),
         outgoing,
     })

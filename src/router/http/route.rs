@@ -1,7 +1,8 @@
 //! Where a request goes: the decision every request takes, whichever way it arrived (the
 //! HTTP/1.1 fast path, hyper's HTTP/1.x or HTTP/2), from its method, authority, target and
 //! declared length alone. Errors carry blame: the client's (400, 403, 404, 405, 413, 421, and
-//! the 308 to https) or the table's (503: the route's service is not there).
+//! the 308 to https) or the table's (500: the chosen backend's service is not there; see
+//! [`super::backends`]).
 //!
 //! The target is normalised here, once, before anything looks at it
 //! ([`crate::ingress::normalize`]): the route, the `allow_sources` check, the redirect and the
@@ -48,7 +49,7 @@ pub(super) struct Routed<'a, 'r> {
 /// What the access log and the metrics learn about a request as it is handled.
 #[derive(Debug, Default)]
 pub(super) struct LogInfo {
-    /// The service the route named.
+    /// The service chosen for the request.
     pub service: Option<Arc<str>>,
     /// The route's metric handles.
     pub metrics: Option<Arc<HttpMetrics>>,
@@ -109,13 +110,7 @@ pub(super) fn route<'a, 'r>(
             "no route for this host and path\n",
         ));
     };
-    log.service = Some(Arc::clone(&target.service));
-    let Some(service) = snapshot.service(&target.service) else {
-        return Err(Local::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "service not available\n",
-        ));
-    };
+    let service = super::backends::choose(snapshot, target, log)?;
     if let (Some(max), Some(declared)) = (target.max_body_bytes, asked.length)
         && declared > max
     {
@@ -148,7 +143,7 @@ fn normalized<'r>(asked: &Asked<'r>, options: NormalizeOptions) -> Result<Cow<'r
 }
 
 /// The path of a normalised target, which routes it (`/` for `*`).
-fn path_of(target: &str) -> &str {
+pub(super) fn path_of(target: &str) -> &str {
     match target.split_once('?') {
         _ if target == "*" => "/",
         Some((path, _)) => path,

@@ -65,7 +65,13 @@ fn drained_endpoint_gets_no_new_connections() {
     let s = Snapshot::default().rebuild(&two_services(0));
     let b = s.service("b").unwrap();
     for n in 0..10 {
-        assert_eq!(b.pick(format!("10.0.0.{n}").parse().unwrap(), &[]), Some(0));
+        assert_eq!(
+            b.pick(
+                format!("10.0.0.{n}").parse::<std::net::IpAddr>().unwrap(),
+                &[]
+            ),
+            Some(0)
+        );
     }
 }
 
@@ -73,7 +79,7 @@ fn drained_endpoint_gets_no_new_connections() {
 fn pick_skips_tried_and_falls_back_to_benched() {
     let s = Snapshot::default().rebuild(&two_services(1));
     let b = s.service("b").unwrap();
-    let client = "10.0.0.1".parse().unwrap();
+    let client: std::net::IpAddr = "10.0.0.1".parse().unwrap();
     assert_eq!(b.pick(client, &[0]), Some(1));
     assert_eq!(b.pick(client, &[0, 1]), None);
     b.endpoints[0].state.record_failure(

@@ -149,7 +149,8 @@ fn prepare(buf: &[u8], conn: &Conn, config: &ListenerConfig, out: &mut Vec<u8>) 
         .iter()
         .filter(|f| fields::classify(f.name.as_bytes()) == Kind::Cookie)
         .map(|f| f.value);
-    let ready = match prepare::prepare(conn, &snapshot, &asked, cookies, &mut info) {
+    let fields = || req.fields.iter().map(|f| (f.name.as_bytes(), f.value));
+    let ready = match prepare::prepare(conn, &snapshot, &asked, cookies, fields, &mut info) {
         Ok(ready) => ready,
         Err(local) => return answer(&req, local, info, line, started, format),
     };
@@ -175,6 +176,7 @@ fn prepare(buf: &[u8], conn: &Conn, config: &ListenerConfig, out: &mut Vec<u8>) 
         client: ready.client,
         limit: ready.target.max_body_bytes,
         sticky: ready.sticky,
+        key: ready.key,
         log: Logged::new(started, line, info, format),
     };
     Prepared::Request {

@@ -29,12 +29,14 @@ pub(super) fn forward_request<'a>(
         method,
         idempotent,
         sticky,
+        key,
         upgrade,
         outgoing,
     } = forward;
     async move {
         let to = To {
             service,
+            key,
             conn,
             sticky: sticky.as_ref(),
             upgrade,
@@ -73,6 +75,8 @@ pub(super) fn forward_request<'a>(
 /// Where a routed request goes, and what its response needs from it.
 struct To<'a> {
     service: &'a Arc<Service>,
+    /// What a hashing scheduler hashes.
+    key: crate::balance::Key,
     conn: &'a Conn,
     /// The route's affinity cookie name and the request's value of it.
     sticky: Option<&'a (Arc<str>, Option<String>)>,
@@ -110,8 +114,7 @@ async fn via_pool(
         timeout: config.response_timeout,
         on_head: response_parts,
     };
-    let ip = to.conn.client.ip();
-    let sent = match attempts::send(to.service, ip, to.sticky_id(), &mut attempt).await {
+    let sent = match attempts::send(to.service, to.key, to.sticky_id(), &mut attempt).await {
         Ok(sent) => sent,
         Err(failed) => return (failed.reply().into_response(), failed.endpoint()),
     };
@@ -146,8 +149,7 @@ async fn via_hyper(
     mut to: To<'_>,
     mut attempt: Hyper<'_>,
 ) -> (Response<ResponseBody>, Option<SocketAddr>) {
-    let ip = to.conn.client.ip();
-    let sent = match attempts::send(to.service, ip, to.sticky_id(), &mut attempt).await {
+    let sent = match attempts::send(to.service, to.key, to.sticky_id(), &mut attempt).await {
         Ok(sent) => sent,
         Err(failed) => return (failed.reply().into_response(), failed.endpoint()),
     };
