@@ -174,3 +174,62 @@ async fn the_fallback_service_answers_when_the_primary_has_no_endpoint() {
     let counted = common::eventually_metric(app.admin_addr(), label, 1.0).await;
     assert_eq!(counted, Some(1.0));
 }
+
+/// The split and the hash key are decided in routing, which hyper's requests (HTTP/2 here)
+/// go through as the fast path's do.
+#[tokio::test]
+async fn over_http2_the_split_and_the_hash_key_hold_too() {
+    let names = ["e1", "e2", "e3"];
+    let mut endpoints = Vec::new();
+    for name in names {
+        endpoints.push(backend(name).await);
+    }
+    let other = backend("other").await;
+    let body = format!(
+        "{}{}[[routes]]\nhost = \"h2.test\"\nhash_on = \"header:x-user\"\n\
+         backends = [{{ service = \"users\", weight = 3 }}, {{ service = \"other\", weight = 1 }}]\n",
+        service("users", &endpoints, "scheduler = \"mh\""),
+        service("other", &[other], "")
+    );
+    let mut config = config(&body);
+    config.http.routes[0].backends.split[1].service = "gone".into();
+    let (_app, addr) = start(config).await;
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let mut homes: HashMap<u32, HashSet<String>> = HashMap::new();
+    let mut refused = 0;
+    for _ in 0..40 {
+        for user in 0..20 {
+            let req = Request::get("http://h2.test/")
+                .header("x-user", format!("user-{user}"))
+                .body(Full::new(Bytes::new()))
+                .unwrap();
+            let resp = tokio::time::timeout(Duration::from_secs(5), send.send_request(req))
+                .await
+                .unwrap()
+                .unwrap();
+            match resp.status().as_u16() {
+                500 => refused += 1,
+                200 => {
+                    let who = resp.headers()["x-backend"].to_str().unwrap().to_owned();
+                    homes.entry(user).or_default().insert(who);
+                }
+                other => panic!("status {other}"),
+            }
+        }
+    }
+    // A quarter of 800 is 200, sd 12.2: ±70 is over five of them.
+    assert!((130..=270).contains(&refused), "{refused} of 800 refused");
+    assert!(
+        homes.values().all(|h| h.len() == 1),
+        "a user moved: {homes:?}"
+    );
+    let used: HashSet<&String> = homes.values().flatten().collect();
+    assert!(used.len() >= 2, "users did not spread: {homes:?}");
+}
