@@ -37,8 +37,9 @@ pub(super) fn choose<'a>(
     };
     log.service = Some(Arc::clone(name));
     let service = snapshot.service(name);
-    if !service.is_some_and(|s| usable(s))
-        && let Some(fallback) = &target.backends.fallback
+    // The fallback is looked at first: a route without one scans no endpoints.
+    if let Some(fallback) = &target.backends.fallback
+        && !service.is_some_and(|s| usable(s))
         && let Some(instead) = snapshot.service(&fallback.service)
     {
         log.service = Some(Arc::clone(&fallback.service));
