@@ -112,3 +112,65 @@ pub(super) fn apply(routes: &mut [RouteConfig], canaries: Vec<CanaryRule>, repor
         ];
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingress::{BackendPolicy, PathType};
+
+    fn route(host: &str, path: &str, service: &str) -> RouteConfig {
+        RouteConfig {
+            host: Some(HostPattern::parse(host).unwrap()),
+            path: path.into(),
+            path_type: PathType::Prefix,
+            service: service.into(),
+            max_body_bytes: None,
+            allow_sources: Vec::new(),
+            sticky_cookie: None,
+            name: "ns/main".into(),
+            backends: BackendPolicy::default(),
+        }
+    }
+
+    fn canary(host: &str, path: &str, service: &str, share: (u32, u32)) -> CanaryRule {
+        CanaryRule {
+            host: Some(HostPattern::parse(host).unwrap()),
+            path: path.into(),
+            service: service.into(),
+            share,
+            origin: (("ns".into(), format!("canary-{service}")), "1".into()),
+        }
+    }
+
+    #[test]
+    fn a_canary_splits_its_main_route_once_and_only_for_its_host_and_path() {
+        let mut routes = vec![
+            route("a.test", "/", "ns/web:http"),
+            route("a.test", "/api", "ns/api:http"),
+        ];
+        let canaries = vec![
+            canary("a.test", "/", "ns/new:http", (30, 200)),
+            canary("a.test", "/", "ns/newer:http", (50, 100)),
+            canary("b.test", "/", "ns/new:http", (50, 100)),
+        ];
+        apply(&mut routes, canaries, &mut Reporter::default());
+        let split: Vec<(&str, u32, Role)> = routes[0]
+            .backends
+            .split
+            .iter()
+            .map(|b| (&*b.service, b.weight, b.role))
+            .collect();
+        assert_eq!(
+            split,
+            [
+                ("ns/web:http", 170, Role::Primary),
+                ("ns/new:http", 30, Role::Canary)
+            ],
+            "the second canary for the route is skipped"
+        );
+        assert!(
+            routes[1].backends.split.is_empty(),
+            "another path is untouched"
+        );
+    }
+}
