@@ -7,6 +7,7 @@
 //! so `switchyard check` shows everything wrong with a file in one go.
 
 pub mod file;
+pub mod filters;
 mod ipvs;
 mod validate;
 mod validate_http;
@@ -124,6 +125,8 @@ pub struct RouteConfig {
     pub sticky_cookie: Option<Arc<str>>,
     /// The `route` label of this route's metrics.
     pub name: Arc<str>,
+    /// Header edits, redirect, rewrite (`None`: none).
+    pub filters: Option<Arc<crate::ingress::filters::RouteFilters>>,
 }
 
 /// Access log format.

@@ -15,8 +15,11 @@
 //! sink (a head being written, or a new `HeaderMap`). So the HTTP/1.1 fast path never builds a
 //! `HeaderMap`, and every path applies the same rules.
 
+pub mod edits;
+
 use crate::http1::fields::{self, ConnectionOptions, Kind};
 use bytes::Bytes;
+use edits::HeaderEdits;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::body::Frame;
 use std::net::IpAddr;
@@ -106,6 +109,11 @@ pub struct Rewrite<'a> {
     /// application that reads `X_Forwarded_For` as `X-Forwarded-For` (CGI-style names)
     /// would take a client's claim for ours.
     pub underscores: bool,
+    /// The route's request header edits ([`edits`]).
+    pub headers: Option<&'a HeaderEdits>,
+    /// The `Host` the endpoint gets when a route rewrites it (else `origin.host`; the
+    /// forwarding fields keep `origin.host` either way).
+    pub endpoint_host: Option<&'a [u8]>,
 }
 
 /// The `X-Request-Id` a request goes on with: the client's, or a new one.
@@ -156,7 +164,7 @@ where
     let named =
         |name: &[u8]| connection.names_fields && fields::named_by_connection(name, fields());
     let trusted = rw.origin.trusted;
-    sink.field(b"host", rw.origin.host);
+    sink.field(b"host", rw.endpoint_host.unwrap_or(rw.origin.host));
     let mut te_trailers = false;
     let mut request_id = None;
     let mut prior_xff: Option<String> = None;
@@ -169,6 +177,9 @@ where
             te_trailers |= value.trim_ascii().eq_ignore_ascii_case(b"trailers");
         }
         if kind.is_hop_by_hop() || named(name) || !rw.underscores && name.contains(&b'_') {
+            continue;
+        }
+        if rw.headers.is_some_and(|e| e.drops(name)) {
             continue;
         }
         match kind {
@@ -202,6 +213,9 @@ where
         }
     }
     cookies.write(sink);
+    if let Some(edits) = rw.headers {
+        edits.write(sink);
+    }
     if te_trailers {
         sink.field(b"te", b"trailers");
     }
@@ -313,11 +327,13 @@ fn forwarded_element(origin: &Origin<'_>) -> String {
 
 /// Writes the fields of a response as they go to the client: all but the hop-by-hop ones
 /// (`connection` is what its `Connection` fields say), and `Content-Length` only when
-/// `keep_length` (the caller writes framing fields on the wire).
+/// `keep_length` (the caller writes framing fields on the wire); then the route's `edits`
+/// ([`edits`]: fields they replace or remove are left out).
 pub fn response<'f, I, S>(
     fields: impl Fn() -> I,
     connection: ConnectionOptions,
     keep_length: bool,
+    edits: Option<&HeaderEdits>,
     sink: &mut S,
 ) where
     I: Iterator<Item = (&'f [u8], &'f [u8])>,
@@ -327,10 +343,14 @@ pub fn response<'f, I, S>(
         let kind = fields::classify(name);
         let drop = kind.is_hop_by_hop()
             || kind == Kind::ContentLength && !keep_length
-            || connection.names_fields && fields::named_by_connection(name, fields());
+            || connection.names_fields && fields::named_by_connection(name, fields())
+            || edits.is_some_and(|e| e.drops(name));
         if !drop {
             sink.field(name, value);
         }
+    }
+    if let Some(edits) = edits {
+        edits.write(sink);
     }
 }
 

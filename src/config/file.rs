@@ -174,7 +174,9 @@ pub struct RawRoute {
     /// `Exact`, `Prefix` or `ImplementationSpecific`.
     #[serde(default = "default_path_type")]
     pub path_type: crate::ingress::PathType,
-    /// Target: a service name, or the `ip:port` a service listens on.
+    /// Target: a service name, or the `ip:port` a service listens on (a route with a
+    /// `redirect` needs none).
+    #[serde(default)]
     pub service: String,
     /// Largest request body in bytes; larger gets 413. Absent means no limit.
     #[serde(default)]
@@ -188,6 +190,18 @@ pub struct RawRoute {
     /// Name for the `route` metric label; default `host/path`.
     #[serde(default)]
     pub name: Option<String>,
+    /// Edits of the request the endpoint gets.
+    #[serde(default)]
+    pub request_headers: Option<super::filters::RawHeaderEdits>,
+    /// Edits of the response the client gets.
+    #[serde(default)]
+    pub response_headers: Option<super::filters::RawHeaderEdits>,
+    /// Answer with a redirect instead of forwarding.
+    #[serde(default)]
+    pub redirect: Option<super::filters::RawRedirect>,
+    /// Rewrite the target and `Host` the endpoint gets.
+    #[serde(default)]
+    pub rewrite: Option<super::filters::RawRewrite>,
 }
 
 fn default_path() -> String {

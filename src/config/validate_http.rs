@@ -249,8 +249,30 @@ fn route(
         },
         None => Some(None),
     };
-    let target = service(&raw.service, format!("{path}.service"), issues);
     let before = issues.len();
+    let filters = super::filters::filters(
+        &super::filters::RawFilters {
+            request_headers: raw.request_headers.as_ref(),
+            response_headers: raw.response_headers.as_ref(),
+            redirect: raw.redirect.as_ref(),
+            rewrite: raw.rewrite.as_ref(),
+            matched: (&raw.path, raw.path_type),
+        },
+        path,
+        issues,
+    );
+    // A redirecting route forwards nothing: it needs no service (its name stays empty).
+    let target = match (raw.service.is_empty(), &raw.redirect) {
+        (true, Some(_)) => Some(Arc::from("")),
+        (true, None) => {
+            issues.push(
+                format!("{path}.service"),
+                "missing: a route needs a service unless it redirects",
+            );
+            None
+        }
+        (false, _) => service(&raw.service, format!("{path}.service"), issues),
+    };
     let allow_sources = raw
         .allow_sources
         .iter()
@@ -290,6 +312,7 @@ fn route(
         allow_sources,
         sticky_cookie: raw.sticky_cookie.as_deref().map(Arc::from),
         name: name.into(),
+        filters,
     })
 }
 

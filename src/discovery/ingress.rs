@@ -123,6 +123,7 @@ pub(super) fn translate(ingresses: &[&Arc<Ingress>], input: Input<'_>) -> Ingres
                     allow_sources: notes.extras.allow_sources.clone(),
                     sticky_cookie: notes.extras.sticky_cookie.clone(),
                     name: Arc::clone(&origin),
+                    filters: None,
                 });
                 out.origins.push(Arc::clone(&origin));
             }

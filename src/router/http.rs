@@ -32,6 +32,7 @@
 mod attempts;
 mod clients;
 pub mod conn;
+mod filters;
 mod h1;
 mod h2_watch;
 pub mod listener;

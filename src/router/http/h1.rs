@@ -197,6 +197,8 @@ pub(super) struct Request {
     pub limit: Option<u64>,
     /// The route's affinity cookie name and the value the request carries.
     pub sticky: Option<(Arc<str>, Option<String>)>,
+    /// The route's filters (its response header edits).
+    pub filters: Option<Arc<crate::ingress::filters::RouteFilters>>,
     /// For the access log and the metrics.
     pub log: Logged,
 }

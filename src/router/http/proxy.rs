@@ -120,6 +120,8 @@ struct Forward<'a> {
     idempotent: bool,
     /// The affinity cookie value the request carries, for a route that has one.
     sticky: Option<(Arc<str>, Option<String>)>,
+    /// The route's response header edits.
+    response_headers: Option<&'a crate::forward::edits::HeaderEdits>,
     /// The client side of a requested protocol upgrade.
     upgrade: Option<hyper::upgrade::OnUpgrade>,
     outgoing: Outgoing,
@@ -186,6 +188,7 @@ fn prepare<'a>(
     let rw = prepare::rewrite(
         conn,
         snapshot,
+        target,
         host,
         !h1,
         upgrade.as_ref().map(|(value, _)| value.as_bytes()),
@@ -232,6 +235,10 @@ fn prepare<'a>(
         method: parts.method,
         idempotent,
         sticky,
+        response_headers: target
+            .filters
+            .as_deref()
+            .and_then(|f| f.response_headers.as_ref()),
         upgrade: upgrade.map(|(_, on)| on),
         outgoing,
     })

@@ -9,6 +9,7 @@
 //! what `/admin` may not, nor an endpoint that decodes them itself.
 
 use super::conn::Conn;
+use super::filters;
 use super::reply::{Local, redirect_https};
 use crate::ingress::normalize::{self, NormalizeOptions};
 use crate::ingress::{Hostname, Lookup, RouteTarget};
@@ -109,6 +110,9 @@ pub(super) fn route<'a, 'r>(
             "no route for this host and path\n",
         ));
     };
+    if let Some(answer) = filters::redirect(target, conn, asked.authority.unwrap_or(""), &forward) {
+        return Err(answer);
+    }
     log.service = Some(Arc::clone(&target.service));
     let Some(service) = snapshot.service(&target.service) else {
         return Err(Local::new(
@@ -127,7 +131,7 @@ pub(super) fn route<'a, 'r>(
     Ok(Routed {
         target,
         service,
-        forward,
+        forward: filters::rewritten(target, forward),
     })
 }
 

@@ -161,7 +161,15 @@ fn prepare(buf: &[u8], conn: &Conn, config: &ListenerConfig, out: &mut Vec<u8>) 
         };
     }
     let host = authority.unwrap_or_default();
-    let rw = prepare::rewrite(conn, &snapshot, host, false, None, req.connection);
+    let rw = prepare::rewrite(
+        conn,
+        &snapshot,
+        ready.target,
+        host,
+        false,
+        None,
+        req.connection,
+    );
     let id = write_head(&req, &ready.forward, &rw, out);
     if line.is_some() {
         info.request_id = Some(id.to_value());
@@ -175,6 +183,7 @@ fn prepare(buf: &[u8], conn: &Conn, config: &ListenerConfig, out: &mut Vec<u8>) 
         client: ready.client,
         limit: ready.target.max_body_bytes,
         sticky: ready.sticky,
+        filters: ready.target.filters.clone(),
         log: Logged::new(started, line, info, format),
     };
     Prepared::Request {
