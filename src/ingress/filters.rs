@@ -74,7 +74,8 @@ impl PathRegex {
 }
 
 impl PathChange {
-    /// The path after the change (`path` unchanged when a prefix or regex does not match).
+    /// The path after the change: borrowed exactly when unchanged (a prefix or regex that
+    /// does not match).
     pub fn apply<'p>(&self, path: &'p str) -> Cow<'p, str> {
         match self {
             PathChange::Full(to) => Cow::Owned(to.clone()),
@@ -102,7 +103,8 @@ pub fn replace_prefix<'p>(path: &'p str, matched: &str, with: &str) -> Cow<'p, s
     }
     let base = with.trim_end_matches('/');
     match (base, rest) {
-        ("", "") => Cow::Borrowed("/"),
+        // Owned: borrowed means unchanged to [`UrlRewrite::target`].
+        ("", "") => Cow::Owned("/".to_owned()),
         (base, rest) if rest.is_empty() || rest.starts_with('/') => {
             Cow::Owned(format!("{base}{rest}"))
         }
