@@ -18,6 +18,15 @@
 //! | `load-balance` | service `scheduler`: round_robin → rr, least_conn → lc, ewma → twos |
 //! | `whitelist-source-range`, `allowlist-source-range` | route extras (`allow_sources`) |
 //! | `affinity: cookie`, `session-cookie-name` | route extras (`sticky_cookie`) |
+//! | `rewrite-target` (+ `use-regex`) | route `rewrite`: with `use-regex: "true"` the path is a case-insensitive regex anchored at the start and the whole path becomes the target with `$1`… from its groups; without, the path prefix is replaced (ingress-nginx would still treat the path as a regex) |
+//! | `app-root` | an Exact `/` route per rule host answering 302 to it (query kept) |
+//! | `permanent-redirect` (+ `permanent-redirect-code`, default 301) | route `redirect` to that fixed URL, path not added |
+//! | `temporal-redirect` (+ `temporal-redirect-code`, default 302) | the same; wins over `permanent-redirect` |
+//! | `upstream-vhost` | route `rewrite.host` (`X-Forwarded-Host` keeps the client's) |
+//! | `x-forwarded-prefix` | route `request_headers.set` of `X-Forwarded-Prefix` |
+//! | `server-alias` | the Ingress's host rules served under these names too (comma-separated) |
+//!
+//! The filter annotations are read in [`super::filter_notes`].
 //!
 
 use crate::balance::Scheduler;
@@ -95,6 +104,10 @@ pub(super) struct Annotations {
     pub(super) backend: BackendSettings,
     /// Settings for the routes of this Ingress.
     pub(super) extras: RouteExtras,
+    /// `use-regex`: the Ingress's paths are regexes (for `rewrite-target`).
+    pub(super) use_regex: bool,
+    /// Rewrites, redirects, `upstream-vhost`, `x-forwarded-prefix`, `server-alias`.
+    pub(super) filters: super::filter_notes::FilterNotes,
     /// `name=value` (or `name`) of annotations not honoured: unknown, or a bad value.
     pub(super) unsupported: Vec<String>,
 }
@@ -127,7 +140,8 @@ pub(super) fn parse(annotations: Option<&BTreeMap<String, String>>) -> Annotatio
             }
             "affinity" => (value == "cookie").then(|| affinity_cookie = true),
             "session-cookie-name" => cookie_name(value).map(|c| cookie = Some(c)),
-            _ => None,
+            "use-regex" => bool_value(value).map(|b| out.use_regex = b),
+            _ => out.filters.read(name, value),
         };
         if ok.is_none() {
             out.unsupported.push(format!("{name}={value}"));
