@@ -312,6 +312,13 @@ fn edits_that_could_split_a_message_and_bad_filters_are_refused_with_their_path(
         regex.contains("routes[0].rewrite.regex: invalid regex"),
         "{regex}"
     );
+    let twice = issues(
+        "[[routes]]\nservice = \"b\"\nrequest_headers = { set = { \"X-A\" = \"1\", \"x-a\" = \"2\" } }\n",
+    );
+    assert!(
+        twice.contains("routes[0].request_headers.set: header"),
+        "{twice}"
+    );
     let no_service = issues("[[routes]]\npath = \"/x\"\n");
     assert!(
         no_service.contains("routes[0].service: missing"),
