@@ -19,7 +19,6 @@ pub mod edits;
 
 use crate::http1::fields::{self, ConnectionOptions, Kind};
 use bytes::Bytes;
-use edits::HeaderEdits;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::body::Frame;
 use std::net::IpAddr;
@@ -110,9 +109,8 @@ pub struct Rewrite<'a> {
     /// would take a client's claim for ours.
     pub underscores: bool,
     /// The route's request header edits ([`edits`]).
-    pub headers: Option<&'a HeaderEdits>,
-    /// The `Host` the endpoint gets when a route rewrites it (else `origin.host`; the
-    /// forwarding fields keep `origin.host` either way).
+    pub headers: Option<&'a edits::HeaderEdits>,
+    /// A route's `Host` rewrite (else `origin.host`, which the forwarding fields keep).
     pub endpoint_host: Option<&'a [u8]>,
 }
 
@@ -213,9 +211,7 @@ where
         }
     }
     cookies.write(sink);
-    if let Some(edits) = rw.headers {
-        edits.write(sink);
-    }
+    edits::write(rw.headers, sink);
     if te_trailers {
         sink.field(b"te", b"trailers");
     }
@@ -327,13 +323,12 @@ fn forwarded_element(origin: &Origin<'_>) -> String {
 
 /// Writes the fields of a response as they go to the client: all but the hop-by-hop ones
 /// (`connection` is what its `Connection` fields say), and `Content-Length` only when
-/// `keep_length` (the caller writes framing fields on the wire); then the route's `edits`
-/// ([`edits`]: fields they replace or remove are left out).
+/// `keep_length` (the caller writes framing fields on the wire); then the route's [`edits`].
 pub fn response<'f, I, S>(
     fields: impl Fn() -> I,
     connection: ConnectionOptions,
     keep_length: bool,
-    edits: Option<&HeaderEdits>,
+    edits: Option<&edits::HeaderEdits>,
     sink: &mut S,
 ) where
     I: Iterator<Item = (&'f [u8], &'f [u8])>,
@@ -349,9 +344,7 @@ pub fn response<'f, I, S>(
             sink.field(name, value);
         }
     }
-    if let Some(edits) = edits {
-        edits.write(sink);
-    }
+    edits::write(edits, sink);
 }
 
 /// Writes the trailer fields of a body as they go on, in either direction: all but those a

@@ -332,3 +332,56 @@ fn edits_that_could_split_a_message_and_bad_filters_are_refused_with_their_path(
         "{exact}"
     );
 }
+
+/// Collects what the `fmt` subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_access_log_keeps_the_path_the_client_sent() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let text = format!(
+        "[admin]\nlisten = \"127.0.0.1:0\"\n[runtime]\ndrain_timeout = \"2s\"\nwatch_interval = \"0s\"\n\
+         [http]\naccess_log = \"text\"\n[[listeners]]\nname = \"web\"\nlisten = \"127.0.0.1:0\"\n{}\
+         [[routes]]\npath = \"/foo\"\nservice = \"b\"\nrewrite = {{ prefix = \"/bar\" }}\n",
+        service("b", &[head_echo().await], "")
+    );
+    let app = switchyard::app::start(switchyard::config::Config::parse(&text, "t").unwrap())
+        .await
+        .unwrap();
+    let addr = app.http_addr("web").await.unwrap();
+    // Both the fast path and hyper's (HTTP/1.0 is handed over).
+    let (_, body) = exchange(addr, b"GET /foo/x HTTP/1.1\r\nhost: a.test\r\n\r\n").await;
+    assert!(body.starts_with("GET /bar/x HTTP/1.1\r\n"), "{body}");
+    let (_, body) = exchange(addr, b"GET /foo/y HTTP/1.0\r\nhost: a.test\r\n\r\n").await;
+    assert!(body.starts_with("GET /bar/y HTTP/1.1\r\n"), "{body}");
+    let logged = || String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+    for _ in 0..100 {
+        if logged().matches("path=/foo/").count() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let log = logged();
+    assert!(
+        log.contains("path=/foo/x") && log.contains("path=/foo/y"),
+        "{log}"
+    );
+    assert!(!log.contains("path=/bar"), "{log}");
+}

@@ -96,6 +96,13 @@ impl HeaderEdits {
     }
 }
 
+/// Writes the fields of `edits`, if any (see [`HeaderEdits::write`]).
+pub fn write<S: Fields>(edits: Option<&HeaderEdits>, sink: &mut S) {
+    if let Some(edits) = edits {
+        edits.write(sink);
+    }
+}
+
 /// A name checked for `direction`, lowercased.
 fn field_name(direction: Direction, name: &str) -> Result<Box<[u8]>, EditError> {
     let lower = name.to_ascii_lowercase();
