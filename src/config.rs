@@ -115,7 +115,7 @@ pub struct RouteConfig {
     pub path: String,
     /// How to match it.
     pub path_type: crate::ingress::PathType,
-    /// Target service name.
+    /// Target service name (empty for a route that only redirects).
     pub service: Arc<str>,
     /// Largest request body; larger gets 413.
     pub max_body_bytes: Option<u64>,

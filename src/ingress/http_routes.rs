@@ -14,7 +14,7 @@ use std::sync::{Arc, OnceLock};
 /// Where a matched request goes, and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteTarget {
-    /// The service (by name) whose endpoints serve it.
+    /// The service (by name) whose endpoints serve it (empty when its filters redirect).
     pub service: Arc<str>,
     /// Largest request body accepted (413 above).
     pub max_body_bytes: Option<u64>,
