@@ -197,7 +197,9 @@ pub(super) mod routes {
         }
     }
 
-    /// An Exact `/` route answering the `app-root` redirect, per rule host and alias.
+    /// An Exact `/` route answering the `app-root` redirect, per rule host and alias, made
+    /// from a route of this Ingress (its settings kept, its service unused); none when the
+    /// Ingress has no route.
     pub(in crate::discovery) fn push_app_roots(
         out: &mut IngressParts,
         rule_hosts: &[Option<HostPattern>],
@@ -207,11 +209,18 @@ pub(super) mod routes {
         let Some(filters) = notes.app_root_filters() else {
             return;
         };
-        let aliases = notes.server_alias.iter().cloned().map(Some);
+        let own = out.routes.iter().zip(&out.origins).rev();
+        let Some(template) = own
+            .take_while(|(_, o)| Arc::ptr_eq(o, origin))
+            .last()
+            .map(|(r, _)| r.clone())
+        else {
+            return;
+        };
         let named = rule_hosts.iter().any(Option::is_some);
-        let aliases = aliases.filter(|_| named);
+        let aliases = notes.server_alias.iter().cloned().map(Some);
         let mut hosts: Vec<Option<HostPattern>> = Vec::new();
-        for host in rule_hosts.iter().cloned().chain(aliases) {
+        for host in rule_hosts.iter().cloned().chain(aliases.filter(|_| named)) {
             if !hosts.contains(&host) {
                 hosts.push(host);
             }
@@ -222,11 +231,8 @@ pub(super) mod routes {
                 path: "/".to_owned(),
                 path_type: PathType::Exact,
                 service: Arc::from(""),
-                max_body_bytes: None,
-                allow_sources: Vec::new(),
-                sticky_cookie: None,
-                name: Arc::clone(origin),
                 filters: Some(Arc::clone(&filters)),
+                ..template.clone()
             });
             out.origins.push(Arc::clone(origin));
         }
