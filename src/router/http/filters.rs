@@ -16,7 +16,7 @@ use http::{HeaderValue, StatusCode};
 use std::borrow::Cow;
 
 /// The route's redirect for this request, if it has one: `authority` as the client sent it,
-/// `target` the normalised path and query.
+/// `normalised` the path and query routing produced.
 pub(super) fn redirect(
     target: &RouteTarget,
     conn: &Conn,
@@ -26,6 +26,8 @@ pub(super) fn redirect(
     let redirect = target.filters.as_deref()?.redirect.as_ref()?;
     let (path, query) = match normalised.split_once('?') {
         Some((p, q)) => (p, Some(q)),
+        // `OPTIONS *` was routed as `/`, and is redirected as `/`.
+        None if normalised == "*" => ("/", None),
         None => (normalised, None),
     };
     let asked = Asked {
