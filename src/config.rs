@@ -7,6 +7,7 @@
 //! so `switchyard check` shows everything wrong with a file in one go.
 
 pub mod file;
+pub mod filters;
 mod ipvs;
 mod validate;
 mod validate_backends;
@@ -115,7 +116,7 @@ pub struct RouteConfig {
     pub path: String,
     /// How to match it.
     pub path_type: crate::ingress::PathType,
-    /// Target service name.
+    /// Target service name (empty for a route that only redirects).
     pub service: Arc<str>,
     /// Largest request body; larger gets 413.
     pub max_body_bytes: Option<u64>,
@@ -128,6 +129,8 @@ pub struct RouteConfig {
     /// Weighted split, hash key and fallback service (with a split, `service` is its first
     /// backend of weight > 0, for display).
     pub backends: crate::ingress::BackendPolicy,
+    /// Header edits, redirect, rewrite (`None`: none).
+    pub filters: Option<Arc<crate::ingress::filters::RouteFilters>>,
 }
 
 /// Access log format.

@@ -35,6 +35,7 @@
 mod annotations;
 mod backend_annotations;
 mod canary;
+mod filter_notes;
 mod ingress;
 mod kube;
 mod model;

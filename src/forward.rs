@@ -15,6 +15,8 @@
 //! sink (a head being written, or a new `HeaderMap`). So the HTTP/1.1 fast path never builds a
 //! `HeaderMap`, and every path applies the same rules.
 
+pub mod edits;
+
 use crate::http1::fields::{self, ConnectionOptions, Kind};
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
@@ -106,6 +108,10 @@ pub struct Rewrite<'a> {
     /// application that reads `X_Forwarded_For` as `X-Forwarded-For` (CGI-style names)
     /// would take a client's claim for ours.
     pub underscores: bool,
+    /// The route's request header edits ([`edits`]).
+    pub headers: Option<&'a edits::HeaderEdits>,
+    /// A route's `Host` rewrite (else `origin.host`, which the forwarding fields keep).
+    pub endpoint_host: Option<&'a [u8]>,
 }
 
 /// The `X-Request-Id` a request goes on with: the client's, or a new one.
@@ -156,7 +162,7 @@ where
     let named =
         |name: &[u8]| connection.names_fields && fields::named_by_connection(name, fields());
     let trusted = rw.origin.trusted;
-    sink.field(b"host", rw.origin.host);
+    sink.field(b"host", rw.endpoint_host.unwrap_or(rw.origin.host));
     let mut te_trailers = false;
     let mut request_id = None;
     let mut prior_xff: Option<String> = None;
@@ -169,6 +175,9 @@ where
             te_trailers |= value.trim_ascii().eq_ignore_ascii_case(b"trailers");
         }
         if kind.is_hop_by_hop() || named(name) || !rw.underscores && name.contains(&b'_') {
+            continue;
+        }
+        if rw.headers.is_some_and(|e| e.drops(name)) {
             continue;
         }
         match kind {
@@ -202,6 +211,7 @@ where
         }
     }
     cookies.write(sink);
+    edits::write(rw.headers, sink);
     if te_trailers {
         sink.field(b"te", b"trailers");
     }
@@ -313,11 +323,12 @@ fn forwarded_element(origin: &Origin<'_>) -> String {
 
 /// Writes the fields of a response as they go to the client: all but the hop-by-hop ones
 /// (`connection` is what its `Connection` fields say), and `Content-Length` only when
-/// `keep_length` (the caller writes framing fields on the wire).
+/// `keep_length` (the caller writes framing fields on the wire); then the route's [`edits`].
 pub fn response<'f, I, S>(
     fields: impl Fn() -> I,
     connection: ConnectionOptions,
     keep_length: bool,
+    edits: Option<&edits::HeaderEdits>,
     sink: &mut S,
 ) where
     I: Iterator<Item = (&'f [u8], &'f [u8])>,
@@ -327,11 +338,13 @@ pub fn response<'f, I, S>(
         let kind = fields::classify(name);
         let drop = kind.is_hop_by_hop()
             || kind == Kind::ContentLength && !keep_length
-            || connection.names_fields && fields::named_by_connection(name, fields());
+            || connection.names_fields && fields::named_by_connection(name, fields())
+            || edits.is_some_and(|e| e.drops(name));
         if !drop {
             sink.field(name, value);
         }
     }
+    edits::write(edits, sink);
 }
 
 /// Writes the trailer fields of a body as they go on, in either direction: all but those a

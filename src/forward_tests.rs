@@ -22,6 +22,8 @@ fn rewrite(
         upgrade: None,
         connection: connection_options(map_pairs(input)),
         underscores: false,
+        headers: None,
+        endpoint_host: None,
     };
     let mut out = HeaderMap::new();
     let id = request(|| map_pairs(input), &rw, &mut out);
@@ -34,6 +36,7 @@ fn without_hop_by_hop(input: &HeaderMap) -> HeaderMap {
         || map_pairs(input),
         connection_options(map_pairs(input)),
         true,
+        None,
         &mut out,
     );
     out
@@ -83,6 +86,7 @@ fn content_length_is_kept_only_when_asked() {
         || map_pairs(&h),
         connection_options(map_pairs(&h)),
         false,
+        None,
         &mut out,
     );
     assert!(out.is_empty());
@@ -215,6 +219,8 @@ fn on_the_wire_fields_are_written_as_lines_and_framing_is_left_to_the_caller() {
         upgrade: Some(b"websocket"),
         connection: connection_options(crate::http1::head::pairs(&fields)),
         underscores: false,
+        headers: None,
+        endpoint_host: None,
     };
     let mut out = Vec::new();
     let id = request(|| crate::http1::head::pairs(&fields), &rw, &mut out);
@@ -251,6 +257,8 @@ fn field_names_with_underscores_are_dropped_unless_the_listener_keeps_them() {
         upgrade: None,
         connection: ConnectionOptions::default(),
         underscores: true,
+        headers: None,
+        endpoint_host: None,
     };
     let mut kept = HeaderMap::new();
     request(|| map_pairs(&input), &rw, &mut kept);
@@ -308,4 +316,59 @@ fn trailers_lose_the_fields_a_trailer_must_not_carry() {
     let mut names: Vec<_> = kept.keys().map(|n| n.as_str()).collect();
     names.sort_unstable();
     assert_eq!(names, ["grpc-status", "x-checksum"]);
+}
+
+#[test]
+fn route_edits_replace_append_and_remove_request_and_response_fields() {
+    use super::edits::{Direction, HeaderEdits};
+    let own = |l: &[(&str, &str)]| -> Vec<(String, String)> {
+        l.iter().map(|(n, v)| ((*n).into(), (*v).into())).collect()
+    };
+    let edits = HeaderEdits::new(
+        Direction::Request,
+        &own(&[("x-a", "new")]),
+        &own(&[("x-b", "2")]),
+        &["X-Gone".to_owned()],
+    )
+    .unwrap();
+    let mut input = HeaderMap::new();
+    input.append("X-A", "old".parse().unwrap());
+    input.append("x-a", "older".parse().unwrap());
+    input.append("x-b", "1".parse().unwrap());
+    input.append("x-gone", "1".parse().unwrap());
+    let c = ClientHeaders::new("10.0.0.1".parse().unwrap(), 80);
+    let rw = Rewrite {
+        origin: Origin {
+            conn: &c,
+            trusted: false,
+            proto: "http",
+            host: b"asked.test",
+        },
+        rfc7239: false,
+        keep_length: true,
+        upgrade: None,
+        connection: ConnectionOptions::default(),
+        underscores: false,
+        headers: Some(&edits),
+        endpoint_host: Some(b"inner.svc"),
+    };
+    let mut out = HeaderMap::new();
+    request(|| map_pairs(&input), &rw, &mut out);
+    let all =
+        |n: &str| -> Vec<&str> { out.get_all(n).iter().map(|v| v.to_str().unwrap()).collect() };
+    assert_eq!(all("x-a"), ["new"]);
+    assert_eq!(all("x-b"), ["1", "2"]);
+    assert!(all("x-gone").is_empty());
+    assert_eq!(all("host"), ["inner.svc"]);
+    assert_eq!(all("x-forwarded-host"), ["asked.test"]);
+    let mut resp = HeaderMap::new();
+    response(
+        || map_pairs(&input),
+        ConnectionOptions::default(),
+        true,
+        Some(&edits),
+        &mut resp,
+    );
+    assert_eq!(resp.get_all("x-a").iter().count(), 1);
+    assert!(!resp.contains_key("x-gone"));
 }

@@ -22,11 +22,13 @@
 //! [`RouteTable`], [`Lookup`]: the table, its build and its lookup; its module doc has the
 //! details), `path_rules.rs` (path validation, [`PathError`], [`Conflict`]),
 //! `http_routes.rs` ([`HttpRoutes`]: the config's routes built into a table of services, as a
-//! snapshot holds them) and `normalize.rs` ([`normalize_target`], [`split_absolute`]: the one
-//! normalised form of a request target that routing, `allow_sources` and the backend all see).
-//! `backends.rs` ([`BackendPolicy`], [`RouteBackends`]: weighted splits, `hash_on`, fallback).
+//! snapshot holds them), `normalize.rs` ([`normalize_target`], [`split_absolute`]: the one
+//! normalised form of a request target that routing, `allow_sources` and the backend all see),
+//! `backends.rs` ([`BackendPolicy`], [`RouteBackends`]: weighted splits, `hash_on`, fallback)
+//! and `filters.rs` ([`filters::RouteFilters`]: a route's header edits, redirect and rewrite).
 
 pub mod backends;
+pub mod filters;
 mod host;
 mod http_routes;
 pub mod normalize;

@@ -198,6 +198,18 @@ pub struct RawRoute {
     /// Name for the `route` metric label; default `host/path`.
     #[serde(default)]
     pub name: Option<String>,
+    /// Edits of the request the endpoint gets.
+    #[serde(default)]
+    pub request_headers: Option<super::filters::RawHeaderEdits>,
+    /// Edits of the response the client gets.
+    #[serde(default)]
+    pub response_headers: Option<super::filters::RawHeaderEdits>,
+    /// Answer with a redirect instead of forwarding.
+    #[serde(default)]
+    pub redirect: Option<super::filters::RawRedirect>,
+    /// Rewrite the target and `Host` the endpoint gets.
+    #[serde(default)]
+    pub rewrite: Option<super::filters::RawRewrite>,
 }
 
 /// One entry of a route's `backends`.

@@ -32,7 +32,10 @@ pub(super) fn route_backends(
             return None;
         }
         (None, None) => {
-            issues.push(format!("{path}.service"), "required (or backends)");
+            issues.push(
+                format!("{path}.service"),
+                "required (or backends, or a redirect)",
+            );
             return None;
         }
         (Some(name), None) => (service(name, format!("{path}.service"), issues), Vec::new()),
@@ -137,7 +140,10 @@ mod tests {
                 "service = \"web\"\nbackends = [{ service = \"web\" }]",
                 "routes[0]: set either service or backends",
             ),
-            ("path = \"/x\"", "routes[0].service: required (or backends)"),
+            (
+                "path = \"/x\"",
+                "routes[0].service: required (or backends, or a redirect)",
+            ),
             (
                 "service = \"web\"\nhash_on = \"query:x\"",
                 "routes[0].hash_on: invalid hash_on",

@@ -249,9 +249,28 @@ fn route(
         },
         None => Some(None),
     };
+    // A redirecting route forwards nothing: it needs no service (its name stays empty).
     let (target, backends) =
-        super::validate_backends::route_backends(raw, path, service, issues).unzip();
+        if raw.redirect.is_some() && raw.service.is_none() && raw.backends.is_none() {
+            (
+                Some(Arc::from("")),
+                Some(crate::ingress::BackendPolicy::default()),
+            )
+        } else {
+            super::validate_backends::route_backends(raw, path, service, issues).unzip()
+        };
     let before = issues.len();
+    let filters = super::filters::filters(
+        &super::filters::RawFilters {
+            request_headers: raw.request_headers.as_ref(),
+            response_headers: raw.response_headers.as_ref(),
+            redirect: raw.redirect.as_ref(),
+            rewrite: raw.rewrite.as_ref(),
+            matched: (&raw.path, raw.path_type),
+        },
+        path,
+        issues,
+    );
     let allow_sources = raw
         .allow_sources
         .iter()
@@ -292,6 +311,7 @@ fn route(
         sticky_cookie: raw.sticky_cookie.as_deref().map(Arc::from),
         name: name.into(),
         backends: backends?,
+        filters,
     })
 }
 

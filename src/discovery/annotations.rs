@@ -21,6 +21,15 @@
 //! | `upstream-hash-by` | route `hash_on` (`$request_uri`/`$uri` → path, `$remote_addr`/`$binary_remote_addr` → client_ip, `$http_NAME` → header, `$cookie_NAME` → cookie), and service `scheduler` `mh` unless `load-balance` says otherwise |
 //! | `default-backend` | route `fallback_service` (a Service of the namespace, its first port) |
 //! | `canary: "true"`, `canary-weight`, `canary-weight-total` | the main route's weighted split (see `canary.rs`); `canary-by-*` are reported unsupported |
+//! | `rewrite-target` (+ `use-regex`) | route `rewrite`: with `use-regex: "true"` the path is a case-insensitive regex anchored at the start and the whole path becomes the target with `$1`… from its groups; without, the path prefix is replaced (ingress-nginx would still treat the path as a regex) |
+//! | `app-root` | an Exact `/` route per rule host answering 302 to it (query kept) |
+//! | `permanent-redirect` (+ `permanent-redirect-code`, default 301) | route `redirect` to that fixed URL, path not added |
+//! | `temporal-redirect` (+ `temporal-redirect-code`, default 302) | the same; wins over `permanent-redirect` |
+//! | `upstream-vhost` | route `rewrite.host` (`X-Forwarded-Host` keeps the client's) |
+//! | `x-forwarded-prefix` | route `request_headers.set` of `X-Forwarded-Prefix` |
+//! | `server-alias` | the Ingress's host rules served under these names too (comma-separated) |
+//!
+//! The filter annotations are read in [`super::filter_notes`].
 //!
 
 use crate::balance::Scheduler;
@@ -100,6 +109,10 @@ pub(super) struct Annotations {
     pub(super) extras: RouteExtras,
     /// `upstream-hash-by`, `default-backend`, `canary*`.
     pub(super) backends: super::backend_annotations::BackendNotes,
+    /// `use-regex`: the Ingress's paths are regexes (for `rewrite-target`).
+    pub(super) use_regex: bool,
+    /// Rewrites, redirects, `upstream-vhost`, `x-forwarded-prefix`, `server-alias`.
+    pub(super) filters: super::filter_notes::FilterNotes,
     /// `name=value` (or `name`) of annotations not honoured: unknown, or a bad value.
     pub(super) unsupported: Vec<String>,
 }
@@ -137,7 +150,8 @@ pub(super) fn parse(annotations: Option<&BTreeMap<String, String>>) -> Annotatio
             | "canary"
             | "canary-weight"
             | "canary-weight-total" => out.backends.set(name, value),
-            _ => None,
+            "use-regex" => bool_value(value).map(|b| out.use_regex = b),
+            _ => out.filters.read(name, value),
         };
         if ok.is_none() {
             out.unsupported.push(format!("{name}={value}"));

@@ -128,6 +128,7 @@ mod tests {
             allow_sources: Vec::new(),
             sticky_cookie: None,
             name: "ns/main".into(),
+            filters: None,
             backends: BackendPolicy::default(),
         }
     }

@@ -14,6 +14,7 @@
 //! whole by `App::apply` anyway. Secrets are parsed and checked once per resourceVersion.
 
 use super::annotations::{self, BackendSettings};
+use super::filter_notes::routes as filter_routes;
 use super::report::Reporter;
 use super::state::{Key, Store, key_of};
 use super::translate::service_name;
@@ -126,9 +127,17 @@ pub(super) fn translate(ingresses: &[&Arc<Ingress>], input: Input<'_>) -> Ingres
                 let Some(service) = resolve(&p.backend, &mut rep) else {
                     continue;
                 };
-                out.routes.push(RouteConfig {
+                let path = p.path.clone().unwrap_or_else(|| "/".to_owned());
+                let filters = match notes.filters.for_path(&path, notes.use_regex) {
+                    Ok(f) => f,
+                    Err(detail) => {
+                        rep.skip("invalid_annotation", &detail);
+                        continue;
+                    }
+                };
+                let route = RouteConfig {
                     host: host.clone(),
-                    path: p.path.clone().unwrap_or_else(|| "/".to_owned()),
+                    path,
                     path_type,
                     service,
                     max_body_bytes: notes.max_body_bytes.flatten(),
@@ -136,10 +145,14 @@ pub(super) fn translate(ingresses: &[&Arc<Ingress>], input: Input<'_>) -> Ingres
                     sticky_cookie: notes.extras.sticky_cookie.clone(),
                     name: Arc::clone(&origin),
                     backends: policy.clone(),
-                });
+                    filters,
+                };
+                out.routes.push(route);
                 out.origins.push(Arc::clone(&origin));
+                filter_routes::push_aliases(&mut out, &notes.filters, &origin);
             }
         }
+        filter_routes::push_app_roots(&mut out, &rule_hosts, &notes.filters, &origin);
         if let Some(default) = &spec.default_backend
             && let Some(service) = resolve(default, &mut rep)
         {

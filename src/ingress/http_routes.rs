@@ -14,7 +14,7 @@ use std::sync::{Arc, OnceLock};
 /// Where a matched request goes, and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteTarget {
-    /// The service (by name) whose endpoints serve it.
+    /// The service (by name) whose endpoints serve it (empty when its filters redirect).
     pub service: Arc<str>,
     /// Largest request body accepted (413 above).
     pub max_body_bytes: Option<u64>,
@@ -28,6 +28,8 @@ pub struct RouteTarget {
     pub name: Arc<str>,
     /// Weighted split, hash key and fallback service (see [`super::backends`]).
     pub backends: super::RouteBackends,
+    /// Header edits, redirect, rewrite (`None`: none).
+    pub filters: Option<Arc<super::filters::RouteFilters>>,
     /// Index of this target's metric handles in its [`HttpRoutes`].
     metrics: usize,
 }
@@ -40,6 +42,7 @@ impl RouteTarget {
             redirect_https,
             allow_sources: Arc::from([]),
             sticky_cookie: None,
+            filters: None,
             name: name.into(),
             backends: super::RouteBackends::default(),
             metrics,
@@ -104,6 +107,7 @@ impl HttpRoutes {
                     allow_sources: r.allow_sources.clone().into(),
                     sticky_cookie: r.sticky_cookie.clone(),
                     backends: super::RouteBackends::build(&r.backends),
+                    filters: r.filters.clone(),
                     ..RouteTarget::new(
                         &r.service,
                         r.name.to_string(),

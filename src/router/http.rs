@@ -33,6 +33,7 @@ mod attempts;
 mod backends;
 mod clients;
 pub mod conn;
+mod filters;
 mod h1;
 mod h2_watch;
 pub mod listener;

@@ -102,6 +102,7 @@ mod tests {
                 allow_sources: Vec::new(),
                 sticky_cookie: None,
                 name: "r".into(),
+                filters: None,
                 backends: BackendPolicy {
                     hash_on: Some(HashOn::parse(hash_on).unwrap()),
                     ..BackendPolicy::default()

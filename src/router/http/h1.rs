@@ -199,6 +199,8 @@ pub(super) struct Request {
     pub sticky: Option<(Arc<str>, Option<String>)>,
     /// What a hashing scheduler hashes.
     pub key: crate::balance::Key,
+    /// The route's filters (its response header edits).
+    pub filters: Option<Arc<crate::ingress::filters::RouteFilters>>,
     /// For the access log and the metrics.
     pub log: Logged,
 }

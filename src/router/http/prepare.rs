@@ -86,15 +86,18 @@ fn idempotent(method: &str) -> bool {
 
 /// How the fields of a request on `conn` are rewritten for the endpoint: `host` is the
 /// authority it was routed by, `keep_length` whether `Content-Length` stays (hyper frames by
-/// it), `upgrade` the protocol passed on, `connection` what its `Connection` fields say.
+/// it), `upgrade` the protocol passed on, `connection` what its `Connection` fields say;
+/// `target`'s filters add their header edits and `Host` rewrite.
 pub(super) fn rewrite<'a>(
     conn: &'a Conn,
     snapshot: &Snapshot,
+    target: &'a RouteTarget,
     host: &'a [u8],
     keep_length: bool,
     upgrade: Option<&'a [u8]>,
     connection: ConnectionOptions,
 ) -> Rewrite<'a> {
+    let (headers, endpoint_host) = super::filters::request_edits(target);
     Rewrite {
         origin: Origin {
             conn: &conn.forwarding,
@@ -107,5 +110,7 @@ pub(super) fn rewrite<'a>(
         upgrade,
         connection,
         underscores: conn.underscores,
+        headers,
+        endpoint_host,
     }
 }

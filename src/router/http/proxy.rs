@@ -122,6 +122,8 @@ struct Forward<'a> {
     sticky: Option<(Arc<str>, Option<String>)>,
     /// What a hashing scheduler hashes.
     key: crate::balance::Key,
+    /// The route's response header edits.
+    response_headers: Option<&'a crate::forward::edits::HeaderEdits>,
     /// The client side of a requested protocol upgrade.
     upgrade: Option<hyper::upgrade::OnUpgrade>,
     outgoing: Outgoing,
@@ -190,6 +192,7 @@ fn prepare<'a>(
     let rw = prepare::rewrite(
         conn,
         snapshot,
+        target,
         host,
         !h1,
         upgrade.as_ref().map(|(value, _)| value.as_bytes()),
@@ -237,6 +240,10 @@ fn prepare<'a>(
         idempotent,
         sticky,
         key,
+        response_headers: target
+            .filters
+            .as_deref()
+            .and_then(|f| f.response_headers.as_ref()),
         upgrade: upgrade.map(|(_, on)| on),
         outgoing,
     })

@@ -10,6 +10,7 @@
 //! what `/admin` may not, nor an endpoint that decodes them itself.
 
 use super::conn::Conn;
+use super::filters;
 use super::reply::{Local, redirect_https};
 use crate::ingress::normalize::{self, NormalizeOptions};
 use crate::ingress::{Hostname, Lookup, RouteTarget};
@@ -110,6 +111,9 @@ pub(super) fn route<'a, 'r>(
             "no route for this host and path\n",
         ));
     };
+    if let Some(answer) = filters::redirect(target, conn, asked.authority.unwrap_or(""), &forward) {
+        return Err(answer);
+    }
     let service = super::backends::choose(snapshot, target, log)?;
     if let (Some(max), Some(declared)) = (target.max_body_bytes, asked.length)
         && declared > max
@@ -122,7 +126,7 @@ pub(super) fn route<'a, 'r>(
     Ok(Routed {
         target,
         service,
-        forward,
+        forward: filters::rewritten(target, forward),
     })
 }
 

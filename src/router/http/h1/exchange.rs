@@ -5,11 +5,13 @@
 
 use super::{Logged, Next, Reply, Request, write_out};
 use crate::forward;
+use crate::forward::edits::HeaderEdits;
 use crate::http1::framing::Framing;
 use crate::http1::head;
 use crate::http1::io::{
     Buffered, Relay, RelayError, poll_write_all, write_length, write_status_line,
 };
+use crate::ingress::filters::RouteFilters;
 use crate::router::http::attempts::{self, H1};
 use crate::router::http::conn::Conn;
 use crate::router::http::record::Record;
@@ -66,6 +68,7 @@ where
         limit,
         sticky,
         key,
+        filters,
         mut log,
     } = request;
     let Some(pool) = upstream.pool() else {
@@ -80,7 +83,7 @@ where
         head_request,
         idempotent,
         timeout: config.response_timeout,
-        on_head: |resp: &head::Response<'_>| client_head(resp, &mut out),
+        on_head: |resp: &head::Response<'_>| client_head(resp, response_edits(&filters), &mut out),
     };
     let sticky_id = sticky.as_ref().and_then(|(_, id)| id.as_deref());
     let sent = attempts::send(&service, key, sticky_id, &mut attempt).await;
@@ -248,19 +251,24 @@ where
 
 /// The response head for the client, without its end: status line, the endpoint's fields but
 /// hop-by-hop ones, and the framing field the body will be sent with.
-fn client_head(resp: &head::Response<'_>, out: &mut Vec<u8>) {
+fn client_head(resp: &head::Response<'_>, edits: Option<&HeaderEdits>, out: &mut Vec<u8>) {
     out.clear();
     // Room for a small body after the head, in one allocation.
     out.reserve(SCRATCH.max(resp.len + 1024));
     write_status_line(out, resp.status, resp.reason);
     let keep_length = resp.framing == Framing::Empty && resp.length_passes();
-    forward::response(|| resp.pairs(), resp.connection, keep_length, out);
+    forward::response(|| resp.pairs(), resp.connection, keep_length, edits, out);
     match resp.framing {
         Framing::Length(n) => write_length(out, n),
         Framing::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
         Framing::Close => out.extend_from_slice(b"connection: close\r\n"),
         Framing::Empty => {}
     }
+}
+
+/// A route's response header edits.
+fn response_edits(filters: &Option<Arc<RouteFilters>>) -> Option<&HeaderEdits> {
+    filters.as_deref()?.response_headers.as_ref()
 }
 
 /// The request side of a fast-path exchange: the rewritten head, then the client's body as it
@@ -329,7 +337,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RequestBody for RelayBody<'_, S> {
     fn informational(&mut self, head: &head::Response<'_>) {
         let out = &mut self.informational;
         write_status_line(out, head.status, head.reason);
-        forward::response(|| head.pairs(), head.connection, true, out);
+        forward::response(|| head.pairs(), head.connection, true, None, out);
         out.extend_from_slice(b"\r\n");
     }
 

@@ -162,7 +162,15 @@ fn prepare(buf: &[u8], conn: &Conn, config: &ListenerConfig, out: &mut Vec<u8>) 
         };
     }
     let host = authority.unwrap_or_default();
-    let rw = prepare::rewrite(conn, &snapshot, host, false, None, req.connection);
+    let rw = prepare::rewrite(
+        conn,
+        &snapshot,
+        ready.target,
+        host,
+        false,
+        None,
+        req.connection,
+    );
     let id = write_head(&req, &ready.forward, &rw, out);
     if line.is_some() {
         info.request_id = Some(id.to_value());
@@ -177,6 +185,7 @@ fn prepare(buf: &[u8], conn: &Conn, config: &ListenerConfig, out: &mut Vec<u8>) 
         limit: ready.target.max_body_bytes,
         sticky: ready.sticky,
         key: ready.key,
+        filters: ready.target.filters.clone(),
         log: Logged::new(started, line, info, format),
     };
     Prepared::Request {

@@ -3,6 +3,7 @@
 //! services; upgrades become tunnels, and the affinity cookie is set on the way back.
 
 use super::{Conn, Forward, Outgoing};
+use crate::forward::edits::HeaderEdits;
 use crate::forward::{self, map_pairs};
 use crate::http1::head;
 use crate::router::http::attempts::{self, H1, Hyper};
@@ -30,6 +31,7 @@ pub(super) fn forward_request<'a>(
         idempotent,
         sticky,
         key,
+        response_headers,
         upgrade,
         outgoing,
     } = forward;
@@ -39,6 +41,7 @@ pub(super) fn forward_request<'a>(
             key,
             conn,
             sticky: sticky.as_ref(),
+            response_headers,
             upgrade,
         };
         match (outgoing, client.pool()) {
@@ -80,6 +83,8 @@ struct To<'a> {
     conn: &'a Conn,
     /// The route's affinity cookie name and the request's value of it.
     sticky: Option<&'a (Arc<str>, Option<String>)>,
+    /// The route's response header edits.
+    response_headers: Option<&'a HeaderEdits>,
     /// The client side of a requested protocol upgrade.
     upgrade: Option<hyper::upgrade::OnUpgrade>,
 }
@@ -112,7 +117,7 @@ async fn via_pool(
         head_request: method == Method::HEAD,
         idempotent,
         timeout: config.response_timeout,
-        on_head: response_parts,
+        on_head: |resp: &head::Response<'_>| response_parts(resp, to.response_headers),
     };
     let sent = match attempts::send(to.service, to.key, to.sticky_id(), &mut attempt).await {
         Ok(sent) => sent,
@@ -161,6 +166,7 @@ async fn via_hyper(
         || map_pairs(response.headers()),
         connection,
         true,
+        to.response_headers,
         &mut headers,
     );
     *response.headers_mut() = headers;
@@ -181,13 +187,17 @@ async fn via_hyper(
 }
 
 /// The response head for hyper, and the endpoint's `Upgrade` value (for a `101`).
-fn response_parts(resp: &head::Response<'_>) -> (Parts, Option<HeaderValue>) {
+fn response_parts(
+    resp: &head::Response<'_>,
+    edits: Option<&HeaderEdits>,
+) -> (Parts, Option<HeaderValue>) {
     let (mut parts, ()) = Response::new(()).into_parts();
     parts.status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::BAD_GATEWAY);
     forward::response(
         || resp.pairs(),
         resp.connection,
         resp.length_passes(),
+        edits,
         &mut parts.headers,
     );
     let switched_to = (resp.status == 101)
