@@ -36,6 +36,7 @@ pub mod conn;
 mod h1;
 mod h2_watch;
 pub mod listener;
+mod passthrough;
 mod prefixed;
 mod prepare;
 pub mod proxy;
