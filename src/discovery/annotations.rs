@@ -21,6 +21,7 @@
 //! | `upstream-hash-by` | route `hash_on` (`$request_uri`/`$uri` → path, `$remote_addr`/`$binary_remote_addr` → client_ip, `$http_NAME` → header, `$cookie_NAME` → cookie), and service `scheduler` `mh` unless `load-balance` says otherwise |
 //! | `default-backend` | route `fallback_service` (a Service of the namespace, its first port) |
 //! | `canary: "true"`, `canary-weight`, `canary-weight-total` | the main route's weighted split (see `canary.rs`); `canary-by-*` are reported unsupported |
+//! | `ssl-passthrough` | with `--enable-ssl-passthrough` only: the Ingress's hosts are `[[passthrough]]` names on the TLS listeners, to the backend of each host's `/` path (else reported unsupported) |
 //!
 
 use crate::balance::Scheduler;
@@ -100,6 +101,8 @@ pub(super) struct Annotations {
     pub(super) extras: RouteExtras,
     /// `upstream-hash-by`, `default-backend`, `canary*`.
     pub(super) backends: super::backend_annotations::BackendNotes,
+    /// `ssl-passthrough`.
+    pub(super) ssl_passthrough: bool,
     /// `name=value` (or `name`) of annotations not honoured: unknown, or a bad value.
     pub(super) unsupported: Vec<String>,
 }
@@ -137,6 +140,7 @@ pub(super) fn parse(annotations: Option<&BTreeMap<String, String>>) -> Annotatio
             | "canary"
             | "canary-weight"
             | "canary-weight-total" => out.backends.set(name, value),
+            "ssl-passthrough" => bool_value(value).map(|b| out.ssl_passthrough = b),
             _ => None,
         };
         if ok.is_none() {

@@ -42,6 +42,10 @@ pub(super) struct IngressParts {
     pub(super) overrides: HashMap<Arc<str>, BackendSettings>,
     /// The Ingresses served (for the status writer).
     pub(super) served: Vec<Key>,
+    /// Hosts passed through (`ssl-passthrough`), oldest Ingress first.
+    pub(super) passthrough: Vec<crate::config::PassthroughConfig>,
+    /// The `--default-ssl-certificate` Secret's certificate.
+    pub(super) default_certificate: Option<CertSpec>,
 }
 
 /// Certificates checked once per Secret resourceVersion and host list: the spec, or why the
@@ -54,6 +58,8 @@ pub(super) struct Input<'a> {
     pub(super) secrets: &'a Store<Secret>,
     pub(super) certs: &'a mut CertCache,
     pub(super) report: &'a mut Reporter,
+    /// `--enable-ssl-passthrough`: honour `ssl-passthrough`.
+    pub(super) ssl_passthrough: bool,
 }
 
 /// Translates the served Ingresses, given oldest first.
@@ -101,6 +107,7 @@ pub(super) fn translate(ingresses: &[&Arc<Ingress>], input: Input<'_>) -> Ingres
                 }
             };
         let mut rule_hosts = Vec::new();
+        let mut roots = Vec::new();
         for rule in spec.rules.iter().flatten() {
             let host = match rule.host.as_deref().filter(|h| !h.is_empty()) {
                 None => None,
@@ -126,6 +133,9 @@ pub(super) fn translate(ingresses: &[&Arc<Ingress>], input: Input<'_>) -> Ingres
                 let Some(service) = resolve(&p.backend, &mut rep) else {
                     continue;
                 };
+                if p.path.as_deref().unwrap_or("/") == "/" {
+                    roots.push((host.clone(), Arc::clone(&service)));
+                }
                 out.routes.push(RouteConfig {
                     host: host.clone(),
                     path: p.path.clone().unwrap_or_else(|| "/".to_owned()),
@@ -154,6 +164,15 @@ pub(super) fn translate(ingresses: &[&Arc<Ingress>], input: Input<'_>) -> Ingres
                         .get_or_insert_with(|| Arc::clone(&service));
                 }
             }
+        }
+        if notes.ssl_passthrough {
+            super::edge::passthrough(
+                &rule_hosts,
+                &roots,
+                input.ssl_passthrough,
+                &mut rep,
+                &mut out.passthrough,
+            );
         }
         let mut tls_hosts = Vec::new();
         for tls in spec.tls.iter().flatten() {
@@ -274,7 +293,7 @@ pub(super) fn backend(
 }
 
 /// The checked certificate of a TLS Secret for `hosts` (cached by resourceVersion).
-fn cert_of(
+pub(super) fn cert_of(
     key: &Key,
     hosts: Vec<String>,
     secrets: &Store<Secret>,
