@@ -9,9 +9,10 @@ mod fake_kube;
 use common::edge::{any_cert_client, connect_tls, echo, has_common_name, tls_echo_backend};
 use common::tls::{HTTP1, Issued, Pki, Tls, client_config};
 use fake_kube::FakeKube;
-use fake_kube::harness::{Proxy, metric};
+use fake_kube::harness::{Proxy, admin_get, metric, poll};
 use fake_kube::objects::*;
 use std::collections::BTreeMap;
+use std::time::Duration;
 use switchyard::tls::DEFAULT_CERT_NAME;
 
 /// The Secret holding `issued`.
@@ -51,6 +52,12 @@ async fn ssl_passthrough_with_the_flag_reaches_the_backends_own_tls() {
     let m = proxy.metrics().await;
     let line = "switchyard_tls_passthrough_connections_total{listener=\"https\",service=\"shop/db:http\",result=\"ok\"}";
     assert_eq!(metric(&m, line), 1.0, "{m}");
+    // The Ingress's HTTP route stays for plain HTTP: routed (to a backend that speaks only
+    // TLS, hence 502), not 404.
+    let (status, _) = fake_kube::harness::raw_get(proxy.http, "db.test", "/")
+        .await
+        .unwrap();
+    assert_eq!(status, 502);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,7 +65,15 @@ async fn ssl_passthrough_without_the_flag_is_reported_and_not_applied() {
     let pki = Pki::new();
     let db = pki.issue("db", &["db.test"]);
     let fake = passthrough_cluster(&db).await;
+    // Lists held until the proxy's metrics recorder is up, so the report is counted.
+    fake.hold_lists(true);
     let proxy = Proxy::start(&fake, &[]);
+    let up = poll(Duration::from_secs(10), || async {
+        admin_get(proxy.admin, "/livez").await.is_some()
+    })
+    .await;
+    assert!(up, "admin never came up; log:\n{}", proxy.log());
+    fake.hold_lists(false);
     proxy.wait_ready().await;
     // Terminated here, with the generated default (no Secret for db.test), and routed as
     // HTTP to the same backend, which does not speak plain HTTP: whatever it answers, it is
@@ -71,11 +86,11 @@ async fn ssl_passthrough_without_the_flag_is_reported_and_not_applied() {
         metric(&m, "switchyard_kube_unsupported_annotations_total") >= 1.0,
         "{m}"
     );
-    assert!(
-        proxy.log().contains("--enable-ssl-passthrough"),
-        "{}",
-        proxy.log()
-    );
+    let logged = poll(Duration::from_secs(5), || async {
+        proxy.log().contains("--enable-ssl-passthrough")
+    })
+    .await;
+    assert!(logged, "{}", proxy.log());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
