@@ -30,6 +30,11 @@ struct Edge {
 /// A TLS listener named `listener` terminating `a.test` (routed to an HTTP backend) and
 /// passing `db.test` and `*.raw.test` through to TLS backends with their own certificates.
 async fn start(listener: &str) -> Edge {
+    start_with(listener, "").await
+}
+
+/// [`start`], with `settings` added to the listener.
+async fn start_with(listener: &str, settings: &str) -> Edge {
     let pki = Pki::new();
     let a = pki.issue("a", &["a.test"]);
     let db = pki.issue("db", &["db.test"]);
@@ -39,7 +44,7 @@ async fn start(listener: &str) -> Edge {
     let text = format!(
         "[admin]\nlisten = \"127.0.0.1:0\"\n[runtime]\ndrain_timeout = \"1s\"\nwatch_interval = \"0s\"\n\
          [http]\naccess_log = \"off\"\n\
-         [[listeners]]\nname = \"{listener}\"\nlisten = \"127.0.0.1:0\"\ntls = true\nhandshake_timeout = \"2s\"\n\
+         [[listeners]]\nname = \"{listener}\"\nlisten = \"127.0.0.1:0\"\ntls = true\nhandshake_timeout = \"2s\"\n{settings}\
          {certs}\
          [[services]]\nname = \"a\"\n[[services.endpoints]]\naddress = \"{a_addr}\"\n\
          [[services]]\nname = \"db\"\n[[services.endpoints]]\naddress = \"{db_addr}\"\n\
@@ -165,4 +170,34 @@ async fn a_passed_through_name_whose_endpoint_is_down_is_closed_not_terminated()
     let mut buf = Vec::new();
     within("close", raw.read_to_end(&mut buf)).await.unwrap();
     assert!(buf.is_empty(), "{buf:?}");
+}
+
+#[tokio::test]
+async fn a_passed_through_connection_holds_its_listener_slot_and_drains_to_the_deadline() {
+    let edge = start_with("pt_slot", "max_connections = 1\n").await;
+    let mut first = Tls::to(edge.addr, &edge.pki, "db.test", &[HTTP1]).await;
+    assert_eq!(echo(&mut first.stream, "one").await, "db: one");
+    // The listener is full: a second client waits in the backlog, unanswered.
+    let second = tokio::spawn({
+        let (addr, config) = (edge.addr, client_config(edge.pki.roots(), &[HTTP1], None));
+        async move { connect_tls(addr, config, "db.test").await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!second.is_finished(), "accepted beyond max_connections");
+    drop(first);
+    let (mut second, leaf) = within("second", second).await.unwrap();
+    assert_eq!(leaf, edge.db.leaf);
+    // Shutdown: the open passthrough keeps working through the drain, then is closed at the
+    // deadline (drain_timeout is 1s).
+    let begun = std::time::Instant::now();
+    let stopping = tokio::spawn(edge.app.shutdown(std::time::Duration::from_secs(1)));
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(echo(&mut second, "draining").await, "db: draining");
+    let mut buf = [0u8; 16];
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(5), second.read(&mut buf))
+        .await
+        .expect("not closed at the drain deadline");
+    assert!(matches!(closed, Ok(0) | Err(_)), "{closed:?}");
+    assert!(begun.elapsed() >= std::time::Duration::from_millis(900));
+    within("shutdown", stopping).await.unwrap();
 }

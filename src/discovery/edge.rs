@@ -124,3 +124,83 @@ pub(super) fn merge(config: &mut Config, parts: &KubeParts) {
         config.http.certificates.push(spec.clone());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(value: &str, namespace: Option<&str>) -> KubeOptions {
+        KubeOptions {
+            default_certificate: Some(value.to_owned()),
+            namespace: namespace.map(str::to_owned),
+            ..KubeOptions::default()
+        }
+    }
+
+    #[test]
+    fn the_default_certificate_flag_is_namespace_slash_name_in_a_watched_namespace() {
+        let key = default_certificate_key(&options("infra/tls", None)).unwrap();
+        assert_eq!(key, Some(("infra".to_owned(), "tls".to_owned())));
+        let key = default_certificate_key(&options("infra/tls", Some("infra"))).unwrap();
+        assert!(key.is_some());
+        for bad in ["tls", "/tls", "infra/", "a/b/c"] {
+            let err = default_certificate_key(&options(bad, None)).unwrap_err();
+            assert!(err.to_string().contains("expected namespace/name"), "{err}");
+        }
+        let err = default_certificate_key(&options("infra/tls", Some("shop"))).unwrap_err();
+        assert!(err.to_string().contains("--watch-namespace"), "{err}");
+        assert_eq!(
+            default_certificate_key(&KubeOptions::default()).unwrap(),
+            None
+        );
+    }
+
+    fn host(h: &str) -> Option<HostPattern> {
+        Some(HostPattern::parse(h).unwrap())
+    }
+
+    #[test]
+    fn passthrough_takes_each_host_to_its_root_path_backend_once() {
+        let mut reporter = Reporter::default();
+        let key = ("shop".to_owned(), "db".to_owned());
+        let mut rep = reporter.for_object("Ingress", &key, "1");
+        let hosts = [
+            host("db.test"),
+            None,
+            host("noroot.test"),
+            host("*.raw.test"),
+        ];
+        let roots = [
+            (host("db.test"), Arc::from("shop/db:tls")),
+            (host("*.raw.test"), Arc::from("shop/raw:tls")),
+        ];
+        let mut out = Vec::new();
+        passthrough(&hosts, &roots, true, &mut rep, &mut out);
+        let got: Vec<(String, &str)> = out
+            .iter()
+            .map(|p| (p.hosts[0].to_string(), &*p.service))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("db.test".to_owned(), "shop/db:tls"),
+                ("*.raw.test".to_owned(), "shop/raw:tls")
+            ]
+        );
+        // A newer Ingress naming db.test again does not take it over.
+        passthrough(&hosts[..1], &roots[1..], true, &mut rep, &mut out);
+        passthrough(&hosts[..1], &roots, true, &mut rep, &mut out);
+        assert_eq!(out.len(), 2);
+    }
+
+    #[test]
+    fn passthrough_without_the_flag_adds_nothing() {
+        let mut reporter = Reporter::default();
+        let key = ("shop".to_owned(), "db".to_owned());
+        let mut rep = reporter.for_object("Ingress", &key, "1");
+        let mut out = Vec::new();
+        let roots = [(host("db.test"), Arc::from("shop/db:tls"))];
+        passthrough(&[host("db.test")], &roots, false, &mut rep, &mut out);
+        assert!(out.is_empty());
+    }
+}

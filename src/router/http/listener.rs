@@ -235,11 +235,7 @@ async fn serve_tls(
     // Boxed: the handshake's state (about 3 KiB) is freed once it is over, and the stream
     // (rustls' state, 1.2 KiB) is moved as one pointer from here on. (The result is bound
     // before it is used, so that it is not kept beside what follows.)
-    let passthrough = |sni: &str| {
-        let snapshot = table.load();
-        let name = snapshot.passthrough.lookup(&config.name, sni)?;
-        Some((Arc::clone(name), snapshot.service(name).cloned()))
-    };
+    let passthrough = |sni: &str| super::passthrough::lookup(&table, &config.name, sni);
     let handshake = Box::pin(crate::tls::accept(
         &tls.acceptor,
         &tls.certs,

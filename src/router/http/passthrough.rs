@@ -12,7 +12,7 @@
 use crate::config::ProxyProtocol;
 use crate::router::cancel::Cancelled;
 use crate::router::copy::{self, Ended};
-use crate::service_table::Service;
+use crate::service_table::{Service, TableHandle};
 use crate::telemetry::metrics;
 use crate::tls::Passthrough;
 use crate::upstream;
@@ -24,6 +24,13 @@ use tracing::debug;
 
 /// The service a passthrough name leads to: its name, and the service if the snapshot has it.
 pub(super) type Target = (Arc<str>, Option<Arc<Service>>);
+
+/// The target of `sni` on `listener`, if it is passed through: one snapshot load.
+pub(super) fn lookup(table: &TableHandle, listener: &str, sni: &str) -> Option<Target> {
+    let snapshot = table.load();
+    let name = snapshot.passthrough.lookup(listener, sni)?;
+    Some((Arc::clone(name), snapshot.service(name).cloned()))
+}
 
 /// Proxies one passed-through connection until it ends or `force_close` fires.
 pub(super) async fn serve(
