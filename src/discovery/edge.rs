@@ -203,4 +203,38 @@ mod tests {
         passthrough(&[host("db.test")], &roots, false, &mut rep, &mut out);
         assert!(out.is_empty());
     }
+
+    #[test]
+    fn the_flag_certificate_becomes_the_default_unless_the_file_has_one() {
+        let spec = CertSpec::from_pem("secret/infra/tls", Vec::new(), Vec::new(), Vec::new());
+        let parts = KubeParts {
+            default_certificate: Some(spec.clone()),
+            passthrough: vec![PassthroughConfig {
+                hosts: vec![HostPattern::parse("db.test").unwrap()],
+                service: Arc::from("shop/db:tls"),
+                listeners: Vec::new(),
+            }],
+            ..KubeParts::default()
+        };
+        let mut config = Config::parse("[admin]\n", "t").unwrap();
+        merge(&mut config, &parts);
+        assert_eq!(config.http.certificates, std::slice::from_ref(&spec));
+        assert_eq!(config.http.default_certificate, Some(0));
+        assert_eq!(config.http.passthrough, parts.passthrough);
+        let mut with_own = Config::parse("[admin]\n", "t").unwrap();
+        with_own.http.certificates = vec![CertSpec::from_pem(
+            "file",
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+        )];
+        with_own.http.default_certificate = Some(0);
+        merge(&mut with_own, &parts);
+        assert_eq!(
+            with_own.http.certificates.len(),
+            1,
+            "the file's default wins"
+        );
+        assert_eq!(with_own.http.default_certificate, Some(0));
+    }
 }
