@@ -222,9 +222,13 @@ impl App {
         let http_ready = http.prepare(&config.http).await?;
         let old = self.table.load_full();
         let routes = crate::ingress::HttpRoutes::build(&config.http);
-        let snapshot = self
-            .table
-            .update(|current| current.rebuild(&config.services).with_http(routes));
+        let passthrough = crate::tls::PassthroughTable::build(&config.http.passthrough);
+        let snapshot = self.table.update(|current| {
+            current
+                .rebuild(&config.services)
+                .with_http(routes)
+                .with_passthrough(passthrough)
+        });
         let life = self.lifecycle(CancellationToken::new());
         http.commit(http_ready, &config.http, &self.table, &life)
             .await?;

@@ -12,6 +12,7 @@ mod ipvs;
 mod validate;
 mod validate_backends;
 mod validate_http;
+mod validate_passthrough;
 mod validate_udp;
 
 pub use ipvs::{Dataplane, Forwarding, IpvsConfig, ServiceIpvs};
@@ -61,6 +62,19 @@ pub struct HttpConfig {
     pub hosts: Vec<HostConfig>,
     /// Host + path → service, in file order (the first of two equal rules wins).
     pub routes: Vec<RouteConfig>,
+    /// SNI names passed through undecrypted to a service, on TLS listeners.
+    pub passthrough: Vec<PassthroughConfig>,
+}
+
+/// TLS connections whose SNI is one of `hosts` go, undecrypted, to `service` (TCP).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PassthroughConfig {
+    /// SNI names: exact or one-label wildcards.
+    pub hosts: Vec<crate::ingress::HostPattern>,
+    /// The service whose endpoints receive the connections.
+    pub service: Arc<str>,
+    /// TLS listeners this applies to; empty: every TLS listener.
+    pub listeners: Vec<Arc<str>>,
 }
 
 /// One HTTP(S) listener.

@@ -35,6 +35,7 @@
 mod annotations;
 mod backend_annotations;
 mod canary;
+mod edge;
 mod filter_notes;
 mod ingress;
 mod kube;
@@ -79,6 +80,10 @@ pub struct KubeParts {
     pub certificates: Vec<CertSpec>,
     /// The default backend of the oldest Ingress without host rules.
     pub default_service: Option<Arc<str>>,
+    /// Hosts of `ssl-passthrough` Ingresses (with `--enable-ssl-passthrough`).
+    pub passthrough: Vec<crate::config::PassthroughConfig>,
+    /// The `--default-ssl-certificate` Secret's certificate, when it is usable.
+    pub default_certificate: Option<CertSpec>,
     /// Served Ingresses whose `status.loadBalancer` is not yet our address.
     pub status_pending: Vec<(String, String)>,
 }
@@ -141,6 +146,7 @@ impl Merger {
             .http
             .certificates
             .extend(parts.certificates.iter().cloned());
+        edge::merge(&mut config, parts);
         let first = config.http.routes.len();
         config.http.routes.extend(parts.routes.iter().cloned());
         let (_, conflicts) = crate::ingress::HttpRoutes::build_checked(&config.http);

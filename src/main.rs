@@ -95,6 +95,17 @@ struct KubeArgs {
         value_delimiter = ','
     )]
     publish_status_address: Vec<String>,
+    /// The TLS Secret (`namespace/name`, in a watched namespace) served to clients whose SNI
+    /// matches no certificate; default: a self-signed certificate generated at start.
+    #[arg(
+        long,
+        value_name = "NS/NAME",
+        env = "SWITCHYARD_DEFAULT_SSL_CERTIFICATE"
+    )]
+    default_ssl_certificate: Option<String>,
+    /// Honour the `ssl-passthrough` Ingress annotation (as ingress-nginx requires).
+    #[arg(long)]
+    enable_ssl_passthrough: bool,
 }
 
 impl KubeArgs {
@@ -110,6 +121,8 @@ impl KubeArgs {
                 .map(|a| a.trim().to_owned())
                 .filter(|a| !a.is_empty())
                 .collect(),
+            default_certificate: self.default_ssl_certificate.filter(|c| !c.is_empty()),
+            enable_ssl_passthrough: self.enable_ssl_passthrough,
         })
     }
 }

@@ -1,11 +1,13 @@
 //! TLS termination: certificates chosen by SNI, ALPN, session resumption, handshake deadlines.
 //!
 //! ```text
-//! TcpStream ──> accept(acceptor, tcp, deadline)
-//!                 │ peek 1 byte: not 0x16 (handshake record)? ──> HandshakeError::NotTls
-//!                 │ ClientHello ──> SniResolver ──> ArcSwap<CertStore>::load() ──> CertifiedKey
-//!                 ▼                       (exact name, then *.one-label wildcard, then default)
-//!          TlsStream (ALPN h2 | http/1.1, TLS 1.3 or 1.2, maybe resumed)
+//! TcpStream ──> accept(acceptor, certs, tcp, deadline, passthrough)
+//!                 │ hello::read: first byte not 0x16? ──> HandshakeError::NotTls
+//!                 │ whole ClientHello (≤ 16 KiB, bytes kept) ── SNI passed through? ──┐
+//!                 │ SniResolver ──> ArcSwap<CertStore>::load() ──> CertifiedKey       │
+//!                 ▼   (exact name, then *.one-label wildcard, then the default)       ▼
+//!          TlsStream (ALPN h2 | http/1.1, TLS 1.3     Accepted::Passthrough { tcp, hello bytes }
+//!                     or 1.2, maybe resumed)          (the caller connects and replays them)
 //! ```
 //!
 //! Why it is built this way:
@@ -28,15 +30,21 @@
 //!   it never publishes a half-loaded one. [`CertStore::changed_on_disk`] lets the caller poll
 //!   cheaply (a `stat` per file) to decide when to try a reload.
 //! - **Every handshake has a deadline** and each failure a bounded `reason` label
-//!   ([`HandshakeError::reason`]) so a port scanner, a plaintext client on the TLS port and a
-//!   missing certificate show up as different lines on a dashboard. Failures are the client's
-//!   (`timeout`, `not_tls`, `protocol`, `io`) except `no_certificate`, which is ours: since a
-//!   non-empty store always has a default, it only happens with an empty store.
+//!   ([`HandshakeError::reason`]) so a port scanner and a plaintext client on the TLS port show
+//!   up as different lines on a dashboard. Every failure is the client's (`timeout`,
+//!   `not_tls`, `hello_too_large`, `protocol`, `io`): a store always has a default certificate
+//!   (configured, or generated at start: [`default_cert`]), so no handshake fails for want of
+//!   one, and an unknown host gets a clean HTTP 404 instead of a TLS error.
 //!
-//! Modules: [`certs`] (loading and lookup), [`resolver`] (the rustls hook), [`server`] (the
-//! `ServerConfig` and the accept step).
+//! Modules: [`certs`] (loading and lookup), [`default_cert`] (the generated default),
+//! [`resolver`] (the rustls hook), [`hello`] (reading the ClientHello), [`server`] (the
+//! `ServerConfig` and the accept step), [`passthrough`] (SNI names passed through
+//! undecrypted).
 
 pub mod certs;
+pub mod default_cert;
+pub mod hello;
+pub mod passthrough;
 pub mod resolver;
 pub mod server;
 
@@ -49,10 +57,13 @@ mod testserver;
 #[cfg(test)]
 mod testutil;
 
-pub use certs::{CertSpec, CertStore, PemPair};
+pub use certs::{CertSpec, CertStore, PemPair, Picked};
+pub use default_cert::DEFAULT_CERT_NAME;
+pub use passthrough::PassthroughTable;
 pub use resolver::SniResolver;
 pub use server::{
-    DEFAULT_HANDSHAKE_DEADLINE, HandshakeError, SESSION_CACHE_SIZE, accept, server_config,
+    Accepted, DEFAULT_HANDSHAKE_DEADLINE, HandshakeError, Passthrough, SESSION_CACHE_SIZE, accept,
+    server_config,
 };
 
 use std::path::PathBuf;
@@ -158,6 +169,12 @@ pub enum TlsError {
         index: usize,
         /// How many certificates there are.
         count: usize,
+    },
+    /// The default certificate could not be generated.
+    #[error("cannot generate the default certificate: {reason}")]
+    Generate {
+        /// What rcgen or rustls said.
+        reason: String,
     },
     /// rustls refused the server configuration (protocol versions, ticket keys).
     #[error("cannot build the tls server config: {source}")]

@@ -166,6 +166,7 @@ impl Cluster {
                     .http
                     .certificates
                     .clone_from(&file.http.certificates);
+                fallback.http.default_certificate = file.http.default_certificate;
                 let ok = app.apply(&fallback).await.is_ok();
                 self.applied = ok.then_some(fallback);
                 ok

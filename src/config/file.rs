@@ -41,6 +41,9 @@ pub struct RawConfig {
     /// `[ipvs]`: the kernel IPVS data plane.
     #[serde(default)]
     pub ipvs: super::ipvs::RawIpvs,
+    /// `[[passthrough]]`: SNI names passed through undecrypted to a service.
+    #[serde(default)]
+    pub passthrough: Vec<RawPassthrough>,
 }
 
 /// `[http]`.
@@ -412,4 +415,17 @@ fn default_weight() -> u64 {
 
 fn yes() -> bool {
     true
+}
+
+/// `[[passthrough]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPassthrough {
+    /// SNI names (exact or `*.` one-label wildcards) passed through.
+    pub hosts: Vec<String>,
+    /// The TCP service (name or `ip:port`) that receives the connections.
+    pub service: String,
+    /// TLS listeners this applies to; empty: every TLS listener.
+    #[serde(default)]
+    pub listeners: Vec<String>,
 }

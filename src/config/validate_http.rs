@@ -60,12 +60,13 @@ pub(super) fn http(
         );
     }
     if raw.certificates.is_empty()
+        && raw.passthrough.is_empty()
         && !external_certificates
         && let Some(i) = raw.listeners.iter().position(|l| l.tls)
     {
         issues.push(
             format!("listeners[{i}].tls"),
-            "a TLS listener needs at least one [[certificates]] entry \
+            "a TLS listener needs at least one [[certificates]] or [[passthrough]] entry \
              (or TLS Secrets: run and check with --kubernetes)",
         );
     }
@@ -81,6 +82,7 @@ pub(super) fn http(
         .enumerate()
         .filter_map(|(i, r)| route(r, &format!("routes[{i}]"), &service, issues))
         .collect();
+    let passthrough = super::validate_passthrough::passthrough(raw, services, &listeners, issues);
     let http = HttpConfig {
         default_service,
         trusted_proxies,
@@ -91,13 +93,14 @@ pub(super) fn http(
         default_certificate: defaults.first().copied(),
         hosts,
         routes,
+        passthrough,
     };
     check_route_table(&http, raw, issues);
     http
 }
 
 /// A service named by its name or by the `ip:port` one of them listens on.
-fn resolve_service(
+pub(super) fn resolve_service(
     text: &str,
     path: &str,
     raw: &RawConfig,

@@ -30,6 +30,7 @@
 //! | `server-alias` | the Ingress's host rules served under these names too (comma-separated) |
 //!
 //! The filter annotations are read in [`super::filter_notes`].
+//! | `ssl-passthrough` | with `--enable-ssl-passthrough` only: the Ingress's hosts are `[[passthrough]]` names on the TLS listeners, to the backend of each host's `/` path (else reported unsupported) |
 //!
 
 use crate::balance::Scheduler;
@@ -113,6 +114,8 @@ pub(super) struct Annotations {
     pub(super) use_regex: bool,
     /// Rewrites, redirects, `upstream-vhost`, `x-forwarded-prefix`, `server-alias`.
     pub(super) filters: super::filter_notes::FilterNotes,
+    /// `ssl-passthrough`.
+    pub(super) ssl_passthrough: bool,
     /// `name=value` (or `name`) of annotations not honoured: unknown, or a bad value.
     pub(super) unsupported: Vec<String>,
 }
@@ -150,6 +153,7 @@ pub(super) fn parse(annotations: Option<&BTreeMap<String, String>>) -> Annotatio
             | "canary"
             | "canary-weight"
             | "canary-weight-total" => out.backends.set(name, value),
+            "ssl-passthrough" => bool_value(value).map(|b| out.ssl_passthrough = b),
             "use-regex" => bool_value(value).map(|b| out.use_regex = b),
             _ => out.filters.read(name, value),
         };

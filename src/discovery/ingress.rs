@@ -43,6 +43,10 @@ pub(super) struct IngressParts {
     pub(super) overrides: HashMap<Arc<str>, BackendSettings>,
     /// The Ingresses served (for the status writer).
     pub(super) served: Vec<Key>,
+    /// Hosts passed through (`ssl-passthrough`), oldest Ingress first.
+    pub(super) passthrough: Vec<crate::config::PassthroughConfig>,
+    /// The `--default-ssl-certificate` Secret's certificate.
+    pub(super) default_certificate: Option<CertSpec>,
 }
 
 /// Certificates checked once per Secret resourceVersion and host list: the spec, or why the
@@ -55,6 +59,8 @@ pub(super) struct Input<'a> {
     pub(super) secrets: &'a Store<Secret>,
     pub(super) certs: &'a mut CertCache,
     pub(super) report: &'a mut Reporter,
+    /// `--enable-ssl-passthrough`: honour `ssl-passthrough`.
+    pub(super) ssl_passthrough: bool,
 }
 
 /// Translates the served Ingresses, given oldest first.
@@ -102,6 +108,7 @@ pub(super) fn translate(ingresses: &[&Arc<Ingress>], input: Input<'_>) -> Ingres
                 }
             };
         let mut rule_hosts = Vec::new();
+        let mut roots = Vec::new();
         for rule in spec.rules.iter().flatten() {
             let host = match rule.host.as_deref().filter(|h| !h.is_empty()) {
                 None => None,
@@ -135,6 +142,9 @@ pub(super) fn translate(ingresses: &[&Arc<Ingress>], input: Input<'_>) -> Ingres
                         continue;
                     }
                 };
+                if path == "/" {
+                    roots.push((host.clone(), Arc::clone(&service)));
+                }
                 let route = RouteConfig {
                     host: host.clone(),
                     path,
@@ -167,6 +177,15 @@ pub(super) fn translate(ingresses: &[&Arc<Ingress>], input: Input<'_>) -> Ingres
                         .get_or_insert_with(|| Arc::clone(&service));
                 }
             }
+        }
+        if notes.ssl_passthrough {
+            super::edge::passthrough(
+                &rule_hosts,
+                &roots,
+                input.ssl_passthrough,
+                &mut rep,
+                &mut out.passthrough,
+            );
         }
         let mut tls_hosts = Vec::new();
         for tls in spec.tls.iter().flatten() {
@@ -287,7 +306,7 @@ pub(super) fn backend(
 }
 
 /// The checked certificate of a TLS Secret for `hosts` (cached by resourceVersion).
-fn cert_of(
+pub(super) fn cert_of(
     key: &Key,
     hosts: Vec<String>,
     secrets: &Store<Secret>,

@@ -43,6 +43,11 @@ pub struct KubeOptions {
     pub label_selector: Option<String>,
     /// IPs or hostnames written to served Ingresses' `status.loadBalancer`; empty: none.
     pub publish_status_address: Vec<String>,
+    /// `namespace/name` of the TLS Secret served for unmatched SNI (`--default-ssl-certificate`);
+    /// `None`: the generated default certificate.
+    pub default_certificate: Option<String>,
+    /// Honour `ssl-passthrough` on Ingresses (`--enable-ssl-passthrough`).
+    pub enable_ssl_passthrough: bool,
 }
 
 /// Why the source could not start.
@@ -63,6 +68,14 @@ pub enum DiscoveryError {
     /// The client could not be built.
     #[error("cannot build the kubernetes client: {0}")]
     Client(#[source] kube::Error),
+    /// `--default-ssl-certificate` is not a `namespace/name` this source can watch.
+    #[error("--default-ssl-certificate {value:?}: {reason}")]
+    DefaultCertificate {
+        /// The value given.
+        value: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 /// Parts to apply, and when the oldest event they carry arrived.
@@ -93,6 +106,7 @@ impl KubeSource {
     /// Builds the client and starts the watchers. Only a broken config fails here; an API
     /// server that cannot be reached is retried in the background (not ready until it is).
     pub async fn start(options: KubeOptions) -> Result<KubeSource, DiscoveryError> {
+        let default_cert = super::edge::default_certificate_key(&options)?;
         let config = match &options.kubeconfig {
             Some(path) => {
                 let err = |source| DiscoveryError::Kubeconfig {
@@ -155,7 +169,8 @@ impl KubeSource {
         });
         let (parts_tx, parts) = watch::channel(None);
         let pending = Arc::new(Mutex::new(None));
-        let model = Model::new(options.ingress_class.clone(), addresses);
+        let model = Model::new(options.ingress_class.clone(), addresses)
+            .with_edge(default_cert, options.enable_ssl_passthrough);
         tokio::spawn(model_task(
             model,
             rx,

@@ -44,6 +44,10 @@ pub(super) struct Model {
     report: Reporter,
     /// Whether parts were built once (the first build always publishes, even if empty).
     published: bool,
+    /// The `--default-ssl-certificate` Secret.
+    default_cert: Option<Key>,
+    /// `--enable-ssl-passthrough`.
+    ssl_passthrough: bool,
 }
 
 impl Model {
@@ -53,6 +57,16 @@ impl Model {
             class,
             status,
             ..Model::default()
+        }
+    }
+
+    /// The same model, with the TLS edge flags (`--default-ssl-certificate`,
+    /// `--enable-ssl-passthrough`).
+    pub(super) fn with_edge(self, default_cert: Option<Key>, ssl_passthrough: bool) -> Model {
+        Model {
+            default_cert,
+            ssl_passthrough,
+            ..self
         }
     }
 
@@ -162,7 +176,14 @@ impl Model {
                 secrets: &self.secrets,
                 certs: &mut self.certs,
                 report: &mut self.report,
+                ssl_passthrough: self.ssl_passthrough,
             },
+        );
+        self.ingress.default_certificate = super::edge::default_certificate(
+            self.default_cert.as_ref(),
+            &self.secrets,
+            &mut self.certs,
+            &mut self.report,
         );
         let ingresses = &self.ingresses;
         self.report
@@ -207,6 +228,8 @@ impl Model {
             hosts: self.ingress.hosts.clone(),
             certificates: self.ingress.certificates.clone(),
             default_service: self.ingress.default_service.clone(),
+            passthrough: self.ingress.passthrough.clone(),
+            default_certificate: self.ingress.default_certificate.clone(),
             status_pending,
         }
     }

@@ -37,6 +37,7 @@ mod filters;
 mod h1;
 mod h2_watch;
 pub mod listener;
+mod passthrough;
 mod prefixed;
 mod prepare;
 pub mod proxy;

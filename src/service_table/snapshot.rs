@@ -25,6 +25,8 @@ pub struct Snapshot {
     >,
     /// HTTP routes (host + path → service name).
     pub http: Arc<crate::ingress::HttpRoutes>,
+    /// SNI names passed through undecrypted on TLS listeners (→ service name).
+    pub passthrough: Arc<crate::tls::PassthroughTable>,
 }
 
 impl Snapshot {
@@ -84,6 +86,12 @@ impl Snapshot {
     /// This table with other HTTP routes.
     pub fn with_http(mut self, http: crate::ingress::HttpRoutes) -> Snapshot {
         self.http = Arc::new(http);
+        self
+    }
+
+    /// This table with other passthrough names.
+    pub fn with_passthrough(mut self, passthrough: crate::tls::PassthroughTable) -> Snapshot {
+        self.passthrough = Arc::new(passthrough);
         self
     }
 

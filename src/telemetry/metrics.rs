@@ -244,6 +244,25 @@ pub fn http_accept_error(listener: &str) {
     counter!(ACCEPT_ERRORS_TOTAL, "listener" => listener.to_owned()).increment(1);
 }
 
+/// TLS handshakes that got the default certificate (no certificate matched the SNI, or none
+/// was sent), by `listener`.
+pub const TLS_DEFAULT_CERTIFICATE_TOTAL: &str = "switchyard_tls_default_certificate_total";
+/// TLS connections passed through by SNI, by `listener`, `service` and `result` (`ok`,
+/// `no_upstream`, `no_service`).
+pub const TLS_PASSTHROUGH_TOTAL: &str = "switchyard_tls_passthrough_connections_total";
+
+/// Counts a handshake on `listener` that fell back to the default certificate.
+pub fn tls_default_certificate(listener: &str) {
+    counter!(TLS_DEFAULT_CERTIFICATE_TOTAL, "listener" => listener.to_owned()).increment(1);
+}
+
+/// Counts a connection on `listener` passed through to `service`.
+pub fn tls_passthrough(listener: &str, service: &str, result: &'static str) {
+    counter!(TLS_PASSTHROUGH_TOTAL, "listener" => listener.to_owned(),
+        "service" => service.to_owned(), "result" => result)
+    .increment(1);
+}
+
 /// Counts a reload attempt.
 pub fn reload(ok: bool) {
     let result = if ok { "ok" } else { "failed" };

@@ -9,8 +9,10 @@
 //! Host names come from the `hosts` list when one is given, otherwise from the DNS names in the
 //! certificate's subjectAltName (as HAProxy does with `crt`). Lookup is exact name first, then
 //! a wildcard covering exactly one label (`*.example.com` matches `foo.example.com`, not
-//! `example.com` nor `a.b.example.com`, per RFC 6125 §6.4.3), then the default certificate.
-//! When two certificates claim the same name, the one listed first wins.
+//! `example.com` nor `a.b.example.com`, per RFC 6125 §6.4.3), then the default certificate:
+//! the configured one, else the generated one of [`super::default_cert`] (never "the first
+//! certificate", which would show a stranger another host's names). When two certificates
+//! claim the same name, the one listed first wins.
 //!
 //! [`CertStore::changed_on_disk`] is for reload polling. It compares each file's metadata (size,
 //! mtime and, on Unix, device and inode — so Kubernetes' symlink swap of a Secret volume is
@@ -71,9 +73,20 @@ impl CertSpec {
     }
 }
 
+/// The certificate a ClientHello gets, and whether it is the default (no name matched).
+#[derive(Debug, Clone)]
+pub struct Picked {
+    /// The certificate and key.
+    pub key: Arc<CertifiedKey>,
+    /// True when no certificate matched the SNI (or none was sent): the default was served.
+    pub fallback: bool,
+}
+
 /// Certificates indexed by server name, plus a default. Immutable once loaded.
 pub struct CertStore {
     keys: Vec<Arc<CertifiedKey>>,
+    /// Served when no name matches: `keys[configured]`, or the generated certificate.
+    fallback: Arc<CertifiedKey>,
     /// Lowercase exact name → index into `keys`.
     exact: HashMap<Box<str>, usize>,
     /// Lowercase parent of a wildcard (`example.com` for `*.example.com`) → index into `keys`.
@@ -84,25 +97,24 @@ pub struct CertStore {
 
 impl CertStore {
     /// Reads, checks and indexes every spec. `default` is the index of the certificate served
-    /// when no name matches (unknown or missing SNI); `None` means the first spec.
+    /// when no name matches (unknown or missing SNI); `None` means the generated default
+    /// certificate ([`super::default_cert`]).
     ///
-    /// An empty `specs` gives an empty store, which fails every handshake with
-    /// `no_certificate` (a TLS listener whose certificates have not arrived yet).
+    /// An empty `specs` gives a store that serves only the default (a TLS listener whose
+    /// certificates have not arrived yet still completes handshakes, and HTTP answers 404).
     pub fn load(specs: &[CertSpec], default: Option<usize>) -> Result<CertStore, TlsError> {
-        let default = match default {
-            Some(index) if index >= specs.len() => {
-                return Err(TlsError::DefaultOutOfRange {
-                    index,
-                    count: specs.len(),
-                });
-            }
-            Some(index) => Some(index),
-            None if specs.is_empty() => None,
-            None => Some(0),
-        };
+        if let Some(index) = default
+            && index >= specs.len()
+        {
+            return Err(TlsError::DefaultOutOfRange {
+                index,
+                count: specs.len(),
+            });
+        }
         let provider = rustls::crypto::aws_lc_rs::default_provider();
         let mut store = CertStore {
             keys: Vec::with_capacity(specs.len()),
+            fallback: super::default_cert::generated()?,
             exact: HashMap::new(),
             wildcard: HashMap::new(),
             default,
@@ -120,6 +132,9 @@ impl CertStore {
             }
             store.keys.push(Arc::new(loaded.key));
             store.files.extend(loaded.files);
+        }
+        if let Some(key) = default.and_then(|index| store.keys.get(index)) {
+            store.fallback = Arc::clone(key);
         }
         Ok(store)
     }
@@ -144,19 +159,30 @@ impl CertStore {
     }
 
     /// The certificate for a ClientHello's SNI: [`for_host`](Self::for_host), else the default.
-    pub fn for_sni(&self, server_name: Option<&str>) -> Option<Arc<CertifiedKey>> {
-        server_name
-            .and_then(|name| self.for_host(name))
-            .or_else(|| self.default.and_then(|index| self.keys.get(index)))
-            .cloned()
+    pub fn for_sni(&self, server_name: Option<&str>) -> Arc<CertifiedKey> {
+        self.pick(server_name).key
     }
 
-    /// How many certificates the store holds.
+    /// Like [`for_sni`](Self::for_sni), saying whether the default was the answer.
+    pub fn pick(&self, server_name: Option<&str>) -> Picked {
+        match server_name.and_then(|name| self.for_host(name)) {
+            Some(key) => Picked {
+                key: Arc::clone(key),
+                fallback: false,
+            },
+            None => Picked {
+                key: Arc::clone(&self.fallback),
+                fallback: true,
+            },
+        }
+    }
+
+    /// How many certificates were loaded (the generated default not counted).
     pub fn len(&self) -> usize {
         self.keys.len()
     }
 
-    /// True when the store holds no certificate (every handshake fails).
+    /// True when no certificate was loaded: every handshake gets the default.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }

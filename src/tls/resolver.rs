@@ -14,7 +14,7 @@ use rustls::sign::CertifiedKey;
 use std::sync::Arc;
 
 /// Chooses the certificate by SNI from the currently published [`CertStore`]; unknown or
-/// missing SNI gets the store's default.
+/// missing SNI gets the store's default (configured, or generated).
 #[derive(Debug, Clone)]
 pub struct SniResolver {
     store: Arc<ArcSwap<CertStore>>,
@@ -29,6 +29,6 @@ impl SniResolver {
 
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        self.store.load().for_sni(client_hello.server_name())
+        Some(self.store.load().for_sni(client_hello.server_name()))
     }
 }

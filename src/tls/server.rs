@@ -19,23 +19,27 @@
 //! it are idempotent.
 //!
 //! [`accept`] bounds the whole handshake by one deadline and classifies failures into a small
-//! set of [`HandshakeError::reason`] labels. It peeks at the first byte before giving the
-//! connection to rustls: every TLS connection starts with a handshake record (content type 22,
-//! `0x16`), so anything else — typically `GET / HTTP/1.1` sent to the HTTPS port — is reported
-//! as `not_tls` without a rustls error to interpret. It reads the ClientHello first
-//! ([`LazyConfigAcceptor`]) and asks the resolver itself, so "no certificate for this name" is
-//! known from the resolver's answer rather than by matching the text of a rustls error.
+//! set of [`HandshakeError::reason`] labels. It reads the ClientHello first ([`super::hello`]):
+//! every TLS connection starts with a handshake record (content type 22, `0x16`), so anything
+//! else — typically `GET / HTTP/1.1` sent to the HTTPS port — is reported as `not_tls` without a
+//! rustls error to interpret. With the ClientHello in hand it either hands the connection back
+//! for passthrough (the caller's `passthrough` answers for the SNI; the bytes read come with
+//! it), or continues the handshake here, saying whether the default certificate was served.
 
 use super::{CertStore, HANDSHAKE_ERRORS_TOTAL, HANDSHAKES_TOTAL, SniResolver, TlsError};
 use arc_swap::ArcSwap;
+use bytes::BytesMut;
 use rustls::ServerConfig;
-use rustls::server::{Acceptor, ServerSessionMemoryCache};
-use std::io;
+use rustls::server::ServerSessionMemoryCache;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
-use tokio_rustls::{LazyConfigAcceptor, TlsAcceptor};
+use tokio_rustls::{StartHandshake, TlsAcceptor};
+
+mod error;
+
+pub use error::HandshakeError;
 
 /// Sessions kept for TLS 1.2 session-ID resumption (about 32 MB at worst).
 pub const SESSION_CACHE_SIZE: usize = 32_768;
@@ -43,9 +47,6 @@ pub const SESSION_CACHE_SIZE: usize = 32_768;
 /// A reasonable handshake deadline for listeners that do not configure one: long enough for a
 /// slow mobile link's round trips, short enough that idle sockets do not pile up.
 pub const DEFAULT_HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
-
-/// First byte of a TLS handshake record (the ClientHello).
-const HANDSHAKE_RECORD: u8 = 0x16;
 
 /// Builds the server config of a TLS listener: TLS 1.3 and 1.2, aws-lc-rs default cipher
 /// suites, certificates by SNI from `store`, ALPN `alpn` in server preference order (pass
@@ -67,87 +68,54 @@ pub fn server_config(
     Ok(Arc::new(config))
 }
 
-/// Why a TLS handshake did not complete.
-#[derive(Debug, thiserror::Error)]
-pub enum HandshakeError {
-    /// The handshake did not finish before the deadline (slow or silent client).
-    #[error("tls handshake did not finish within {deadline:?}")]
-    Timeout {
-        /// The deadline that passed.
-        deadline: Duration,
+/// What became of a connection whose ClientHello was read.
+#[derive(Debug)]
+pub enum Accepted<T> {
+    /// TLS was terminated here.
+    Terminated {
+        /// The TLS stream, handshake done (boxed: rustls' state is 1.2 KiB, moved as one
+        /// pointer from here on).
+        stream: Box<TlsStream<TcpStream>>,
+        /// True when no certificate matched the SNI and the default was served.
+        fallback: bool,
     },
-    /// The client's first byte is not a TLS handshake record: it speaks something else
-    /// (usually plain HTTP) on the TLS port.
-    #[error("client does not speak tls (first byte {first_byte:#04x})")]
-    NotTls {
-        /// The byte it sent first.
-        first_byte: u8,
-    },
-    /// No certificate for the requested name and no default certificate: our configuration.
-    #[error(
-        "no certificate for server name {}",
-        .server_name.as_deref().unwrap_or("(none sent)")
-    )]
-    NoCertificate {
-        /// The SNI the client sent (validated by rustls as a DNS name).
-        server_name: Option<String>,
-        /// How the handshake then ended.
-        #[source]
-        source: io::Error,
-    },
-    /// The TLS exchange failed: an alert from the client, no common protocol version, cipher
-    /// suite or ALPN protocol, a malformed message.
-    #[error("tls handshake failed: {source}")]
-    Protocol {
-        /// rustls' error.
-        #[source]
-        source: rustls::Error,
-    },
-    /// The socket failed or the client closed it mid-handshake.
-    #[error("i/o error during the tls handshake: {source}")]
-    Io {
-        /// The I/O error.
-        #[source]
-        source: io::Error,
-    },
+    /// The SNI is passed through: the connection is untouched past the bytes in `hello`.
+    Passthrough(Passthrough<T>),
 }
 
-impl HandshakeError {
-    /// A bounded label for metrics and logs: `timeout`, `not_tls`, `no_certificate`,
-    /// `protocol` or `io`.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            HandshakeError::Timeout { .. } => "timeout",
-            HandshakeError::NotTls { .. } => "not_tls",
-            HandshakeError::NoCertificate { .. } => "no_certificate",
-            HandshakeError::Protocol { .. } => "protocol",
-            HandshakeError::Io { .. } => "io",
-        }
-    }
-
-    /// Sorts an error from tokio-rustls, which wraps rustls errors in `InvalidData` I/O errors.
-    fn from_io(error: io::Error) -> HandshakeError {
-        match error.downcast::<rustls::Error>() {
-            Ok(source) => HandshakeError::Protocol { source },
-            Err(source) => HandshakeError::Io { source },
-        }
-    }
+/// A connection to pass through undecrypted.
+#[derive(Debug)]
+pub struct Passthrough<T> {
+    /// What the caller's `passthrough` answered for the SNI.
+    pub target: T,
+    /// The client connection, positioned after `hello`.
+    pub tcp: TcpStream,
+    /// Every byte read from the client so far: replay these first.
+    pub hello: BytesMut,
 }
 
-/// Runs the server side of a TLS handshake on `tcp`, giving up after `deadline`. Counts the
-/// outcome in [`HANDSHAKES_TOTAL`] / [`HANDSHAKE_ERRORS_TOTAL`]. Failures affect only this
-/// connection; the caller drops it and keeps accepting.
-pub async fn accept(
+/// Reads the ClientHello on `tcp`; if `passthrough` answers for its SNI, hands the connection
+/// back for passthrough, else runs the server side of the TLS handshake with `acceptor`'s
+/// config. Gives up after `deadline` (reading the ClientHello included). Counts handshakes in
+/// [`HANDSHAKES_TOTAL`] / [`HANDSHAKE_ERRORS_TOTAL`]. Failures affect only this connection; the
+/// caller drops it and keeps accepting.
+pub async fn accept<T>(
     acceptor: &TlsAcceptor,
+    certs: &ArcSwap<CertStore>,
     tcp: TcpStream,
     deadline: Duration,
-) -> Result<TlsStream<TcpStream>, HandshakeError> {
-    let result = match tokio::time::timeout(deadline, handshake(acceptor.config(), tcp)).await {
+    passthrough: impl FnOnce(&str) -> Option<T>,
+) -> Result<Accepted<T>, HandshakeError> {
+    let handshake = handshake(acceptor.config(), certs, tcp, passthrough);
+    let result = match tokio::time::timeout(deadline, handshake).await {
         Ok(result) => result,
         Err(_elapsed) => Err(HandshakeError::Timeout { deadline }),
     };
     match &result {
-        Ok(_) => metrics::counter!(HANDSHAKES_TOTAL, "result" => "ok").increment(1),
+        Ok(Accepted::Terminated { .. }) => {
+            metrics::counter!(HANDSHAKES_TOTAL, "result" => "ok").increment(1)
+        }
+        Ok(Accepted::Passthrough(_)) => {}
         Err(error) => {
             metrics::counter!(HANDSHAKE_ERRORS_TOTAL, "reason" => error.reason()).increment(1);
             tracing::debug!(reason = error.reason(), %error, "tls handshake failed");
@@ -156,45 +124,32 @@ pub async fn accept(
     result
 }
 
-async fn handshake(
+async fn handshake<T>(
     config: &Arc<ServerConfig>,
-    tcp: TcpStream,
-) -> Result<TlsStream<TcpStream>, HandshakeError> {
-    let mut first = [0u8; 1];
-    let peeked = tcp
-        .peek(&mut first)
-        .await
-        .map_err(|source| HandshakeError::Io { source })?;
-    if peeked == 0 {
-        return Err(HandshakeError::Io {
-            source: io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "client closed the connection before sending anything",
-            ),
-        });
-    }
-    if first[0] != HANDSHAKE_RECORD {
-        return Err(HandshakeError::NotTls {
-            first_byte: first[0],
-        });
-    }
-
-    let start = LazyConfigAcceptor::new(Acceptor::default(), tcp)
-        .await
-        .map_err(HandshakeError::from_io)?;
-    let hello = start.client_hello();
-    // The same question rustls is about to ask; a reload in between only changes the answer
-    // to a newer store's.
-    let has_cert = config.cert_resolver.resolve(hello).is_some();
-    let server_name = (!has_cert)
-        .then(|| start.client_hello().server_name().map(str::to_owned))
-        .flatten();
+    certs: &ArcSwap<CertStore>,
+    mut tcp: TcpStream,
+    passthrough: impl FnOnce(&str) -> Option<T>,
+) -> Result<Accepted<T>, HandshakeError> {
+    let hello = super::hello::read(&mut tcp, super::hello::MAX_HELLO_BYTES).await?;
+    let fallback = {
+        let client_hello = hello.accepted.client_hello();
+        let server_name = client_hello.server_name();
+        if let Some(target) = server_name.and_then(passthrough) {
+            return Ok(Accepted::Passthrough(Passthrough {
+                target,
+                tcp,
+                hello: hello.read,
+            }));
+        }
+        // The same question the resolver is about to ask; a reload in between only changes
+        // the answer to a newer store's.
+        certs.load().pick(server_name).fallback
+    };
+    let start = StartHandshake::from_parts(hello.accepted, tcp);
     match start.into_stream(Arc::clone(config)).await {
-        Ok(tls) => Ok(tls),
-        // Let rustls send its alert, then say why.
-        Err(source) if !has_cert => Err(HandshakeError::NoCertificate {
-            server_name,
-            source,
+        Ok(stream) => Ok(Accepted::Terminated {
+            stream: Box::new(stream),
+            fallback,
         }),
         Err(error) => Err(HandshakeError::from_io(error)),
     }

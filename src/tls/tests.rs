@@ -1,6 +1,6 @@
 //! Real handshakes over real sockets on 127.0.0.1:0, with certificates issued at test time:
 //! SNI selection, ALPN, protocol versions, and handshake failures (plaintext, deadline, early
-//! close, empty store). Resumption and reloads are in `tests_sessions`.
+//! close, the default certificate). Resumption and reloads are in `tests_sessions`.
 
 use super::testserver::{H2, HTTP1, Server, client_config, connect, leaf, modern, ping, sites};
 use super::testutil::Pki;
@@ -216,16 +216,19 @@ async fn a_client_that_closes_at_once_is_an_io_error() {
 }
 
 #[tokio::test]
-async fn an_empty_store_fails_handshakes_with_no_certificate() {
+async fn the_server_says_when_the_default_certificate_was_served() {
     let pki = Pki::new();
-    let store = CertStore::load(&[], None).unwrap();
+    let (_, store) = sites(&pki);
     let mut server = Server::start(store, Duration::from_secs(5)).await;
-    assert!(
-        connect(server.addr, &modern(&pki), "api.example.com")
-            .await
-            .is_err()
-    );
-    assert_eq!(server.outcome().await.unwrap_err(), "no_certificate");
+    let config = modern(&pki);
+    connect(server.addr, &config, "api.example.com")
+        .await
+        .unwrap();
+    assert!(!server.ok().await.fallback, "a named certificate");
+    connect(server.addr, &config, "default.test").await.unwrap();
+    assert!(!server.ok().await.fallback, "the default's own listed name");
+    connect(server.addr, &config, "unknown.test").await.unwrap();
+    assert!(server.ok().await.fallback, "no name matched");
 }
 
 #[test]
@@ -235,10 +238,10 @@ fn handshake_error_messages_say_what_happened() {
         not_tls.to_string(),
         "client does not speak tls (first byte 0x47)"
     );
-    let no_cert = HandshakeError::NoCertificate {
-        server_name: Some("a.test".to_owned()),
-        source: std::io::ErrorKind::InvalidData.into(),
-    };
-    assert_eq!(no_cert.to_string(), "no certificate for server name a.test");
-    assert_eq!(no_cert.reason(), "no_certificate");
+    let big = HandshakeError::HelloTooLarge { limit: 16384 };
+    assert_eq!(
+        big.to_string(),
+        "no complete ClientHello within 16384 bytes"
+    );
+    assert_eq!(big.reason(), "hello_too_large");
 }

@@ -3,7 +3,7 @@
 //! and the certificate set the SNI tests share.
 
 use super::testutil::{Issued, Pki};
-use super::{CertStore, accept, server_config};
+use super::{Accepted, CertStore, accept, server_config};
 use arc_swap::ArcSwap;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{
@@ -26,6 +26,8 @@ pub(super) struct Seen {
     pub(super) alpn: Option<Vec<u8>>,
     pub(super) version: Option<ProtocolVersion>,
     pub(super) kind: Option<HandshakeKind>,
+    /// The default certificate was served.
+    pub(super) fallback: bool,
 }
 
 /// A TLS echo server: each connection goes through [`accept`], reports its outcome, then
@@ -52,6 +54,7 @@ impl Server {
             Arc::unwrap_or_clone(server_config(Arc::clone(&store), &[H2, HTTP1]).unwrap());
         tweak(&mut config);
         let acceptor = TlsAcceptor::from(Arc::new(config));
+        let shared = Arc::clone(&store);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, outcomes) = mpsc::unbounded_channel();
@@ -61,14 +64,20 @@ impl Server {
                     return;
                 };
                 let (acceptor, tx) = (acceptor.clone(), tx.clone());
+                let certs = Arc::clone(&shared);
                 tokio::spawn(async move {
-                    match accept(&acceptor, tcp, deadline).await {
-                        Ok(mut tls) => {
+                    let certs = Arc::clone(&certs);
+                    match accept(&acceptor, &certs, tcp, deadline, |_| None::<()>).await {
+                        Ok(Accepted::Terminated {
+                            stream: mut tls,
+                            fallback,
+                        }) => {
                             let conn = tls.get_ref().1;
                             let seen = Seen {
                                 alpn: conn.alpn_protocol().map(<[u8]>::to_vec),
                                 version: conn.protocol_version(),
                                 kind: conn.handshake_kind(),
+                                fallback,
                             };
                             let _ = tx.send(Ok(seen));
                             let mut buf = [0u8; 1024];
@@ -78,6 +87,9 @@ impl Server {
                                 }
                                 let _ = tls.flush().await;
                             }
+                        }
+                        Ok(Accepted::Passthrough(_)) => {
+                            let _ = tx.send(Err("passthrough"));
                         }
                         Err(error) => {
                             let _ = tx.send(Err(error.reason()));
@@ -171,7 +183,10 @@ pub(super) fn sites(pki: &Pki) -> (Sites, CertStore) {
     let wild = pki.issue("wild", &["*.wild.test"]);
     let mut default_spec = default.spec.clone();
     default_spec.hosts = vec!["default.test".to_owned()];
-    let store =
-        CertStore::load(&[default_spec, api.spec.clone(), wild.spec.clone()], None).unwrap();
+    let store = CertStore::load(
+        &[default_spec, api.spec.clone(), wild.spec.clone()],
+        Some(0),
+    )
+    .unwrap();
     (Sites { default, api, wild }, store)
 }

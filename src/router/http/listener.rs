@@ -31,7 +31,7 @@ use crate::config::ListenerConfig;
 use crate::router::Lifecycle;
 use crate::router::cancel::Cancelled;
 use crate::service_table::TableHandle;
-use crate::tls::CertStore;
+use crate::tls::{Accepted, CertStore};
 use arc_swap::ArcSwap;
 use bytes::BytesMut;
 use http::{Request, Response};
@@ -222,7 +222,8 @@ fn conn(
     })
 }
 
-/// The TLS handshake, then HTTP/2 (by ALPN) or HTTP/1.x over the TLS stream.
+/// The TLS handshake, then HTTP/2 (by ALPN) or HTTP/1.x over the TLS stream; or, for an SNI
+/// name passed through, the L4 copy to its service ([`super::passthrough`]).
 async fn serve_tls(
     socket: TcpStream,
     client: SocketAddr,
@@ -234,13 +235,25 @@ async fn serve_tls(
     // Boxed: the handshake's state (about 3 KiB) is freed once it is over, and the stream
     // (rustls' state, 1.2 KiB) is moved as one pointer from here on. (The result is bound
     // before it is used, so that it is not kept beside what follows.)
+    let passthrough = |sni: &str| super::passthrough::lookup(&table, &config.name, sni);
     let handshake = Box::pin(crate::tls::accept(
         &tls.acceptor,
+        &tls.certs,
         socket,
         config.handshake_timeout,
+        passthrough,
     ));
     let stream = match handshake.await {
-        Ok(stream) => Box::new(stream),
+        Ok(Accepted::Terminated { stream, fallback }) => {
+            if fallback {
+                crate::telemetry::metrics::tls_default_certificate(&config.name);
+            }
+            stream
+        }
+        Ok(Accepted::Passthrough(p)) => {
+            let served = super::passthrough::serve(p, client, &config.name, &life.force_close);
+            return Box::pin(served).await;
+        }
         Err(error) => {
             return tracing::debug!(listener = %config.name, %client, %error, reason = error.reason(), "tls handshake failed");
         }

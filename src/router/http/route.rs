@@ -165,8 +165,8 @@ fn misdirected(conn: &Conn, host: &Hostname) -> bool {
         return false;
     }
     let store = certs.load();
-    match (store.for_host(host.as_str()), store.for_sni(Some(sni))) {
-        (Some(wanted), Some(used)) => !Arc::ptr_eq(wanted, &used),
-        _ => false,
+    match store.for_host(host.as_str()) {
+        Some(wanted) => !Arc::ptr_eq(wanted, &store.for_sni(Some(sni))),
+        None => false,
     }
 }

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 fn leaf_of(store: &CertStore, sni: Option<&str>) -> Option<CertificateDer<'static>> {
-    store.for_sni(sni).map(|key| key.cert[0].clone())
+    Some(store.for_sni(sni).cert[0].clone())
 }
 
 fn with_hosts(spec: &CertSpec, hosts: &[&str]) -> CertSpec {
@@ -48,15 +48,22 @@ fn host_lookup_ignores_case_and_a_trailing_dot() {
 }
 
 #[test]
-fn unknown_and_missing_sni_fall_back_to_the_first_certificate() {
+fn unknown_and_missing_sni_get_the_generated_certificate_not_another_hosts() {
     let pki = Pki::new();
     let a = pki.issue("a", &["a.test"]);
     let b = pki.issue("b", &["b.test"]);
     let store = CertStore::load(&[a.spec, b.spec], None).unwrap();
+    let generated = crate::tls::default_cert::generated().unwrap();
     assert!(store.for_host("unknown.test").is_none());
-    assert_eq!(leaf_of(&store, Some("unknown.test")), Some(a.leaf.clone()));
-    assert_eq!(leaf_of(&store, None), Some(a.leaf));
-    assert_eq!(leaf_of(&store, Some("b.test")), Some(b.leaf));
+    for sni in [Some("unknown.test"), None] {
+        let picked = store.pick(sni);
+        assert!(picked.fallback, "{sni:?}");
+        assert!(Arc::ptr_eq(&picked.key, &generated), "{sni:?}");
+    }
+    let named = store.pick(Some("b.test"));
+    assert!(!named.fallback);
+    assert_eq!(named.key.cert[0], b.leaf);
+    assert_eq!(leaf_of(&store, Some("a.test")), Some(a.leaf));
 }
 
 #[test]
@@ -81,11 +88,12 @@ fn default_index_out_of_range_is_an_error() {
 }
 
 #[test]
-fn an_empty_store_has_no_certificate() {
+fn an_empty_store_serves_only_the_generated_certificate() {
     let store = CertStore::load(&[], None).unwrap();
     assert!(store.is_empty());
-    assert!(store.for_sni(None).is_none());
-    assert!(store.for_sni(Some("a.test")).is_none());
+    let generated = crate::tls::default_cert::generated().unwrap();
+    assert!(Arc::ptr_eq(&store.for_sni(None), &generated));
+    assert!(store.pick(Some("a.test")).fallback);
     assert!(!store.changed_on_disk());
 }
 
@@ -263,7 +271,7 @@ fn a_certificate_without_dns_names_must_be_the_default() {
         matches!(&err, TlsError::NoHosts { path } if path.ends_with("ip.crt")),
         "{err}"
     );
-    let store = CertStore::load(&[ip.spec, a.spec], None).unwrap();
+    let store = CertStore::load(&[ip.spec, a.spec], Some(0)).unwrap();
     assert_eq!(leaf_of(&store, Some("other.test")), Some(ip.leaf));
 }
 
@@ -303,7 +311,7 @@ fn one_file_may_hold_both_certificate_and_key() {
     };
     let store = CertStore::load(&[spec], None).unwrap();
     assert_eq!(leaf_of(&store, Some("a.test")), Some(a.leaf));
-    assert_eq!(store.for_sni(Some("a.test")).unwrap().cert.len(), 2);
+    assert_eq!(store.for_sni(Some("a.test")).cert.len(), 2);
 }
 
 #[test]
