@@ -8,6 +8,7 @@
 
 pub mod file;
 mod ipvs;
+pub mod policy;
 mod validate;
 mod validate_http;
 mod validate_udp;
@@ -124,6 +125,10 @@ pub struct RouteConfig {
     pub sticky_cookie: Option<Arc<str>>,
     /// The `route` label of this route's metrics.
     pub name: Arc<str>,
+    /// Limits per client address (`[routes.rate_limit]`, `max_connections_per_client`).
+    pub limits: crate::policy::limit::LimitConfig,
+    /// `[routes.cors]`.
+    pub cors: Option<crate::policy::cors::CorsConfig>,
 }
 
 /// Access log format.

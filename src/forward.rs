@@ -313,11 +313,13 @@ fn forwarded_element(origin: &Origin<'_>) -> String {
 
 /// Writes the fields of a response as they go to the client: all but the hop-by-hop ones
 /// (`connection` is what its `Connection` fields say), and `Content-Length` only when
-/// `keep_length` (the caller writes framing fields on the wire).
+/// `keep_length` (the caller writes framing fields on the wire). A route with CORS (`cors`)
+/// has its own `Access-Control-*` fields in place of the endpoint's, and `Vary: Origin`.
 pub fn response<'f, I, S>(
     fields: impl Fn() -> I,
     connection: ConnectionOptions,
     keep_length: bool,
+    cors: Option<&crate::policy::cors::CorsReply>,
     sink: &mut S,
 ) where
     I: Iterator<Item = (&'f [u8], &'f [u8])>,
@@ -327,10 +329,14 @@ pub fn response<'f, I, S>(
         let kind = fields::classify(name);
         let drop = kind.is_hop_by_hop()
             || kind == Kind::ContentLength && !keep_length
-            || connection.names_fields && fields::named_by_connection(name, fields());
+            || connection.names_fields && fields::named_by_connection(name, fields())
+            || cors.is_some_and(|c| c.drops(name));
         if !drop {
             sink.field(name, value);
         }
+    }
+    if let Some(cors) = cors {
+        cors.response(sink);
     }
 }
 

@@ -34,6 +34,7 @@ fn without_hop_by_hop(input: &HeaderMap) -> HeaderMap {
         || map_pairs(input),
         connection_options(map_pairs(input)),
         true,
+        None,
         &mut out,
     );
     out
@@ -83,6 +84,7 @@ fn content_length_is_kept_only_when_asked() {
         || map_pairs(&h),
         connection_options(map_pairs(&h)),
         false,
+        None,
         &mut out,
     );
     assert!(out.is_empty());

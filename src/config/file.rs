@@ -188,6 +188,15 @@ pub struct RawRoute {
     /// Name for the `route` metric label; default `host/path`.
     #[serde(default)]
     pub name: Option<String>,
+    /// `[routes.rate_limit]`: a token bucket per client address.
+    #[serde(default)]
+    pub rate_limit: Option<super::policy::RawRateLimit>,
+    /// Requests of one client address in flight at once; more get 429.
+    #[serde(default)]
+    pub max_connections_per_client: Option<u64>,
+    /// `[routes.cors]`: CORS answered at the proxy.
+    #[serde(default)]
+    pub cors: Option<super::policy::RawCors>,
 }
 
 fn default_path() -> String {

@@ -36,6 +36,10 @@ pub(super) struct RouteExtras {
     pub(super) allow_sources: Vec<ipnet::IpNet>,
     /// Cookie name for endpoint affinity.
     pub(super) sticky_cookie: Option<Arc<str>>,
+    /// `limit-*` annotations (see [`super::annotations_policy`]).
+    pub(super) limits: crate::policy::limit::LimitConfig,
+    /// `enable-cors` and `cors-*`.
+    pub(super) cors: Option<crate::policy::cors::CorsConfig>,
 }
 
 /// Per-service settings an Ingress asks for; `None` keeps the default.

@@ -123,6 +123,8 @@ pub(super) fn translate(ingresses: &[&Arc<Ingress>], input: Input<'_>) -> Ingres
                     allow_sources: notes.extras.allow_sources.clone(),
                     sticky_cookie: notes.extras.sticky_cookie.clone(),
                     name: Arc::clone(&origin),
+                    limits: notes.extras.limits.clone(),
+                    cors: notes.extras.cors.clone(),
                 });
                 out.origins.push(Arc::clone(&origin));
             }

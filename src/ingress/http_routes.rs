@@ -26,6 +26,8 @@ pub struct RouteTarget {
     pub sticky_cookie: Option<Arc<str>>,
     /// The `route` metric label.
     pub name: Arc<str>,
+    /// Limits per client and CORS ([`crate::policy`]); `None`: neither.
+    pub policy: Option<Arc<crate::policy::RoutePolicy>>,
     /// Index of this target's metric handles in its [`HttpRoutes`].
     metrics: usize,
 }
@@ -39,6 +41,7 @@ impl RouteTarget {
             allow_sources: Arc::from([]),
             sticky_cookie: None,
             name: name.into(),
+            policy: None,
             metrics,
         }
     }
@@ -64,6 +67,8 @@ pub struct HttpRoutes {
     redirect_hosts: Vec<HostPattern>,
     /// Metric handles per target, registered on first use.
     metrics: Vec<OnceLock<Arc<HttpMetrics>>>,
+    /// The routes' limit state, for the next table to take over ([`HttpRoutes::build_after`]).
+    carried: crate::policy::limit::Carried,
 }
 
 impl HttpRoutes {
@@ -80,6 +85,24 @@ impl HttpRoutes {
     /// Builds the routes of `config` and returns the rules it had to leave out (indices are
     /// positions in `config.routes`; host defaults are numbered among hosts that have one).
     pub fn build_checked(config: &HttpConfig) -> (HttpRoutes, Vec<Conflict>) {
+        HttpRoutes::build_from(config, None)
+    }
+
+    /// Builds the routes of `config` to replace `previous`: a route whose name and limits
+    /// are unchanged keeps its clients' limit state.
+    pub fn build_after(config: &HttpConfig, previous: &HttpRoutes) -> HttpRoutes {
+        let (routes, conflicts) = HttpRoutes::build_from(config, Some(previous));
+        for conflict in conflicts {
+            tracing::warn!(%conflict, "route skipped");
+        }
+        routes
+    }
+
+    fn build_from(
+        config: &HttpConfig,
+        previous: Option<&HttpRoutes>,
+    ) -> (HttpRoutes, Vec<Conflict>) {
+        let mut carried = crate::policy::limit::Carried::default();
         let redirect: HashMap<&HostPattern, bool> = config
             .hosts
             .iter()
@@ -100,6 +123,13 @@ impl HttpRoutes {
                     max_body_bytes: r.max_body_bytes,
                     allow_sources: r.allow_sources.clone().into(),
                     sticky_cookie: r.sticky_cookie.clone(),
+                    policy: crate::policy::RoutePolicy::build(
+                        &r.name,
+                        &r.limits,
+                        r.cors.as_ref(),
+                        &mut carried,
+                        previous.map(|p| &p.carried),
+                    ),
                     ..RouteTarget::new(
                         &r.service,
                         r.name.to_string(),
@@ -139,6 +169,7 @@ impl HttpRoutes {
             table,
             redirect_hosts,
             metrics: (0..=next).map(|_| OnceLock::new()).collect(),
+            carried,
         };
         (routes, conflicts)
     }

@@ -35,6 +35,7 @@ pub mod conn;
 mod h1;
 mod h2_watch;
 pub mod listener;
+mod policy;
 mod prefixed;
 mod prepare;
 pub mod proxy;

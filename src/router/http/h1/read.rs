@@ -11,6 +11,7 @@ use crate::http1::framing::Framing;
 use crate::http1::head::{self, HeadError};
 use crate::http1::io::Buffered;
 use crate::ingress::normalize;
+use crate::policy::cors::CorsAsk;
 use crate::router::http::conn::Conn;
 use crate::router::http::prepare;
 use crate::router::http::reply::Local;
@@ -143,6 +144,8 @@ fn prepare(buf: &[u8], conn: &Conn, config: &ListenerConfig, out: &mut Vec<u8>) 
             Framing::Length(n) => Some(n),
             _ => None,
         },
+        cors: CorsAsk::from_fields(head::pairs(req.fields)),
+        handed_over: false,
     };
     let cookies = req
         .fields

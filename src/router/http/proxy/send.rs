@@ -5,6 +5,7 @@
 use super::{Conn, Forward, Outgoing};
 use crate::forward::{self, map_pairs};
 use crate::http1::head;
+use crate::policy::cors::CorsReply;
 use crate::router::http::attempts::{self, H1, Hyper};
 use crate::router::http::record::{ResponseBody, Tracked};
 use crate::router::http::reply::Local;
@@ -21,6 +22,7 @@ use std::sync::Arc;
 pub(super) fn forward_request<'a>(
     forward: Forward<'a>,
     conn: &'a Conn,
+    cors: Option<CorsReply>,
 ) -> impl Future<Output = (Response<ResponseBody>, Option<SocketAddr>)> + 'a {
     // Unpacked before the `async` block, which then holds each part once.
     let Forward {
@@ -38,6 +40,7 @@ pub(super) fn forward_request<'a>(
             conn,
             sticky: sticky.as_ref(),
             upgrade,
+            cors: cors.as_ref(),
         };
         match (outgoing, client.pool()) {
             (Outgoing::H1(body), Some(pool)) => via_pool(to, pool, body, &method, idempotent).await,
@@ -78,6 +81,8 @@ struct To<'a> {
     sticky: Option<&'a (Arc<str>, Option<String>)>,
     /// The client side of a requested protocol upgrade.
     upgrade: Option<hyper::upgrade::OnUpgrade>,
+    /// The route's CORS fields for the response.
+    cors: Option<&'a CorsReply>,
 }
 
 impl To<'_> {
@@ -102,13 +107,14 @@ async fn via_pool(
     idempotent: bool,
 ) -> (Response<ResponseBody>, Option<SocketAddr>) {
     let config = &to.service.config;
+    let cors = to.cors;
     let mut attempt = H1 {
         pool,
         body,
         head_request: method == Method::HEAD,
         idempotent,
         timeout: config.response_timeout,
-        on_head: response_parts,
+        on_head: move |resp: &head::Response<'_>| response_parts(resp, cors),
     };
     let ip = to.conn.client.ip();
     let sent = match attempts::send(to.service, ip, to.sticky_id(), &mut attempt).await {
@@ -159,6 +165,7 @@ async fn via_hyper(
         || map_pairs(response.headers()),
         connection,
         true,
+        to.cors,
         &mut headers,
     );
     *response.headers_mut() = headers;
@@ -179,13 +186,17 @@ async fn via_hyper(
 }
 
 /// The response head for hyper, and the endpoint's `Upgrade` value (for a `101`).
-fn response_parts(resp: &head::Response<'_>) -> (Parts, Option<HeaderValue>) {
+fn response_parts(
+    resp: &head::Response<'_>,
+    cors: Option<&CorsReply>,
+) -> (Parts, Option<HeaderValue>) {
     let (mut parts, ()) = Response::new(()).into_parts();
     parts.status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::BAD_GATEWAY);
     forward::response(
         || resp.pairs(),
         resp.connection,
         resp.length_passes(),
+        cors,
         &mut parts.headers,
     );
     let switched_to = (resp.status == 101)
