@@ -199,3 +199,7 @@ pub fn is_token(text: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
+
+#[cfg(test)]
+#[path = "policy_tests.rs"]
+mod tests;

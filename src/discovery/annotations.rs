@@ -18,6 +18,10 @@
 //! | `load-balance` | service `scheduler`: round_robin → rr, least_conn → lc, ewma → twos |
 //! | `whitelist-source-range`, `allowlist-source-range` | route extras (`allow_sources`) |
 //! | `affinity: cookie`, `session-cookie-name` | route extras (`sticky_cookie`) |
+//! | `limit-rps`, `limit-rpm`, `limit-burst-multiplier` (default 5) | route `rate_limit`: rate, burst = rate × multiplier (differences in [`super::annotations_policy`]) |
+//! | `limit-connections` | route `max_connections_per_client` (requests in flight; 429, not 503) |
+//! | `limit-whitelist` | route `rate_limit.allow` (skips both limits) |
+//! | `enable-cors`, `cors-allow-origin`, `cors-allow-methods`, `cors-allow-headers`, `cors-expose-headers`, `cors-allow-credentials`, `cors-max-age` | route `cors` (ingress-nginx defaults: origin `*`, its method and header lists, credentials true, max-age 1728000); `cors-*` without `enable-cors: "true"` do nothing, as in ingress-nginx |
 //!
 
 use crate::balance::Scheduler;
@@ -110,6 +114,7 @@ pub(super) fn parse(annotations: Option<&BTreeMap<String, String>>) -> Annotatio
         return out;
     };
     let (mut affinity_cookie, mut cookie) = (false, None);
+    let mut policy = super::annotations_policy::PolicyNotes::default();
     for (key, value) in annotations {
         let Some(name) = key.strip_prefix(PREFIX) else {
             continue;
@@ -131,12 +136,15 @@ pub(super) fn parse(annotations: Option<&BTreeMap<String, String>>) -> Annotatio
             }
             "affinity" => (value == "cookie").then(|| affinity_cookie = true),
             "session-cookie-name" => cookie_name(value).map(|c| cookie = Some(c)),
+            name if super::annotations_policy::handles(name) => policy.read(name, value),
             _ => None,
         };
         if ok.is_none() {
             out.unsupported.push(format!("{name}={value}"));
         }
     }
+    out.extras.limits = policy.limits();
+    out.extras.cors = policy.cors();
     // ingress-nginx's default cookie name; the name alone does not turn affinity on.
     if affinity_cookie {
         out.extras.sticky_cookie = Some(cookie.unwrap_or_else(|| Arc::from("INGRESSCOOKIE")));
@@ -194,7 +202,7 @@ fn scheduler(v: &str) -> Option<Scheduler> {
     }
 }
 
-fn networks(v: &str) -> Option<Vec<ipnet::IpNet>> {
+pub(super) fn networks(v: &str) -> Option<Vec<ipnet::IpNet>> {
     v.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
