@@ -6,8 +6,9 @@
 //! [`SETS`] sets of [`WAYS`] slots, each set behind its own small mutex: a request locks one
 //! set, picked by a keyed hash of its address (an attacker cannot aim addresses at a victim's
 //! set without the key), for a few dozen nanoseconds. Two requests contend only when their
-//! addresses share a set at the same instant. The memory is allocated once when the route is
-//! built: [`CAPACITY`] slots of 40 bytes, about 330 KiB per table, whatever the traffic.
+//! addresses share a set at the same instant. The memory is allocated once, on the route's
+//! first request (so checking a config, or a route nobody uses, costs none): [`CAPACITY`]
+//! slots of 40 bytes, 2,048 sets of 168 bytes, 336 KiB per table, whatever the traffic.
 //!
 //! **Eviction.** A client not in its set takes a free slot, else the slot touched longest ago
 //! among those with nothing in flight, else the slot touched longest ago. An evicted client
@@ -23,7 +24,7 @@
 
 use std::hash::BuildHasher;
 use std::net::IpAddr;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 /// Slots per set.
 pub const WAYS: usize = 4;
@@ -69,7 +70,10 @@ struct Slot {
 
 /// One table of clients (see the module doc).
 pub struct ClientTable {
-    sets: Box<[Mutex<[Slot; WAYS]>]>,
+    /// The sets, allocated on first use.
+    sets: OnceLock<Box<[Mutex<[Slot; WAYS]>]>>,
+    /// How many sets (a power of two).
+    count: usize,
     hasher: foldhash::quality::RandomState,
 }
 
@@ -97,23 +101,29 @@ pub struct Place {
 impl ClientTable {
     /// A table of `sets` sets (rounded up to a power of two).
     pub fn with_sets(sets: usize) -> Self {
-        let sets = sets.max(1).next_power_of_two();
         ClientTable {
-            sets: (0..sets)
-                .map(|_| Mutex::new([Slot::default(); WAYS]))
-                .collect(),
+            sets: OnceLock::new(),
+            count: sets.max(1).next_power_of_two(),
             hasher: foldhash::quality::RandomState::default(),
         }
     }
 
+    fn sets(&self) -> &[Mutex<[Slot; WAYS]>] {
+        self.sets.get_or_init(|| {
+            (0..self.count)
+                .map(|_| Mutex::new([Slot::default(); WAYS]))
+                .collect()
+        })
+    }
+
     /// Clients the table holds at once.
     pub fn capacity(&self) -> usize {
-        self.sets.len() * WAYS
+        self.count * WAYS
     }
 
     /// Clients held now (walks the whole table: for tests and debugging).
     pub fn len(&self) -> usize {
-        self.sets
+        self.sets()
             .iter()
             .map(|s| lock(s).iter().filter(|slot| slot.live).count())
             .sum()
@@ -131,7 +141,7 @@ impl ClientTable {
             IpAddr::V6(v6) => v6.to_bits(),
         };
         let key = [(bits >> 64) as u64, bits as u64];
-        let set = (self.hasher.hash_one(key) as usize) & (self.sets.len() - 1);
+        let set = (self.hasher.hash_one(key) as usize) & (self.count - 1);
         Place { set, key }
     }
 
@@ -145,7 +155,7 @@ impl ClientTable {
         rate: Option<Bucket>,
         max_in_flight: Option<u32>,
     ) -> Result<(), Refused> {
-        let mut set = lock(&self.sets[place.set]);
+        let mut set = lock(&self.sets()[place.set]);
         let slot = find_or_take(&mut set, place.key, now);
         let tat = match rate {
             Some(bucket) => Some(take(slot.tat, now, bucket)?),
@@ -167,7 +177,7 @@ impl ClientTable {
     /// Ends a request counted in flight by [`ClientTable::admit`] (nothing, if the client was
     /// evicted meanwhile).
     pub fn release(&self, place: Place) {
-        let mut set = lock(&self.sets[place.set]);
+        let mut set = lock(&self.sets()[place.set]);
         if let Some(slot) = set.iter_mut().find(|s| s.live && s.key == place.key) {
             slot.in_flight = slot.in_flight.saturating_sub(1);
         }
@@ -175,7 +185,7 @@ impl ClientTable {
 
     /// The requests in flight of the client at `place` (for tests).
     pub fn in_flight(&self, place: Place) -> u32 {
-        let set = lock(&self.sets[place.set]);
+        let set = lock(&self.sets()[place.set]);
         set.iter()
             .find(|s| s.live && s.key == place.key)
             .map_or(0, |s| s.in_flight)

@@ -71,6 +71,15 @@ fn tokens_refill_at_the_rate_and_never_beyond_the_burst() {
 }
 
 #[test]
+fn the_sets_are_allocated_on_first_use() {
+    let table = ClientTable::default();
+    assert!(table.sets.get().is_none());
+    assert_eq!(table.capacity(), CAPACITY);
+    let _ = table.admit(table.place(ip(1)), 0, None, None);
+    assert_eq!(table.sets.get().map(|s| s.len()), Some(SETS));
+}
+
+#[test]
 fn clients_have_buckets_of_their_own() {
     let table = ClientTable::default();
     let (a, b) = (table.place(ip(1)), table.place(ip(2)));
@@ -136,9 +145,10 @@ fn a_million_clients_keep_the_table_at_its_fixed_size() {
     }
     assert_eq!(table.len(), table.capacity());
     assert_eq!(
-        std::mem::size_of_val(&*table.sets),
+        std::mem::size_of_val(table.sets()),
         256 * std::mem::size_of::<Mutex<[Slot; WAYS]>>()
     );
+    assert_eq!(std::mem::size_of::<Mutex<[Slot; WAYS]>>(), 168);
 }
 
 #[test]
