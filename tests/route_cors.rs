@@ -282,3 +282,19 @@ async fn a_rate_limited_answer_carries_the_cors_fields_of_an_allowed_origin() {
     );
     assert!(raw(addr, &preflight).await.starts_with("HTTP/1.1 204 "));
 }
+
+#[tokio::test]
+async fn two_origin_fields_count_as_none() {
+    let (_app, addr, seen) = start_cors(CORS).await;
+    let preflight = "OPTIONS /api HTTP/1.1\r\nHost: c.test\r\nOrigin: https://evil.test\r\n\
+        Origin: https://app.test\r\nAccess-Control-Request-Method: PUT\r\nConnection: close\r\n\r\n";
+    let answer = raw(addr, preflight).await;
+    assert!(answer.ends_with("backend OPTIONS"), "{answer}");
+    assert!(
+        !fields(&answer)
+            .iter()
+            .any(|(n, _)| n.starts_with("access-control-")),
+        "{answer}"
+    );
+    assert_eq!(seen.load(Ordering::SeqCst), 1);
+}

@@ -112,6 +112,29 @@ async fn requests_handed_to_hyper_take_one_token_each() {
 }
 
 #[tokio::test]
+async fn pipelined_requests_meet_the_same_boundary() {
+    let a = backend("a").await;
+    let routes = limited(
+        "p.test",
+        "pipelined",
+        "[routes.rate_limit]\nrpm = 1\nburst = 5",
+    );
+    let (_app, addr) = start(&format!("{}{routes}", service("a", &[a], ""))).await;
+    let one = "GET / HTTP/1.1\r\nHost: p.test\r\n\r\n";
+    let all = format!("{}{}", one.repeat(6), get("p.test", ""));
+    let answer = exchange("127.0.0.1", addr, &all).await;
+    let statuses: Vec<&str> = answer
+        .match_indices("HTTP/1.1 ")
+        .map(|(i, _)| &answer[i + 9..i + 12])
+        .collect();
+    assert_eq!(
+        statuses,
+        ["200", "200", "200", "200", "200", "429", "429"],
+        "{answer}"
+    );
+}
+
+#[tokio::test]
 async fn an_allow_listed_client_is_never_limited() {
     let a = backend("a").await;
     let settings = "max_connections_per_client = 1\n[routes.rate_limit]\nrpm = 1\nburst = 1\n\

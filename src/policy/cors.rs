@@ -125,12 +125,15 @@ pub struct CorsAsk<'r> {
 }
 
 impl<'r> CorsAsk<'r> {
-    /// Reads `Origin` and `Access-Control-Request-Method` among `fields`.
+    /// Reads `Origin` and `Access-Control-Request-Method` among `fields`. A request with
+    /// two `Origin` fields (no browser sends that) has none that counts.
     pub fn from_fields(fields: impl Iterator<Item = (&'r [u8], &'r [u8])>) -> Self {
         let mut asked = CorsAsk::default();
+        let mut origins = 0;
         for (name, value) in fields {
             if name.eq_ignore_ascii_case(b"origin") {
-                asked.origin = std::str::from_utf8(value).ok();
+                origins += 1;
+                asked.origin = std::str::from_utf8(value).ok().filter(|_| origins == 1);
             } else if name.eq_ignore_ascii_case(b"access-control-request-method") {
                 asked.preflight_method = true;
             }
@@ -182,8 +185,14 @@ impl Cors {
         (preflight, reply)
     }
 
-    /// The `Access-Control-Allow-Origin` value for `origin`, if it is allowed.
+    /// The `Access-Control-Allow-Origin` value for `origin`, if it is allowed. Only a
+    /// serialized origin (`scheme://host[:port]`, or `null`) is ever echoed.
     fn allowed(&self, origin: &str) -> Option<HeaderValue> {
+        let serialized =
+            origin == "null" || matches!(OriginPattern::parse(origin), Ok(OriginPattern::Exact(_)));
+        if !serialized {
+            return None;
+        }
         let pattern = self
             .config
             .allow_origins

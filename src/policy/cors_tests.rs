@@ -124,3 +124,24 @@ fn asked_reads_origin_and_the_preflight_method() {
     assert_eq!(a.origin, Some("https://a.test"));
     assert!(a.preflight_method);
 }
+
+#[test]
+fn only_one_serialized_origin_is_ever_echoed() {
+    let c = cors(&["*"], true);
+    for origin in [
+        "https://a.test, https://b.test",
+        "https://a.test/path",
+        "*",
+        "https://*.a.test",
+    ] {
+        let (_, reply) = c.reply("GET", &asked(origin, false));
+        assert!(reply.origin.is_none(), "{origin}");
+    }
+    let (_, reply) = c.reply("GET", &asked("null", false));
+    assert_eq!(reply.origin.unwrap(), "null");
+    let pairs: [(&[u8], &[u8]); 2] = [
+        (b"origin", b"https://a.test"),
+        (b"Origin", b"https://b.test"),
+    ];
+    assert_eq!(CorsAsk::from_fields(pairs.into_iter()).origin, None);
+}
