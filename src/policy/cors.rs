@@ -142,6 +142,29 @@ impl<'r> CorsAsk<'r> {
     }
 }
 
+/// How to read a request's CORS fields, called only for a route with CORS: most routes have
+/// none, and their requests' fields are not searched for `Origin`.
+#[derive(Clone, Copy)]
+pub struct LazyAsk<'r>(&'r dyn Fn() -> CorsAsk<'r>);
+
+impl<'r> LazyAsk<'r> {
+    /// Reads with `read` when asked.
+    pub fn new(read: &'r dyn Fn() -> CorsAsk<'r>) -> Self {
+        LazyAsk(read)
+    }
+
+    /// The request's CORS fields.
+    pub fn read(&self) -> CorsAsk<'r> {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for LazyAsk<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LazyAsk")
+    }
+}
+
 /// The CORS fields one response of a route with CORS gets.
 #[derive(Debug, Clone)]
 pub struct CorsReply {

@@ -27,7 +27,7 @@ pub(super) fn check(
         return Ok(());
     };
     if let Some(cors) = &policy.cors {
-        let (preflight, reply) = cors.reply(asked.method, &asked.cors);
+        let (preflight, reply) = cors.reply(asked.method, &asked.cors.read());
         if preflight {
             let mut fields = HeaderMap::new();
             reply.preflight(&mut fields);

@@ -11,7 +11,7 @@ use super::route::{Asked, LogInfo};
 use super::{reply::Local, upgrade};
 use crate::config::AccessLog;
 use crate::forward::{self, map_pairs};
-use crate::policy::cors::CorsAsk;
+use crate::policy::cors::{CorsAsk, LazyAsk};
 use crate::service_table::{Service, Snapshot};
 use crate::telemetry::metrics::HttpMetrics;
 use crate::upstream::http::{BoxError, HttpClient, UpstreamBody};
@@ -161,12 +161,13 @@ fn prepare<'a>(
     log: &mut LogInfo,
     handed_over: bool,
 ) -> Result<Forward<'a>, Local> {
+    let cors = || CorsAsk::from_fields(map_pairs(req.headers()));
     let asked = Asked {
         method: req.method().as_str(),
         authority: authority.as_ref().and_then(|v| v.to_str().ok()),
         target: req.uri().path_and_query().map_or("/", |p| p.as_str()),
         length: declared_length(req.headers()),
-        cors: CorsAsk::from_fields(map_pairs(req.headers())),
+        cors: LazyAsk::new(&cors),
         handed_over,
     };
     let cookies = req.headers().get_all(COOKIE);

@@ -34,7 +34,7 @@ pub(super) struct Asked<'r> {
     /// The declared body length (`Content-Length`), if any.
     pub length: Option<u64>,
     /// `Origin` and whether `Access-Control-Request-Method` is there (for CORS).
-    pub cors: crate::policy::cors::CorsAsk<'r>,
+    pub cors: crate::policy::cors::LazyAsk<'r>,
     /// The fast path routed this request before and handed it to hyper (its rate-limit
     /// token is taken).
     pub handed_over: bool,
