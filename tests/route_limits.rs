@@ -337,3 +337,40 @@ async fn http2_streams_count_until_their_bodies_are_over() {
     }
     assert!(passed, "the finished streams were never uncounted");
 }
+
+#[tokio::test]
+async fn behind_an_l4_balancer_the_proxy_protocol_address_is_the_limited_client() {
+    let a = backend("a").await;
+    let text = format!(
+        "[admin]\nlisten = \"127.0.0.1:0\"\n[http]\naccess_log = \"off\"\n\
+         [[listeners]]\nname = \"edge\"\nlisten = \"127.0.0.1:0\"\naccept_proxy_protocol = true\n\
+         {}{}",
+        service("a", &[a], ""),
+        limited(
+            "pp.test",
+            "behind-lb",
+            "[routes.rate_limit]\nrpm = 1\nburst = 1\nallow = [\"192.0.2.0/24\"]"
+        )
+    );
+    let config = switchyard::config::Config::parse(&text, "test").unwrap();
+    let app = switchyard::app::start(config).await.unwrap();
+    let addr = app.http_addr("edge").await.unwrap();
+    let from = |source: &str| {
+        format!(
+            "PROXY TCP4 {source} 127.0.0.1 4444 {}\r\n{}",
+            addr.port(),
+            get("pp.test", "")
+        )
+    };
+    // Every connection comes from 127.0.0.1; the PROXY header names the client.
+    let first = exchange("127.0.0.1", addr, &from("198.51.100.7")).await;
+    assert_eq!(status(&first), "200", "{first}");
+    let again = exchange("127.0.0.1", addr, &from("198.51.100.7")).await;
+    assert_eq!(status(&again), "429", "{again}");
+    let other = exchange("127.0.0.1", addr, &from("198.51.100.8")).await;
+    assert_eq!(status(&other), "200", "{other}");
+    for _ in 0..5 {
+        let listed = exchange("127.0.0.1", addr, &from("192.0.2.9")).await;
+        assert_eq!(status(&listed), "200", "{listed}");
+    }
+}
