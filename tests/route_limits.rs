@@ -374,3 +374,25 @@ async fn behind_an_l4_balancer_the_proxy_protocol_address_is_the_limited_client(
         assert_eq!(status(&listed), "200", "{listed}");
     }
 }
+
+#[tokio::test]
+async fn a_reload_keeps_the_buckets_of_unchanged_limits_and_resets_changed_ones() {
+    let a = backend("a").await;
+    let body = |burst: u32| {
+        let settings = format!("[routes.rate_limit]\nrpm = 1\nburst = {burst}");
+        format!(
+            "{}{}",
+            service("a", &[a], ""),
+            limited("r.test", "reloaded", &settings)
+        )
+    };
+    let (app, addr) = start(&body(1)).await;
+    let answer = exchange("127.0.0.1", addr, &get("r.test", "")).await;
+    assert_eq!(status(&answer), "200");
+    app.apply(&common::http::config(&body(1))).await.unwrap();
+    let kept = exchange("127.0.0.1", addr, &get("r.test", "")).await;
+    assert_eq!(status(&kept), "429", "an unchanged route keeps its buckets");
+    app.apply(&common::http::config(&body(2))).await.unwrap();
+    let fresh = exchange("127.0.0.1", addr, &get("r.test", "")).await;
+    assert_eq!(status(&fresh), "200", "new limits start afresh");
+}

@@ -202,3 +202,47 @@ fn bucket_arithmetic_saturates_instead_of_overflowing() {
     };
     assert_eq!(take(0, 0, slowest), Ok(u64::MAX));
 }
+
+#[test]
+fn threads_sharing_a_client_never_pass_its_cap_and_leave_nothing_counted() {
+    let table = std::sync::Arc::new(ClientTable::with_sets(4));
+    let client = table.place(ip(9));
+    let passed = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let (table, passed) = (table.clone(), passed.clone());
+            std::thread::spawn(move || {
+                for _ in 0..2_000 {
+                    if table.admit(client, 0, None, Some(3)).is_ok() {
+                        assert!(table.in_flight(client) <= 3);
+                        passed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        table.release(client);
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    assert_eq!(table.in_flight(client), 0);
+    assert!(passed.load(std::sync::atomic::Ordering::Relaxed) > 0);
+    // A bucket shared by threads hands out exactly its burst.
+    let bucket = Bucket {
+        interval_ns: 60_000 * MS,
+        burst: 100,
+    };
+    let fresh = table.place(ip(10));
+    let taken: usize = (0..4)
+        .map(|_| {
+            let table = table.clone();
+            std::thread::spawn(move || {
+                (0..100)
+                    .filter(|_| table.admit(fresh, 0, Some(bucket), None).is_ok())
+                    .count()
+            })
+        })
+        .map(|t| t.join().unwrap())
+        .sum();
+    assert_eq!(taken, 100);
+}
