@@ -128,10 +128,12 @@ fn bucket(raw: &RawRateLimit, path: &str, issues: &mut Issues) -> Option<Bucket>
             return None;
         }
     };
-    Some(Bucket {
-        interval_ns: per / count,
-        burst,
-    })
+    let interval_ns = per / count;
+    if interval_ns.checked_mul(u64::from(burst)).is_none() {
+        issues.push(format!("{path}.burst"), "too large for this rate");
+        return None;
+    }
+    Some(Bucket { interval_ns, burst })
 }
 
 fn network(text: &str, path: &str, issues: &mut Issues) -> Option<ipnet::IpNet> {

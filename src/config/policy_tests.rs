@@ -50,6 +50,10 @@ fn a_rate_of_zero_and_other_bad_limits_are_named_by_path() {
         ["routes[1].rate_limit.burst: must be > 0 and < 2^32"]
     );
     assert_eq!(
+        issues(&with("[routes.rate_limit]\nrpm = 1\nburst = 4000000000")),
+        ["routes[1].rate_limit.burst: too large for this rate"]
+    );
+    assert_eq!(
         issues(&with("[routes.rate_limit]\nburst = 3")),
         ["routes[1].rate_limit.rps: give rps or rpm"]
     );

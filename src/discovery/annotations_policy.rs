@@ -91,9 +91,14 @@ impl PolicyNotes {
             .flatten()
             .filter(|&(per, n)| n <= per)
             .max_by_key(|&(per, n)| per / n);
-        let rate = chosen.map(|(per, n)| Bucket {
-            interval_ns: per / n,
-            burst: u32::try_from(n.saturating_mul(multiplier)).unwrap_or(u32::MAX),
+        let rate = chosen.map(|(per, n)| {
+            let interval_ns = per / n;
+            // A burst whose refill time overflows the clock would be no limit at all.
+            let burst = n.saturating_mul(multiplier).min(u64::MAX / interval_ns);
+            Bucket {
+                interval_ns,
+                burst: u32::try_from(burst).unwrap_or(u32::MAX),
+            }
         });
         let max_connections = self
             .connections

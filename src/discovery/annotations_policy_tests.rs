@@ -16,6 +16,14 @@ fn limit_rps_makes_a_bucket_of_rate_times_the_multiplier() {
     assert_eq!((bucket.interval_ns, bucket.burst), (100_000_000, 50));
     let limits = notes(&[("limit-rps", "10"), ("limit-burst-multiplier", "2")]).limits();
     assert_eq!(limits.rate.unwrap().burst, 20);
+    let huge = notes(&[("limit-rpm", "1"), ("limit-burst-multiplier", "4000000000")]).limits();
+    let bucket = huge.rate.unwrap();
+    assert!(
+        bucket
+            .interval_ns
+            .checked_mul(u64::from(bucket.burst))
+            .is_some()
+    );
 }
 
 #[test]
