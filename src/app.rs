@@ -221,7 +221,7 @@ impl App {
         }
         let http_ready = http.prepare(&config.http).await?;
         let old = self.table.load_full();
-        let routes = crate::ingress::HttpRoutes::build(&config.http);
+        let routes = crate::ingress::HttpRoutes::build_after(&config.http, &old.http);
         let passthrough = crate::tls::PassthroughTable::build(&config.http.passthrough);
         let snapshot = self.table.update(|current| {
             current

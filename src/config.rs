@@ -9,6 +9,7 @@
 pub mod file;
 pub mod filters;
 mod ipvs;
+pub mod policy;
 mod validate;
 mod validate_backends;
 mod validate_http;
@@ -122,7 +123,7 @@ pub struct HostConfig {
 }
 
 /// One route.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RouteConfig {
     /// Which hosts; `None` is any host.
     pub host: Option<crate::ingress::HostPattern>,
@@ -145,6 +146,10 @@ pub struct RouteConfig {
     pub backends: crate::ingress::BackendPolicy,
     /// Header edits, redirect, rewrite (`None`: none).
     pub filters: Option<Arc<crate::ingress::filters::RouteFilters>>,
+    /// Limits per client address (`[routes.rate_limit]`, `max_connections_per_client`).
+    pub limits: crate::policy::limit::LimitConfig,
+    /// `[routes.cors]`.
+    pub cors: Option<crate::policy::cors::CorsConfig>,
 }
 
 /// Access log format.

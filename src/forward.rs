@@ -323,12 +323,15 @@ fn forwarded_element(origin: &Origin<'_>) -> String {
 
 /// Writes the fields of a response as they go to the client: all but the hop-by-hop ones
 /// (`connection` is what its `Connection` fields say), and `Content-Length` only when
-/// `keep_length` (the caller writes framing fields on the wire); then the route's [`edits`].
+/// `keep_length` (the caller writes framing fields on the wire); then the route's [`edits`]. A
+/// route with CORS (`cors`) has its own `Access-Control-*` fields in place of the endpoint's,
+/// and `Vary: Origin`.
 pub fn response<'f, I, S>(
     fields: impl Fn() -> I,
     connection: ConnectionOptions,
     keep_length: bool,
     edits: Option<&edits::HeaderEdits>,
+    cors: Option<&crate::policy::cors::CorsReply>,
     sink: &mut S,
 ) where
     I: Iterator<Item = (&'f [u8], &'f [u8])>,
@@ -339,12 +342,16 @@ pub fn response<'f, I, S>(
         let drop = kind.is_hop_by_hop()
             || kind == Kind::ContentLength && !keep_length
             || connection.names_fields && fields::named_by_connection(name, fields())
-            || edits.is_some_and(|e| e.drops(name));
+            || edits.is_some_and(|e| e.drops(name))
+            || cors.is_some_and(|c| c.drops(name));
         if !drop {
             sink.field(name, value);
         }
     }
     edits::write(edits, sink);
+    if let Some(cors) = cors {
+        cors.response(sink);
+    }
 }
 
 /// Writes the trailer fields of a body as they go on, in either direction: all but those a

@@ -37,6 +37,7 @@ fn without_hop_by_hop(input: &HeaderMap) -> HeaderMap {
         connection_options(map_pairs(input)),
         true,
         None,
+        None,
         &mut out,
     );
     out
@@ -86,6 +87,7 @@ fn content_length_is_kept_only_when_asked() {
         || map_pairs(&h),
         connection_options(map_pairs(&h)),
         false,
+        None,
         None,
         &mut out,
     );
@@ -367,6 +369,7 @@ fn route_edits_replace_append_and_remove_request_and_response_fields() {
         ConnectionOptions::default(),
         true,
         Some(&edits),
+        None,
         &mut resp,
     );
     assert_eq!(resp.get_all("x-a").iter().count(), 1);

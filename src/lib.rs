@@ -30,6 +30,7 @@
 //! - [`router`]: listeners, the HTTP router and the TCP and UDP proxies;
 //! - [`http1`]: HTTP/1.1 heads and body framing on the wire (the HTTP fast path's codec);
 //! - [`forward`]: the header rewrite every proxied HTTP message goes through, both versions;
+//! - [`policy`]: route policy per request: limits per client address, CORS;
 //! - [`ipvs`]: the optional kernel IPVS data plane (genetlink client, pure diff, reconciler);
 //! - [`admin`]: `/metrics`, `/livez`, `/readyz`, `/debug/table`, `/debug/ipvs`;
 //! - [`app`]: wires everything together, owns reload, shutdown and drain;
@@ -47,6 +48,7 @@ pub mod forward;
 pub mod http1;
 pub mod ingress;
 pub mod ipvs;
+pub mod policy;
 pub mod router;
 pub mod service_table;
 pub mod telemetry;

@@ -213,6 +213,15 @@ pub struct RawRoute {
     /// Rewrite the target and `Host` the endpoint gets.
     #[serde(default)]
     pub rewrite: Option<super::filters::RawRewrite>,
+    /// `[routes.rate_limit]`: a token bucket per client address.
+    #[serde(default)]
+    pub rate_limit: Option<super::policy::RawRateLimit>,
+    /// Requests of one client address in flight at once; more get 429.
+    #[serde(default)]
+    pub max_connections_per_client: Option<u64>,
+    /// `[routes.cors]`: CORS answered at the proxy.
+    #[serde(default)]
+    pub cors: Option<super::policy::RawCors>,
 }
 
 /// One entry of a route's `backends`.

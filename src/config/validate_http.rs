@@ -296,6 +296,13 @@ fn route(
             format!("invalid route name {name:?}: use 1-253 visible ASCII characters"),
         );
     }
+    let limits = super::policy::limits(
+        raw.rate_limit.as_ref(),
+        raw.max_connections_per_client,
+        path,
+        issues,
+    );
+    let cors = super::policy::cors(raw.cors.as_ref(), path, issues);
     let host = host?;
     let name = raw.name.clone().unwrap_or_else(|| {
         let shown = host
@@ -315,6 +322,8 @@ fn route(
         name: name.into(),
         backends: backends?,
         filters,
+        limits,
+        cors,
     })
 }
 

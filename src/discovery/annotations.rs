@@ -28,9 +28,13 @@
 //! | `upstream-vhost` | route `rewrite.host` (`X-Forwarded-Host` keeps the client's) |
 //! | `x-forwarded-prefix` | route `request_headers.set` of `X-Forwarded-Prefix` |
 //! | `server-alias` | the Ingress's host rules served under these names too (comma-separated) |
+//! | `ssl-passthrough` | with `--enable-ssl-passthrough` only: the Ingress's hosts are `[[passthrough]]` names on the TLS listeners, to the backend of each host's `/` path (else reported unsupported) |
+//! | `limit-rps`, `limit-rpm`, `limit-burst-multiplier` (default 5) | route `rate_limit`: rate, burst = rate × multiplier (differences in [`super::annotations_policy`]) |
+//! | `limit-connections` | route `max_connections_per_client` (requests in flight; 429, not 503) |
+//! | `limit-whitelist` | route `rate_limit.allow` (skips both limits) |
+//! | `enable-cors`, `cors-allow-origin`, `cors-allow-methods`, `cors-allow-headers`, `cors-expose-headers`, `cors-allow-credentials`, `cors-max-age` | route `cors` (ingress-nginx defaults: origin `*`, its method and header lists, credentials true, max-age 1728000); `cors-*` without `enable-cors: "true"` do nothing, as in ingress-nginx |
 //!
 //! The filter annotations are read in [`super::filter_notes`].
-//! | `ssl-passthrough` | with `--enable-ssl-passthrough` only: the Ingress's hosts are `[[passthrough]]` names on the TLS listeners, to the backend of each host's `/` path (else reported unsupported) |
 //!
 
 use crate::balance::Scheduler;
@@ -49,6 +53,10 @@ pub(super) struct RouteExtras {
     pub(super) allow_sources: Vec<ipnet::IpNet>,
     /// Cookie name for endpoint affinity.
     pub(super) sticky_cookie: Option<Arc<str>>,
+    /// `limit-*` annotations (see [`super::annotations_policy`]).
+    pub(super) limits: crate::policy::limit::LimitConfig,
+    /// `enable-cors` and `cors-*`.
+    pub(super) cors: Option<crate::policy::cors::CorsConfig>,
 }
 
 /// Per-service settings an Ingress asks for; `None` keeps the default.
@@ -127,6 +135,7 @@ pub(super) fn parse(annotations: Option<&BTreeMap<String, String>>) -> Annotatio
         return out;
     };
     let (mut affinity_cookie, mut cookie) = (false, None);
+    let mut policy = super::annotations_policy::PolicyNotes::default();
     for (key, value) in annotations {
         let Some(name) = key.strip_prefix(PREFIX) else {
             continue;
@@ -155,6 +164,7 @@ pub(super) fn parse(annotations: Option<&BTreeMap<String, String>>) -> Annotatio
             | "canary-weight-total" => out.backends.set(name, value),
             "ssl-passthrough" => bool_value(value).map(|b| out.ssl_passthrough = b),
             "use-regex" => bool_value(value).map(|b| out.use_regex = b),
+            name if super::annotations_policy::handles(name) => policy.read(name, value),
             _ => out.filters.read(name, value),
         };
         if ok.is_none() {
@@ -165,6 +175,8 @@ pub(super) fn parse(annotations: Option<&BTreeMap<String, String>>) -> Annotatio
     if out.backends.hash_on.is_some() {
         out.backend.scheduler.get_or_insert(Scheduler::Mh);
     }
+    out.extras.limits = policy.limits();
+    out.extras.cors = policy.cors();
     // ingress-nginx's default cookie name; the name alone does not turn affinity on.
     if affinity_cookie {
         out.extras.sticky_cookie = Some(cookie.unwrap_or_else(|| Arc::from("INGRESSCOOKIE")));
@@ -222,7 +234,7 @@ fn scheduler(v: &str) -> Option<Scheduler> {
     }
 }
 
-fn networks(v: &str) -> Option<Vec<ipnet::IpNet>> {
+pub(super) fn networks(v: &str) -> Option<Vec<ipnet::IpNet>> {
     v.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())

@@ -116,7 +116,7 @@ pub(super) fn apply(routes: &mut [RouteConfig], canaries: Vec<CanaryRule>, repor
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingress::{BackendPolicy, PathType};
+    use crate::ingress::PathType;
 
     fn route(host: &str, path: &str, service: &str) -> RouteConfig {
         RouteConfig {
@@ -124,12 +124,8 @@ mod tests {
             path: path.into(),
             path_type: PathType::Prefix,
             service: service.into(),
-            max_body_bytes: None,
-            allow_sources: Vec::new(),
-            sticky_cookie: None,
             name: "ns/main".into(),
-            filters: None,
-            backends: BackendPolicy::default(),
+            ..RouteConfig::default()
         }
     }
 

@@ -156,6 +156,8 @@ pub(super) fn translate(ingresses: &[&Arc<Ingress>], input: Input<'_>) -> Ingres
                     name: Arc::clone(&origin),
                     backends: policy.clone(),
                     filters,
+                    limits: notes.extras.limits.clone(),
+                    cors: notes.extras.cors.clone(),
                 };
                 out.routes.push(route);
                 out.origins.push(Arc::clone(&origin));

@@ -30,6 +30,8 @@ pub struct RouteTarget {
     pub backends: super::RouteBackends,
     /// Header edits, redirect, rewrite (`None`: none).
     pub filters: Option<Arc<super::filters::RouteFilters>>,
+    /// Limits per client and CORS ([`crate::policy`]); `None`: neither.
+    pub policy: Option<Arc<crate::policy::RoutePolicy>>,
     /// Index of this target's metric handles in its [`HttpRoutes`].
     metrics: usize,
 }
@@ -45,6 +47,7 @@ impl RouteTarget {
             filters: None,
             name: name.into(),
             backends: super::RouteBackends::default(),
+            policy: None,
             metrics,
         }
     }
@@ -70,6 +73,8 @@ pub struct HttpRoutes {
     redirect_hosts: Vec<HostPattern>,
     /// Metric handles per target, registered on first use.
     metrics: Vec<OnceLock<Arc<HttpMetrics>>>,
+    /// The routes' limit state, for the next table to take over ([`HttpRoutes::build_after`]).
+    carried: crate::policy::limit::Carried,
 }
 
 impl HttpRoutes {
@@ -86,6 +91,24 @@ impl HttpRoutes {
     /// Builds the routes of `config` and returns the rules it had to leave out (indices are
     /// positions in `config.routes`; host defaults are numbered among hosts that have one).
     pub fn build_checked(config: &HttpConfig) -> (HttpRoutes, Vec<Conflict>) {
+        HttpRoutes::build_from(config, None)
+    }
+
+    /// Builds the routes of `config` to replace `previous`: a route whose name and limits
+    /// are unchanged keeps its clients' limit state.
+    pub fn build_after(config: &HttpConfig, previous: &HttpRoutes) -> HttpRoutes {
+        let (routes, conflicts) = HttpRoutes::build_from(config, Some(previous));
+        for conflict in conflicts {
+            tracing::warn!(%conflict, "route skipped");
+        }
+        routes
+    }
+
+    fn build_from(
+        config: &HttpConfig,
+        previous: Option<&HttpRoutes>,
+    ) -> (HttpRoutes, Vec<Conflict>) {
+        let mut carried = crate::policy::limit::Carried::default();
         let redirect: HashMap<&HostPattern, bool> = config
             .hosts
             .iter()
@@ -108,6 +131,13 @@ impl HttpRoutes {
                     sticky_cookie: r.sticky_cookie.clone(),
                     backends: super::RouteBackends::build(&r.backends),
                     filters: r.filters.clone(),
+                    policy: crate::policy::RoutePolicy::build(
+                        &r.name,
+                        &r.limits,
+                        r.cors.as_ref(),
+                        &mut carried,
+                        previous.map(|p| &p.carried),
+                    ),
                     ..RouteTarget::new(
                         &r.service,
                         r.name.to_string(),
@@ -147,6 +177,7 @@ impl HttpRoutes {
             table,
             redirect_hosts,
             metrics: (0..=next).map(|_| OnceLock::new()).collect(),
+            carried,
         };
         (routes, conflicts)
     }

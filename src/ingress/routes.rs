@@ -51,11 +51,12 @@ use std::fmt;
 type Map<V> = HashMap<Box<str>, V, foldhash::fast::RandomState>;
 
 /// How a rule's path is compared with a request's, spelled as in Kubernetes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
 pub enum PathType {
     /// Case-sensitive string equality.
     Exact,
     /// Element-wise prefix of the `/`-separated path, ignoring a trailing slash.
+    #[default]
     Prefix,
     /// Left to the implementation by Kubernetes; here it is [`PathType::Prefix`].
     ImplementationSpecific,

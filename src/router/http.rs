@@ -38,6 +38,7 @@ mod h1;
 mod h2_watch;
 pub mod listener;
 mod passthrough;
+mod policy;
 mod prefixed;
 mod prepare;
 pub mod proxy;

@@ -47,6 +47,9 @@ pub const HTTP_REQUEST_DURATION_SECONDS: &str = "switchyard_http_request_duratio
 /// HTTP upstream failures, per `service` and `reason` (`connect`, `timeout`, `request`, and
 /// `request_body`: the client's body failed while it was sent).
 pub const HTTP_UPSTREAM_ERRORS_TOTAL: &str = "switchyard_http_upstream_errors_total";
+/// HTTP requests refused by a route's limits (429), per `route` and `reason` (`rate`: over
+/// the rate limit, `connections`: too many of the client's requests in flight).
+pub const HTTP_LIMITED_TOTAL: &str = "switchyard_http_limited_total";
 /// Open HTTP connections, per `listener`.
 pub const HTTP_CONNECTIONS_ACTIVE: &str = "switchyard_http_connections_active";
 /// Config reloads by `result` (`ok` or `failed`).
@@ -237,6 +240,11 @@ impl HttpMetrics {
         self.by_class[class].increment(1);
         self.duration.record(elapsed.as_secs_f64());
     }
+}
+
+/// The handle counting requests of `route` refused for `reason` (`rate`, `connections`).
+pub fn http_limited(route: &str, reason: &'static str) -> Counter {
+    counter!(HTTP_LIMITED_TOTAL, "route" => route.to_owned(), "reason" => reason)
 }
 
 /// Counts an `accept()` error on an HTTP listener.

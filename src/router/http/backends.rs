@@ -98,15 +98,12 @@ mod tests {
                 path: "/".into(),
                 path_type: crate::ingress::PathType::Prefix,
                 service: "s".into(),
-                max_body_bytes: None,
-                allow_sources: Vec::new(),
-                sticky_cookie: None,
                 name: "r".into(),
-                filters: None,
                 backends: BackendPolicy {
                     hash_on: Some(HashOn::parse(hash_on).unwrap()),
                     ..BackendPolicy::default()
                 },
+                ..crate::config::RouteConfig::default()
             }],
             ..HttpConfig::default()
         };

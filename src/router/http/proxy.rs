@@ -11,6 +11,7 @@ use super::route::{Asked, LogInfo};
 use super::{reply::Local, upgrade};
 use crate::config::AccessLog;
 use crate::forward::{self, map_pairs};
+use crate::policy::cors::{CorsAsk, LazyAsk};
 use crate::service_table::{Service, Snapshot};
 use crate::telemetry::metrics::HttpMetrics;
 use crate::upstream::http::{BoxError, HttpClient, UpstreamBody};
@@ -45,6 +46,8 @@ pub fn handle(
 ) -> impl Future<Output = Result<Response<ResponseBody>, Infallible>> + Send {
     async move {
         let started = Instant::now();
+        // A request the fast path handed over took its rate-limit token there.
+        let handed_over = snapshot.is_some();
         let snapshot = snapshot.unwrap_or_else(|| conn.table.load_full());
         let method = req.method().clone();
         let authority = authority(&req);
@@ -64,8 +67,17 @@ pub fn handle(
         let mut log = LogInfo::default();
         // One future either way, moved whole into the await, so that no partly moved value
         // stays in this future's state while it waits.
-        let exchange = match prepare(req, &conn, &snapshot, authority, &bytes_in, &mut log) {
-            Ok(forward) => Either::Left(forward_request(forward, &conn)),
+        let routed = prepare(
+            req,
+            &conn,
+            &snapshot,
+            authority,
+            &bytes_in,
+            &mut log,
+            handed_over,
+        );
+        let exchange = match routed {
+            Ok(forward) => Either::Left(forward_request(forward, &conn, log.policy.cors.take())),
             Err(local) => Either::Right(std::future::ready((local.into_response(), None))),
         };
         let (mut response, upstream) = exchange.await;
@@ -92,6 +104,7 @@ pub fn handle(
             bytes_in,
             metrics: log.metrics.unwrap_or_else(HttpMetrics::unrouted),
             format: snapshot.http.access_log,
+            held: log.policy.held,
         };
         response.body_mut().finish_with(record);
         Ok(response)
@@ -150,12 +163,16 @@ fn prepare<'a>(
     authority: Option<HeaderValue>,
     bytes_in: &Option<Arc<AtomicU64>>,
     log: &mut LogInfo,
+    handed_over: bool,
 ) -> Result<Forward<'a>, Local> {
+    let cors = || CorsAsk::from_fields(map_pairs(req.headers()));
     let asked = Asked {
         method: req.method().as_str(),
         authority: authority.as_ref().and_then(|v| v.to_str().ok()),
         target: req.uri().path_and_query().map_or("/", |p| p.as_str()),
         length: declared_length(req.headers()),
+        cors: LazyAsk::new(&cors),
+        handed_over,
     };
     let cookies = req.headers().get_all(COOKIE);
     let Ready {

@@ -57,6 +57,8 @@ pub struct Record {
     pub metrics: Arc<HttpMetrics>,
     /// Whether and how to log.
     pub format: AccessLog,
+    /// The request counted in flight for its client's limit, until the response is over.
+    pub held: Option<crate::policy::limit::Held>,
 }
 
 impl Record {

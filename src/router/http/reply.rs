@@ -19,6 +19,8 @@ pub(super) struct Local {
     pub body: &'static str,
     /// `Location`, for a redirect.
     pub location: Option<String>,
+    /// More fields (`Retry-After`, CORS), written after the others.
+    pub fields: Option<Box<http::HeaderMap>>,
 }
 
 const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
@@ -30,6 +32,7 @@ impl Local {
             status,
             body,
             location: None,
+            fields: None,
         }
     }
 
@@ -44,27 +47,41 @@ impl Local {
         if let Some(location) = self.location.and_then(|l| HeaderValue::try_from(l).ok()) {
             headers.insert(LOCATION, location);
         }
+        if self.status == StatusCode::NO_CONTENT {
+            headers.remove(CONTENT_TYPE);
+        }
+        if let Some(fields) = self.fields {
+            headers.extend(*fields);
+        }
         resp
     }
 
     /// As an HTTP/1.1 response on the wire, announcing the close when `close`. The answer to
     /// a `HEAD` request (`head`) has the same head, with the length a `GET` would get, and no
     /// body (RFC 9110 §9.3.2): a body there would be read as the start of the next response,
-    /// shifting every later answer on the connection. Our own statuses are never 1xx, 204 or
-    /// 304, the other bodiless ones.
+    /// shifting every later answer on the connection. A 204 of our own (a CORS preflight's
+    /// answer) has neither body nor `Content-Length` (RFC 9110 §8.6); our own statuses are
+    /// never 1xx or 304, the other bodiless ones.
     pub(super) fn write(&self, out: &mut Vec<u8>, close: bool, head: bool) {
         use std::io::Write;
         let reason = self.status.canonical_reason().unwrap_or("");
-        let _ = write!(
-            out,
-            "HTTP/1.1 {} {reason}\r\ncontent-type: {TEXT_PLAIN}\r\n",
-            self.status.as_u16()
-        );
+        let _ = write!(out, "HTTP/1.1 {} {reason}\r\n", self.status.as_u16());
+        let empty = self.status == StatusCode::NO_CONTENT;
+        if !empty {
+            let _ = write!(out, "content-type: {TEXT_PLAIN}\r\n");
+        }
         if let Some(location) = &self.location {
             let _ = write!(out, "location: {location}\r\n");
         }
+        for (name, value) in self.fields.iter().flat_map(|f| f.iter()) {
+            crate::http1::io::write_field(out, name.as_str().as_bytes(), value.as_bytes());
+        }
         if close {
             out.extend_from_slice(b"connection: close\r\n");
+        }
+        if empty {
+            out.extend_from_slice(b"\r\n");
+            return;
         }
         let _ = write!(out, "content-length: {}\r\n\r\n", self.body.len());
         if !head {

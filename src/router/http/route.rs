@@ -7,7 +7,8 @@
 //! The target is normalised here, once, before anything looks at it
 //! ([`crate::ingress::normalize`]): the route, the `allow_sources` check, the redirect and the
 //! endpoint all see the same path, so `/%61dmin`, `//admin` or `/x/../admin` cannot reach
-//! what `/admin` may not, nor an endpoint that decodes them itself.
+//! what `/admin` may not, nor an endpoint that decodes them itself. A route's policy (CORS
+//! preflights, limits per client: 429) is checked right after `allow_sources`.
 
 use super::conn::Conn;
 use super::filters;
@@ -34,6 +35,11 @@ pub(super) struct Asked<'r> {
     pub target: &'r str,
     /// The declared body length (`Content-Length`), if any.
     pub length: Option<u64>,
+    /// `Origin` and whether `Access-Control-Request-Method` is there (for CORS).
+    pub cors: crate::policy::cors::LazyAsk<'r>,
+    /// The fast path routed this request before and handed it to hyper (its rate-limit
+    /// token is taken).
+    pub handed_over: bool,
 }
 
 /// A routed request: the route's target and its service.
@@ -58,6 +64,8 @@ pub(super) struct LogInfo {
     pub upstream: Option<SocketAddr>,
     /// The `X-Request-Id` sent (kept only when the access log is on).
     pub request_id: Option<HeaderValue>,
+    /// What the route's policy admitted: the request's count in flight, its CORS fields.
+    pub policy: crate::policy::Admitted,
 }
 
 /// Routes a request by the Kubernetes Ingress rules, or says what to answer instead.
@@ -100,6 +108,7 @@ pub(super) fn route<'a, 'r>(
         if !t.allows(conn.client.ip()) {
             return Err(Local::new(StatusCode::FORBIDDEN, "forbidden\n"));
         }
+        super::policy::check(t, conn, asked, log)?;
     }
     let redirect = target.map_or_else(|| routes.redirects(&host), |t| t.redirect_https);
     if redirect && !conn.tls && !path.starts_with(ACME_PREFIX) {

@@ -75,6 +75,7 @@ where
         return Next::Close { linger: true };
     };
     let config = &service.config;
+    let cors = log.info.policy.cors.take();
     let up = std::mem::take(&mut scratch.up);
     let mut out = std::mem::take(&mut scratch.out);
     let mut attempt = H1 {
@@ -83,7 +84,9 @@ where
         head_request,
         idempotent,
         timeout: config.response_timeout,
-        on_head: |resp: &head::Response<'_>| client_head(resp, response_edits(&filters), &mut out),
+        on_head: |resp: &head::Response<'_>| {
+            client_head(resp, response_edits(&filters), cors.as_ref(), &mut out)
+        },
     };
     let sticky_id = sticky.as_ref().and_then(|(_, id)| id.as_deref());
     let sent = attempts::send(&service, key, sticky_id, &mut attempt).await;
@@ -224,6 +227,7 @@ fn finish(conn: &Conn, log: Logged, status: StatusCode, bytes_in: u64, bytes_out
         bytes_in: logging.then(|| Arc::new(AtomicU64::new(bytes_in))),
         metrics: info.metrics.unwrap_or_else(HttpMetrics::unrouted),
         format,
+        held: info.policy.held,
     };
     record.finish(bytes_out);
 }
@@ -251,13 +255,25 @@ where
 
 /// The response head for the client, without its end: status line, the endpoint's fields but
 /// hop-by-hop ones, and the framing field the body will be sent with.
-fn client_head(resp: &head::Response<'_>, edits: Option<&HeaderEdits>, out: &mut Vec<u8>) {
+fn client_head(
+    resp: &head::Response<'_>,
+    edits: Option<&HeaderEdits>,
+    cors: Option<&crate::policy::cors::CorsReply>,
+    out: &mut Vec<u8>,
+) {
     out.clear();
     // Room for a small body after the head, in one allocation.
     out.reserve(SCRATCH.max(resp.len + 1024));
     write_status_line(out, resp.status, resp.reason);
     let keep_length = resp.framing == Framing::Empty && resp.length_passes();
-    forward::response(|| resp.pairs(), resp.connection, keep_length, edits, out);
+    forward::response(
+        || resp.pairs(),
+        resp.connection,
+        keep_length,
+        edits,
+        cors,
+        out,
+    );
     match resp.framing {
         Framing::Length(n) => write_length(out, n),
         Framing::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
@@ -337,7 +353,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RequestBody for RelayBody<'_, S> {
     fn informational(&mut self, head: &head::Response<'_>) {
         let out = &mut self.informational;
         write_status_line(out, head.status, head.reason);
-        forward::response(|| head.pairs(), head.connection, true, None, out);
+        forward::response(|| head.pairs(), head.connection, true, None, None, out);
         out.extend_from_slice(b"\r\n");
     }
 

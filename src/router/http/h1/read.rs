@@ -11,6 +11,7 @@ use crate::http1::framing::Framing;
 use crate::http1::head::{self, HeadError};
 use crate::http1::io::Buffered;
 use crate::ingress::normalize;
+use crate::policy::cors::{CorsAsk, LazyAsk};
 use crate::router::http::conn::Conn;
 use crate::router::http::prepare;
 use crate::router::http::reply::Local;
@@ -135,6 +136,7 @@ fn prepare(buf: &[u8], conn: &Conn, config: &ListenerConfig, out: &mut Vec<u8>) 
         );
         return answer(&req, local, info, line, started, format);
     }
+    let cors = || CorsAsk::from_fields(head::pairs(req.fields));
     let asked = Asked {
         method: req.method,
         authority: host,
@@ -143,6 +145,8 @@ fn prepare(buf: &[u8], conn: &Conn, config: &ListenerConfig, out: &mut Vec<u8>) 
             Framing::Length(n) => Some(n),
             _ => None,
         },
+        cors: LazyAsk::new(&cors),
+        handed_over: false,
     };
     let cookies = req
         .fields

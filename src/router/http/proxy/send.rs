@@ -6,6 +6,7 @@ use super::{Conn, Forward, Outgoing};
 use crate::forward::edits::HeaderEdits;
 use crate::forward::{self, map_pairs};
 use crate::http1::head;
+use crate::policy::cors::CorsReply;
 use crate::router::http::attempts::{self, H1, Hyper};
 use crate::router::http::record::{ResponseBody, Tracked};
 use crate::router::http::reply::Local;
@@ -22,6 +23,7 @@ use std::sync::Arc;
 pub(super) fn forward_request<'a>(
     forward: Forward<'a>,
     conn: &'a Conn,
+    cors: Option<CorsReply>,
 ) -> impl Future<Output = (Response<ResponseBody>, Option<SocketAddr>)> + 'a {
     // Unpacked before the `async` block, which then holds each part once.
     let Forward {
@@ -43,6 +45,7 @@ pub(super) fn forward_request<'a>(
             sticky: sticky.as_ref(),
             response_headers,
             upgrade,
+            cors: cors.as_ref(),
         };
         match (outgoing, client.pool()) {
             (Outgoing::H1(body), Some(pool)) => via_pool(to, pool, body, &method, idempotent).await,
@@ -87,6 +90,8 @@ struct To<'a> {
     response_headers: Option<&'a HeaderEdits>,
     /// The client side of a requested protocol upgrade.
     upgrade: Option<hyper::upgrade::OnUpgrade>,
+    /// The route's CORS fields for the response.
+    cors: Option<&'a CorsReply>,
 }
 
 impl To<'_> {
@@ -111,13 +116,14 @@ async fn via_pool(
     idempotent: bool,
 ) -> (Response<ResponseBody>, Option<SocketAddr>) {
     let config = &to.service.config;
+    let cors = to.cors;
     let mut attempt = H1 {
         pool,
         body,
         head_request: method == Method::HEAD,
         idempotent,
         timeout: config.response_timeout,
-        on_head: |resp: &head::Response<'_>| response_parts(resp, to.response_headers),
+        on_head: move |resp: &head::Response<'_>| response_parts(resp, to.response_headers, cors),
     };
     let sent = match attempts::send(to.service, to.key, to.sticky_id(), &mut attempt).await {
         Ok(sent) => sent,
@@ -167,6 +173,7 @@ async fn via_hyper(
         connection,
         true,
         to.response_headers,
+        to.cors,
         &mut headers,
     );
     *response.headers_mut() = headers;
@@ -190,6 +197,7 @@ async fn via_hyper(
 fn response_parts(
     resp: &head::Response<'_>,
     edits: Option<&HeaderEdits>,
+    cors: Option<&CorsReply>,
 ) -> (Parts, Option<HeaderValue>) {
     let (mut parts, ()) = Response::new(()).into_parts();
     parts.status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::BAD_GATEWAY);
@@ -198,6 +206,7 @@ fn response_parts(
         resp.connection,
         resp.length_passes(),
         edits,
+        cors,
         &mut parts.headers,
     );
     let switched_to = (resp.status == 101)
