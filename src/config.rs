@@ -8,6 +8,7 @@
 
 pub mod file;
 mod ipvs;
+pub mod route_policy;
 mod validate;
 mod validate_http;
 mod validate_udp;
@@ -124,6 +125,8 @@ pub struct RouteConfig {
     pub sticky_cookie: Option<Arc<str>>,
     /// The `route` label of this route's metrics.
     pub name: Arc<str>,
+    /// Retries, timeouts and mirroring.
+    pub policy: route_policy::RoutePolicyConfig,
 }
 
 /// Access log format.

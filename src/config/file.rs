@@ -10,6 +10,9 @@ use crate::balance::Scheduler;
 use serde::Deserialize;
 use std::time::Duration;
 
+mod route_policy;
+pub use route_policy::{RawMirror, RawRetry, RawTimeouts};
+
 /// The whole configuration file.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -188,6 +191,15 @@ pub struct RawRoute {
     /// Name for the `route` metric label; default `host/path`.
     #[serde(default)]
     pub name: Option<String>,
+    /// `[routes.retry]`: retries on named conditions, within a budget.
+    #[serde(default)]
+    pub retry: Option<RawRetry>,
+    /// `[routes.timeouts]`: whole-request and per-attempt deadlines.
+    #[serde(default)]
+    pub timeouts: Option<RawTimeouts>,
+    /// `[routes.mirror]`: copies of the requests sent to another service.
+    #[serde(default)]
+    pub mirror: Option<RawMirror>,
 }
 
 fn default_path() -> String {

@@ -273,6 +273,14 @@ fn route(
             format!("invalid route name {name:?}: use 1-253 visible ASCII characters"),
         );
     }
+    let policy = super::route_policy::validate(
+        raw.retry.as_ref(),
+        raw.timeouts.as_ref(),
+        raw.mirror.as_ref(),
+        path,
+        service,
+        issues,
+    );
     let host = host?;
     let name = raw.name.clone().unwrap_or_else(|| {
         let shown = host
@@ -290,6 +298,7 @@ fn route(
         allow_sources,
         sticky_cookie: raw.sticky_cookie.as_deref().map(Arc::from),
         name: name.into(),
+        policy: policy?,
     })
 }
 

@@ -18,6 +18,10 @@
 //! | `load-balance` | service `scheduler`: round_robin → rr, least_conn → lc, ewma → twos |
 //! | `whitelist-source-range`, `allowlist-source-range` | route extras (`allow_sources`) |
 //! | `affinity: cookie`, `session-cookie-name` | route extras (`sticky_cookie`) |
+//! | `mirror-target` | route `mirror` (100 %) when the URL names a cluster Service: `http://name.namespace.svc[.cluster.local][:port]`, path `$request_uri` or none |
+//! | `proxy-next-upstream` | route `retry.on`: `error` → connect-failure + reset, `timeout` → connect-failure + timeout, `http_502/503/504`, `off`; other tokens reported |
+//! | `proxy-next-upstream-tries` | route `retry.attempts` (`0`, nginx's "no limit", → 10), with the default budget |
+//! | `proxy-next-upstream-timeout` | route `timeouts.request` (seconds; `0` none) |
 //!
 
 use crate::balance::Scheduler;
@@ -95,6 +99,8 @@ pub(super) struct Annotations {
     pub(super) backend: BackendSettings,
     /// Settings for the routes of this Ingress.
     pub(super) extras: RouteExtras,
+    /// Mirroring and retries (`mirror-target`, `proxy-next-upstream*`).
+    pub(super) policy: super::annotations_policy::PolicyNotes,
     /// `name=value` (or `name`) of annotations not honoured: unknown, or a bad value.
     pub(super) unsupported: Vec<String>,
 }
@@ -127,6 +133,12 @@ pub(super) fn parse(annotations: Option<&BTreeMap<String, String>>) -> Annotatio
             }
             "affinity" => (value == "cookie").then(|| affinity_cookie = true),
             "session-cookie-name" => cookie_name(value).map(|c| cookie = Some(c)),
+            "mirror-target"
+            | "proxy-next-upstream"
+            | "proxy-next-upstream-tries"
+            | "proxy-next-upstream-timeout" => {
+                super::annotations_policy::parse(name, value, &mut out.policy, &mut out.unsupported)
+            }
             _ => None,
         };
         if ok.is_none() {

@@ -14,6 +14,7 @@
 //! whole by `App::apply` anyway. Secrets are parsed and checked once per resourceVersion.
 
 use super::annotations::{self, BackendSettings};
+use super::annotations_policy;
 use super::report::Reporter;
 use super::state::{Key, Store, key_of};
 use super::translate::service_name;
@@ -88,6 +89,9 @@ pub(super) fn translate(ingresses: &[&Arc<Ingress>], input: Input<'_>) -> Ingres
                     None
                 }
             };
+        let policy = annotations_policy::route_policy(&notes.policy, &mut rep, |ns, b| {
+            backend(ns, b, input.services)
+        });
         let mut rule_hosts = Vec::new();
         for rule in spec.rules.iter().flatten() {
             let host = match rule.host.as_deref().filter(|h| !h.is_empty()) {
@@ -123,6 +127,7 @@ pub(super) fn translate(ingresses: &[&Arc<Ingress>], input: Input<'_>) -> Ingres
                     allow_sources: notes.extras.allow_sources.clone(),
                     sticky_cookie: notes.extras.sticky_cookie.clone(),
                     name: Arc::clone(&origin),
+                    policy: policy.clone(),
                 });
                 out.origins.push(Arc::clone(&origin));
             }

@@ -26,6 +26,8 @@ pub struct RouteTarget {
     pub sticky_cookie: Option<Arc<str>>,
     /// The `route` metric label.
     pub name: Arc<str>,
+    /// Retries, timeouts and mirroring, with their live state.
+    pub policy: Arc<super::RoutePolicy>,
     /// Index of this target's metric handles in its [`HttpRoutes`].
     metrics: usize,
 }
@@ -38,6 +40,7 @@ impl RouteTarget {
             redirect_https,
             allow_sources: Arc::from([]),
             sticky_cookie: None,
+            policy: Arc::default(),
             name: name.into(),
             metrics,
         }
@@ -100,6 +103,10 @@ impl HttpRoutes {
                     max_body_bytes: r.max_body_bytes,
                     allow_sources: r.allow_sources.clone().into(),
                     sticky_cookie: r.sticky_cookie.clone(),
+                    policy: Arc::new(super::RoutePolicy::new(
+                        r.policy.clone(),
+                        Arc::clone(&r.name),
+                    )),
                     ..RouteTarget::new(
                         &r.service,
                         r.name.to_string(),

@@ -47,6 +47,11 @@ pub const HTTP_REQUEST_DURATION_SECONDS: &str = "switchyard_http_request_duratio
 /// HTTP upstream failures, per `service` and `reason` (`connect`, `timeout`, `request`, and
 /// `request_body`: the client's body failed while it was sent).
 pub const HTTP_UPSTREAM_ERRORS_TOTAL: &str = "switchyard_http_upstream_errors_total";
+/// Mirrored request copies, per `route` and `result` (`sent`, `dropped`: no slot free,
+/// `failed`).
+pub const HTTP_MIRRORED_TOTAL: &str = "switchyard_http_mirrored_total";
+/// Retries, per `route` and `result` (`sent`, `budget_exhausted`: wanted but not allowed).
+pub const HTTP_RETRIES_TOTAL: &str = "switchyard_http_retries_total";
 /// Open HTTP connections, per `listener`.
 pub const HTTP_CONNECTIONS_ACTIVE: &str = "switchyard_http_connections_active";
 /// Config reloads by `result` (`ok` or `failed`).

@@ -197,6 +197,8 @@ pub(super) struct Request {
     pub limit: Option<u64>,
     /// The route's affinity cookie name and the value the request carries.
     pub sticky: Option<(Arc<str>, Option<String>)>,
+    /// The route's retries and timeouts.
+    pub policy: Arc<crate::ingress::RoutePolicy>,
     /// For the access log and the metrics.
     pub log: Logged,
 }

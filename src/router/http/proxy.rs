@@ -8,7 +8,7 @@ use super::conn::Conn;
 use super::prepare::{self, Ready};
 use super::record::{CountIn, Record, ResponseBody};
 use super::route::{Asked, LogInfo};
-use super::{reply::Local, upgrade};
+use super::{mirror, reply::Local, upgrade};
 use crate::config::AccessLog;
 use crate::forward::{self, map_pairs};
 use crate::service_table::{Service, Snapshot};
@@ -123,6 +123,8 @@ struct Forward<'a> {
     /// The client side of a requested protocol upgrade.
     upgrade: Option<hyper::upgrade::OnUpgrade>,
     outgoing: Outgoing,
+    /// The route's retries and timeouts.
+    policy: Arc<crate::ingress::RoutePolicy>,
 }
 
 /// The request as it goes out, by the way the service is reached.
@@ -206,6 +208,10 @@ fn prepare<'a>(
         head.extend_from_slice(path.as_str().as_bytes());
         head.extend_from_slice(b" HTTP/1.1\r\n");
         let id = forward::request(fields, &rw, &mut head);
+        let bodiless = bodiless && upgrade.is_none();
+        mirror::fire(conn, snapshot, target, bodiless, || {
+            [&head[..], b"\r\n"].concat()
+        });
         let logged = log_id(bytes_in, id);
         (
             Outgoing::H1(EncodeBody::new(head, &parts.method, body)),
@@ -214,6 +220,9 @@ fn prepare<'a>(
     } else {
         let mut headers = HeaderMap::new();
         let id = forward::request(fields, &rw, &mut headers);
+        mirror::fire(conn, snapshot, target, bodiless, || {
+            mirror::head_of(&parts.method, path.as_str(), &headers)
+        });
         let logged = log_id(bytes_in, id);
         (
             Outgoing::Hyper {
@@ -234,6 +243,7 @@ fn prepare<'a>(
         sticky,
         upgrade: upgrade.map(|(_, on)| on),
         outgoing,
+        policy: Arc::clone(&target.policy),
     })
 }
 

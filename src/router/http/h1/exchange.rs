@@ -65,6 +65,7 @@ where
         client: upstream,
         limit,
         sticky,
+        policy,
         mut log,
     } = request;
     let Some(pool) = upstream.pool() else {
@@ -78,11 +79,11 @@ where
         body: RelayBody::new(client, &scratch.head, framing, limit, up),
         head_request,
         idempotent,
-        timeout: config.response_timeout,
+        timeout: policy.attempt_timeout(config.response_timeout),
         on_head: |resp: &head::Response<'_>| client_head(resp, &mut out),
     };
     let sticky_id = sticky.as_ref().and_then(|(_, id)| id.as_deref());
-    let sent = attempts::send(&service, conn.client.ip(), sticky_id, &mut attempt).await;
+    let sent = attempts::send(&service, conn.client.ip(), sticky_id, &mut attempt, &policy).await;
     let H1 { body, .. } = attempt;
     let RelayBody { relay, .. } = body;
     // A request without a body is over once its head is read, sent or not (a failed

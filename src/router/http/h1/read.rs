@@ -12,6 +12,7 @@ use crate::http1::head::{self, HeadError};
 use crate::http1::io::Buffered;
 use crate::ingress::normalize;
 use crate::router::http::conn::Conn;
+use crate::router::http::mirror;
 use crate::router::http::prepare;
 use crate::router::http::reply::Local;
 use crate::router::http::route::{Asked, LogInfo};
@@ -163,6 +164,8 @@ fn prepare(buf: &[u8], conn: &Conn, config: &ListenerConfig, out: &mut Vec<u8>) 
     let host = authority.unwrap_or_default();
     let rw = prepare::rewrite(conn, &snapshot, host, false, None, req.connection);
     let id = write_head(&req, &ready.forward, &rw, out);
+    let bodiless = req.framing == Framing::Empty;
+    mirror::fire(conn, &snapshot, ready.target, bodiless, || out.clone());
     if line.is_some() {
         info.request_id = Some(id.to_value());
     }
@@ -175,6 +178,7 @@ fn prepare(buf: &[u8], conn: &Conn, config: &ListenerConfig, out: &mut Vec<u8>) 
         client: ready.client,
         limit: ready.target.max_body_bytes,
         sticky: ready.sticky,
+        policy: Arc::clone(&ready.target.policy),
         log: Logged::new(started, line, info, format),
     };
     Prepared::Request {

@@ -5,6 +5,7 @@
 use super::{Conn, Forward, Outgoing};
 use crate::forward::{self, map_pairs};
 use crate::http1::head;
+use crate::ingress::RoutePolicy;
 use crate::router::http::attempts::{self, H1, Hyper};
 use crate::router::http::record::{ResponseBody, Tracked};
 use crate::router::http::reply::Local;
@@ -31,6 +32,7 @@ pub(super) fn forward_request<'a>(
         sticky,
         upgrade,
         outgoing,
+        policy,
     } = forward;
     async move {
         let to = To {
@@ -38,6 +40,7 @@ pub(super) fn forward_request<'a>(
             conn,
             sticky: sticky.as_ref(),
             upgrade,
+            policy: &policy,
         };
         match (outgoing, client.pool()) {
             (Outgoing::H1(body), Some(pool)) => via_pool(to, pool, body, &method, idempotent).await,
@@ -57,7 +60,8 @@ pub(super) fn forward_request<'a>(
                     headers,
                     body: Some(body),
                     bodiless,
-                    timeout: service.config.response_timeout,
+                    idempotent,
+                    timeout: policy.attempt_timeout(service.config.response_timeout),
                 };
                 via_hyper(to, attempt).await
             }
@@ -78,6 +82,8 @@ struct To<'a> {
     sticky: Option<&'a (Arc<str>, Option<String>)>,
     /// The client side of a requested protocol upgrade.
     upgrade: Option<hyper::upgrade::OnUpgrade>,
+    /// The route's retries and timeouts.
+    policy: &'a RoutePolicy,
 }
 
 impl To<'_> {
@@ -107,11 +113,11 @@ async fn via_pool(
         body,
         head_request: method == Method::HEAD,
         idempotent,
-        timeout: config.response_timeout,
+        timeout: to.policy.attempt_timeout(config.response_timeout),
         on_head: response_parts,
     };
     let ip = to.conn.client.ip();
-    let sent = match attempts::send(to.service, ip, to.sticky_id(), &mut attempt).await {
+    let sent = match attempts::send(to.service, ip, to.sticky_id(), &mut attempt, to.policy).await {
         Ok(sent) => sent,
         Err(failed) => return (failed.reply().into_response(), failed.endpoint()),
     };
@@ -147,7 +153,7 @@ async fn via_hyper(
     mut attempt: Hyper<'_>,
 ) -> (Response<ResponseBody>, Option<SocketAddr>) {
     let ip = to.conn.client.ip();
-    let sent = match attempts::send(to.service, ip, to.sticky_id(), &mut attempt).await {
+    let sent = match attempts::send(to.service, ip, to.sticky_id(), &mut attempt, to.policy).await {
         Ok(sent) => sent,
         Err(failed) => return (failed.reply().into_response(), failed.endpoint()),
     };

@@ -1,0 +1,98 @@
+//! Raw HTTP/1.1 backends for the route-policy tests (retries, timeouts, mirroring): each
+//! counts the requests it reads, keeps their heads, and answers as told.
+#![allow(dead_code, unreachable_pub, missing_docs)]
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// How a raw backend answers each request.
+#[derive(Clone, Copy)]
+pub enum Answer {
+    /// This status, with a body naming the backend.
+    Status(u16),
+    /// 200 after this long.
+    After(Duration),
+    /// Reads the request and never answers.
+    Never,
+}
+
+/// What a raw backend saw.
+#[derive(Default)]
+pub struct Seen {
+    /// Requests read.
+    pub requests: AtomicUsize,
+    /// Connections accepted.
+    pub connections: AtomicUsize,
+    /// Request heads, in order.
+    pub heads: Mutex<Vec<String>>,
+}
+
+impl Seen {
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+/// A keep-alive backend named `name` answering bodiless requests as `answer` says.
+pub async fn raw_backend(name: &'static str, answer: Answer) -> (SocketAddr, Arc<Seen>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Seen::default());
+    let state = Arc::clone(&seen);
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            state.connections.fetch_add(1, Ordering::SeqCst);
+            let state = Arc::clone(&state);
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let end = loop {
+                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i + 4;
+                        }
+                        match socket.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    let head: Vec<u8> = buf.drain(..end).collect();
+                    state.requests.fetch_add(1, Ordering::SeqCst);
+                    state
+                        .heads
+                        .lock()
+                        .unwrap()
+                        .push(String::from_utf8_lossy(&head).into_owned());
+                    let status = match answer {
+                        Answer::Status(s) => s,
+                        Answer::After(d) => {
+                            tokio::time::sleep(d).await;
+                            200
+                        }
+                        Answer::Never => {
+                            tokio::time::sleep(Duration::from_secs(3600)).await;
+                            return;
+                        }
+                    };
+                    let body = format!("{name} {status}");
+                    let out = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if socket.write_all(out.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, seen)
+}
