@@ -1,0 +1,130 @@
+//! Request mirroring over real sockets: the mirror service gets the very head the primary
+//! endpoint gets, and a mirror that never answers neither slows nor fails the real requests,
+//! its copies bounded in flight (the rest dropped and counted).
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+mod common;
+mod policy;
+
+use common::http::{Client, service, start};
+use policy::{Answer, raw_backend};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// Waits until `seen` has read `n` requests (copies arrive on their own time).
+async fn until_requests(seen: &policy::Seen, n: usize) {
+    for _ in 0..100 {
+        if seen.requests() >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{} requests seen, {n} expected", seen.requests());
+}
+
+#[tokio::test]
+async fn the_mirror_gets_the_head_the_primary_gets() {
+    let (primary, primary_seen) = raw_backend("primary", Answer::Status(200)).await;
+    let (mirror, mirror_seen) = raw_backend("mirror", Answer::Status(500)).await;
+    let (app, addr) = start(&format!(
+        "{}{}[[routes]]\nhost = \"m.test\"\nservice = \"p\"\nname = \"copied\"\n\
+         [routes.mirror]\nservice = \"m\"\n",
+        service("p", &[primary], ""),
+        service("m", &[mirror], "")
+    ))
+    .await;
+    let (code, _, body) = common::http::get(addr, "m.test", "/a/b?q=1").await;
+    assert_eq!((code, body.as_str()), (200, "primary 200"));
+    until_requests(&mirror_seen, 1).await;
+    let sent = primary_seen.heads.lock().unwrap()[0].clone();
+    let copy = mirror_seen.heads.lock().unwrap()[0].clone();
+    assert!(
+        sent.starts_with("GET /a/b?q=1 HTTP/1.1\r\nhost: m.test\r\n"),
+        "{sent}"
+    );
+    assert_eq!(copy, sent);
+    // A request with a body is not mirrored.
+    let mut client = Client::connect(addr).await;
+    let post = hyper::Request::post("/")
+        .header("host", "m.test")
+        .body(http_body_util::Full::new(bytes::Bytes::from_static(b"x")))
+        .unwrap();
+    assert_eq!(client.send(post).await.0, 200);
+    let sent = common::eventually_metric(
+        app.admin_addr(),
+        "switchyard_http_mirrored_total{route=\"copied\",result=\"sent\"}",
+        1.0,
+    )
+    .await;
+    assert_eq!(sent, Some(1.0));
+    assert_eq!(mirror_seen.requests(), 1);
+}
+
+/// Sends `n` GETs for `host` on one connection; each must be answered 200. Returns the time.
+async fn requests(client: &mut Client, host: &str, n: usize) -> Duration {
+    let started = Instant::now();
+    for _ in 0..n {
+        let (code, _, body) = client.get(host, "/").await;
+        assert_eq!((code, body.as_str()), (200, "primary 200"));
+    }
+    started.elapsed()
+}
+
+#[tokio::test]
+async fn a_mirror_that_never_answers_neither_slows_nor_fails_the_primary() {
+    let (primary, _) = raw_backend("primary", Answer::Status(200)).await;
+    let (hang, hang_seen) = raw_backend("hang", Answer::Never).await;
+    let routes = "[[routes]]\nhost = \"plain.test\"\nservice = \"p\"\n\
+         [[routes]]\nhost = \"hang.test\"\nservice = \"p\"\nname = \"hang\"\n\
+         [routes.mirror]\nservice = \"h\"\nmax_in_flight = 8\n";
+    let (app, addr) = start(&format!(
+        "{}{}{routes}",
+        service("p", &[primary], ""),
+        service("h", &[hang], "response_timeout = \"30s\"")
+    ))
+    .await;
+    let mut client = Client::connect(addr).await;
+    requests(&mut client, "plain.test", 20).await; // warm the pool
+    let without = requests(&mut client, "plain.test", 200).await;
+    let with = requests(&mut client, "hang.test", 200).await;
+    assert!(
+        with <= without * 3 + Duration::from_millis(500),
+        "with a hanging mirror {with:?}, without {without:?}"
+    );
+    until_requests(&hang_seen, 8).await;
+    // Eight copies hang; none was answered, the other 192 were dropped.
+    assert_eq!(hang_seen.connections.load(Ordering::SeqCst), 8);
+    let (_, metrics) = common::admin_get(app.admin_addr(), "/metrics").await;
+    let count = |result: &str| {
+        common::metric(
+            &metrics,
+            &format!("switchyard_http_mirrored_total{{route=\"hang\",result=\"{result}\"}}"),
+        )
+    };
+    assert_eq!(count("dropped"), Some(192.0), "{metrics}");
+    assert_eq!(count("sent"), Some(0.0));
+    eprintln!("200 requests: {without:?} without a mirror, {with:?} with a hanging one");
+}
+
+#[tokio::test]
+async fn a_mirror_that_refuses_connections_fails_copies_not_requests() {
+    let (primary, primary_seen) = raw_backend("primary", Answer::Status(200)).await;
+    let dead = common::dead_address().await;
+    let (app, addr) = start(&format!(
+        "{}{}[[routes]]\nhost = \"d.test\"\nservice = \"p\"\nname = \"dead\"\n\
+         [routes.mirror]\nservice = \"d\"\n",
+        service("p", &[primary], ""),
+        service("d", &[dead], "")
+    ))
+    .await;
+    let mut client = Client::connect(addr).await;
+    requests(&mut client, "d.test", 20).await;
+    assert_eq!(primary_seen.requests(), 20);
+    let failed = common::eventually_metric(
+        app.admin_addr(),
+        "switchyard_http_mirrored_total{route=\"dead\",result=\"failed\"}",
+        20.0,
+    )
+    .await;
+    assert_eq!(failed, Some(20.0));
+}
