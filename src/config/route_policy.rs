@@ -243,6 +243,66 @@ pub fn per_million(percent: f64) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{Config, ConfigError};
+
+    fn issues(routes: &str) -> Vec<String> {
+        let text = format!(
+            "[[services]]\nname = \"a\"\n[[services.endpoints]]\naddress = \"127.0.0.1:9\"\n\
+             [[routes]]\nservice = \"a\"\n[[routes]]\nhost = \"b.test\"\nservice = \"a\"\n{routes}"
+        );
+        match Config::parse(&text, "t") {
+            Err(ConfigError::Invalid { issues, .. }) => {
+                issues.iter().map(ToString::to_string).collect()
+            }
+            other => panic!("expected issues, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn check_names_each_bad_policy_value_with_its_path() {
+        let found = issues(
+            "[[routes]]\nhost = \"c.test\"\nservice = \"a\"\n\
+             [routes.retry]\nattempts = 11\non = [\"503\", \"5xx\"]\nbudget = 101\n\
+             [routes.timeouts]\nrequest = \"0s\"\n\
+             [routes.mirror]\nservice = \"nope\"\npercent = 120.0\nmax_in_flight = 0\n",
+        );
+        for want in [
+            "routes[2].retry.attempts: must be 1-10",
+            "routes[2].retry.on[1]: unknown condition \"5xx\"",
+            "routes[2].retry.budget: must be 0-100",
+            "routes[2].timeouts.request: must be > 0",
+            "routes[2].mirror.service: no service named \"nope\"",
+            "routes[2].mirror.percent: must be 0-100",
+            "routes[2].mirror.max_in_flight: must be > 0",
+        ] {
+            assert!(
+                found.iter().any(|i| i.contains(want)),
+                "{want} not in {found:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_valid_policy_is_carried_on_the_route() {
+        let text = "[[services]]\nname = \"a\"\n[[services.endpoints]]\naddress = \"127.0.0.1:9\"\n\
+             [[routes]]\nservice = \"a\"\n[routes.retry]\non = [\"reset\"]\n\
+             [routes.timeouts]\nbackend_request = \"2s\"\n[routes.mirror]\nservice = \"a\"\npercent = 5\n";
+        let config = Config::parse(text, "t").unwrap_or_else(|e| panic!("{e}"));
+        let policy = &config.http.routes[0].policy;
+        let retry = policy
+            .retry
+            .as_ref()
+            .map(|r| (r.attempts.get(), r.on, r.budget_percent));
+        assert_eq!(
+            retry,
+            Some((3, RetryOn::default().with(Condition::Reset), 20))
+        );
+        assert_eq!(
+            policy.timeouts.backend_request,
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(policy.mirror.as_ref().map(|m| m.per_million), Some(50_000));
+    }
 
     #[test]
     fn condition_names_parse_and_unknown_ones_do_not() {
