@@ -1,5 +1,5 @@
-//! Request mirroring over real sockets: the mirror service gets the very head the primary
-//! endpoint gets, and a mirror that never answers neither slows nor fails the real requests,
+//! Request mirroring over real sockets: the mirror service gets the very head (and body, up
+//! to the cap, on the fast path and hyper's) the primary endpoint gets, and a mirror that never answers neither slows nor fails the real requests,
 //! its copies bounded in flight (the rest dropped and counted).
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
@@ -43,13 +43,6 @@ async fn the_mirror_gets_the_head_the_primary_gets() {
         "{sent}"
     );
     assert_eq!(copy, sent);
-    // A request with a body is not mirrored.
-    let mut client = Client::connect(addr).await;
-    let post = hyper::Request::post("/")
-        .header("host", "m.test")
-        .body(http_body_util::Full::new(bytes::Bytes::from_static(b"x")))
-        .unwrap();
-    assert_eq!(client.send(post).await.0, 200);
     let sent = common::eventually_metric(
         app.admin_addr(),
         "switchyard_http_mirrored_total{route=\"copied\",result=\"sent\"}",
@@ -57,7 +50,63 @@ async fn the_mirror_gets_the_head_the_primary_gets() {
     )
     .await;
     assert_eq!(sent, Some(1.0));
-    assert_eq!(mirror_seen.requests(), 1);
+}
+
+/// The `i`th request `primary` and `mirror` read: heads and bodies.
+fn nth(seen: &policy::Seen, i: usize) -> (String, Vec<u8>) {
+    let head = seen.heads.lock().unwrap()[i].clone();
+    (head, seen.bodies.lock().unwrap()[i].clone())
+}
+
+#[tokio::test]
+async fn a_body_within_the_cap_is_copied_on_both_paths_and_a_larger_one_is_not() {
+    let (primary, primary_seen) = raw_backend("primary", Answer::Status(200)).await;
+    let (mirror, mirror_seen) = raw_backend("mirror", Answer::Status(200)).await;
+    let (app, addr) = start(&format!(
+        "{}{}[[routes]]\nhost = \"b.test\"\nservice = \"p\"\nname = \"bodies\"\n\
+         [routes.mirror]\nservice = \"m\"\nmax_body_bytes = 16\n",
+        service("p", &[primary], ""),
+        service("m", &[mirror], "")
+    ))
+    .await;
+    // The fast path: the body as written to the primary.
+    let mut client = Client::connect(addr).await;
+    let post = |body: &'static [u8]| {
+        hyper::Request::post("/up")
+            .header("host", "b.test")
+            .body(http_body_util::Full::new(bytes::Bytes::from_static(body)))
+            .unwrap()
+    };
+    assert_eq!(client.send(post(b"hello")).await.0, 200);
+    until_requests(&mirror_seen, 1).await;
+    assert_eq!(nth(&mirror_seen, 0), nth(&primary_seen, 0));
+    assert_eq!(nth(&mirror_seen, 0).1, b"hello");
+    // Over the cap: the primary gets it, the mirror does not.
+    assert_eq!(client.send(post(b"0123456789abcdefg")).await.0, 200);
+    // hyper's path (HTTP/1.0): the copy is framed as the primary's request is.
+    let mut raw = tokio::net::TcpStream::connect(addr).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    raw.write_all(b"POST /old HTTP/1.0\r\nHost: b.test\r\nContent-Length: 3\r\n\r\nabc")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    raw.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.0 200"), "{answer}");
+    until_requests(&mirror_seen, 2).await;
+    assert_eq!(primary_seen.requests(), 3);
+    assert_eq!(nth(&mirror_seen, 1), nth(&primary_seen, 2));
+    assert_eq!(nth(&mirror_seen, 1).1, b"abc");
+    let sent = common::eventually_metric(
+        app.admin_addr(),
+        "switchyard_http_mirrored_total{route=\"bodies\",result=\"sent\"}",
+        2.0,
+    )
+    .await;
+    assert_eq!(sent, Some(2.0));
+    let (_, metrics) = common::admin_get(app.admin_addr(), "/metrics").await;
+    let dropped = "switchyard_http_mirrored_total{route=\"bodies\",result=\"dropped\"}";
+    assert_eq!(common::metric(&metrics, dropped), Some(1.0));
+    assert_eq!(mirror_seen.requests(), 2);
 }
 
 /// Sends `n` GETs for `host` on one connection; each must be answered 200. Returns the time.

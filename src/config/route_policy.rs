@@ -10,6 +10,9 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Largest mirrored body allowed (16 MiB): each copy in flight holds its body.
+pub const MAX_MIRROR_BODY: u64 = 16 * 1024 * 1024;
+
 /// Most attempts a retry policy may ask for.
 pub const MAX_ATTEMPTS: u32 = 10;
 
@@ -118,6 +121,8 @@ pub struct MirrorConfig {
     pub per_million: u32,
     /// Most copies in flight.
     pub max_in_flight: NonZeroU32,
+    /// Largest request body copied (held in memory until the copy is sent).
+    pub max_body_bytes: u64,
 }
 
 type ServiceRef<'a> = dyn Fn(&str, String, &mut Issues) -> Option<Arc<str>> + 'a;
@@ -222,10 +227,17 @@ fn validate_mirror(
     if max_in_flight.is_none() {
         issues.push(format!("{path}.max_in_flight"), "must be > 0");
     }
+    if raw.max_body_bytes > MAX_MIRROR_BODY {
+        issues.push(
+            format!("{path}.max_body_bytes"),
+            "must be at most 16777216 (each copy is held in memory)",
+        );
+    }
     Some(MirrorConfig {
         service: target?,
         per_million: per_million?,
         max_in_flight: max_in_flight?,
+        max_body_bytes: raw.max_body_bytes.min(MAX_MIRROR_BODY),
     })
 }
 

@@ -153,6 +153,7 @@ pub(super) fn route_policy(
                 service,
                 per_million: 1_000_000,
                 max_in_flight: NonZeroU32::new(64).unwrap_or(NonZeroU32::MIN),
+                max_body_bytes: 64 * 1024,
             }),
             Err((reason, detail)) => {
                 rep.skip(reason, &format!("mirror-target: {detail}"));

@@ -217,6 +217,7 @@ mod tests {
                 service: "m".into(),
                 per_million: per_million(percent).unwrap_or_default(),
                 max_in_flight: NonZeroU32::MIN,
+                max_body_bytes: 0,
             }),
             ..RoutePolicyConfig::default()
         };

@@ -30,6 +30,8 @@ pub struct Seen {
     pub connections: AtomicUsize,
     /// Request heads, in order.
     pub heads: Mutex<Vec<String>>,
+    /// Request bodies (by `content-length`), in order.
+    pub bodies: Mutex<Vec<Vec<u8>>>,
 }
 
 impl Seen {
@@ -38,7 +40,8 @@ impl Seen {
     }
 }
 
-/// A keep-alive backend named `name` answering bodiless requests as `answer` says.
+/// A keep-alive backend named `name` answering requests (bodiless or with a
+/// `content-length`) as `answer` says.
 pub async fn raw_backend(name: &'static str, answer: Answer) -> (SocketAddr, Arc<Seen>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -64,13 +67,26 @@ pub async fn raw_backend(name: &'static str, answer: Answer) -> (SocketAddr, Arc
                             Ok(n) => buf.extend_from_slice(&chunk[..n]),
                         }
                     };
-                    let head: Vec<u8> = buf.drain(..end).collect();
+                    let head =
+                        String::from_utf8_lossy(&buf.drain(..end).collect::<Vec<_>>()).into_owned();
+                    let length = head
+                        .lines()
+                        .find_map(|l| {
+                            let (name, value) = l.split_once(':')?;
+                            name.eq_ignore_ascii_case("content-length")
+                                .then(|| value.trim().parse::<usize>().ok())?
+                        })
+                        .unwrap_or(0);
+                    while buf.len() < length {
+                        match socket.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let body: Vec<u8> = buf.drain(..length).collect();
+                    state.bodies.lock().unwrap().push(body);
+                    state.heads.lock().unwrap().push(head);
                     state.requests.fetch_add(1, Ordering::SeqCst);
-                    state
-                        .heads
-                        .lock()
-                        .unwrap()
-                        .push(String::from_utf8_lossy(&head).into_owned());
                     let status = match answer {
                         Answer::Status(s) => s,
                         Answer::After(d) => {

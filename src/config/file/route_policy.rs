@@ -63,6 +63,13 @@ pub struct RawMirror {
     /// Most copies in flight; more are dropped (and counted).
     #[serde(default = "default_max_in_flight")]
     pub max_in_flight: u32,
+    /// Largest request body copied; requests with larger ones are not mirrored.
+    #[serde(default = "default_mirror_body")]
+    pub max_body_bytes: u64,
+}
+
+fn default_mirror_body() -> u64 {
+    64 * 1024
 }
 
 fn default_percent() -> f64 {

@@ -199,6 +199,8 @@ pub(super) struct Request {
     pub sticky: Option<(Arc<str>, Option<String>)>,
     /// The route's retries and timeouts.
     pub policy: Arc<crate::ingress::RoutePolicy>,
+    /// Copies the body for the route's mirror, if it mirrors this request.
+    pub mirror: Option<super::mirror::Tap>,
     /// For the access log and the metrics.
     pub log: Logged,
 }

@@ -3,11 +3,12 @@
 //!
 //! The copy is the head the primary endpoint gets (method, target, rewritten fields, `Host`
 //! as the primary's), made before the primary is sent and handed to a task of its own, so
-//! the real request never waits for it and never sees its failure. Only requests without a
-//! body are mirrored: copying a body would mean holding it (or slowing the primary to the
-//! mirror's pace), so requests with one are left out. Copies in flight are bounded by the
-//! route's `max_in_flight` slots; when all are taken the copy is not made and counted
-//! `dropped`. The copy goes through [`attempts::send`] with no route policy, so its failures
+//! the real request never waits for it and never sees its failure. A body is copied as it
+//! goes to the primary ([`tap`]), up to the route's `max_body_bytes`, and the copy leaves
+//! once the body is over: the primary is never slowed to the mirror's pace, and a body over
+//! the cap (declared, or found on the way) is not mirrored but counted `dropped`. Copies in
+//! flight are bounded by the route's `max_in_flight` slots; when all are taken the copy is
+//! not made and counted `dropped`. The copy goes through [`attempts::send`] with no route policy, so its failures
 //! count for the mirror service's passive health like any request's, and never for the
 //! primary's endpoints. Mirror services are reached over plain HTTP/1.1 (their pool); another
 //! upstream protocol counts every copy `failed`.
@@ -19,58 +20,139 @@ use crate::http1::head;
 use crate::http1::io::poll_write_all;
 use crate::ingress::{Outcome, RoutePolicy, RouteTarget};
 use crate::service_table::{Service, Snapshot};
+use crate::upstream::http::UpstreamBody;
 use crate::upstream::pool::{Exchanged, PoolBody, RequestBody, SendFailure};
+use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, Method};
 use http_body_util::BodyExt;
+use hyper::body::Body;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::net::TcpStream;
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
-/// Sends a copy of a request routed to `target`, if its route mirrors this one: `bodiless`
-/// says whether it has no body, `head` makes the whole request head (ended by the empty
-/// line) the endpoint gets. Returns at once.
+mod tap;
+pub(super) use tap::{Tap, TapBody, Tee};
+
+/// Sends a copy of a bodiless request routed to `target`, if its route mirrors this one:
+/// `head` makes the whole request head (ended by the empty line) the endpoint gets. Returns
+/// at once.
 pub(super) fn fire(
     conn: &Conn,
     snapshot: &Snapshot,
     target: &RouteTarget,
-    bodiless: bool,
     head: impl FnOnce() -> Vec<u8>,
 ) {
-    let policy = &target.policy;
-    let Some(mirror) = &policy.config.mirror else {
-        return;
+    if let Some(copy) = start(conn, snapshot, target, true) {
+        tokio::spawn(copy.send(Pending::Ready(head())));
+    }
+}
+
+/// Readies a copy of a request with a body (of `length` bytes, if declared) routed to
+/// `target`, if its route mirrors this one and the body may fit its `max_body_bytes`: the
+/// returned [`Tap`] gets the body as it goes to the primary, and the copy leaves once it is
+/// over. `head` makes the head without its framing field and empty line, or `None` when the
+/// tap sees the request as written (the fast path).
+pub(super) fn fire_with_body(
+    conn: &Conn,
+    snapshot: &Snapshot,
+    target: &RouteTarget,
+    length: Option<u64>,
+    head: impl FnOnce() -> Option<Vec<u8>>,
+) -> Option<Tap> {
+    let mirror = target.policy.config.mirror.as_ref()?;
+    let max = mirror.max_body_bytes;
+    let copy = start(conn, snapshot, target, length.is_none_or(|n| n <= max))?;
+    let (tx, rx) = oneshot::channel();
+    let head = head();
+    // As written, the bytes include the head and the chunk framing.
+    let cap = usize::try_from(max).unwrap_or(usize::MAX);
+    let cap = match head {
+        Some(_) => cap,
+        None => cap.saturating_add(WIRE_ALLOWANCE),
     };
-    if !bodiless || !policy.mirror_this() {
-        return;
+    let tap = Tap::new(cap, tx, Arc::clone(&copy.policy));
+    tokio::spawn(copy.send(Pending::Body(head, rx)));
+    Some(tap)
+}
+
+/// Room for the head and chunk framing when the tap sees the request as written.
+const WIRE_ALLOWANCE: usize = 64 * 1024;
+
+/// A copy's slot and upstream client, when the route mirrors this request, its body `fits`
+/// and a slot is free.
+fn start(conn: &Conn, snapshot: &Snapshot, target: &RouteTarget, fits: bool) -> Option<Copy> {
+    let policy = &target.policy;
+    let mirror = policy.config.mirror.as_ref()?;
+    if !policy.mirror_this() {
+        return None;
+    }
+    if !fits {
+        policy.count(Outcome::MirrorDropped);
+        return None;
     }
     let Ok(permit) = Arc::clone(&policy.mirror_slots).try_acquire_owned() else {
         policy.count(Outcome::MirrorDropped);
-        return;
+        return None;
     };
     let Some(service) = snapshot.service(&mirror.service) else {
         policy.count(Outcome::MirrorFailed);
-        return;
+        return None;
     };
     let client = match clients::client_for(service, conn) {
         Ok(client) if client.pool().is_some() => client,
         _ => {
             policy.count(Outcome::MirrorFailed);
-            return;
+            return None;
         }
     };
-    let copy = Copy {
+    Some(Copy {
         service: Arc::clone(service),
         policy: Arc::clone(policy),
         client,
-        head: head(),
         ip: conn.client.ip(),
         _permit: permit,
-    };
-    tokio::spawn(copy.send());
+    })
 }
 
-/// The head of a request hyper serves, for a copy: request line, `fields`, empty line.
+/// What a copy is made of.
+enum Pending {
+    /// The whole request, ready.
+    Ready(Vec<u8>),
+    /// A head without framing (or none: the tap has the request as written) and the body
+    /// still on its way.
+    Body(Option<Vec<u8>>, oneshot::Receiver<Vec<u8>>),
+}
+
+/// Mirrors a request hyper serves (see [`fire`] and [`fire_with_body`]): `body` comes back
+/// tapped when it is copied. `head` makes the head without framing field and empty line; a
+/// request that asks for an upgrade is not mirrored.
+pub(super) fn copy(
+    conn: &Conn,
+    snapshot: &Snapshot,
+    target: &RouteTarget,
+    body: UpstreamBody,
+    upgrade: bool,
+    head: impl FnOnce() -> Vec<u8>,
+) -> UpstreamBody {
+    if upgrade || target.policy.config.mirror.is_none() {
+        return body;
+    }
+    if body.is_end_stream() {
+        fire(conn, snapshot, target, || {
+            [head(), b"\r\n".to_vec()].concat()
+        });
+        return body;
+    }
+    let length = body.size_hint().exact();
+    match fire_with_body(conn, snapshot, target, length, || Some(head())) {
+        Some(tap) => TapBody::new(body, tap).boxed(),
+        None => body,
+    }
+}
+
+/// The head of a request hyper serves, for a copy: request line and `fields` but its
+/// framing ones, without the empty line.
 pub(super) fn head_of(method: &Method, target: &str, fields: &HeaderMap) -> Vec<u8> {
     let mut out = Vec::with_capacity(512);
     out.extend_from_slice(method.as_str().as_bytes());
@@ -78,12 +160,14 @@ pub(super) fn head_of(method: &Method, target: &str, fields: &HeaderMap) -> Vec<
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
     for (name, value) in fields {
+        if name == CONTENT_LENGTH || name == TRANSFER_ENCODING {
+            continue;
+        }
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    out.extend_from_slice(b"\r\n");
     out
 }
 
@@ -92,14 +176,27 @@ struct Copy {
     service: Arc<Service>,
     policy: Arc<RoutePolicy>,
     client: Arc<crate::upstream::http::HttpClient>,
-    head: Vec<u8>,
     ip: std::net::IpAddr,
     _permit: OwnedSemaphorePermit,
 }
 
 impl Copy {
-    async fn send(self) {
-        let outcome = match self.exchange().await {
+    async fn send(self, pending: Pending) {
+        let timeout = self.service.config.response_timeout;
+        let request = match pending {
+            Pending::Ready(request) => request,
+            // A body that does not come within the mirror's `response_timeout` is given up;
+            // one that went over the cap, or whose request failed, was counted by its tap.
+            Pending::Body(head, rx) => match tokio::time::timeout(timeout, rx).await {
+                Ok(Ok(body)) => whole(head, body),
+                Ok(Err(_)) => return,
+                Err(_) => {
+                    self.policy.count(Outcome::MirrorFailed);
+                    return;
+                }
+            },
+        };
+        let outcome = match self.exchange(&request).await {
             true => Outcome::MirrorSent,
             false => Outcome::MirrorFailed,
         };
@@ -108,7 +205,7 @@ impl Copy {
 
     /// Sends the copy and reads its answer to the end, within the mirror service's
     /// `response_timeout` for each.
-    async fn exchange(&self) -> bool {
+    async fn exchange(&self, request: &[u8]) -> bool {
         let Some(pool) = self.client.pool() else {
             return false;
         };
@@ -116,10 +213,10 @@ impl Copy {
         let mut attempt = H1 {
             pool,
             body: Fixed {
-                head: &self.head,
+                head: request,
                 written: 0,
             },
-            head_request: self.head.starts_with(b"HEAD "),
+            head_request: request.starts_with(b"HEAD "),
             idempotent: false,
             timeout,
             on_head: |_: &head::Response<'_>| (),
@@ -143,7 +240,19 @@ impl Copy {
     }
 }
 
-/// A request that is all head.
+/// The request a copy sends: `head` (without framing) and `body` with its length, or `body`
+/// alone when it is the request as written.
+fn whole(head: Option<Vec<u8>>, body: Vec<u8>) -> Vec<u8> {
+    let Some(mut out) = head else {
+        return body;
+    };
+    crate::http1::io::write_length(&mut out, body.len() as u64);
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(&body);
+    out
+}
+
+/// A request already written out whole.
 struct Fixed<'h> {
     head: &'h [u8],
     written: usize,

@@ -201,6 +201,7 @@ fn prepare<'a>(
             .unwrap_or_else(|| PathAndQuery::from_static("/"))
     });
     let fields = || map_pairs(&parts.headers);
+    let upgrading = upgrade.is_some();
     let (outgoing, id) = if h1 {
         let mut head = Vec::with_capacity(512);
         head.extend_from_slice(parts.method.as_str().as_bytes());
@@ -208,10 +209,7 @@ fn prepare<'a>(
         head.extend_from_slice(path.as_str().as_bytes());
         head.extend_from_slice(b" HTTP/1.1\r\n");
         let id = forward::request(fields, &rw, &mut head);
-        let bodiless = bodiless && upgrade.is_none();
-        mirror::fire(conn, snapshot, target, bodiless, || {
-            [&head[..], b"\r\n"].concat()
-        });
+        let body = mirror::copy(conn, snapshot, target, body, upgrading, || head.clone());
         let logged = log_id(bytes_in, id);
         (
             Outgoing::H1(EncodeBody::new(head, &parts.method, body)),
@@ -220,7 +218,7 @@ fn prepare<'a>(
     } else {
         let mut headers = HeaderMap::new();
         let id = forward::request(fields, &rw, &mut headers);
-        mirror::fire(conn, snapshot, target, bodiless, || {
+        let body = mirror::copy(conn, snapshot, target, body, upgrading, || {
             mirror::head_of(&parts.method, path.as_str(), &headers)
         });
         let logged = log_id(bytes_in, id);

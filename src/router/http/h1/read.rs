@@ -164,8 +164,16 @@ fn prepare(buf: &[u8], conn: &Conn, config: &ListenerConfig, out: &mut Vec<u8>) 
     let host = authority.unwrap_or_default();
     let rw = prepare::rewrite(conn, &snapshot, host, false, None, req.connection);
     let id = write_head(&req, &ready.forward, &rw, out);
-    let bodiless = req.framing == Framing::Empty;
-    mirror::fire(conn, &snapshot, ready.target, bodiless, || out.clone());
+    let mirror = match req.framing {
+        Framing::Empty => {
+            mirror::fire(conn, &snapshot, ready.target, || out.clone());
+            None
+        }
+        Framing::Length(n) => {
+            mirror::fire_with_body(conn, &snapshot, ready.target, Some(n), || None)
+        }
+        _ => mirror::fire_with_body(conn, &snapshot, ready.target, None, || None),
+    };
     if line.is_some() {
         info.request_id = Some(id.to_value());
     }
@@ -179,6 +187,7 @@ fn prepare(buf: &[u8], conn: &Conn, config: &ListenerConfig, out: &mut Vec<u8>) 
         limit: ready.target.max_body_bytes,
         sticky: ready.sticky,
         policy: Arc::clone(&ready.target.policy),
+        mirror,
         log: Logged::new(started, line, info, format),
     };
     Prepared::Request {
