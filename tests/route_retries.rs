@@ -123,3 +123,42 @@ async fn the_whole_request_deadline_answers_504_retries_included() {
         "{took:?}"
     );
 }
+
+#[tokio::test]
+async fn a_put_with_a_body_is_not_retried_and_hypers_path_retries_like_the_fast_path() {
+    let (bad, bad_seen) = raw_backend("bad", Answer::Status(503)).await;
+    let (good, good_seen) = raw_backend("good", Answer::Status(200)).await;
+    let (_app, addr) = start(&format!(
+        "{}[[routes]]\nhost = \"p.test\"\nservice = \"s\"\n\
+         [routes.retry]\nattempts = 2\non = [\"503\"]\nbudget = 100\n",
+        service("s", &[bad, good], "")
+    ))
+    .await;
+    // An idempotent method, but its body was streamed to the first endpoint.
+    let mut client = Client::connect(addr).await;
+    let mut answered_503 = 0;
+    for _ in 0..4 {
+        let put = Request::put("/r")
+            .header("host", "p.test")
+            .body(Full::new(Bytes::from_static(b"data")))
+            .unwrap();
+        answered_503 += usize::from(client.send(put).await.0 == 503);
+    }
+    assert_eq!(bad_seen.requests() + good_seen.requests(), 4);
+    assert_eq!(answered_503, bad_seen.requests());
+    assert!(answered_503 >= 1);
+    // HTTP/1.0 requests are served by hyper: a bodiless GET is retried there too.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let before = bad_seen.requests();
+    for _ in 0..4 {
+        let mut raw = tokio::net::TcpStream::connect(addr).await.unwrap();
+        raw.write_all(b"GET /old HTTP/1.0\r\nHost: p.test\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        raw.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.0 200"), "{answer}");
+        assert!(answer.ends_with("good 200"), "{answer}");
+    }
+    assert!(bad_seen.requests() > before, "the 503 endpoint was tried");
+}

@@ -200,7 +200,7 @@ pub(super) struct Request {
     /// The route's retries and timeouts.
     pub policy: Arc<crate::ingress::RoutePolicy>,
     /// Copies the body for the route's mirror, if it mirrors this request.
-    pub mirror: Option<super::mirror::Tap>,
+    pub mirror: Option<Box<super::mirror::Tap>>,
     /// For the access log and the metrics.
     pub log: Logged,
 }

@@ -59,7 +59,7 @@ pub(super) fn fire_with_body(
     target: &RouteTarget,
     length: Option<u64>,
     head: impl FnOnce() -> Option<Vec<u8>>,
-) -> Option<Tap> {
+) -> Option<Box<Tap>> {
     let mirror = target.policy.config.mirror.as_ref()?;
     let max = mirror.max_body_bytes;
     let copy = start(conn, snapshot, target, length.is_none_or(|n| n <= max))?;
@@ -73,7 +73,8 @@ pub(super) fn fire_with_body(
     };
     let tap = Tap::new(cap, tx, Arc::clone(&copy.policy));
     tokio::spawn(copy.send(Pending::Body(head, rx)));
-    Some(tap)
+    // Boxed: the fast path keeps it in a request's state, which most requests need small.
+    Some(Box::new(tap))
 }
 
 /// Room for the head and chunk framing when the tap sees the request as written.

@@ -279,8 +279,8 @@ pub(super) struct RelayBody<'c, S> {
     informational_written: usize,
     /// Whether anything was sent yet (else there is nothing to start over).
     touched: bool,
-    /// Copies what is written for the route's mirror.
-    mirror: Option<Tap>,
+    /// Copies what is written for the route's mirror (boxed: most requests have none).
+    mirror: Option<Box<Tap>>,
 }
 
 impl<'c, S: AsyncRead + AsyncWrite + Unpin> RelayBody<'c, S> {
@@ -290,7 +290,7 @@ impl<'c, S: AsyncRead + AsyncWrite + Unpin> RelayBody<'c, S> {
         framing: Framing,
         limit: Option<u64>,
         mut up: Vec<u8>,
-        mirror: Option<Tap>,
+        mirror: Option<Box<Tap>>,
     ) -> Self {
         up.clear();
         up.reserve(SCRATCH.max(head.len()));

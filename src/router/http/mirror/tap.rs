@@ -97,12 +97,12 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for Tee<'_, W> {
 /// A request body whose data is copied into a [`Tap`] as it is read.
 pub(in crate::router::http) struct TapBody {
     inner: UpstreamBody,
-    tap: Option<Tap>,
+    tap: Option<Box<Tap>>,
 }
 
 impl TapBody {
     /// `inner`, copied into `tap`.
-    pub(in crate::router::http) fn new(inner: UpstreamBody, tap: Tap) -> TapBody {
+    pub(in crate::router::http) fn new(inner: UpstreamBody, tap: Box<Tap>) -> TapBody {
         TapBody {
             inner,
             tap: Some(tap),
