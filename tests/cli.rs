@@ -29,7 +29,7 @@ fn check_accepts_the_example_config() {
     let out = check(&example);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("ok (2 services"), "{stdout}");
+    assert!(stdout.contains("ok (3 services"), "{stdout}");
 }
 
 #[test]
