@@ -69,6 +69,7 @@ pub enum Outcome {
     RetryDenied,
 }
 
+/// The counter of each [`Outcome`], in its order.
 #[derive(Debug)]
 struct Counters([Counter; 5]);
 

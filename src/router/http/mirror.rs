@@ -174,10 +174,15 @@ pub(super) fn head_of(method: &Method, target: &str, fields: &HeaderMap) -> Vec<
 
 /// A copy on its way, holding its slot.
 struct Copy {
+    /// The mirror service.
     service: Arc<Service>,
+    /// The route's policy, for the counters.
     policy: Arc<RoutePolicy>,
+    /// The mirror service's client (one with a pool).
     client: Arc<crate::upstream::http::HttpClient>,
+    /// The client's address, for the mirror's scheduler.
     ip: std::net::IpAddr,
+    /// The slot, given back when the copy is over.
     _permit: OwnedSemaphorePermit,
 }
 
@@ -255,7 +260,9 @@ fn whole(head: Option<Vec<u8>>, body: Vec<u8>) -> Vec<u8> {
 
 /// A request already written out whole.
 struct Fixed<'h> {
+    /// The bytes.
     head: &'h [u8],
+    /// How many are written.
     written: usize,
 }
 

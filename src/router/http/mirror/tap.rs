@@ -17,9 +17,13 @@ use tokio::sync::oneshot;
 /// The copying end of a mirrored body.
 #[derive(Debug)]
 pub(in crate::router::http) struct Tap {
+    /// What was copied so far.
     buf: Vec<u8>,
+    /// The most it may hold.
     cap: usize,
+    /// The copy's task; `None` once the copy was given up or handed over.
     tx: Option<oneshot::Sender<Vec<u8>>>,
+    /// The route's policy, for the counters.
     policy: Arc<RoutePolicy>,
 }
 
@@ -96,7 +100,9 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for Tee<'_, W> {
 
 /// A request body whose data is copied into a [`Tap`] as it is read.
 pub(in crate::router::http) struct TapBody {
+    /// The request body.
     inner: UpstreamBody,
+    /// The copy, until the body is over.
     tap: Option<Box<Tap>>,
 }
 
