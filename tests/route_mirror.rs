@@ -177,3 +177,38 @@ async fn a_mirror_that_refuses_connections_fails_copies_not_requests() {
     .await;
     assert_eq!(failed, Some(20.0));
 }
+
+#[tokio::test]
+async fn an_http2_request_to_an_h2c_service_is_mirrored_as_http1_with_its_body() {
+    let (primary, primary_seen) = policy::h2c_backend("primary", 200).await;
+    let (mirror, mirror_seen) = raw_backend("mirror", Answer::Status(200)).await;
+    let (_app, addr) = start(&format!(
+        "{}{}[[routes]]\nservice = \"p\"\n[routes.mirror]\nservice = \"m\"\n",
+        service("p", &[primary], "upstream_protocol = \"h2c\""),
+        service("m", &[mirror], "")
+    ))
+    .await;
+    let mut client = policy::h2_client(addr).await;
+    let req = hyper::Request::post("http://g.test/pkg.Svc/Call?x=1")
+        .header("content-type", "application/grpc")
+        .body(http_body_util::Full::new(bytes::Bytes::from_static(
+            b"grpc!",
+        )))
+        .unwrap();
+    let resp = client.send_request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    until_requests(&mirror_seen, 1).await;
+    assert_eq!(primary_seen.requests(), 1);
+    let (head, body) = nth(&mirror_seen, 0);
+    assert!(
+        head.starts_with("POST /pkg.Svc/Call?x=1 HTTP/1.1\r\n"),
+        "{head}"
+    );
+    assert!(head.contains("host: g.test\r\n"), "{head}");
+    assert!(
+        head.contains("content-type: application/grpc\r\n"),
+        "{head}"
+    );
+    assert!(head.ends_with("content-length: 5\r\n\r\n"), "{head}");
+    assert_eq!(body, b"grpc!");
+}

@@ -162,3 +162,29 @@ async fn a_put_with_a_body_is_not_retried_and_hypers_path_retries_like_the_fast_
     }
     assert!(bad_seen.requests() > before, "the 503 endpoint was tried");
 }
+
+#[tokio::test]
+async fn an_h2c_service_gets_the_same_retries_over_http2() {
+    let (bad, bad_seen) = policy::h2c_backend("bad", 503).await;
+    let (good, good_seen) = policy::h2c_backend("good", 200).await;
+    let (_app, addr) = start(&format!(
+        "{}[[routes]]\nservice = \"s\"\n[routes.retry]\nattempts = 2\non = [\"503\"]\nbudget = 100\n",
+        service("s", &[bad, good], "upstream_protocol = \"h2c\"")
+    ))
+    .await;
+    let mut client = policy::h2_client(addr).await;
+    for _ in 0..4 {
+        let req = Request::get("http://h2.test/r")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let resp = client.send_request(req).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let body = http_body_util::BodyExt::collect(resp.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        assert_eq!(&body[..], b"good 200");
+    }
+    assert_eq!(good_seen.requests(), 4);
+    assert!(bad_seen.requests() >= 1, "the 503 endpoint was tried");
+}

@@ -112,3 +112,57 @@ pub async fn raw_backend(name: &'static str, answer: Answer) -> (SocketAddr, Arc
     });
     (addr, seen)
 }
+
+/// An h2c (HTTP/2 without TLS) backend answering every request `status` with a body naming
+/// it; counts requests in `requests`.
+pub async fn h2c_backend(name: &'static str, status: u16) -> (SocketAddr, Arc<Seen>) {
+    use http_body_util::{BodyExt, Full};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Seen::default());
+    let state = Arc::clone(&seen);
+    tokio::spawn(async move {
+        loop {
+            let Ok((socket, _)) = listener.accept().await else {
+                return;
+            };
+            let state = Arc::clone(&state);
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let state = Arc::clone(&state);
+                        async move {
+                            let _ = req.into_body().collect().await;
+                            state.requests.fetch_add(1, Ordering::SeqCst);
+                            let mut resp = hyper::Response::new(Full::new(bytes::Bytes::from(
+                                format!("{name} {status}"),
+                            )));
+                            *resp.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+                            Ok::<_, std::convert::Infallible>(resp)
+                        }
+                    },
+                );
+                let _ =
+                    hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                        .serve_connection(hyper_util::rt::TokioIo::new(socket), svc)
+                        .await;
+            });
+        }
+    });
+    (addr, seen)
+}
+
+/// An HTTP/2 (prior knowledge) client connection to `addr`.
+pub async fn h2_client(
+    addr: SocketAddr,
+) -> hyper::client::conn::http2::SendRequest<http_body_util::Full<bytes::Bytes>> {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    send
+}
