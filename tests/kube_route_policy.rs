@@ -81,7 +81,8 @@ async fn mirror_target_and_proxy_next_upstream_annotations_take_effect() {
         "{head}"
     );
 
-    for _ in 0..4 {
+    // Three: within the budget's reserve whatever the scheduler's order (each may need a retry).
+    for _ in 0..3 {
         assert_eq!(
             raw_get(proxy.http, "flaky.test", "/").await.unwrap(),
             (200, "good".to_owned())
