@@ -223,12 +223,13 @@ impl Copy {
                 written: 0,
             },
             head_request: request.starts_with(b"HEAD "),
-            idempotent: false,
+            // So that a pooled connection the mirror had closed is retried, not failed.
+            idempotent: idempotent(request),
             timeout,
             on_head: |_: &head::Response<'_>| (),
         };
-        let none = RoutePolicy::default();
-        let Ok(sent) = attempts::send(&self.service, self.ip, None, &mut attempt, &none).await
+        let none = no_policy();
+        let Ok(sent) = attempts::send(&self.service, self.ip, None, &mut attempt, none).await
         else {
             return false;
         };
@@ -244,6 +245,21 @@ impl Copy {
         };
         tokio::time::timeout(timeout, drain).await.unwrap_or(false)
     }
+}
+
+/// The policy of a copy: none (the mirror service's own `connect_attempts`), shared.
+fn no_policy() -> &'static RoutePolicy {
+    static NONE: std::sync::OnceLock<RoutePolicy> = std::sync::OnceLock::new();
+    NONE.get_or_init(RoutePolicy::default)
+}
+
+/// Whether the method on a request line may be sent twice (RFC 9110 §9.2.2).
+fn idempotent(request: &[u8]) -> bool {
+    let method = request.split(|b| *b == b' ').next().unwrap_or_default();
+    matches!(
+        method,
+        b"GET" | b"HEAD" | b"OPTIONS" | b"TRACE" | b"PUT" | b"DELETE"
+    )
 }
 
 /// The request a copy sends: `head` (without framing) and `body` with its length, or `body`
@@ -283,5 +299,40 @@ impl RequestBody for Fixed<'_> {
 
     fn rewind(&mut self) {
         self.written = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_copy_with_a_separate_head_is_framed_by_its_length() {
+        let head = b"POST /x HTTP/1.1\r\nhost: a\r\n".to_vec();
+        assert_eq!(
+            whole(Some(head), b"abc".to_vec()),
+            b"POST /x HTTP/1.1\r\nhost: a\r\ncontent-length: 3\r\n\r\nabc"
+        );
+        // As written on the fast path: already whole.
+        assert_eq!(whole(None, b"raw".to_vec()), b"raw");
+    }
+
+    #[test]
+    fn only_idempotent_methods_may_be_sent_twice() {
+        assert!(idempotent(b"GET / HTTP/1.1\r\n"));
+        assert!(idempotent(b"DELETE /x HTTP/1.1\r\n"));
+        assert!(!idempotent(b"POST / HTTP/1.1\r\n"));
+        assert!(!idempotent(b"GETX / HTTP/1.1\r\n"));
+    }
+
+    #[test]
+    fn a_hyper_head_leaves_out_framing_fields_and_the_empty_line() {
+        let mut fields = HeaderMap::new();
+        fields.insert("host", http::HeaderValue::from_static("a.test"));
+        fields.insert(CONTENT_LENGTH, http::HeaderValue::from_static("3"));
+        assert_eq!(
+            head_of(&Method::PUT, "/p?q", &fields),
+            b"PUT /p?q HTTP/1.1\r\nhost: a.test\r\n"
+        );
     }
 }
