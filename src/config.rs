@@ -8,7 +8,7 @@
 
 pub mod file;
 mod ipvs;
-pub mod route_policy;
+pub mod upstream_policy;
 mod validate;
 mod validate_http;
 mod validate_udp;
@@ -126,7 +126,7 @@ pub struct RouteConfig {
     /// The `route` label of this route's metrics.
     pub name: Arc<str>,
     /// Retries, timeouts and mirroring.
-    pub policy: route_policy::RoutePolicyConfig,
+    pub upstream: upstream_policy::UpstreamPolicyConfig,
 }
 
 /// Access log format.

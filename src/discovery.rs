@@ -33,7 +33,7 @@
 //! names cannot contain `/`, so the two sources never collide.
 
 mod annotations;
-mod annotations_policy;
+mod annotations_upstream;
 mod ingress;
 mod kube;
 mod model;

@@ -30,11 +30,11 @@ mod http_routes;
 pub mod normalize;
 mod path_rules;
 mod pattern;
-mod route_policy;
 mod routes;
+mod upstream_policy;
 
 pub use host::{HostError, HostPattern, Hostname, MAX_HOST_LEN, MAX_LABEL_LEN};
 pub use http_routes::{HttpRoutes, RouteTarget};
 pub use normalize::{NormalizeOptions, TargetError, normalize_target, split_absolute};
-pub use route_policy::{Outcome, RetryBudget, RoutePolicy};
 pub use routes::{Conflict, Lookup, PathError, PathType, RouteTable, Rule};
+pub use upstream_policy::{Outcome, RetryBudget, UpstreamPolicy};

@@ -10,8 +10,8 @@ use crate::balance::Scheduler;
 use serde::Deserialize;
 use std::time::Duration;
 
-mod route_policy;
-pub use route_policy::{RawMirror, RawRetry, RawTimeouts};
+mod upstream_policy;
+pub use upstream_policy::{RawMirror, RawRetry, RawTimeouts};
 
 /// The whole configuration file.
 #[derive(Debug, Default, Deserialize)]

@@ -273,7 +273,7 @@ fn route(
             format!("invalid route name {name:?}: use 1-253 visible ASCII characters"),
         );
     }
-    let policy = super::route_policy::validate(
+    let policy = super::upstream_policy::validate(
         raw.retry.as_ref(),
         raw.timeouts.as_ref(),
         raw.mirror.as_ref(),
@@ -298,7 +298,7 @@ fn route(
         allow_sources,
         sticky_cookie: raw.sticky_cookie.as_deref().map(Arc::from),
         name: name.into(),
-        policy: policy?,
+        upstream: policy?,
     })
 }
 

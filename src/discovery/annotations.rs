@@ -100,7 +100,7 @@ pub(super) struct Annotations {
     /// Settings for the routes of this Ingress.
     pub(super) extras: RouteExtras,
     /// Mirroring and retries (`mirror-target`, `proxy-next-upstream*`).
-    pub(super) policy: super::annotations_policy::PolicyNotes,
+    pub(super) upstream: super::annotations_upstream::PolicyNotes,
     /// `name=value` (or `name`) of annotations not honoured: unknown, or a bad value.
     pub(super) unsupported: Vec<String>,
 }
@@ -136,9 +136,12 @@ pub(super) fn parse(annotations: Option<&BTreeMap<String, String>>) -> Annotatio
             "mirror-target"
             | "proxy-next-upstream"
             | "proxy-next-upstream-tries"
-            | "proxy-next-upstream-timeout" => {
-                super::annotations_policy::parse(name, value, &mut out.policy, &mut out.unsupported)
-            }
+            | "proxy-next-upstream-timeout" => super::annotations_upstream::parse(
+                name,
+                value,
+                &mut out.upstream,
+                &mut out.unsupported,
+            ),
             _ => None,
         };
         if ok.is_none() {

@@ -14,7 +14,7 @@
 //! whole by `App::apply` anyway. Secrets are parsed and checked once per resourceVersion.
 
 use super::annotations::{self, BackendSettings};
-use super::annotations_policy;
+use super::annotations_upstream;
 use super::report::Reporter;
 use super::state::{Key, Store, key_of};
 use super::translate::service_name;
@@ -89,7 +89,7 @@ pub(super) fn translate(ingresses: &[&Arc<Ingress>], input: Input<'_>) -> Ingres
                     None
                 }
             };
-        let policy = annotations_policy::route_policy(&notes.policy, &mut rep, |ns, b| {
+        let policy = annotations_upstream::upstream_policy(&notes.upstream, &mut rep, |ns, b| {
             backend(ns, b, input.services)
         });
         let mut rule_hosts = Vec::new();
@@ -127,7 +127,7 @@ pub(super) fn translate(ingresses: &[&Arc<Ingress>], input: Input<'_>) -> Ingres
                     allow_sources: notes.extras.allow_sources.clone(),
                     sticky_cookie: notes.extras.sticky_cookie.clone(),
                     name: Arc::clone(&origin),
-                    policy: policy.clone(),
+                    upstream: policy.clone(),
                 });
                 out.origins.push(Arc::clone(&origin));
             }

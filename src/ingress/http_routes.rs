@@ -27,7 +27,7 @@ pub struct RouteTarget {
     /// The `route` metric label.
     pub name: Arc<str>,
     /// Retries, timeouts and mirroring, with their live state.
-    pub policy: Arc<super::RoutePolicy>,
+    pub upstream: Arc<super::UpstreamPolicy>,
     /// Index of this target's metric handles in its [`HttpRoutes`].
     metrics: usize,
 }
@@ -40,7 +40,7 @@ impl RouteTarget {
             redirect_https,
             allow_sources: Arc::from([]),
             sticky_cookie: None,
-            policy: Arc::default(),
+            upstream: Arc::default(),
             name: name.into(),
             metrics,
         }
@@ -103,8 +103,8 @@ impl HttpRoutes {
                     max_body_bytes: r.max_body_bytes,
                     allow_sources: r.allow_sources.clone().into(),
                     sticky_cookie: r.sticky_cookie.clone(),
-                    policy: Arc::new(super::RoutePolicy::new(
-                        r.policy.clone(),
+                    upstream: Arc::new(super::UpstreamPolicy::new(
+                        r.upstream.clone(),
                         Arc::clone(&r.name),
                     )),
                     ..RouteTarget::new(

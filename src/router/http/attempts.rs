@@ -13,7 +13,7 @@ use super::reply::{Local, upstream_error};
 use super::retry::{self, Replay};
 use super::sticky;
 use crate::http1::head;
-use crate::ingress::{Outcome, RoutePolicy};
+use crate::ingress::{Outcome, UpstreamPolicy};
 use crate::service_table::{ActiveGuard, Endpoint, Service};
 use crate::upstream::blame::{self, Blame};
 use crate::upstream::http::{HttpClient, UpstreamBody, UpstreamError};
@@ -96,7 +96,7 @@ pub(super) async fn send<'a, A: Attempt>(
     client: IpAddr,
     sticky: Option<&str>,
     attempt: &mut A,
-    policy: &RoutePolicy,
+    policy: &UpstreamPolicy,
 ) -> Result<Sent<'a, A::Response>, Failed> {
     let tries = tries(service, client, sticky, attempt, policy);
     match policy.config.timeouts.request {
@@ -120,7 +120,7 @@ async fn tries<'a, A: Attempt>(
     client: IpAddr,
     sticky: Option<&str>,
     attempt: &mut A,
-    policy: &RoutePolicy,
+    policy: &UpstreamPolicy,
 ) -> Result<Sent<'a, A::Response>, Failed> {
     let config = &service.config;
     let retry_policy = policy.config.retry.as_ref();

@@ -198,7 +198,7 @@ pub(super) struct Request {
     /// The route's affinity cookie name and the value the request carries.
     pub sticky: Option<(Arc<str>, Option<String>)>,
     /// The route's retries and timeouts.
-    pub policy: Arc<crate::ingress::RoutePolicy>,
+    pub policy: Arc<crate::ingress::UpstreamPolicy>,
     /// Copies the body for the route's mirror, if it mirrors this request.
     pub mirror: Option<Box<super::mirror::Tap>>,
     /// For the access log and the metrics.

@@ -18,7 +18,7 @@ use super::clients;
 use super::conn::Conn;
 use crate::http1::head;
 use crate::http1::io::poll_write_all;
-use crate::ingress::{Outcome, RoutePolicy, RouteTarget};
+use crate::ingress::{Outcome, RouteTarget, UpstreamPolicy};
 use crate::service_table::{Service, Snapshot};
 use crate::upstream::http::UpstreamBody;
 use crate::upstream::pool::{Exchanged, PoolBody, RequestBody, SendFailure};
@@ -60,7 +60,7 @@ pub(super) fn fire_with_body(
     length: Option<u64>,
     head: impl FnOnce() -> Option<Vec<u8>>,
 ) -> Option<Box<Tap>> {
-    let mirror = target.policy.config.mirror.as_ref()?;
+    let mirror = target.upstream.config.mirror.as_ref()?;
     let max = mirror.max_body_bytes;
     let copy = start(conn, snapshot, target, length.is_none_or(|n| n <= max))?;
     let (tx, rx) = oneshot::channel();
@@ -83,7 +83,7 @@ const WIRE_ALLOWANCE: usize = 64 * 1024;
 /// A copy's slot and upstream client, when the route mirrors this request, its body `fits`
 /// and a slot is free.
 fn start(conn: &Conn, snapshot: &Snapshot, target: &RouteTarget, fits: bool) -> Option<Copy> {
-    let policy = &target.policy;
+    let policy = &target.upstream;
     let mirror = policy.config.mirror.as_ref()?;
     if !policy.mirror_this() {
         return None;
@@ -136,7 +136,7 @@ pub(super) fn copy(
     upgrade: bool,
     head: impl FnOnce() -> Vec<u8>,
 ) -> UpstreamBody {
-    if upgrade || target.policy.config.mirror.is_none() {
+    if upgrade || target.upstream.config.mirror.is_none() {
         return body;
     }
     if body.is_end_stream() {
@@ -177,7 +177,7 @@ struct Copy {
     /// The mirror service.
     service: Arc<Service>,
     /// The route's policy, for the counters.
-    policy: Arc<RoutePolicy>,
+    policy: Arc<UpstreamPolicy>,
     /// The mirror service's client (one with a pool).
     client: Arc<crate::upstream::http::HttpClient>,
     /// The client's address, for the mirror's scheduler.
@@ -248,9 +248,9 @@ impl Copy {
 }
 
 /// The policy of a copy: none (the mirror service's own `connect_attempts`), shared.
-fn no_policy() -> &'static RoutePolicy {
-    static NONE: std::sync::OnceLock<RoutePolicy> = std::sync::OnceLock::new();
-    NONE.get_or_init(RoutePolicy::default)
+fn no_policy() -> &'static UpstreamPolicy {
+    static NONE: std::sync::OnceLock<UpstreamPolicy> = std::sync::OnceLock::new();
+    NONE.get_or_init(UpstreamPolicy::default)
 }
 
 /// Whether the method on a request line may be sent twice (RFC 9110 §9.2.2).

@@ -124,7 +124,7 @@ struct Forward<'a> {
     upgrade: Option<hyper::upgrade::OnUpgrade>,
     outgoing: Outgoing,
     /// The route's retries and timeouts.
-    policy: Arc<crate::ingress::RoutePolicy>,
+    policy: Arc<crate::ingress::UpstreamPolicy>,
 }
 
 /// The request as it goes out, by the way the service is reached.
@@ -241,7 +241,7 @@ fn prepare<'a>(
         sticky,
         upgrade: upgrade.map(|(_, on)| on),
         outgoing,
-        policy: Arc::clone(&target.policy),
+        policy: Arc::clone(&target.upstream),
     })
 }
 

@@ -1,5 +1,5 @@
 //! Whether a failed attempt is made again on another endpoint, by the route's retry policy
-//! (see [`crate::ingress::RoutePolicy`] for the budget that bounds how many are).
+//! (see [`crate::ingress::UpstreamPolicy`] for the budget that bounds how many are).
 //!
 //! Without a policy, as always: a failed connect, for a request that can be sent again (no
 //! body). With one, only the conditions it names, and the ones after which the endpoint may
@@ -7,7 +7,7 @@
 //! whose body was not streamed. Our own lack of descriptors is never retried: another
 //! endpoint would fail the same way.
 
-use crate::config::route_policy::{Condition, RetryConfig};
+use crate::config::upstream_policy::{Condition, RetryConfig};
 use crate::upstream::blame::Blame;
 use crate::upstream::http::UpstreamError;
 
@@ -47,7 +47,7 @@ pub(super) fn after_status(retry: Option<&RetryConfig>, status: u16, r: Replay) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::route_policy::RetryOn;
+    use crate::config::upstream_policy::RetryOn;
     use std::num::NonZeroU32;
     use std::time::Duration;
 

@@ -186,7 +186,7 @@ fn prepare(buf: &[u8], conn: &Conn, config: &ListenerConfig, out: &mut Vec<u8>) 
         client: ready.client,
         limit: ready.target.max_body_bytes,
         sticky: ready.sticky,
-        policy: Arc::clone(&ready.target.policy),
+        policy: Arc::clone(&ready.target.upstream),
         mirror,
         log: Logged::new(started, line, info, format),
     };

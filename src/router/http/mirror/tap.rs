@@ -4,7 +4,7 @@
 //! the endpoint's writer ([`Tee`]) and sees the request as written, head and framing
 //! included; on hyper's path it sits on the body ([`TapBody`]) and sees its data.
 
-use crate::ingress::{Outcome, RoutePolicy};
+use crate::ingress::{Outcome, UpstreamPolicy};
 use crate::upstream::http::UpstreamBody;
 use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
@@ -24,12 +24,16 @@ pub(in crate::router::http) struct Tap {
     /// The copy's task; `None` once the copy was given up or handed over.
     tx: Option<oneshot::Sender<Vec<u8>>>,
     /// The route's policy, for the counters.
-    policy: Arc<RoutePolicy>,
+    policy: Arc<UpstreamPolicy>,
 }
 
 impl Tap {
     /// A tap holding at most `cap` bytes, handing them to `tx`.
-    pub(super) fn new(cap: usize, tx: oneshot::Sender<Vec<u8>>, policy: Arc<RoutePolicy>) -> Tap {
+    pub(super) fn new(
+        cap: usize,
+        tx: oneshot::Sender<Vec<u8>>,
+        policy: Arc<UpstreamPolicy>,
+    ) -> Tap {
         Tap {
             buf: Vec::new(),
             cap,

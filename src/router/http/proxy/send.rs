@@ -5,7 +5,7 @@
 use super::{Conn, Forward, Outgoing};
 use crate::forward::{self, map_pairs};
 use crate::http1::head;
-use crate::ingress::RoutePolicy;
+use crate::ingress::UpstreamPolicy;
 use crate::router::http::attempts::{self, H1, Hyper};
 use crate::router::http::record::{ResponseBody, Tracked};
 use crate::router::http::reply::Local;
@@ -83,7 +83,7 @@ struct To<'a> {
     /// The client side of a requested protocol upgrade.
     upgrade: Option<hyper::upgrade::OnUpgrade>,
     /// The route's retries and timeouts.
-    policy: &'a RoutePolicy,
+    policy: &'a UpstreamPolicy,
 }
 
 impl To<'_> {

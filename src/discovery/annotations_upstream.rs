@@ -1,6 +1,6 @@
 //! The ingress-nginx annotations for mirroring and retries (`mirror-target`,
 //! `proxy-next-upstream`, `proxy-next-upstream-tries`, `proxy-next-upstream-timeout`), read
-//! into the route policy every route source shares ([`RoutePolicyConfig`]).
+//! into the route policy every route source shares ([`UpstreamPolicyConfig`]).
 //!
 //! nginx's retries have no budget: here every Ingress route with these annotations gets the
 //! default one (20 % of requests, 3 in reserve), so retries never multiply load. A mirror
@@ -10,8 +10,8 @@
 //! `https`, another path) is reported unsupported.
 
 use super::report::ObjectReport;
-use crate::config::route_policy::{
-    Condition, MAX_ATTEMPTS, MirrorConfig, RetryConfig, RetryOn, RoutePolicyConfig,
+use crate::config::upstream_policy::{
+    Condition, MAX_ATTEMPTS, MirrorConfig, RetryConfig, RetryOn, UpstreamPolicyConfig,
 };
 use k8s_openapi::api::networking::v1::{IngressBackend, IngressServiceBackend, ServiceBackendPort};
 use std::num::NonZeroU32;
@@ -116,11 +116,11 @@ fn mirror_target(value: &str) -> Option<(String, String, i32)> {
 /// The route policy of an Ingress's routes; a mirror Service that cannot be used is reported
 /// (`skip`, the routes keep working without a mirror). `backend` resolves a Service port as
 /// the Ingress's own backends are.
-pub(super) fn route_policy(
+pub(super) fn upstream_policy(
     notes: &PolicyNotes,
     rep: &mut ObjectReport<'_>,
     backend: impl Fn(&str, &IngressBackend) -> Result<Arc<str>, (&'static str, String)>,
-) -> RoutePolicyConfig {
+) -> UpstreamPolicyConfig {
     let retry = (notes.on.is_some() || notes.tries.is_some()).then(|| {
         let on = notes
             .on
@@ -161,9 +161,9 @@ pub(super) fn route_policy(
             }
         }
     });
-    RoutePolicyConfig {
+    UpstreamPolicyConfig {
         retry,
-        timeouts: crate::config::route_policy::RouteTimeouts {
+        timeouts: crate::config::upstream_policy::RouteTimeouts {
             request: notes.timeout,
             backend_request: None,
         },

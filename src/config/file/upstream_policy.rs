@@ -1,6 +1,6 @@
 //! The raw TOML of a route's retry, timeout and mirror settings (`[routes.retry]`,
 //! `[routes.timeouts]`, `[routes.mirror]`), checked into
-//! [`crate::config::route_policy`] types by validation. Kept apart from `file.rs` so the
+//! [`crate::config::upstream_policy`] types by validation. Kept apart from `file.rs` so the
 //! route table's other settings and these grow without touching each other.
 
 use serde::Deserialize;

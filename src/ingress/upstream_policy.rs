@@ -14,7 +14,7 @@
 //! is a count. A healthy route sits at a full reserve, so an isolated failure is always
 //! retried. A new snapshot starts each route with a full reserve again.
 
-use crate::config::route_policy::RoutePolicyConfig;
+use crate::config::upstream_policy::UpstreamPolicyConfig;
 use metrics::{Counter, counter};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -25,9 +25,9 @@ const TOKEN: i64 = 1000;
 
 /// A route's settings and their live state.
 #[derive(Debug)]
-pub struct RoutePolicy {
+pub struct UpstreamPolicy {
     /// The settings.
-    pub config: RoutePolicyConfig,
+    pub config: UpstreamPolicyConfig,
     /// Retries left to spend.
     pub budget: RetryBudget,
     /// The mirror's in-flight slots (empty without a mirror).
@@ -39,20 +39,20 @@ pub struct RoutePolicy {
     counters: OnceLock<Counters>,
 }
 
-impl Default for RoutePolicy {
+impl Default for UpstreamPolicy {
     fn default() -> Self {
-        RoutePolicy::new(RoutePolicyConfig::default(), Arc::from("-"))
+        UpstreamPolicy::new(UpstreamPolicyConfig::default(), Arc::from("-"))
     }
 }
 
 /// Two policies are equal when their settings are (the live state is not configuration).
-impl PartialEq for RoutePolicy {
+impl PartialEq for UpstreamPolicy {
     fn eq(&self, other: &Self) -> bool {
         self.config == other.config
     }
 }
 
-impl Eq for RoutePolicy {}
+impl Eq for UpstreamPolicy {}
 
 /// What became of a mirrored copy, or of a retry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,15 +73,15 @@ pub enum Outcome {
 #[derive(Debug)]
 struct Counters([Counter; 5]);
 
-impl RoutePolicy {
+impl UpstreamPolicy {
     /// The policy of the route named `route`.
-    pub fn new(config: RoutePolicyConfig, route: Arc<str>) -> RoutePolicy {
+    pub fn new(config: UpstreamPolicyConfig, route: Arc<str>) -> UpstreamPolicy {
         let min = config.retry.as_ref().map_or(0, |r| r.min_retries);
         let slots = config
             .mirror
             .as_ref()
             .map_or(0, |m| m.max_in_flight.get() as usize);
-        RoutePolicy {
+        UpstreamPolicy {
             config,
             budget: RetryBudget::new(min),
             mirror_slots: Arc::new(Semaphore::new(slots)),
@@ -164,7 +164,7 @@ fn cap(min_retries: u32) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::route_policy::{MirrorConfig, per_million};
+    use crate::config::upstream_policy::{MirrorConfig, per_million};
     use std::num::NonZeroU32;
 
     #[test]
@@ -213,16 +213,16 @@ mod tests {
     }
 
     fn mirrored(percent: f64, requests: u32) -> u32 {
-        let config = RoutePolicyConfig {
+        let config = UpstreamPolicyConfig {
             mirror: Some(MirrorConfig {
                 service: "m".into(),
                 per_million: per_million(percent).unwrap_or_default(),
                 max_in_flight: NonZeroU32::MIN,
                 max_body_bytes: 0,
             }),
-            ..RoutePolicyConfig::default()
+            ..UpstreamPolicyConfig::default()
         };
-        let policy = RoutePolicy::new(config, "r".into());
+        let policy = UpstreamPolicy::new(config, "r".into());
         (0..requests).map(|_| u32::from(policy.mirror_this())).sum()
     }
 

@@ -18,7 +18,7 @@ pub const MAX_ATTEMPTS: u32 = 10;
 
 /// What a route adds to how its requests are sent.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct RoutePolicyConfig {
+pub struct UpstreamPolicyConfig {
     /// Retries on named conditions, within a budget; `None`: the service's `connect_attempts`.
     pub retry: Option<RetryConfig>,
     /// Whole-request and per-attempt deadlines.
@@ -136,7 +136,7 @@ pub(super) fn validate(
     path: &str,
     service: &ServiceRef<'_>,
     issues: &mut Issues,
-) -> Option<RoutePolicyConfig> {
+) -> Option<UpstreamPolicyConfig> {
     let before = issues.len();
     let retry = retry.and_then(|r| validate_retry(r, &format!("{path}.retry"), issues));
     let timeouts = timeouts.map_or_else(RouteTimeouts::default, |t| {
@@ -151,7 +151,7 @@ pub(super) fn validate(
         )?),
         None => None,
     };
-    (issues.len() == before).then_some(RoutePolicyConfig {
+    (issues.len() == before).then_some(UpstreamPolicyConfig {
         retry,
         timeouts,
         mirror,
@@ -300,7 +300,7 @@ mod tests {
              [[routes]]\nservice = \"a\"\n[routes.retry]\non = [\"reset\"]\n\
              [routes.timeouts]\nbackend_request = \"2s\"\n[routes.mirror]\nservice = \"a\"\npercent = 5\n";
         let config = Config::parse(text, "t").unwrap_or_else(|e| panic!("{e}"));
-        let policy = &config.http.routes[0].policy;
+        let policy = &config.http.routes[0].upstream;
         let retry = policy
             .retry
             .as_ref()
