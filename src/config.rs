@@ -10,6 +10,7 @@ pub mod file;
 pub mod filters;
 mod ipvs;
 pub mod policy;
+pub mod upstream_policy;
 mod validate;
 mod validate_backends;
 mod validate_http;
@@ -150,6 +151,8 @@ pub struct RouteConfig {
     pub limits: crate::policy::limit::LimitConfig,
     /// `[routes.cors]`.
     pub cors: Option<crate::policy::cors::CorsConfig>,
+    /// Retries, timeouts and mirroring.
+    pub upstream: upstream_policy::UpstreamPolicyConfig,
 }
 
 /// Access log format.

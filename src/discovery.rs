@@ -34,6 +34,7 @@
 
 mod annotations;
 mod annotations_policy;
+mod annotations_upstream;
 mod backend_annotations;
 mod canary;
 mod edge;

@@ -35,9 +35,11 @@ pub mod normalize;
 mod path_rules;
 mod pattern;
 mod routes;
+mod upstream_policy;
 
 pub use backends::{BackendPolicy, HashOn, Role, RouteBackends, Split, WeightedService};
 pub use host::{HostError, HostPattern, Hostname, MAX_HOST_LEN, MAX_LABEL_LEN};
 pub use http_routes::{HttpRoutes, RouteTarget};
 pub use normalize::{NormalizeOptions, TargetError, normalize_target, split_absolute};
 pub use routes::{Conflict, Lookup, PathError, PathType, RouteTable, Rule};
+pub use upstream_policy::{Outcome, RetryBudget, UpstreamPolicy};

@@ -10,6 +10,9 @@ use crate::balance::Scheduler;
 use serde::Deserialize;
 use std::time::Duration;
 
+mod upstream_policy;
+pub use upstream_policy::{RawMirror, RawRetry, RawTimeouts};
+
 /// The whole configuration file.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -222,6 +225,15 @@ pub struct RawRoute {
     /// `[routes.cors]`: CORS answered at the proxy.
     #[serde(default)]
     pub cors: Option<super::policy::RawCors>,
+    /// `[routes.retry]`: retries on named conditions, within a budget.
+    #[serde(default)]
+    pub retry: Option<RawRetry>,
+    /// `[routes.timeouts]`: whole-request and per-attempt deadlines.
+    #[serde(default)]
+    pub timeouts: Option<RawTimeouts>,
+    /// `[routes.mirror]`: copies of the requests sent to another service.
+    #[serde(default)]
+    pub mirror: Option<RawMirror>,
 }
 
 /// One entry of a route's `backends`.

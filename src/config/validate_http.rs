@@ -303,6 +303,14 @@ fn route(
         issues,
     );
     let cors = super::policy::cors(raw.cors.as_ref(), path, issues);
+    let policy = super::upstream_policy::validate(
+        raw.retry.as_ref(),
+        raw.timeouts.as_ref(),
+        raw.mirror.as_ref(),
+        path,
+        service,
+        issues,
+    );
     let host = host?;
     let name = raw.name.clone().unwrap_or_else(|| {
         let shown = host
@@ -324,6 +332,7 @@ fn route(
         filters,
         limits,
         cors,
+        upstream: policy?,
     })
 }
 

@@ -33,6 +33,10 @@
 //! | `limit-connections` | route `max_connections_per_client` (requests in flight; 429, not 503) |
 //! | `limit-whitelist` | route `rate_limit.allow` (skips both limits) |
 //! | `enable-cors`, `cors-allow-origin`, `cors-allow-methods`, `cors-allow-headers`, `cors-expose-headers`, `cors-allow-credentials`, `cors-max-age` | route `cors` (ingress-nginx defaults: origin `*`, its method and header lists, credentials true, max-age 1728000); `cors-*` without `enable-cors: "true"` do nothing, as in ingress-nginx |
+//! | `mirror-target` | route `mirror` (100 %) when the URL names a cluster Service: `http://name.namespace.svc[.cluster.local][:port]`, path `$request_uri` or none |
+//! | `proxy-next-upstream` | route `retry.on`: `error` → connect-failure + reset, `timeout` → connect-failure + timeout, `http_502/503/504`, `off`; other tokens reported |
+//! | `proxy-next-upstream-tries` | route `retry.attempts` (`0`, nginx's "no limit", → 10), with the default budget |
+//! | `proxy-next-upstream-timeout` | route `timeouts.request` (seconds; `0` none) |
 //!
 //! The filter annotations are read in [`super::filter_notes`].
 //!
@@ -124,6 +128,8 @@ pub(super) struct Annotations {
     pub(super) filters: super::filter_notes::FilterNotes,
     /// `ssl-passthrough`.
     pub(super) ssl_passthrough: bool,
+    /// Mirroring and retries (`mirror-target`, `proxy-next-upstream*`).
+    pub(super) upstream: super::annotations_upstream::PolicyNotes,
     /// `name=value` (or `name`) of annotations not honoured: unknown, or a bad value.
     pub(super) unsupported: Vec<String>,
 }
@@ -164,6 +170,15 @@ pub(super) fn parse(annotations: Option<&BTreeMap<String, String>>) -> Annotatio
             | "canary-weight-total" => out.backends.set(name, value),
             "ssl-passthrough" => bool_value(value).map(|b| out.ssl_passthrough = b),
             "use-regex" => bool_value(value).map(|b| out.use_regex = b),
+            "mirror-target"
+            | "proxy-next-upstream"
+            | "proxy-next-upstream-tries"
+            | "proxy-next-upstream-timeout" => super::annotations_upstream::parse(
+                name,
+                value,
+                &mut out.upstream,
+                &mut out.unsupported,
+            ),
             name if super::annotations_policy::handles(name) => policy.read(name, value),
             _ => out.filters.read(name, value),
         };

@@ -14,6 +14,7 @@
 //! whole by `App::apply` anyway. Secrets are parsed and checked once per resourceVersion.
 
 use super::annotations::{self, BackendSettings};
+use super::annotations_upstream;
 use super::filter_notes::routes as filter_routes;
 use super::report::Reporter;
 use super::state::{Key, Store, key_of};
@@ -107,6 +108,9 @@ pub(super) fn translate(ingresses: &[&Arc<Ingress>], input: Input<'_>) -> Ingres
                     None
                 }
             };
+        let upstream = annotations_upstream::upstream_policy(&notes.upstream, &mut rep, |ns, b| {
+            backend(ns, b, input.services)
+        });
         let mut rule_hosts = Vec::new();
         let mut roots = Vec::new();
         for rule in spec.rules.iter().flatten() {
@@ -158,6 +162,7 @@ pub(super) fn translate(ingresses: &[&Arc<Ingress>], input: Input<'_>) -> Ingres
                     filters,
                     limits: notes.extras.limits.clone(),
                     cors: notes.extras.cors.clone(),
+                    upstream: upstream.clone(),
                 };
                 out.routes.push(route);
                 out.origins.push(Arc::clone(&origin));

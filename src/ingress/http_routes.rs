@@ -32,6 +32,8 @@ pub struct RouteTarget {
     pub filters: Option<Arc<super::filters::RouteFilters>>,
     /// Limits per client and CORS ([`crate::policy`]); `None`: neither.
     pub policy: Option<Arc<crate::policy::RoutePolicy>>,
+    /// Retries, timeouts and mirroring, with their live state.
+    pub upstream: Arc<super::UpstreamPolicy>,
     /// Index of this target's metric handles in its [`HttpRoutes`].
     metrics: usize,
 }
@@ -45,6 +47,7 @@ impl RouteTarget {
             allow_sources: Arc::from([]),
             sticky_cookie: None,
             filters: None,
+            upstream: Arc::default(),
             name: name.into(),
             backends: super::RouteBackends::default(),
             policy: None,
@@ -138,6 +141,10 @@ impl HttpRoutes {
                         &mut carried,
                         previous.map(|p| &p.carried),
                     ),
+                    upstream: Arc::new(super::UpstreamPolicy::new(
+                        r.upstream.clone(),
+                        Arc::clone(&r.name),
+                    )),
                     ..RouteTarget::new(
                         &r.service,
                         r.name.to_string(),

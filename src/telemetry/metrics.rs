@@ -50,6 +50,11 @@ pub const HTTP_UPSTREAM_ERRORS_TOTAL: &str = "switchyard_http_upstream_errors_to
 /// HTTP requests refused by a route's limits (429), per `route` and `reason` (`rate`: over
 /// the rate limit, `connections`: too many of the client's requests in flight).
 pub const HTTP_LIMITED_TOTAL: &str = "switchyard_http_limited_total";
+/// Mirrored request copies, per `route` and `result` (`sent`, `dropped`: no slot free,
+/// `failed`).
+pub const HTTP_MIRRORED_TOTAL: &str = "switchyard_http_mirrored_total";
+/// Retries, per `route` and `result` (`sent`, `budget_exhausted`: wanted but not allowed).
+pub const HTTP_RETRIES_TOTAL: &str = "switchyard_http_retries_total";
 /// Open HTTP connections, per `listener`.
 pub const HTTP_CONNECTIONS_ACTIVE: &str = "switchyard_http_connections_active";
 /// Config reloads by `result` (`ok` or `failed`).

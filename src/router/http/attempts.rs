@@ -1,16 +1,20 @@
 //! Sending a routed request to one of its service's endpoints: the endpoint the affinity
-//! cookie names or the scheduler picks, and on a failed connect the next one, while the
-//! request can be sent again (it has no body). Every failure counts for passive health and in
-//! the metrics, with the upstream to blame.
+//! cookie names or the scheduler picks, and after a failure the route retries ([`retry`]:
+//! by default a failed connect, while the request can be sent again) the next one, within
+//! the route's retry budget and whole-request timeout. This is the one retry loop of the
+//! HTTP path. Every failure counts for passive health and in the metrics, with the upstream
+//! to blame; a retried answer (a 503, say) is dropped unread, which closes its connection.
 //!
 //! How one attempt is made is an [`Attempt`]: on a pooled HTTP/1.1 connection ([`H1`], for
 //! both the fast path and hyper's requests), or through hyper-util's client ([`Hyper`], for
 //! `h2c` and `https` services).
 
 use super::reply::{Local, upstream_error};
+use super::retry::{self, Replay};
 use super::sticky;
 use crate::balance::Key;
 use crate::http1::head;
+use crate::ingress::{Outcome, UpstreamPolicy};
 use crate::service_table::{ActiveGuard, Endpoint, Service};
 use crate::upstream::blame::{self, Blame};
 use crate::upstream::http::{HttpClient, UpstreamBody, UpstreamError};
@@ -31,6 +35,12 @@ pub(super) trait Attempt {
 
     /// Whether the request can be sent again, to another endpoint (it has no body).
     fn replayable(&self) -> bool;
+
+    /// Whether the method may be sent twice.
+    fn idempotent(&self) -> bool;
+
+    /// The status of an answer.
+    fn status(response: &Self::Response) -> u16;
 }
 
 /// A request an endpoint answered.
@@ -53,6 +63,8 @@ pub(super) enum Failed {
     NoEndpoint,
     /// The last one tried failed so.
     Upstream(UpstreamError, SocketAddr),
+    /// The route's whole-request timeout passed.
+    Deadline,
 }
 
 impl Failed {
@@ -63,88 +75,139 @@ impl Failed {
                 Local::new(StatusCode::SERVICE_UNAVAILABLE, "no endpoint available\n")
             }
             Failed::Upstream(error, _) => upstream_error(error),
+            Failed::Deadline => Local::new(StatusCode::GATEWAY_TIMEOUT, "upstream timed out\n"),
         }
     }
 
     /// The endpoint that failed last.
     pub(super) fn endpoint(&self) -> Option<SocketAddr> {
         match self {
-            Failed::NoEndpoint => None,
+            Failed::NoEndpoint | Failed::Deadline => None,
             Failed::Upstream(_, address) => Some(*address),
         }
     }
 }
 
 /// Sends with `attempt` to an endpoint of `service` chosen for the affinity key `key` (and
-/// the affinity cookie value `sticky`), trying the next one after a failed connect while the request can
-/// be sent again, up to the service's `connect_attempts`.
+/// the affinity cookie value `sticky`), trying the next one after a failure the route's
+/// `policy` retries (see [`retry`]), up to its attempts (else the service's
+/// `connect_attempts`) while its budget allows, all within its whole-request timeout.
 pub(super) async fn send<'a, A: Attempt>(
     service: &'a Service,
     key: Key,
     sticky: Option<&str>,
     attempt: &mut A,
+    policy: &UpstreamPolicy,
+) -> Result<Sent<'a, A::Response>, Failed> {
+    let tries = tries(service, key, sticky, attempt, policy);
+    match policy.config.timeouts.request {
+        Some(limit) => tokio::time::timeout(limit, tries)
+            .await
+            .unwrap_or(Err(Failed::Deadline)),
+        None => tries.await,
+    }
+}
+
+/// What the last attempt came to.
+enum Last<'a, R> {
+    /// An answer a retry may replace.
+    Answered(Sent<'a, R>),
+    /// A failure, and whether it is retried.
+    Failed(UpstreamError, SocketAddr, bool),
+}
+
+async fn tries<'a, A: Attempt>(
+    service: &'a Service,
+    key: Key,
+    sticky: Option<&str>,
+    attempt: &mut A,
+    policy: &UpstreamPolicy,
 ) -> Result<Sent<'a, A::Response>, Failed> {
     let config = &service.config;
-    let replayable = attempt.replayable();
-    let mut attempts_left = if replayable {
-        config.connect_attempts.get()
-    } else {
-        1
+    let retry_policy = policy.config.retry.as_ref();
+    let replay = Replay {
+        replayable: attempt.replayable(),
+        idempotent: attempt.idempotent(),
+    };
+    let limit = match retry_policy {
+        Some(p) => {
+            policy.budget.deposit(p.budget_percent, p.min_retries);
+            p.attempts.get()
+        }
+        None => config.connect_attempts.get(),
     };
     let mut tried: Vec<usize> = Vec::new();
-    let mut last = None;
-    while attempts_left > 0 {
-        attempts_left -= 1;
+    let mut last: Option<Last<'a, A::Response>> = None;
+    for n in 0..limit {
+        if n > 0 && !matches!(last, Some(Last::Answered(_) | Last::Failed(_, _, true))) {
+            break;
+        }
         let pinned = sticky.and_then(|id| sticky::endpoint(service, id, &tried));
         let Some(i) = pinned.or_else(|| service.pick(key, &tried)) else {
             break;
         };
+        if n > 0 && retry_policy.is_some() {
+            if !policy.budget.withdraw() {
+                policy.count(Outcome::RetryDenied);
+                break;
+            }
+            policy.count(Outcome::RetrySent);
+        }
+        // A retried answer is dropped here: its connection closes, its body unread.
+        drop(last.take());
         tried.push(i);
         let endpoint = &service.endpoints[i];
         let busy = endpoint.state.open();
         match attempt.send(endpoint).await {
             Ok(response) => {
                 endpoint.state.record_success();
-                return Ok(Sent {
+                let sent = Sent {
                     response,
                     endpoint,
                     busy,
                     pinned: pinned.is_some(),
-                });
+                };
+                let status = A::status(&sent.response);
+                if !retry::after_status(retry_policy, status, replay) {
+                    return Ok(sent);
+                }
+                tracing::debug!(service = %config.name, endpoint = %endpoint.address, status, "retrying an answer");
+                last = Some(Last::Answered(sent));
             }
             Err(error) => {
-                service.live.metrics.http_upstream_error(error.reason());
-                let blame = error.blame();
-                // A client whose body broke, or our own lack of descriptors, says nothing
-                // about the endpoint's health.
-                if blame == Blame::Upstream
-                    && endpoint
-                        .state
-                        .record_failure(config.max_failures, config.failure_backoff)
-                {
-                    service.live.metrics.benched();
-                }
-                if blame == Blame::Ours {
-                    blame::warn_exhausted("http upstream connect", &error);
-                } else {
-                    tracing::warn!(service = %config.name, endpoint = %endpoint.address, %error,
-                        blame = blame.label(), "upstream request failed");
-                }
-                // Another endpoint would fail the same way when the fault is ours.
-                let retry = matches!(error, UpstreamError::Connect(_))
-                    && replayable
-                    && blame != Blame::Ours;
-                last = Some((error, endpoint.address));
-                if !retry {
-                    break;
-                }
+                failed(service, endpoint, &error);
+                let again = retry::after_error(retry_policy, &error, replay);
+                last = Some(Last::Failed(error, endpoint.address, again));
             }
         }
     }
-    Err(match last {
-        Some((error, address)) => Failed::Upstream(error, address),
-        None => Failed::NoEndpoint,
-    })
+    match last {
+        Some(Last::Answered(sent)) => Ok(sent),
+        Some(Last::Failed(error, address, _)) => Err(Failed::Upstream(error, address)),
+        None => Err(Failed::NoEndpoint),
+    }
+}
+
+/// Counts a failed attempt for the endpoint's passive health and in the metrics.
+fn failed(service: &Service, endpoint: &Endpoint, error: &UpstreamError) {
+    let config = &service.config;
+    service.live.metrics.http_upstream_error(error.reason());
+    let blame = error.blame();
+    // A client whose body broke, or our own lack of descriptors, says nothing about the
+    // endpoint's health.
+    if blame == Blame::Upstream
+        && endpoint
+            .state
+            .record_failure(config.max_failures, config.failure_backoff)
+    {
+        service.live.metrics.benched();
+    }
+    if blame == Blame::Ours {
+        blame::warn_exhausted("http upstream connect", error);
+    } else {
+        tracing::warn!(service = %config.name, endpoint = %endpoint.address, %error,
+            blame = blame.label(), "upstream request failed");
+    }
 }
 
 /// An attempt on a pooled HTTP/1.1 connection: `body` writes the request, `on_head` reads
@@ -158,7 +221,8 @@ pub(super) struct H1<'p, B, F> {
     pub head_request: bool,
     /// The method may be sent twice.
     pub idempotent: bool,
-    /// The service's `response_timeout`.
+    /// The deadline of one attempt: the route's `backend_request`, else the service's
+    /// `response_timeout`.
     pub timeout: Duration,
     /// Reads the final response head.
     pub on_head: F,
@@ -196,6 +260,14 @@ where
     fn replayable(&self) -> bool {
         self.body.can_resend()
     }
+
+    fn idempotent(&self) -> bool {
+        self.idempotent
+    }
+
+    fn status(response: &Exchanged<R>) -> u16 {
+        response.reply.status
+    }
 }
 
 /// An attempt through hyper-util's client (`h2c`, `https`).
@@ -212,7 +284,10 @@ pub(super) struct Hyper<'c> {
     pub body: Option<UpstreamBody>,
     /// Whether the body is empty (so the request can go to another endpoint).
     pub bodiless: bool,
-    /// The service's `response_timeout`.
+    /// The method may be sent twice.
+    pub idempotent: bool,
+    /// The deadline of one attempt: the route's `backend_request`, else the service's
+    /// `response_timeout`.
     pub timeout: Duration,
 }
 
@@ -237,6 +312,14 @@ impl Attempt for Hyper<'_> {
 
     fn replayable(&self) -> bool {
         self.bodiless
+    }
+
+    fn idempotent(&self) -> bool {
+        self.idempotent
+    }
+
+    fn status(response: &Response<Incoming>) -> u16 {
+        response.status().as_u16()
     }
 }
 

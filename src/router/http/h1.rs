@@ -201,6 +201,10 @@ pub(super) struct Request {
     pub key: crate::balance::Key,
     /// The route's filters (its response header edits).
     pub filters: Option<Arc<crate::ingress::filters::RouteFilters>>,
+    /// The route's retries and timeouts.
+    pub policy: Arc<crate::ingress::UpstreamPolicy>,
+    /// Copies the body for the route's mirror, if it mirrors this request.
+    pub mirror: Option<Box<super::mirror::Tap>>,
     /// For the access log and the metrics.
     pub log: Logged,
 }

@@ -8,7 +8,7 @@ use super::conn::Conn;
 use super::prepare::{self, Ready};
 use super::record::{CountIn, Record, ResponseBody};
 use super::route::{Asked, LogInfo};
-use super::{reply::Local, upgrade};
+use super::{mirror, reply::Local, upgrade};
 use crate::config::AccessLog;
 use crate::forward::{self, map_pairs};
 use crate::policy::cors::{CorsAsk, LazyAsk};
@@ -140,6 +140,8 @@ struct Forward<'a> {
     /// The client side of a requested protocol upgrade.
     upgrade: Option<hyper::upgrade::OnUpgrade>,
     outgoing: Outgoing,
+    /// The route's retries and timeouts.
+    policy: Arc<crate::ingress::UpstreamPolicy>,
 }
 
 /// The request as it goes out, by the way the service is reached.
@@ -223,6 +225,7 @@ fn prepare<'a>(
             .unwrap_or_else(|| PathAndQuery::from_static("/"))
     });
     let fields = || map_pairs(&parts.headers);
+    let upgrading = upgrade.is_some();
     let (outgoing, id) = if h1 {
         let mut head = Vec::with_capacity(512);
         head.extend_from_slice(parts.method.as_str().as_bytes());
@@ -230,6 +233,7 @@ fn prepare<'a>(
         head.extend_from_slice(path.as_str().as_bytes());
         head.extend_from_slice(b" HTTP/1.1\r\n");
         let id = forward::request(fields, &rw, &mut head);
+        let body = mirror::copy(conn, snapshot, target, body, upgrading, || head.clone());
         let logged = log_id(bytes_in, id);
         (
             Outgoing::H1(EncodeBody::new(head, &parts.method, body)),
@@ -238,6 +242,9 @@ fn prepare<'a>(
     } else {
         let mut headers = HeaderMap::new();
         let id = forward::request(fields, &rw, &mut headers);
+        let body = mirror::copy(conn, snapshot, target, body, upgrading, || {
+            mirror::head_of(&parts.method, path.as_str(), &headers)
+        });
         let logged = log_id(bytes_in, id);
         (
             Outgoing::Hyper {
@@ -263,6 +270,7 @@ fn prepare<'a>(
             .and_then(|f| f.response_headers.as_ref()),
         upgrade: upgrade.map(|(_, on)| on),
         outgoing,
+        policy: Arc::clone(&target.upstream),
     })
 }
 

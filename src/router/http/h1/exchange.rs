@@ -14,6 +14,7 @@ use crate::http1::io::{
 use crate::ingress::filters::RouteFilters;
 use crate::router::http::attempts::{self, H1};
 use crate::router::http::conn::Conn;
+use crate::router::http::mirror::{Tap, Tee};
 use crate::router::http::record::Record;
 use crate::router::http::reply::Local;
 use crate::router::http::sticky;
@@ -69,6 +70,8 @@ where
         sticky,
         key,
         filters,
+        policy,
+        mirror,
         mut log,
     } = request;
     let Some(pool) = upstream.pool() else {
@@ -80,18 +83,21 @@ where
     let mut out = std::mem::take(&mut scratch.out);
     let mut attempt = H1 {
         pool,
-        body: RelayBody::new(client, &scratch.head, framing, limit, up),
+        body: RelayBody::new(client, &scratch.head, framing, limit, up, mirror),
         head_request,
         idempotent,
-        timeout: config.response_timeout,
+        timeout: policy.attempt_timeout(config.response_timeout),
         on_head: |resp: &head::Response<'_>| {
             client_head(resp, response_edits(&filters), cors.as_ref(), &mut out)
         },
     };
     let sticky_id = sticky.as_ref().and_then(|(_, id)| id.as_deref());
-    let sent = attempts::send(&service, key, sticky_id, &mut attempt).await;
+    let sent = attempts::send(&service, key, sticky_id, &mut attempt, &policy).await;
     let H1 { body, .. } = attempt;
-    let RelayBody { relay, .. } = body;
+    let RelayBody { relay, mirror, .. } = body;
+    if let (Some(tap), true) = (mirror, relay.is_done()) {
+        tap.finish();
+    }
     // A request without a body is over once its head is read, sent or not (a failed
     // connect leaves the connection fit for the next request).
     let request_done = framing == Framing::Empty || relay.is_done();
@@ -298,6 +304,8 @@ pub(super) struct RelayBody<'c, S> {
     informational_written: usize,
     /// Whether anything was sent yet (else there is nothing to start over).
     touched: bool,
+    /// Copies what is written for the route's mirror (boxed: most requests have none).
+    mirror: Option<Box<Tap>>,
 }
 
 impl<'c, S: AsyncRead + AsyncWrite + Unpin> RelayBody<'c, S> {
@@ -307,6 +315,7 @@ impl<'c, S: AsyncRead + AsyncWrite + Unpin> RelayBody<'c, S> {
         framing: Framing,
         limit: Option<u64>,
         mut up: Vec<u8>,
+        mirror: Option<Box<Tap>>,
     ) -> Self {
         up.clear();
         up.reserve(SCRATCH.max(head.len()));
@@ -318,6 +327,7 @@ impl<'c, S: AsyncRead + AsyncWrite + Unpin> RelayBody<'c, S> {
             informational: Vec::new(),
             informational_written: 0,
             touched: false,
+            mirror,
         }
     }
 }
@@ -342,12 +352,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RequestBody for RelayBody<'_, S> {
             self.informational.clear();
             self.informational_written = 0;
         }
-        self.relay
-            .poll(cx, &mut *self.client, endpoint)
-            .map_err(|e| match e {
-                RelayError::Write(e) => SendFailure::Endpoint(e),
-                other => SendFailure::Source(Box::new(other)),
-            })
+        let relayed = match &mut self.mirror {
+            None => self.relay.poll(cx, &mut *self.client, endpoint),
+            Some(tap) => {
+                let mut tee = Tee {
+                    inner: endpoint,
+                    tap,
+                };
+                self.relay.poll(cx, &mut *self.client, &mut tee)
+            }
+        };
+        relayed.map_err(|e| match e {
+            RelayError::Write(e) => SendFailure::Endpoint(e),
+            other => SendFailure::Source(Box::new(other)),
+        })
     }
 
     fn informational(&mut self, head: &head::Response<'_>) {

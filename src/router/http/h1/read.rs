@@ -13,6 +13,7 @@ use crate::http1::io::Buffered;
 use crate::ingress::normalize;
 use crate::policy::cors::{CorsAsk, LazyAsk};
 use crate::router::http::conn::Conn;
+use crate::router::http::mirror;
 use crate::router::http::prepare;
 use crate::router::http::reply::Local;
 use crate::router::http::route::{Asked, LogInfo};
@@ -176,6 +177,16 @@ fn prepare(buf: &[u8], conn: &Conn, config: &ListenerConfig, out: &mut Vec<u8>) 
         req.connection,
     );
     let id = write_head(&req, &ready.forward, &rw, out);
+    let mirror = match req.framing {
+        Framing::Empty => {
+            mirror::fire(conn, &snapshot, ready.target, || out.clone());
+            None
+        }
+        Framing::Length(n) => {
+            mirror::fire_with_body(conn, &snapshot, ready.target, Some(n), || None)
+        }
+        _ => mirror::fire_with_body(conn, &snapshot, ready.target, None, || None),
+    };
     if line.is_some() {
         info.request_id = Some(id.to_value());
     }
@@ -190,6 +201,8 @@ fn prepare(buf: &[u8], conn: &Conn, config: &ListenerConfig, out: &mut Vec<u8>) 
         sticky: ready.sticky,
         key: ready.key,
         filters: ready.target.filters.clone(),
+        policy: Arc::clone(&ready.target.upstream),
+        mirror,
         log: Logged::new(started, line, info, format),
     };
     Prepared::Request {

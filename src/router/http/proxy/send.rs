@@ -6,6 +6,7 @@ use super::{Conn, Forward, Outgoing};
 use crate::forward::edits::HeaderEdits;
 use crate::forward::{self, map_pairs};
 use crate::http1::head;
+use crate::ingress::UpstreamPolicy;
 use crate::policy::cors::CorsReply;
 use crate::router::http::attempts::{self, H1, Hyper};
 use crate::router::http::record::{ResponseBody, Tracked};
@@ -36,6 +37,7 @@ pub(super) fn forward_request<'a>(
         response_headers,
         upgrade,
         outgoing,
+        policy,
     } = forward;
     async move {
         let to = To {
@@ -46,6 +48,7 @@ pub(super) fn forward_request<'a>(
             response_headers,
             upgrade,
             cors: cors.as_ref(),
+            policy: &policy,
         };
         match (outgoing, client.pool()) {
             (Outgoing::H1(body), Some(pool)) => via_pool(to, pool, body, &method, idempotent).await,
@@ -65,7 +68,8 @@ pub(super) fn forward_request<'a>(
                     headers,
                     body: Some(body),
                     bodiless,
-                    timeout: service.config.response_timeout,
+                    idempotent,
+                    timeout: policy.attempt_timeout(service.config.response_timeout),
                 };
                 via_hyper(to, attempt).await
             }
@@ -92,6 +96,8 @@ struct To<'a> {
     upgrade: Option<hyper::upgrade::OnUpgrade>,
     /// The route's CORS fields for the response.
     cors: Option<&'a CorsReply>,
+    /// The route's retries and timeouts.
+    policy: &'a UpstreamPolicy,
 }
 
 impl To<'_> {
@@ -122,13 +128,14 @@ async fn via_pool(
         body,
         head_request: method == Method::HEAD,
         idempotent,
-        timeout: config.response_timeout,
+        timeout: to.policy.attempt_timeout(config.response_timeout),
         on_head: move |resp: &head::Response<'_>| response_parts(resp, to.response_headers, cors),
     };
-    let sent = match attempts::send(to.service, to.key, to.sticky_id(), &mut attempt).await {
-        Ok(sent) => sent,
-        Err(failed) => return (failed.reply().into_response(), failed.endpoint()),
-    };
+    let sent =
+        match attempts::send(to.service, to.key, to.sticky_id(), &mut attempt, to.policy).await {
+            Ok(sent) => sent,
+            Err(failed) => return (failed.reply().into_response(), failed.endpoint()),
+        };
     let Exchanged {
         head: (mut parts, switched_to),
         reply,
@@ -160,10 +167,11 @@ async fn via_hyper(
     mut to: To<'_>,
     mut attempt: Hyper<'_>,
 ) -> (Response<ResponseBody>, Option<SocketAddr>) {
-    let sent = match attempts::send(to.service, to.key, to.sticky_id(), &mut attempt).await {
-        Ok(sent) => sent,
-        Err(failed) => return (failed.reply().into_response(), failed.endpoint()),
-    };
+    let sent =
+        match attempts::send(to.service, to.key, to.sticky_id(), &mut attempt, to.policy).await {
+            Ok(sent) => sent,
+            Err(failed) => return (failed.reply().into_response(), failed.endpoint()),
+        };
     let mut response = sent.response;
     let switched_to = response.headers().get(UPGRADE).cloned();
     let mut headers = HeaderMap::new();
