@@ -8,6 +8,7 @@
 
 pub mod file;
 mod ipvs;
+mod matches;
 mod validate;
 mod validate_http;
 mod validate_udp;
@@ -114,6 +115,8 @@ pub struct RouteConfig {
     pub path: String,
     /// How to match it.
     pub path_type: crate::ingress::PathType,
+    /// Method, header and query conditions; all must hold (none by default).
+    pub conditions: crate::ingress::Conditions,
     /// Target service name.
     pub service: Arc<str>,
     /// Largest request body; larger gets 413.

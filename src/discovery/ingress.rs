@@ -118,6 +118,7 @@ pub(super) fn translate(ingresses: &[&Arc<Ingress>], input: Input<'_>) -> Ingres
                     host: host.clone(),
                     path: p.path.clone().unwrap_or_else(|| "/".to_owned()),
                     path_type,
+                    conditions: Default::default(),
                     service,
                     max_body_bytes: notes.max_body_bytes.flatten(),
                     allow_sources: notes.extras.allow_sources.clone(),

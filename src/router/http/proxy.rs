@@ -152,6 +152,7 @@ fn prepare<'a>(
         authority: authority.as_ref().and_then(|v| v.to_str().ok()),
         target: req.uri().path_and_query().map_or("/", |p| p.as_str()),
         length: declared_length(req.headers()),
+        fields: req.headers(),
     };
     let cookies = req.headers().get_all(COOKIE);
     let Ready {

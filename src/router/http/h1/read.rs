@@ -143,6 +143,7 @@ fn prepare(buf: &[u8], conn: &Conn, config: &ListenerConfig, out: &mut Vec<u8>) 
             Framing::Length(n) => Some(n),
             _ => None,
         },
+        fields: &req.fields,
     };
     let cookies = req
         .fields
