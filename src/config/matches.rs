@@ -51,6 +51,7 @@ pub(super) fn conditions(
 
 fn entries(raw: &[RawMatch], path: &str, header: bool, issues: &mut Issues) -> Vec<NamedMatch> {
     let mut out: Vec<NamedMatch> = Vec::new();
+    let mut names: Vec<String> = Vec::new();
     for (i, entry) in raw.iter().enumerate() {
         let at = format!("{path}[{i}]");
         let name = if header {
@@ -65,10 +66,11 @@ fn entries(raw: &[RawMatch], path: &str, header: bool, issues: &mut Issues) -> V
             );
         } else if name.is_empty() {
             issues.push(format!("{at}.name"), "must not be empty");
-        } else if let Some(j) = out.iter().position(|m| *m.name == *name) {
+        } else if let Some(j) = names.iter().position(|n| *n == name) {
             let what = if header { "headers" } else { "query" };
             issues.push(format!("{at}.name"), format!("repeats {what}[{j}]"));
         }
+        names.push(name.clone());
         if let Some(value) = entry_value(entry, &at, issues) {
             out.push(NamedMatch {
                 name: name.into(),

@@ -45,10 +45,25 @@ pub fn full_match_regex(pattern: &str) -> Result<regex::bytes::Regex, MatchError
             .size_limit(REGEX_SIZE_LIMIT)
             .nest_limit(REGEX_NEST_LIMIT)
             .build()
-            .map_err(|e| MatchError::Regex(e.to_string()))
+            .map_err(|e| MatchError::Regex(one_line(&e.to_string())))
     };
     build(pattern)?;
     build(&format!("^(?:{pattern})$"))
+}
+
+/// The `regex` crate's multi-line syntax error (pattern, caret, `error: ...`) as one line, so
+/// that `check` prints one line per problem: `unclosed group (at byte 3)`.
+pub(super) fn one_line(message: &str) -> String {
+    let Some((_, kind)) = message.rsplit_once("\nerror: ") else {
+        return message.replace('\n', " ");
+    };
+    let caret = message
+        .lines()
+        .find(|l| l.trim() == "^" || l.trim().starts_with('^') && l.trim().ends_with('^'));
+    match caret.and_then(|l| l.find('^')) {
+        Some(at) => format!("{} (at byte {})", kind.trim(), at.saturating_sub(4)),
+        None => kind.trim().to_owned(),
+    }
 }
 
 /// Header values of a request, by name. Implemented by both request representations.

@@ -37,7 +37,7 @@ pub fn path_regex(pattern: &str) -> Result<regex::Regex, MatchError> {
             .size_limit(REGEX_SIZE_LIMIT)
             .nest_limit(REGEX_NEST_LIMIT)
             .build()
-            .map_err(|e| MatchError::Regex(e.to_string()))
+            .map_err(|e| MatchError::Regex(super::matches::one_line(&e.to_string())))
     };
     build(pattern)?;
     build(&anchored(pattern))
