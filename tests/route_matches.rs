@@ -66,14 +66,22 @@ async fn send(
     (code, body)
 }
 
+/// Method, target, headers and the exact body expected.
+type Case = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    &'static str,
+);
+
 #[tokio::test]
 async fn method_header_query_and_regex_rules_pick_their_backends() {
     let (_app, addr) = start_all().await;
-    let canary = [("x-env", "canary"), ("X-ID", "42")];
-    let cases: &[(&str, &str, &[(&str, &str)], &str)] = &[
+    const CANARY: &[(&str, &str)] = &[("x-env", "canary"), ("X-ID", "42")];
+    let cases: &[Case] = &[
         ("GET", "/", &[], "stable GET / 0"),
         ("POST", "/", &[], "writes POST / 0"),
-        ("GET", "/a/b", &canary, "canary GET /a/b 0"),
+        ("GET", "/a/b", CANARY, "canary GET /a/b 0"),
         // The regex must match the whole value; exact values are case-sensitive.
         (
             "GET",
@@ -90,8 +98,8 @@ async fn method_header_query_and_regex_rules_pick_their_backends() {
         ("GET", "/?v=2", &[], "v2 GET /?v=2 0"),
         ("GET", "/?v=3&v=2", &[], "stable GET /?v=3&v=2 0"),
         // A method match beats header matches, which beat query matches.
-        ("POST", "/?v=2", &canary, "writes POST /?v=2 0"),
-        ("GET", "/?v=2", &canary, "canary GET /?v=2 0"),
+        ("POST", "/?v=2", CANARY, "writes POST /?v=2 0"),
+        ("GET", "/?v=2", CANARY, "canary GET /?v=2 0"),
         // The regex path comes before the prefix `/` and must match the whole path.
         ("GET", "/items/17", &[], "items GET /items/17 0"),
         ("POST", "/items/17", &[], "items POST /items/17 0"),
