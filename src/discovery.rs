@@ -36,6 +36,7 @@ mod annotations;
 mod ingress;
 mod kube;
 mod model;
+mod regex_path;
 mod report;
 mod state;
 mod status;

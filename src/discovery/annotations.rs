@@ -18,6 +18,7 @@
 //! | `load-balance` | service `scheduler`: round_robin → rr, least_conn → lc, ewma → twos |
 //! | `whitelist-source-range`, `allowlist-source-range` | route extras (`allow_sources`) |
 //! | `affinity: cookie`, `session-cookie-name` | route extras (`sticky_cookie`) |
+//! | `use-regex` | the Ingress's `Prefix` and `ImplementationSpecific` paths become `RegularExpression` paths `(?i:PATH)(?s:.*)`: as nginx's `location ~* "^PATH"`, case-insensitive and anchored at the start only, longest pattern first, before every prefix; `Exact` paths stay exact. Differences: only the annotated Ingress's paths become regexes (ingress-nginx turns every path of the host into one), and the syntax is the `regex` crate's (no look-around or backreferences: such a path is skipped, reason `invalid_path`) |
 //!
 
 use crate::balance::Scheduler;
@@ -95,6 +96,8 @@ pub(super) struct Annotations {
     pub(super) backend: BackendSettings,
     /// Settings for the routes of this Ingress.
     pub(super) extras: RouteExtras,
+    /// `use-regex`: prefix paths are nginx regex locations.
+    pub(super) use_regex: bool,
     /// `name=value` (or `name`) of annotations not honoured: unknown, or a bad value.
     pub(super) unsupported: Vec<String>,
 }
@@ -127,6 +130,7 @@ pub(super) fn parse(annotations: Option<&BTreeMap<String, String>>) -> Annotatio
             }
             "affinity" => (value == "cookie").then(|| affinity_cookie = true),
             "session-cookie-name" => cookie_name(value).map(|c| cookie = Some(c)),
+            "use-regex" => bool_value(value).map(|b| out.use_regex = b),
             _ => None,
         };
         if ok.is_none() {

@@ -111,12 +111,18 @@ pub(super) fn translate(ingresses: &[&Arc<Ingress>], input: Input<'_>) -> Ingres
                         continue;
                     }
                 };
+                let path = p.path.clone().unwrap_or_else(|| "/".to_owned());
+                let Some((path, path_type)) =
+                    super::regex_path::apply(notes.use_regex, path, path_type, &mut rep)
+                else {
+                    continue;
+                };
                 let Some(service) = resolve(&p.backend, &mut rep) else {
                     continue;
                 };
                 out.routes.push(RouteConfig {
                     host: host.clone(),
-                    path: p.path.clone().unwrap_or_else(|| "/".to_owned()),
+                    path,
                     path_type,
                     conditions: Default::default(),
                     service,

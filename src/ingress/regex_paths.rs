@@ -43,6 +43,13 @@ pub fn path_regex(pattern: &str) -> Result<regex::Regex, MatchError> {
     build(&anchored(pattern))
 }
 
+/// The `RegularExpression` pattern that matches what an ingress-nginx `use-regex` location
+/// (`location ~* "^PATH"`) matches: case-insensitive and anchored at the start only, so
+/// `PATH` followed by anything. Compile it with [`path_regex`] to check it.
+pub fn nginx_location(path: &str) -> String {
+    format!("(?i:{path})(?s:.*)")
+}
+
 fn anchored(pattern: &str) -> String {
     format!("^(?:{pattern})$")
 }
