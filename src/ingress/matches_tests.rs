@@ -2,7 +2,7 @@
 //! order, regex anchoring and order, and the fall-through to shorter paths.
 
 use super::*;
-use crate::ingress::{Conflict, HostPattern, Hostname, PathError, PathType, RouteTable, Rule};
+use crate::ingress::{Conflict, HostPattern, Hostname, PathType, RouteTable, Rule};
 use PathType::{Exact, Prefix, RegularExpression};
 
 fn exact(name: &str, value: &str) -> NamedMatch {
@@ -348,45 +348,6 @@ fn identical_conditions_are_duplicates_and_different_ones_coexist() {
         .collect();
     assert_eq!(rules, vec![(2, 0), (4, 3)]);
     assert_eq!(send(&t, "GET", "/r", &[]), "plain");
-}
-
-#[test]
-fn bad_and_oversized_regexes_are_refused() {
-    let (_, conflicts) = RouteTable::build(
-        vec![
-            rule("/(", RegularExpression, Conditions::default(), "bad"),
-            rule(
-                "/\\w{1000}",
-                RegularExpression,
-                Conditions::default(),
-                "big",
-            ),
-        ],
-        vec![],
-        None,
-    );
-    assert_eq!(conflicts.len(), 2);
-    for c in &conflicts {
-        assert!(
-            matches!(
-                c,
-                Conflict::Invalid {
-                    reason: PathError::Regex { .. },
-                    ..
-                }
-            ),
-            "{c}"
-        );
-    }
-    assert!(
-        conflicts[1].to_string().contains("size limit"),
-        "{}",
-        conflicts[1]
-    );
-    assert!(matches!(
-        full_match_regex(&"a".repeat(MAX_PATTERN_LEN + 1)),
-        Err(MatchError::TooLong(_))
-    ));
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! Precedence, which the Gateway API leaves to implementations: after `Exact` and before every
 //! prefix (as Envoy Gateway and ingress-nginx order them), and among patterns the longer one
 //! (in bytes, as written) first, then input order; rules sharing one pattern are ordered by
-//! their conditions like any other ([`RouteList`]).
+//! their conditions like any other (`route_list.rs`).
 //!
 //! Why one combined automaton: a group may hold many patterns, and testing them one by one
 //! would cost one regex search each. All of a group's patterns are compiled into one
@@ -143,5 +143,52 @@ impl<T> RegexPaths<T> {
         }
         rest.filter(|e| e.regex.is_match(path))
             .find_map(|e| e.routes.pick(request))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::matches::{MAX_PATTERN_LEN, MatchError, full_match_regex};
+    use crate::ingress::{Conditions, Conflict, PathError, PathType, RouteTable, Rule};
+
+    fn rule(path: &str, to: &'static str) -> Rule<&'static str> {
+        Rule {
+            host: None,
+            path: path.to_owned(),
+            path_type: PathType::RegularExpression,
+            backend: to,
+            conditions: Conditions::default(),
+        }
+    }
+
+    #[test]
+    fn bad_and_oversized_regexes_are_refused() {
+        let (_, conflicts) = RouteTable::build(
+            vec![rule("/(", "bad"), rule(r"/\w{1000}", "big")],
+            vec![],
+            None,
+        );
+        assert_eq!(conflicts.len(), 2);
+        for c in &conflicts {
+            assert!(
+                matches!(
+                    c,
+                    Conflict::Invalid {
+                        reason: PathError::Regex { .. },
+                        ..
+                    }
+                ),
+                "{c}"
+            );
+        }
+        assert!(
+            conflicts[1].to_string().contains("size limit"),
+            "{}",
+            conflicts[1]
+        );
+        assert!(matches!(
+            full_match_regex(&"a".repeat(MAX_PATTERN_LEN + 1)),
+            Err(MatchError::TooLong(_))
+        ));
     }
 }

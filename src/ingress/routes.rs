@@ -16,6 +16,11 @@
 //!   has lost its trailing slashes (`/foo/` counts as `/foo`); on a tie `Exact` wins. Among
 //!   matching prefixes, more bytes always means more elements, so this is the element count
 //!   the documentation speaks of.
+//! - **Regular expressions and conditions.** `RegularExpression` paths (not in the Ingress
+//!   API; the Gateway API's spelling) are tried after `Exact` and before every prefix
+//!   ([`super::regex_paths`]). A rule may add [`Conditions`] (method, headers, query); rules
+//!   sharing a path are tried in the Gateway API's order of matches, and when all of them fail
+//!   the search goes on with the next candidate path, down to `/` ([`super::host_group`]).
 //! - **Misses.** No path in the group: the group's host default, else the global default, else
 //!   [`Lookup::NoPath`]. No group at all: the global default, else [`Lookup::NoHost`].
 //!
@@ -33,7 +38,8 @@
 //! safe).
 //!
 //! Two rules that would route the same requests (same host pattern, same path once normalised,
-//! both `Exact` or both prefix-like) cannot both be served: the first in input order wins, like
+//! both `Exact` or both prefix-like or the same pattern, and identical conditions) cannot both
+//! be served: the first in input order wins, like
 //! the oldest Ingress does in most controllers, and the later one comes back as a [`Conflict`]
 //! for the caller to log or reject. Invalid rules are reported the same way, so one bad rule
 //! never stops the others.
