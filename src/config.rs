@@ -9,6 +9,7 @@
 pub mod file;
 pub mod filters;
 mod ipvs;
+mod matches;
 pub mod policy;
 pub mod upstream_policy;
 mod validate;
@@ -132,6 +133,8 @@ pub struct RouteConfig {
     pub path: String,
     /// How to match it.
     pub path_type: crate::ingress::PathType,
+    /// Method, header and query conditions; all must hold (none by default).
+    pub conditions: crate::ingress::Conditions,
     /// Target service name (empty for a route that only redirects).
     pub service: Arc<str>,
     /// Largest request body; larger gets 413.

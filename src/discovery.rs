@@ -42,6 +42,7 @@ mod filter_notes;
 mod ingress;
 mod kube;
 mod model;
+mod regex_path;
 mod report;
 mod state;
 mod status;

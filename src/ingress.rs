@@ -8,6 +8,10 @@
 //!   without a host; only that most specific host group is searched for a path;
 //! - within it the longest matching path wins, `Exact` before `Prefix` on a tie; `Prefix`
 //!   matches whole `/`-separated elements (`/aaa/bbb` matches `/aaa/bbb/ccc`, not `/aaa/bbbxyz`);
+//!   `RegularExpression` paths come after `Exact` and before every prefix;
+//! - rules may add [`Conditions`] (method, headers, query parameters); among rules for the same
+//!   path they are ordered as the Gateway API orders matches, and when all of a path's rules
+//!   fail their conditions the next shorter path is tried;
 //! - then the host's default backend, then the global default backend, then a 404
 //!   ([`Lookup::NoPath`] or [`Lookup::NoHost`]).
 //!
@@ -21,6 +25,9 @@
 //! ([`HostPattern`]: exact and one-label wildcard), `routes.rs` ([`PathType`], [`Rule`],
 //! [`RouteTable`], [`Lookup`]: the table, its build and its lookup; its module doc has the
 //! details), `path_rules.rs` (path validation, [`PathError`], [`Conflict`]),
+//! `host_group.rs`, `route_list.rs` and `regex_paths.rs` (a host's rules, the rules sharing
+//! one path, and `RegularExpression` paths), `matches.rs` and `query.rs` ([`Conditions`] on
+//! method, headers and query parameters, and their precedence),
 //! `http_routes.rs` ([`HttpRoutes`]: the config's routes built into a table of services, as a
 //! snapshot holds them), `normalize.rs` ([`normalize_target`], [`split_absolute`]: the one
 //! normalised form of a request target that routing, `allow_sources` and the backend all see),
@@ -30,16 +37,22 @@
 pub mod backends;
 pub mod filters;
 mod host;
+mod host_group;
 mod http_routes;
+pub mod matches;
 pub mod normalize;
 mod path_rules;
 mod pattern;
+mod query;
+pub mod regex_paths;
+mod route_list;
 mod routes;
 mod upstream_policy;
 
 pub use backends::{BackendPolicy, HashOn, Role, RouteBackends, Split, WeightedService};
 pub use host::{HostError, HostPattern, Hostname, MAX_HOST_LEN, MAX_LABEL_LEN};
 pub use http_routes::{HttpRoutes, RouteTarget};
+pub use matches::{Conditions, Fields, MatchError, NamedMatch, RequestView, ValueMatch};
 pub use normalize::{NormalizeOptions, TargetError, normalize_target, split_absolute};
 pub use routes::{Conflict, Lookup, PathError, PathType, RouteTable, Rule};
 pub use upstream_policy::{Outcome, RetryBudget, UpstreamPolicy};

@@ -177,9 +177,18 @@ pub struct RawRoute {
     /// Path to match.
     #[serde(default = "default_path")]
     pub path: String,
-    /// `Exact`, `Prefix` or `ImplementationSpecific`.
+    /// `Exact`, `Prefix`, `ImplementationSpecific` or `RegularExpression`.
     #[serde(default = "default_path_type")]
     pub path_type: crate::ingress::PathType,
+    /// Only requests with this method match.
+    #[serde(default)]
+    pub method: Option<String>,
+    /// Only requests with all these headers (exact `value` or `regex`) match.
+    #[serde(default)]
+    pub headers: Vec<super::matches::RawMatch>,
+    /// Only requests with all these query parameters (exact `value` or `regex`) match.
+    #[serde(default)]
+    pub query: Vec<super::matches::RawMatch>,
     /// Target: a service name, or the `ip:port` a service listens on (or `backends`).
     #[serde(default)]
     pub service: Option<String>,

@@ -311,6 +311,18 @@ fn route(
         service,
         issues,
     );
+    let conditions = super::matches::conditions(
+        raw.method.as_deref(),
+        &raw.headers,
+        &raw.query,
+        path,
+        issues,
+    );
+    if raw.path_type == crate::ingress::PathType::RegularExpression
+        && let Err(e) = crate::ingress::regex_paths::path_regex(&raw.path)
+    {
+        issues.push(format!("{path}.path"), e.to_string());
+    }
     let host = host?;
     let name = raw.name.clone().unwrap_or_else(|| {
         let shown = host
@@ -323,6 +335,7 @@ fn route(
         host,
         path: raw.path.clone(),
         path_type: raw.path_type,
+        conditions: conditions?,
         service: target?,
         max_body_bytes: raw.max_body_bytes,
         allow_sources,

@@ -37,6 +37,7 @@
 //! | `proxy-next-upstream` | route `retry.on`: `error` → connect-failure + reset, `timeout` → connect-failure + timeout, `http_502/503/504`, `off`; other tokens reported |
 //! | `proxy-next-upstream-tries` | route `retry.attempts` (`0`, nginx's "no limit", → 10), with the default budget |
 //! | `proxy-next-upstream-timeout` | route `timeouts.request` (seconds; `0` none) |
+//! | `use-regex` | the Ingress's `Prefix` and `ImplementationSpecific` paths become `RegularExpression` paths `(?i:PATH)(?s:.*)`: as nginx's `location ~* "^PATH"`, case-insensitive and anchored at the start only, longest pattern first, before every prefix; `Exact` paths stay exact. Differences: only the annotated Ingress's paths become regexes (ingress-nginx turns every path of the host into one), and the syntax is the `regex` crate's (no look-around or backreferences: such a path is skipped, reason `invalid_path`) |
 //!
 //! The filter annotations are read in [`super::filter_notes`].
 //!

@@ -149,10 +149,17 @@ pub(super) fn translate(ingresses: &[&Arc<Ingress>], input: Input<'_>) -> Ingres
                 if path == "/" {
                     roots.push((host.clone(), Arc::clone(&service)));
                 }
+                // After the rewrite and the passthrough roots, which read the path as written.
+                let Some((path, path_type)) =
+                    super::regex_path::apply(notes.use_regex, path, path_type, &mut rep)
+                else {
+                    continue;
+                };
                 let route = RouteConfig {
                     host: host.clone(),
                     path,
                     path_type,
+                    conditions: Default::default(),
                     service,
                     max_body_bytes: notes.max_body_bytes.flatten(),
                     allow_sources: notes.extras.allow_sources.clone(),

@@ -128,6 +128,7 @@ impl HttpRoutes {
                 host: r.host.clone(),
                 path: r.path.clone(),
                 path_type: r.path_type,
+                conditions: r.conditions.clone(),
                 backend: RouteTarget {
                     max_body_bytes: r.max_body_bytes,
                     allow_sources: r.allow_sources.clone().into(),
@@ -192,6 +193,17 @@ impl HttpRoutes {
     /// The route for a request.
     pub fn lookup(&self, host: Option<&Hostname>, path: &str) -> Lookup<'_, RouteTarget> {
         self.table.lookup(host, path)
+    }
+
+    /// The route for a request whose method, query and headers are `request` (for routes
+    /// with conditions).
+    pub fn lookup_request(
+        &self,
+        host: Option<&Hostname>,
+        path: &str,
+        request: &super::RequestView<'_>,
+    ) -> Lookup<'_, RouteTarget> {
+        self.table.lookup_request(host, path, request)
     }
 
     /// The metric handles of `target` (one of this table's), registered on first use.

@@ -46,6 +46,15 @@ pub enum PathError {
         #[source]
         reason: TargetError,
     },
+    /// A `RegularExpression` path does not compile.
+    #[error("path {path:?}: {reason}")]
+    Regex {
+        /// The pattern as given.
+        path: String,
+        /// Why.
+        #[source]
+        reason: super::matches::MatchError,
+    },
     /// An `Exact` or `Prefix` path ends with `/.` or `/..`.
     #[error("{path_type} path {path:?} must not end with {suffix:?}")]
     Suffix {

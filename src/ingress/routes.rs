@@ -16,6 +16,11 @@
 //!   has lost its trailing slashes (`/foo/` counts as `/foo`); on a tie `Exact` wins. Among
 //!   matching prefixes, more bytes always means more elements, so this is the element count
 //!   the documentation speaks of.
+//! - **Regular expressions and conditions.** `RegularExpression` paths (not in the Ingress
+//!   API; the Gateway API's spelling) are tried after `Exact` and before every prefix
+//!   ([`super::regex_paths`]). A rule may add [`Conditions`] (method, headers, query); rules
+//!   sharing a path are tried in the Gateway API's order of matches, and when all of them fail
+//!   the search goes on with the next candidate path, down to `/` ([`super::host_group`]).
 //! - **Misses.** No path in the group: the group's host default, else the global default, else
 //!   [`Lookup::NoPath`]. No group at all: the global default, else [`Lookup::NoHost`].
 //!
@@ -33,22 +38,21 @@
 //! safe).
 //!
 //! Two rules that would route the same requests (same host pattern, same path once normalised,
-//! both `Exact` or both prefix-like) cannot both be served: the first in input order wins, like
+//! both `Exact` or both prefix-like or the same pattern, and identical conditions) cannot both
+//! be served: the first in input order wins, like
 //! the oldest Ingress does in most controllers, and the later one comes back as a [`Conflict`]
 //! for the caller to log or reject. Invalid rules are reported the same way, so one bad rule
 //! never stops the others.
 
 use super::host::{HostPattern, Hostname};
+use super::host_group::{HostGroup, Map, Slot};
+use super::matches::{Conditions, RequestView};
 use super::path_rules::rule_key;
 pub use super::path_rules::{Conflict, PathError};
+use super::regex_paths::path_regex;
+use super::route_list::Route;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::fmt;
-
-/// Maps looked up per request, by host or path: foldhash, not SipHash. The keys are the
-/// config's, so a client's lookups cannot be made to collide.
-type Map<V> = HashMap<Box<str>, V, foldhash::fast::RandomState>;
 
 /// How a rule's path is compared with a request's, spelled as in Kubernetes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
@@ -60,6 +64,9 @@ pub enum PathType {
     Prefix,
     /// Left to the implementation by Kubernetes; here it is [`PathType::Prefix`].
     ImplementationSpecific,
+    /// A regular expression (`regex` crate syntax) the whole path must match; between
+    /// `Exact` and the prefixes in precedence (see [`super::regex_paths`]).
+    RegularExpression,
 }
 
 impl PathType {
@@ -69,11 +76,8 @@ impl PathType {
             PathType::Exact => "Exact",
             PathType::Prefix => "Prefix",
             PathType::ImplementationSpecific => "ImplementationSpecific",
+            PathType::RegularExpression => "RegularExpression",
         }
-    }
-
-    fn is_exact(self) -> bool {
-        self == PathType::Exact
     }
 }
 
@@ -95,6 +99,8 @@ pub struct Rule<T> {
     pub path_type: PathType,
     /// Where matching requests go.
     pub backend: T,
+    /// What else a request must satisfy (method, headers, query); none by default.
+    pub conditions: Conditions,
 }
 
 /// The answer of [`RouteTable::lookup`].
@@ -138,89 +144,34 @@ impl<T> Clone for Lookup<'_, T> {
 
 impl<T> Copy for Lookup<'_, T> {}
 
-/// A backend with the index of the entry it came from.
-#[derive(Debug, Clone)]
-struct Route<T> {
-    index: usize,
-    backend: T,
+/// A valid rule's place in its host group: its normalised path, or its compiled pattern.
+enum RuleKey<'p> {
+    Exact(std::borrow::Cow<'p, str>),
+    Prefix(std::borrow::Cow<'p, str>),
+    Regex(&'p str, regex::Regex),
 }
 
-/// The rules and default of one host pattern (or of "any host").
-#[derive(Debug, Clone)]
-struct HostGroup<T> {
-    /// `Exact` rules by path.
-    exact: Map<Route<T>>,
-    /// Prefix rules by path without trailing slashes, never empty (that is `root`).
-    prefix: Map<Route<T>>,
-    /// The prefix rule for `/`, which matches everything.
-    root: Option<Route<T>>,
-    /// Length of the longest key in `prefix`: longer candidates need no probe.
-    longest_prefix: usize,
-    /// The host's default backend, with its index in `host_defaults`.
-    default: Option<Route<T>>,
-}
-
-impl<T> Default for HostGroup<T> {
-    fn default() -> Self {
-        HostGroup {
-            exact: Map::default(),
-            prefix: Map::default(),
-            root: None,
-            longest_prefix: 0,
-            default: None,
-        }
-    }
-}
-
-impl<T> HostGroup<T> {
-    /// Adds a rule under its normalised `key`, or returns the index of the rule already there.
-    fn insert(&mut self, key: &str, path_type: PathType, route: Route<T>) -> Result<(), usize> {
-        let slot = if path_type.is_exact() {
-            self.exact.entry(key.into())
-        } else if key.is_empty() {
-            return match &self.root {
-                Some(first) => Err(first.index),
-                None => {
-                    self.root = Some(route);
-                    Ok(())
+impl<'p> RuleKey<'p> {
+    fn of(path: &'p str, path_type: PathType) -> Result<RuleKey<'p>, PathError> {
+        Ok(match path_type {
+            PathType::RegularExpression => match path_regex(path) {
+                Ok(regex) => RuleKey::Regex(path, regex),
+                Err(reason) => {
+                    let path = path.to_owned();
+                    return Err(PathError::Regex { path, reason });
                 }
-            };
-        } else {
-            self.longest_prefix = self.longest_prefix.max(key.len());
-            self.prefix.entry(key.into())
-        };
-        match slot {
-            Entry::Occupied(first) => Err(first.get().index),
-            Entry::Vacant(slot) => {
-                slot.insert(route);
-                Ok(())
-            }
-        }
+            },
+            PathType::Exact => RuleKey::Exact(rule_key(path, path_type)?),
+            _ => RuleKey::Prefix(rule_key(path, path_type)?),
+        })
     }
 
-    /// The winning rule for `path` (query already removed, never empty).
-    fn find(&self, path: &str) -> Option<&Route<T>> {
-        if let Some(route) = self.exact.get(path) {
-            return Some(route);
+    fn slot(&self) -> Slot<'_> {
+        match self {
+            RuleKey::Exact(key) => Slot::Exact(key),
+            RuleKey::Prefix(key) => Slot::Prefix(key),
+            RuleKey::Regex(pattern, regex) => Slot::Regex(pattern, regex.clone()),
         }
-        if !self.prefix.is_empty() {
-            // Candidates, longest first: the path without trailing slashes, then each prefix
-            // that ends just before a '/'. Keys never end with '/', so a candidate left with
-            // one (from `//`) simply misses.
-            let mut candidate = path.trim_end_matches('/');
-            while !candidate.is_empty() {
-                if candidate.len() <= self.longest_prefix
-                    && let Some(route) = self.prefix.get(candidate)
-                {
-                    return Some(route);
-                }
-                match candidate.rfind('/') {
-                    Some(end) => candidate = &candidate[..end],
-                    None => break,
-                }
-            }
-        }
-        self.root.as_ref()
     }
 }
 
@@ -270,8 +221,9 @@ impl<T> RouteTable<T> {
                 path,
                 path_type,
                 backend,
+                conditions,
             } = rule;
-            let key = match rule_key(&path, path_type) {
+            let key = match RuleKey::of(&path, path_type) {
                 Ok(key) => key,
                 Err(reason) => {
                     conflicts.push(Conflict::Invalid {
@@ -281,8 +233,13 @@ impl<T> RouteTable<T> {
                     continue;
                 }
             };
+            let route = Route {
+                index,
+                backend,
+                conditions: conditions.canonical(),
+            };
             let group = table.group_mut(host.as_ref());
-            if let Err(first) = group.insert(&key, path_type, Route { index, backend }) {
+            if let Err(first) = group.insert(key.slot(), route) {
                 conflicts.push(Conflict::Duplicate {
                     rule: index,
                     first,
@@ -300,9 +257,21 @@ impl<T> RouteTable<T> {
                     first: first.index,
                     host,
                 }),
-                None => group.default = Some(Route { index, backend }),
+                None => {
+                    let conditions = Conditions::default();
+                    group.default = Some(Route {
+                        index,
+                        backend,
+                        conditions,
+                    });
+                }
             }
         }
+        let groups = table.exact_hosts.values_mut();
+        let groups = groups.chain(table.wildcard_hosts.values_mut());
+        groups
+            .chain(table.any_host.as_mut())
+            .for_each(HostGroup::finish);
         (table, conflicts)
     }
 
@@ -320,8 +289,20 @@ impl<T> RouteTable<T> {
     }
 
     /// Routes a request for `host` (`None` when it has no usable `Host`) and `path` (anything
-    /// from a `?` on is ignored; an empty path is `/`).
+    /// from a `?` on is ignored; an empty path is `/`) of which nothing else is known: only
+    /// rules without conditions match.
     pub fn lookup(&self, host: Option<&Hostname>, path: &str) -> Lookup<'_, T> {
+        self.lookup_request(host, path, &RequestView::NONE)
+    }
+
+    /// Routes a request for `host` and `path` (as [`RouteTable::lookup`]) whose method,
+    /// query and headers are `request`, for the rules' [`Conditions`].
+    pub fn lookup_request(
+        &self,
+        host: Option<&Hostname>,
+        path: &str,
+        request: &RequestView<'_>,
+    ) -> Lookup<'_, T> {
         let group = host
             .and_then(|host| {
                 self.exact_hosts.get(host.as_str()).or_else(|| {
@@ -341,7 +322,7 @@ impl<T> RouteTable<T> {
             None => path,
         };
         let path = if path.is_empty() { "/" } else { path };
-        if let Some(route) = group.find(path) {
+        if let Some(route) = group.find(path, request) {
             return Lookup::Matched {
                 backend: &route.backend,
                 rule: route.index,

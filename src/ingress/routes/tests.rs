@@ -14,6 +14,7 @@ fn rule(
         path: path.to_owned(),
         path_type,
         backend,
+        conditions: Conditions::default(),
     }
 }
 
@@ -122,6 +123,7 @@ fn check_examples(prefix_as: PathType) {
                 path_type
             },
             backend: i,
+            conditions: Conditions::default(),
         };
         let in_order = paths.iter().enumerate().map(rule).collect();
         let (table, conflicts) = RouteTable::build(in_order, vec![], Some(usize::MAX));

@@ -175,6 +175,7 @@ fn prepare<'a>(
         length: declared_length(req.headers()),
         cors: LazyAsk::new(&cors),
         handed_over,
+        fields: req.headers(),
     };
     let cookies = req.headers().get_all(COOKIE);
     let Ready {

@@ -40,6 +40,8 @@ pub(super) struct Asked<'r> {
     /// The fast path routed this request before and handed it to hyper (its rate-limit
     /// token is taken).
     pub handed_over: bool,
+    /// The header fields, for routes with header conditions.
+    pub fields: &'r dyn crate::ingress::Fields,
 }
 
 /// A routed request: the route's target and its service.
@@ -97,7 +99,12 @@ pub(super) fn route<'a, 'r>(
         ));
     }
     let routes = &snapshot.http;
-    let target = match routes.lookup(Some(&host), path) {
+    let request = crate::ingress::RequestView {
+        method: asked.method,
+        query: forward.split_once('?').map(|(_, query)| query),
+        fields: asked.fields,
+    };
+    let target = match routes.lookup_request(Some(&host), path, &request) {
         Lookup::Matched { backend, .. }
         | Lookup::HostDefault(backend)
         | Lookup::Default(backend) => Some(backend),

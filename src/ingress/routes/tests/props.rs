@@ -41,6 +41,7 @@ fn reference_lookup(rules: &[(String, PathType)], valid: &[bool], request: &str)
                 let is_prefix = rule.is_empty() || req.starts_with(&rule);
                 (is_prefix, path.trim_end_matches('/').len())
             }
+            PathType::RegularExpression => (false, 0), // the strategy makes none
         };
         let candidate = (len, *path_type == Exact, i);
         let better =
@@ -95,6 +96,7 @@ proptest! {
                     path: path.clone(),
                     path_type: *path_type,
                     backend: (),
+                    conditions: Conditions::default(),
                 })
                 .collect(),
             vec![],

@@ -148,6 +148,7 @@ fn prepare(buf: &[u8], conn: &Conn, config: &ListenerConfig, out: &mut Vec<u8>) 
         },
         cors: LazyAsk::new(&cors),
         handed_over: false,
+        fields: &req.fields,
     };
     let cookies = req
         .fields
