@@ -37,6 +37,7 @@ mod annotations_policy;
 mod annotations_upstream;
 mod backend_annotations;
 mod canary;
+mod canary_by;
 mod edge;
 mod filter_notes;
 mod ingress;

@@ -1,8 +1,9 @@
 //! The backend annotations of ingress-nginx through the fake API server and the real binary:
 //! a `canary` Ingress with `canary-weight` / `canary-weight-total` splits its main Ingress's
 //! route, a canary without a main Ingress is skipped, `upstream-hash-by: $http_x_user` pins
-//! users to endpoints, `default-backend` answers for a Service without endpoints, and
-//! `canary-by-header` is still reported unsupported.
+//! users to endpoints, `default-backend` answers for a Service without endpoints, a bad
+//! `canary-by-header-pattern` is reported, and `canary-by-header` / `canary-by-cookie` decide
+//! before the weights.
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 mod fake_kube;
@@ -29,11 +30,14 @@ fn annotated(mut ing: Ingress, pairs: &[(&str, &str)]) -> Ingress {
 
 /// A GET with an `x-user` field; the status and body.
 async fn get_as(addr: SocketAddr, host: &str, user: &str) -> (u16, String) {
+    get_with(addr, host, &format!("x-user: {user}\r\n")).await
+}
+
+/// A GET with the `fields` lines (each ending in CRLF); the status and body.
+async fn get_with(addr: SocketAddr, host: &str, fields: &str) -> (u16, String) {
     let fut = async {
         let mut s = TcpStream::connect(addr).await.unwrap();
-        let req = format!(
-            "GET / HTTP/1.1\r\nhost: {host}\r\nx-user: {user}\r\nconnection: close\r\n\r\n"
-        );
+        let req = format!("GET / HTTP/1.1\r\nhost: {host}\r\n{fields}connection: close\r\n\r\n");
         s.write_all(req.as_bytes()).await.unwrap();
         let mut out = String::new();
         s.read_to_string(&mut out).await.unwrap();
@@ -79,7 +83,7 @@ async fn canary_weight_hash_by_and_default_backend_annotations_are_honoured() {
     let users = ingress("shop", "users", "users.test", "users", None);
     let hash = [
         ("upstream-hash-by", "$http_x_user"),
-        ("canary-by-header", "x-canary"),
+        ("canary-by-header-pattern", "("),
     ];
     fake.apply(&annotated(users, &hash));
     let dead = ingress("shop", "dead", "dead.test", "dead", None);
@@ -147,8 +151,81 @@ async fn canary_weight_hash_by_and_default_backend_annotations_are_honoured() {
     assert!(metric(&m, skipped) >= 1.0, "{skipped} missing:\n{m}");
     // The log is written by a background writer: wait for the line.
     let reported = poll(Duration::from_secs(5), || async {
-        proxy.log().contains("canary-by-header")
+        proxy.log().contains("canary-by-header-pattern=(")
     })
     .await;
-    assert!(reported, "canary-by-header not reported:\n{}", proxy.log());
+    assert!(reported, "bad pattern not reported:\n{}", proxy.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canary_by_header_and_by_cookie_decide_before_the_weights() {
+    let fake = FakeKube::start().await;
+    fake.apply(&class());
+    for name in ["web", "canary"] {
+        let port = http_backend(name).await;
+        fake.apply(&service("shop", name));
+        fake.apply(&slice("shop", name, name, port, READY));
+    }
+    fake.apply(&ingress("shop", "main", "shop.test", "web", None));
+    let canary = ingress("shop", "main-canary", "shop.test", "canary", None);
+    let by = [
+        ("canary", "true"),
+        ("canary-by-header", "X-Canary"),
+        ("canary-by-cookie", "beta"),
+    ];
+    fake.apply(&annotated(canary, &by));
+    let value = ingress("shop", "value", "value.test", "web", None);
+    fake.apply(&value);
+    let canary = ingress("shop", "value-canary", "value.test", "canary", None);
+    let by_value = [
+        ("canary", "true"),
+        ("canary-by-header", "x-tier"),
+        ("canary-by-header-value", "gold"),
+    ];
+    fake.apply(&annotated(canary, &by_value));
+    let proxy = Proxy::start(&fake, &[]);
+    proxy.wait_ready().await;
+    let routed = poll(Duration::from_secs(10), || async {
+        get_with(proxy.http, "shop.test", "x-canary: always\r\n")
+            .await
+            .1
+            == "canary"
+    })
+    .await;
+    assert!(
+        routed,
+        "canary routes never appeared; log:\n{}",
+        proxy.log()
+    );
+
+    // canary-weight 0: without a deciding header or cookie, always the main Service.
+    let cases = [
+        ("", "web"),
+        ("x-canary: always\r\n", "canary"),
+        ("x-canary: never\r\n", "web"),
+        ("x-canary: maybe\r\n", "web"),
+        ("cookie: a=1; beta=always\r\n", "canary"),
+        ("cookie: beta=never\r\n", "web"),
+        ("cookie: xbeta=always\r\n", "web"),
+        // The header decides before the cookie; a value it ignores leaves it to the cookie.
+        ("x-canary: never\r\ncookie: beta=always\r\n", "web"),
+        ("x-canary: maybe\r\ncookie: beta=always\r\n", "canary"),
+    ];
+    for (fields, want) in cases {
+        for _ in 0..5 {
+            let got = get_with(proxy.http, "shop.test", fields).await;
+            assert_eq!(got, (200, want.to_owned()), "{fields:?}");
+        }
+    }
+    // canary-by-header-value: only that value goes to the canary (`always` is not special).
+    let value_cases = [
+        ("x-tier: gold\r\n", "canary"),
+        ("x-tier: always\r\n", "web"),
+        ("x-tier: Gold\r\n", "web"),
+        ("", "web"),
+    ];
+    for (fields, want) in value_cases {
+        let got = get_with(proxy.http, "value.test", fields).await;
+        assert_eq!(got, (200, want.to_owned()), "{fields:?}");
+    }
 }

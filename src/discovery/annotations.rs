@@ -20,7 +20,8 @@
 //! | `affinity: cookie`, `session-cookie-name` | route extras (`sticky_cookie`) |
 //! | `upstream-hash-by` | route `hash_on` (`$request_uri`/`$uri` → path, `$remote_addr`/`$binary_remote_addr` → client_ip, `$http_NAME` → header, `$cookie_NAME` → cookie), and service `scheduler` `mh` unless `load-balance` says otherwise |
 //! | `default-backend` | route `fallback_service` (a Service of the namespace, its first port) |
-//! | `canary: "true"`, `canary-weight`, `canary-weight-total` | the main route's weighted split (see `canary.rs`); `canary-by-*` are reported unsupported |
+//! | `canary: "true"`, `canary-weight`, `canary-weight-total` | the main route's weighted split (see `canary.rs`) |
+//! | `canary-by-header` (+ `-value`, `-pattern`), `canary-by-cookie` | routes beside the split with header conditions that send a request to the canary or keep it on the main Service first (see `canary_by.rs`) |
 //! | `rewrite-target` (+ `use-regex`) | route `rewrite`: with `use-regex: "true"` the path is a case-insensitive regex anchored at the start and the whole path becomes the target with `$1`… from its groups; without, the path prefix is replaced (ingress-nginx would still treat the path as a regex) |
 //! | `app-root` | an Exact `/` route per rule host answering 302 to it (query kept) |
 //! | `permanent-redirect` (+ `permanent-redirect-code`, default 301) | route `redirect` to that fixed URL, path not added |
@@ -168,7 +169,11 @@ pub(super) fn parse(annotations: Option<&BTreeMap<String, String>>) -> Annotatio
             | "default-backend"
             | "canary"
             | "canary-weight"
-            | "canary-weight-total" => out.backends.set(name, value),
+            | "canary-weight-total"
+            | "canary-by-header"
+            | "canary-by-header-value"
+            | "canary-by-header-pattern"
+            | "canary-by-cookie" => out.backends.set(name, value),
             "ssl-passthrough" => bool_value(value).map(|b| out.ssl_passthrough = b),
             "use-regex" => bool_value(value).map(|b| out.use_regex = b),
             "mirror-target"

@@ -31,6 +31,8 @@ pub(super) struct BackendNotes {
     pub(super) canary_weight: u32,
     /// `canary-weight-total` (default 100).
     pub(super) canary_weight_total: Option<u32>,
+    /// `canary-by-header` (+ `-value`, `-pattern`) and `canary-by-cookie`.
+    pub(super) canary_by: super::canary_by::CanaryBy,
 }
 
 impl BackendNotes {
@@ -45,6 +47,7 @@ impl BackendNotes {
             "canary-weight-total" => {
                 self.canary_weight_total = Some(value.parse().ok().filter(|&t| t > 0)?);
             }
+            by if by.starts_with("canary-by-") => self.canary_by.set(by, value)?,
             _ => return None,
         }
         Some(())

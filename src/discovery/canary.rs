@@ -8,6 +8,10 @@
 //! skipped (`conflicting_canary`), and a canary rule with no main route for its host and path
 //! is skipped with a warning (`canary_without_main`). The canary's other annotations are not
 //! read (ingress-nginx merges only its canary settings into the main backend).
+//!
+//! `canary-by-header` and `canary-by-cookie` add routes beside the split, for the same host
+//! and path, whose header conditions decide before the weights ([`super::canary_by`]); they
+//! are copies of the main route (its filters, limits and policies), with one service.
 
 use super::backend_annotations::BackendNotes;
 use super::report::{ObjectReport, Reporter};
@@ -29,6 +33,8 @@ pub(super) struct CanaryRule {
     service: Arc<str>,
     /// The canary's weight and the total it is out of.
     share: (u32, u32),
+    /// Its header and cookie rules.
+    by: super::canary_by::CanaryBy,
     /// The canary Ingress and its resourceVersion, for reports.
     origin: (Key, String),
 }
@@ -61,6 +67,7 @@ pub(super) fn rules(
                     path: p.path.clone().unwrap_or_else(|| "/".to_owned()),
                     service,
                     share: notes.canary_share(),
+                    by: notes.canary_by.clone(),
                     origin: (key.clone(), rv.clone()),
                 }),
                 Err((reason, detail)) => rep.skip(reason, &detail),
@@ -71,7 +78,11 @@ pub(super) fn rules(
 }
 
 /// Adds each canary rule to the main route of its host and path.
-pub(super) fn apply(routes: &mut [RouteConfig], canaries: Vec<CanaryRule>, report: &mut Reporter) {
+pub(super) fn apply(
+    routes: &mut Vec<RouteConfig>,
+    canaries: Vec<CanaryRule>,
+    report: &mut Reporter,
+) {
     for canary in canaries {
         let (key, rv) = &canary.origin;
         let mut rep = report.for_object("Ingress", key, rv);
@@ -85,7 +96,7 @@ pub(super) fn apply(routes: &mut [RouteConfig], canaries: Vec<CanaryRule>, repor
         );
         let Some(route) = routes
             .iter_mut()
-            .find(|r| r.host == canary.host && r.path == canary.path)
+            .find(|r| r.host == canary.host && r.path == canary.path && r.conditions.is_empty())
         else {
             rep.skip(
                 "canary_without_main",
@@ -105,11 +116,21 @@ pub(super) fn apply(routes: &mut [RouteConfig], canaries: Vec<CanaryRule>, repor
                 role: Role::Primary,
             },
             WeightedService {
-                service: canary.service,
+                service: Arc::clone(&canary.service),
                 weight,
                 role: Role::Canary,
             },
         ];
+        let main = route.clone();
+        for (conditions, to_canary) in canary.by.routes() {
+            let mut by = main.clone();
+            by.conditions = conditions;
+            by.backends.split = Vec::new();
+            if to_canary {
+                by.service = Arc::clone(&canary.service);
+            }
+            routes.push(by);
+        }
     }
 }
 
@@ -135,6 +156,7 @@ mod tests {
             path: path.into(),
             service: service.into(),
             share,
+            by: Default::default(),
             origin: (("ns".into(), format!("canary-{service}")), "1".into()),
         }
     }
