@@ -108,6 +108,13 @@ async fn filter_annotations_rewrite_redirect_and_alias_as_ingress_nginx_does() {
             ("x-forwarded-prefix", "/api"),
         ],
     ));
+    // ingress-nginx's own rewrite example: capture groups of the path regex.
+    fake.apply(&annotated(
+        "groups",
+        "groups.test",
+        "/something(/|$)(.*)",
+        &[("rewrite-target", "/$2"), ("use-regex", "true")],
+    ));
     fake.apply(&annotated(
         "plain",
         "plain.test",
@@ -157,6 +164,18 @@ async fn filter_annotations_rewrite_redirect_and_alias_as_ingress_nginx_does() {
         body(fetch(proxy.http, "rx.test", "/api/items?x=1").await),
         "GET /v2?x=1 host=inner.svc prefix=/api"
     );
+    // The path regex routes (case-insensitive, anchored at the start) and its groups rewrite.
+    for (asked, sent) in [
+        ("/something", "/"),
+        ("/something/", "/"),
+        ("/something/new?q=1", "/new?q=1"),
+        ("/SomeThing/a/b", "/a/b"),
+    ] {
+        let got = body(fetch(proxy.http, "groups.test", asked).await);
+        assert_eq!(got, format!("GET {sent} host=groups.test prefix=-"), "{asked}");
+    }
+    let other = fetch(proxy.http, "groups.test", "/somethingelse").await;
+    assert!(other.starts_with("HTTP/1.1 404 "), "{other}");
     // Without use-regex, the prefix is replaced.
     assert_eq!(
         body(fetch(proxy.http, "plain.test", "/app/x?y=2").await),
