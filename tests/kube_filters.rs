@@ -172,7 +172,11 @@ async fn filter_annotations_rewrite_redirect_and_alias_as_ingress_nginx_does() {
         ("/SomeThing/a/b", "/a/b"),
     ] {
         let got = body(fetch(proxy.http, "groups.test", asked).await);
-        assert_eq!(got, format!("GET {sent} host=groups.test prefix=-"), "{asked}");
+        assert_eq!(
+            got,
+            format!("GET {sent} host=groups.test prefix=-"),
+            "{asked}"
+        );
     }
     let other = fetch(proxy.http, "groups.test", "/somethingelse").await;
     assert!(other.starts_with("HTTP/1.1 404 "), "{other}");

@@ -11,9 +11,11 @@ use std::time::Duration;
 use switchyard::app;
 use switchyard::config::Config;
 
-fn free_port() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
+/// Two distinct free ports (both held until both are taken).
+fn free_ports() -> (SocketAddr, SocketAddr) {
+    let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let b = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    (a.local_addr().unwrap(), b.local_addr().unwrap())
 }
 
 fn file_text(
@@ -41,7 +43,7 @@ async fn fifty_reloads_under_traffic_lose_no_connection() {
         tcp_backend("b").await,
         tcp_backend("c").await,
     ];
-    let (admin, listen) = (free_port(), free_port());
+    let (admin, listen) = free_ports();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("switchyard.toml");
     std::fs::write(&path, file_text(admin, listen, 0, &[(backends[0], 1)])).unwrap();

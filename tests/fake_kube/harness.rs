@@ -36,9 +36,13 @@ pub async fn http_backend(name: &'static str) -> u16 {
     port
 }
 
-pub fn free_port() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
+/// `N` distinct free ports: each is held until all are taken, so the kernel cannot hand the
+/// same one out twice (which made two listeners of one config collide now and then).
+pub fn free_ports<const N: usize>() -> [SocketAddr; N] {
+    let held: Vec<_> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    std::array::from_fn(|i| held[i].local_addr().unwrap())
 }
 
 pub struct Proxy {
@@ -61,7 +65,7 @@ impl Drop for Proxy {
 impl Proxy {
     pub fn start(fake: &FakeKube, extra: &[&str]) -> Proxy {
         let dir = tempfile::tempdir().unwrap();
-        let (admin, http, https) = (free_port(), free_port(), free_port());
+        let [admin, http, https] = free_ports();
         let config = dir.path().join("switchyard.toml");
         let base = format!(
             "[admin]\nlisten = \"{admin}\"\n[runtime]\ndrain_timeout = \"1s\"\n\
