@@ -8,7 +8,6 @@ use crate::policy::cors::{CorsConfig, OriginPattern};
 use crate::policy::limit::LimitConfig;
 use crate::policy::table::Bucket;
 use serde::Deserialize;
-use std::net::IpAddr;
 
 /// ingress-nginx's `cors-allow-methods` default.
 pub const DEFAULT_CORS_METHODS: &str = "GET, PUT, POST, DELETE, PATCH, OPTIONS";
@@ -86,7 +85,7 @@ pub(super) fn limits(
         .allow
         .iter()
         .enumerate()
-        .filter_map(|(i, t)| network(t, &format!("{path}.allow[{i}]"), issues))
+        .filter_map(|(i, t)| super::validate_http::cidr(t, &format!("{path}.allow[{i}]"), issues))
         .collect();
     config.rate = bucket(raw, &path, issues);
     config
@@ -134,17 +133,6 @@ fn bucket(raw: &RawRateLimit, path: &str, issues: &mut Issues) -> Option<Bucket>
         return None;
     }
     Some(Bucket { interval_ns, burst })
-}
-
-fn network(text: &str, path: &str, issues: &mut Issues) -> Option<ipnet::IpNet> {
-    let parsed = text
-        .parse::<ipnet::IpNet>()
-        .ok()
-        .or_else(|| text.parse::<IpAddr>().ok().map(ipnet::IpNet::from));
-    if parsed.is_none() {
-        issues.push(path, format!("invalid address or CIDR {text:?}"));
-    }
-    parsed
 }
 
 /// Validates `[routes.cors]` (`path` is the route's).

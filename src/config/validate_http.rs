@@ -129,7 +129,8 @@ pub(super) fn resolve_service(
     None
 }
 
-fn cidr(text: &str, path: &str, issues: &mut Issues) -> Option<ipnet::IpNet> {
+/// A network (`10.0.0.0/8`) or a bare address, or an issue at `path`.
+pub(super) fn cidr(text: &str, path: &str, issues: &mut Issues) -> Option<ipnet::IpNet> {
     let parsed = text
         .parse::<ipnet::IpNet>()
         .ok()

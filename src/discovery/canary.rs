@@ -50,15 +50,8 @@ pub(super) fn rules(
     let rv = ing.metadata.resource_version.clone().unwrap_or_default();
     let mut out = Vec::new();
     for rule in ing.spec.iter().flat_map(|s| s.rules.iter().flatten()) {
-        let host = match rule.host.as_deref().filter(|h| !h.is_empty()) {
-            None => None,
-            Some(h) => match HostPattern::parse(h) {
-                Ok(p) => Some(p),
-                Err(e) => {
-                    rep.skip("invalid_host", &format!("rule host {h:?}: {e}"));
-                    continue;
-                }
-            },
+        let Ok(host) = super::ingress::rule_host(rule.host.as_deref(), rep) else {
+            continue;
         };
         for p in rule.http.iter().flat_map(|h| &h.paths) {
             match super::ingress::backend(&key.0, &p.backend, services) {

@@ -16,7 +16,7 @@
 use super::annotations::{self, BackendSettings};
 use super::annotations_upstream;
 use super::filter_notes::routes as filter_routes;
-use super::report::Reporter;
+use super::report::{ObjectReport, Reporter};
 use super::state::{Key, Store, key_of};
 use super::translate::service_name;
 use crate::config::{HostConfig, RouteConfig};
@@ -114,15 +114,8 @@ pub(super) fn translate(ingresses: &[&Arc<Ingress>], input: Input<'_>) -> Ingres
         let mut rule_hosts = Vec::new();
         let mut roots = Vec::new();
         for rule in spec.rules.iter().flatten() {
-            let host = match rule.host.as_deref().filter(|h| !h.is_empty()) {
-                None => None,
-                Some(h) => match HostPattern::parse(h) {
-                    Ok(p) => Some(p),
-                    Err(e) => {
-                        rep.skip("invalid_host", &format!("rule host {h:?}: {e}"));
-                        continue;
-                    }
-                },
+            let Ok(host) = rule_host(rule.host.as_deref(), &mut rep) else {
+                continue;
             };
             rule_hosts.push(host.clone());
             for p in rule.http.iter().flat_map(|h| &h.paths) {
@@ -361,4 +354,18 @@ fn check_secret(secret: &Secret, name: &str, hosts: Vec<String>) -> Result<CertS
     let spec = CertSpec::from_pem(name, cert, key, hosts);
     crate::tls::CertStore::load(std::slice::from_ref(&spec), Some(0)).map_err(|e| e.to_string())?;
     Ok(spec)
+}
+
+/// The host of an Ingress rule (`None`: any host), or `Err` when it is invalid (reported and
+/// counted as `invalid_host`).
+pub(super) fn rule_host(
+    host: Option<&str>,
+    rep: &mut ObjectReport<'_>,
+) -> Result<Option<HostPattern>, ()> {
+    match host.filter(|h| !h.is_empty()) {
+        None => Ok(None),
+        Some(h) => HostPattern::parse(h)
+            .map(Some)
+            .map_err(|e| rep.skip("invalid_host", &format!("rule host {h:?}: {e}"))),
+    }
 }
