@@ -99,12 +99,16 @@ pub(super) async fn send<'a, A: Attempt>(
     attempt: &mut A,
     policy: &UpstreamPolicy,
 ) -> Result<Sent<'a, A::Response>, Failed> {
-    let tries = tries(service, key, sticky, attempt, policy);
     match policy.config.timeouts.request {
-        Some(limit) => tokio::time::timeout(limit, tries)
-            .await
-            .unwrap_or(Err(Failed::Deadline)),
-        None => tries.await,
+        None => tries(service, key, sticky, attempt, policy).await,
+        // Boxed: only routes with a deadline pay for it, and the future of a request without
+        // one stays the size of its attempts.
+        Some(limit) => tokio::time::timeout(
+            limit,
+            Box::pin(tries(service, key, sticky, attempt, policy)),
+        )
+        .await
+        .unwrap_or(Err(Failed::Deadline)),
     }
 }
 
@@ -136,7 +140,8 @@ async fn tries<'a, A: Attempt>(
         }
         None => config.connect_attempts.get(),
     };
-    let mut tried: Vec<usize> = Vec::new();
+    // Inline for the usual few attempts: no allocation per request.
+    let mut tried: smallvec::SmallVec<[usize; 4]> = smallvec::SmallVec::new();
     let mut last: Option<Last<'a, A::Response>> = None;
     for n in 0..limit {
         if n > 0 && !matches!(last, Some(Last::Answered(_) | Last::Failed(_, _, true))) {
@@ -167,8 +172,11 @@ async fn tries<'a, A: Attempt>(
                     busy,
                     pinned: pinned.is_some(),
                 };
+                let Some(retry) = retry_policy else {
+                    return Ok(sent);
+                };
                 let status = A::status(&sent.response);
-                if !retry::after_status(retry_policy, status, replay) {
+                if !retry::after_status(Some(retry), status, replay) {
                     return Ok(sent);
                 }
                 tracing::debug!(service = %config.name, endpoint = %endpoint.address, status, "retrying an answer");

@@ -58,12 +58,13 @@ fn usable(service: &Service) -> bool {
 }
 
 /// The affinity key of a request on `target` from `client`: the route's `hash_on` value
-/// from the request (`path`: its normalised path; `fields`: its header fields, names in any
-/// case), or the client's address when there is none or the request lacks it.
+/// from the request (`forward`: its normalised target, whose path is hashed; `fields`: its
+/// header fields, names in any case), or the client's address when there is none or the
+/// request lacks it.
 pub(super) fn key<'f, I>(
     target: &RouteTarget,
     client: IpAddr,
-    path: &str,
+    forward: &str,
     fields: impl Fn() -> I,
 ) -> Key
 where
@@ -71,7 +72,7 @@ where
 {
     let found = match &target.backends.hash_on {
         None | Some(HashOn::ClientIp) => None,
-        Some(HashOn::Path) => Some(Key::of_bytes(path.as_bytes())),
+        Some(HashOn::Path) => Some(Key::of_bytes(super::route::path_of(forward).as_bytes())),
         Some(HashOn::Header(name)) => fields()
             .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
             .map(|(_, value)| Key::of_bytes(value)),

@@ -9,7 +9,7 @@ use super::backends;
 use super::clients;
 use super::conn::Conn;
 use super::reply::Local;
-use super::route::{Asked, LogInfo, Routed, path_of, route};
+use super::route::{Asked, LogInfo, Routed, route};
 use super::sticky;
 use crate::forward::{Origin, Rewrite};
 use crate::http1::fields::ConnectionOptions;
@@ -64,7 +64,7 @@ where
         let value = sticky::cookie(cookies, name);
         (Arc::clone(name), value.map(str::to_owned))
     });
-    let key = backends::key(target, conn.client.ip(), path_of(&forward), fields);
+    let key = backends::key(target, conn.client.ip(), &forward, fields);
     Ok(Ready {
         target,
         service,

@@ -85,7 +85,7 @@ pub(super) fn route<'a, 'r>(
         ));
     }
     let forward = normalized(asked, conn.normalize)?;
-    let path = path_of(&forward);
+    let (path, query) = split_target(&forward);
     let Some(host) = asked.authority.and_then(Hostname::from_authority) else {
         return Err(Local::new(
             StatusCode::BAD_REQUEST,
@@ -101,7 +101,7 @@ pub(super) fn route<'a, 'r>(
     let routes = &snapshot.http;
     let request = crate::ingress::RequestView {
         method: asked.method,
-        query: forward.split_once('?').map(|(_, query)| query),
+        query,
         fields: asked.fields,
     };
     let target = match routes.lookup_request(Some(&host), path, &request) {
@@ -164,10 +164,15 @@ fn normalized<'r>(asked: &Asked<'r>, options: NormalizeOptions) -> Result<Cow<'r
 
 /// The path of a normalised target, which routes it (`/` for `*`).
 pub(super) fn path_of(target: &str) -> &str {
+    split_target(target).0
+}
+
+/// The path (`/` for `*`) and the query of a normalised target, split once.
+fn split_target(target: &str) -> (&str, Option<&str>) {
     match target.split_once('?') {
-        _ if target == "*" => "/",
-        Some((path, _)) => path,
-        None => target,
+        _ if target == "*" => ("/", None),
+        Some((path, query)) => (path, Some(query)),
+        None => (target, None),
     }
 }
 

@@ -179,6 +179,7 @@ fn prepare(buf: &[u8], conn: &Conn, config: &ListenerConfig, out: &mut Vec<u8>) 
     );
     let id = write_head(&req, &ready.forward, &rw, out);
     let mirror = match req.framing {
+        _ if ready.target.upstream.config.mirror.is_none() => None,
         Framing::Empty => {
             mirror::fire(conn, &snapshot, ready.target, || out.clone());
             None
