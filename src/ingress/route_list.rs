@@ -45,7 +45,9 @@ impl<T> RouteList<T> {
 
     /// The first rule whose conditions hold for `request`.
     pub(super) fn pick(&self, request: &RequestView<'_>) -> Option<&Route<T>> {
-        self.0.iter().find(|r| r.conditions.hold(request))
+        self.0
+            .iter()
+            .find(|r| r.conditions.is_empty() || r.conditions.hold(request))
     }
 
     /// True before the first insert.

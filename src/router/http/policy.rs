@@ -36,11 +36,11 @@ pub(super) fn check(
                 ..Local::new(StatusCode::NO_CONTENT, "")
             });
         }
-        log.policy.cors = Some(reply);
+        log.policy.get_or_insert_default().cors = Some(reply);
     }
     if let Some(limits) = &policy.limits {
         match limits.admit(conn.client.ip(), !asked.handed_over) {
-            Ok(held) => log.policy.held = held,
+            Ok(held) => log.policy.get_or_insert_default().held = held,
             Err(limited) => return Err(too_many(limited, log)),
         }
     }
@@ -54,7 +54,7 @@ fn too_many(limited: Limited, log: &LogInfo) -> Local {
     if let Limited::Rate { retry_after } = limited {
         fields.insert(RETRY_AFTER, HeaderValue::from(retry_after));
     }
-    if let Some(cors) = &log.policy.cors {
+    if let Some(cors) = log.policy.as_ref().and_then(|p| p.cors.as_ref()) {
         cors.response(&mut fields);
     }
     Local {

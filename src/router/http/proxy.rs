@@ -77,7 +77,11 @@ pub fn handle(
             handed_over,
         );
         let exchange = match routed {
-            Ok(forward) => Either::Left(forward_request(forward, &conn, log.policy.cors.take())),
+            Ok(forward) => Either::Left(forward_request(
+                forward,
+                &conn,
+                log.policy.as_mut().and_then(|p| p.cors.take()),
+            )),
             Err(local) => Either::Right(std::future::ready((local.into_response(), None))),
         };
         let (mut response, upstream) = exchange.await;
@@ -104,7 +108,7 @@ pub fn handle(
             bytes_in,
             metrics: log.metrics.unwrap_or_else(HttpMetrics::unrouted),
             format: snapshot.http.access_log,
-            held: log.policy.held,
+            held: log.policy.and_then(|p| p.held),
         };
         response.body_mut().finish_with(record);
         Ok(response)

@@ -67,7 +67,7 @@ pub(super) struct LogInfo {
     /// The `X-Request-Id` sent (kept only when the access log is on).
     pub request_id: Option<HeaderValue>,
     /// What the route's policy admitted: the request's count in flight, its CORS fields.
-    pub policy: crate::policy::Admitted,
+    pub policy: Option<Box<crate::policy::Admitted>>,
 }
 
 /// Routes a request by the Kubernetes Ingress rules, or says what to answer instead.
@@ -127,7 +127,10 @@ pub(super) fn route<'a, 'r>(
             "no route for this host and path\n",
         ));
     };
-    if let Some(answer) = filters::redirect(target, conn, asked.authority.unwrap_or(""), &forward) {
+    if target.filters.is_some()
+        && let Some(answer) =
+            filters::redirect(target, conn, asked.authority.unwrap_or(""), &forward)
+    {
         return Err(answer);
     }
     let service = super::backends::choose(snapshot, target, log)?;
@@ -142,7 +145,10 @@ pub(super) fn route<'a, 'r>(
     Ok(Routed {
         target,
         service,
-        forward: filters::rewritten(target, forward),
+        forward: match target.filters {
+            Some(_) => filters::rewritten(target, forward),
+            None => forward,
+        },
     })
 }
 

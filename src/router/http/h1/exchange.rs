@@ -78,7 +78,7 @@ where
         return Next::Close { linger: true };
     };
     let config = &service.config;
-    let cors = log.info.policy.cors.take();
+    let cors = log.info.policy.as_mut().and_then(|p| p.cors.take());
     let up = std::mem::take(&mut scratch.up);
     let mut out = std::mem::take(&mut scratch.out);
     let mut attempt = H1 {
@@ -233,7 +233,7 @@ fn finish(conn: &Conn, log: Logged, status: StatusCode, bytes_in: u64, bytes_out
         bytes_in: logging.then(|| Arc::new(AtomicU64::new(bytes_in))),
         metrics: info.metrics.unwrap_or_else(HttpMetrics::unrouted),
         format,
-        held: info.policy.held,
+        held: info.policy.and_then(|p| p.held),
     };
     record.finish(bytes_out);
 }
