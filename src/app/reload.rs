@@ -40,6 +40,8 @@ pub async fn run_with(
     kube: Option<KubeOptions>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), AppError> {
+    // The recorder first: what the source reports of its first listing is counted too.
+    crate::telemetry::metrics::install();
     let mut source = match kube {
         Some(options) => Some(
             KubeSource::start(options)
