@@ -29,6 +29,9 @@
 //!   `switchyard_kube_skipped_total{kind,reason}`, and route conflicts (the oldest Ingress wins)
 //!   are resolved in [`Merger::merge`] before the config reaches `App::apply`.
 //!
+//! With `--gateway-api`, four more watchers (GatewayClass, Gateway, HTTPRoute, ReferenceGrant)
+//! feed the same model task; see [`gateway`] for what is served from them.
+//!
 //! Names: a Service port becomes the service `namespace/name:port` (port name, or number). TOML
 //! names cannot contain `/`, so the two sources never collide.
 
@@ -40,6 +43,7 @@ mod canary;
 mod canary_by;
 mod edge;
 mod filter_notes;
+pub mod gateway;
 mod ingress;
 mod kube;
 mod model;
@@ -67,6 +71,8 @@ enum Msg {
     Ingress(::kube::runtime::watcher::Event<k8s_openapi::api::networking::v1::Ingress>),
     Class(::kube::runtime::watcher::Event<k8s_openapi::api::networking::v1::IngressClass>),
     Secret(::kube::runtime::watcher::Event<k8s_openapi::api::core::v1::Secret>),
+    /// A Gateway API kind (`--gateway-api`).
+    Gateway(gateway::GatewayMsg),
 }
 
 /// What the cluster adds to the config file.

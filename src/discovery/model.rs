@@ -48,6 +48,8 @@ pub(super) struct Model {
     default_cert: Option<Key>,
     /// `--enable-ssl-passthrough`.
     ssl_passthrough: bool,
+    /// The Gateway API kinds (`--gateway-api`).
+    gateway: Option<super::gateway::GatewayState>,
 }
 
 impl Model {
@@ -67,6 +69,23 @@ impl Model {
             default_cert,
             ssl_passthrough,
             ..self
+        }
+    }
+
+    /// The same model, also serving the Gateway API for controller name `controller`.
+    pub(super) fn with_gateway_api(self, controller: String) -> Model {
+        Model {
+            gateway: Some(super::gateway::GatewayState::new(controller)),
+            ..self
+        }
+    }
+
+    /// Gateway API status writes now due (none without `--gateway-api`).
+    pub(super) fn gateway_status(&mut self) -> Vec<super::gateway::StatusPatch> {
+        let core = self.listed_core();
+        match &mut self.gateway {
+            Some(g) if core => g.status_patches(),
+            _ => Vec::new(),
         }
     }
 
@@ -99,11 +118,21 @@ impl Model {
             Msg::Ingress(e) => self.ingress_dirty |= !self.ingresses.apply(e).is_empty(),
             Msg::Class(e) => self.ingress_dirty |= !self.classes.apply(e).is_empty(),
             Msg::Secret(e) => self.ingress_dirty |= !self.secrets.apply(e).is_empty(),
+            Msg::Gateway(m) => {
+                if let Some(g) = &mut self.gateway {
+                    g.handle(m);
+                }
+            }
         }
     }
 
     /// Whether every kind has completed its first listing.
     pub(super) fn listed(&self) -> bool {
+        self.listed_core() && self.gateway.as_ref().is_none_or(|g| g.listed())
+    }
+
+    /// Whether the Service, EndpointSlice, Ingress, IngressClass and Secret listings are done.
+    fn listed_core(&self) -> bool {
         self.services.listed()
             && self.slices.listed()
             && self.ingresses.listed()

@@ -85,6 +85,10 @@ impl FakeKube {
             "ingresses",
             "ingressclasses",
             "secrets",
+            "gatewayclasses",
+            "gateways",
+            "httproutes",
+            "referencegrants",
         ] {
             let _ = self.events.send((resource.to_owned(), gone_event()));
         }

@@ -1,0 +1,76 @@
+//! Writes Gateway API status: one JSON merge patch of the `/status` subresource per object
+//! whose status differs from what we would write (computed by the model task, see
+//! [`super::GatewayState::status_patches`]). A merge patch sets only the fields we own; the
+//! write comes back as a watch event, after which the object no longer differs, so writes stop
+//! by themselves. A failed write is logged and counted (`switchyard_kube_status_writes_total`)
+//! and retried when the object next changes.
+
+use super::types::GatewayClass;
+use crate::telemetry::metrics;
+use kube::api::{Patch, PatchParams};
+use kube::{Api, Client};
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// One status write.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum StatusPatch {
+    /// A GatewayClass's status.
+    GatewayClass {
+        /// The class.
+        name: String,
+        /// The merge patch (`{"status": …}`).
+        body: Value,
+    },
+}
+
+/// The Gateway API status writer task.
+pub(crate) struct Writer {
+    client: Client,
+}
+
+impl Writer {
+    /// A writer using `client`.
+    pub(crate) fn new(client: Client) -> Writer {
+        Writer { client }
+    }
+
+    /// Writes each batch it is sent, until `stop`.
+    pub(crate) async fn run(
+        self,
+        mut rx: mpsc::UnboundedReceiver<Vec<StatusPatch>>,
+        stop: CancellationToken,
+    ) {
+        loop {
+            let batch = tokio::select! {
+                () = stop.cancelled() => return,
+                b = rx.recv() => match b { Some(b) => b, None => return },
+            };
+            for patch in batch {
+                self.write(patch).await;
+            }
+        }
+    }
+
+    async fn write(&self, patch: StatusPatch) {
+        let params = PatchParams::default();
+        let (kind, name, result) = match patch {
+            StatusPatch::GatewayClass { name, body } => {
+                let api: Api<GatewayClass> = Api::all(self.client.clone());
+                let r = api.patch_status(&name, &params, &Patch::Merge(&body)).await;
+                ("GatewayClass", name, r.map(drop))
+            }
+        };
+        match result {
+            Ok(()) => {
+                metrics::kube_status_write(true);
+                tracing::info!(kind, object = %name, "status written");
+            }
+            Err(error) => {
+                metrics::kube_status_write(false);
+                tracing::warn!(kind, object = %name, %error, "status not written");
+            }
+        }
+    }
+}
