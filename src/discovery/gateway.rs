@@ -18,10 +18,12 @@
 //! there.
 
 pub(crate) mod class;
+pub mod grants;
 pub mod hostname;
-pub(crate) mod route_types;
+pub mod matches;
+pub mod route_types;
 mod status;
-pub(crate) mod types;
+pub mod types;
 
 pub(super) use status::{StatusPatch, Writer};
 

@@ -8,13 +8,13 @@ use std::borrow::Cow;
 
 /// An HTTPRoute.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct HttpRoute {
+pub struct HttpRoute {
     /// Standard metadata.
     #[serde(default)]
-    pub(crate) metadata: ObjectMeta,
+    pub metadata: ObjectMeta,
     /// Parents, hostnames and rules.
     #[serde(default)]
-    pub(crate) spec: HttpRouteSpec,
+    pub spec: HttpRouteSpec,
 }
 
 impl kube::Resource for HttpRoute {
@@ -43,104 +43,104 @@ impl kube::Resource for HttpRoute {
 /// `HTTPRoute.spec`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct HttpRouteSpec {
+pub struct HttpRouteSpec {
     /// The Gateways (and listeners) it attaches to.
     #[serde(default)]
-    pub(crate) parent_refs: Vec<ObjectRef>,
+    pub parent_refs: Vec<ObjectRef>,
     /// Hostnames; empty: the listeners'.
     #[serde(default)]
-    pub(crate) hostnames: Vec<String>,
+    pub hostnames: Vec<String>,
     /// The rules.
     #[serde(default)]
-    pub(crate) rules: Vec<HttpRouteRule>,
+    pub rules: Vec<HttpRouteRule>,
 }
 
 /// One rule: matches, filters, backends, timeouts.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct HttpRouteRule {
+pub struct HttpRouteRule {
     /// The rule's name (optional).
     #[serde(default)]
-    pub(crate) name: Option<String>,
+    pub name: Option<String>,
     /// Matches (any of them); empty: `PathPrefix /`.
     #[serde(default)]
-    pub(crate) matches: Vec<HttpRouteMatch>,
+    pub matches: Vec<HttpRouteMatch>,
     /// Filters, in order.
     #[serde(default)]
-    pub(crate) filters: Vec<HttpRouteFilter>,
+    pub filters: Vec<HttpRouteFilter>,
     /// Weighted backends.
     #[serde(default)]
-    pub(crate) backend_refs: Vec<ObjectRef>,
+    pub backend_refs: Vec<ObjectRef>,
     /// Request and backend-request timeouts (Gateway API durations, e.g. `10s`, `500ms`).
     #[serde(default)]
-    pub(crate) timeouts: Option<HttpRouteTimeouts>,
+    pub timeouts: Option<HttpRouteTimeouts>,
 }
 
 /// `rules[].timeouts`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct HttpRouteTimeouts {
+pub struct HttpRouteTimeouts {
     /// The whole request.
     #[serde(default)]
-    pub(crate) request: Option<String>,
+    pub request: Option<String>,
     /// One request to a backend.
     #[serde(default)]
-    pub(crate) backend_request: Option<String>,
+    pub backend_request: Option<String>,
 }
 
 /// One match: all of its parts must hold.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct HttpRouteMatch {
+pub struct HttpRouteMatch {
     /// The path match; `None` is `PathPrefix /`.
     #[serde(default)]
-    pub(crate) path: Option<ValueMatch>,
+    pub path: Option<ValueMatch>,
     /// Header matches.
     #[serde(default)]
-    pub(crate) headers: Vec<ValueMatch>,
+    pub headers: Vec<ValueMatch>,
     /// Query parameter matches.
     #[serde(default)]
-    pub(crate) query_params: Vec<ValueMatch>,
+    pub query_params: Vec<ValueMatch>,
     /// The method.
     #[serde(default)]
-    pub(crate) method: Option<String>,
+    pub method: Option<String>,
 }
 
 /// A path, header or query match: its type, name (headers, query) and value.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct ValueMatch {
+pub struct ValueMatch {
     /// `Exact`, `PathPrefix`, `RegularExpression`; `None` is the field's default.
     #[serde(default, rename = "type")]
-    pub(crate) kind: Option<String>,
+    pub kind: Option<String>,
     /// The header or parameter name (not for paths).
     #[serde(default)]
-    pub(crate) name: Option<String>,
+    pub name: Option<String>,
     /// The value.
     #[serde(default)]
-    pub(crate) value: Option<String>,
+    pub value: Option<String>,
 }
 
 /// One filter; the field named by `type` holds its settings, kept as JSON until translated.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct HttpRouteFilter {
+pub struct HttpRouteFilter {
     /// `RequestHeaderModifier`, `ResponseHeaderModifier`, `RequestRedirect`, `URLRewrite`,
     /// `RequestMirror`, `ExtensionRef`, …
     #[serde(default, rename = "type")]
-    pub(crate) kind: String,
+    pub kind: String,
     /// `requestHeaderModifier`.
     #[serde(default)]
-    pub(crate) request_header_modifier: Option<serde_json::Value>,
+    pub request_header_modifier: Option<serde_json::Value>,
     /// `responseHeaderModifier`.
     #[serde(default)]
-    pub(crate) response_header_modifier: Option<serde_json::Value>,
+    pub response_header_modifier: Option<serde_json::Value>,
     /// `requestRedirect`.
     #[serde(default)]
-    pub(crate) request_redirect: Option<serde_json::Value>,
+    pub request_redirect: Option<serde_json::Value>,
     /// `urlRewrite`.
     #[serde(default)]
-    pub(crate) url_rewrite: Option<serde_json::Value>,
+    pub url_rewrite: Option<serde_json::Value>,
     /// `requestMirror`.
     #[serde(default)]
-    pub(crate) request_mirror: Option<serde_json::Value>,
+    pub request_mirror: Option<serde_json::Value>,
 }

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 
 /// The API group of every kind here.
-pub(crate) const GROUP: &str = "gateway.networking.k8s.io";
+pub const GROUP: &str = "gateway.networking.k8s.io";
 
 /// `kube::Resource` for a kind of [`GROUP`]: kind, version, plural, scope.
 macro_rules! gateway_resource {
@@ -46,16 +46,16 @@ macro_rules! gateway_resource {
 
 /// A GatewayClass (cluster-scoped).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct GatewayClass {
+pub struct GatewayClass {
     /// Standard metadata.
     #[serde(default)]
-    pub(crate) metadata: ObjectMeta,
+    pub metadata: ObjectMeta,
     /// What the class asks for.
     #[serde(default)]
-    pub(crate) spec: GatewayClassSpec,
+    pub spec: GatewayClassSpec,
     /// What controllers wrote.
     #[serde(default)]
-    pub(crate) status: Option<Conditions>,
+    pub status: Option<Conditions>,
 }
 gateway_resource!(
     GatewayClass,
@@ -68,29 +68,29 @@ gateway_resource!(
 /// `GatewayClass.spec`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct GatewayClassSpec {
+pub struct GatewayClassSpec {
     /// The controller that owns the class.
     #[serde(default)]
-    pub(crate) controller_name: String,
+    pub controller_name: String,
 }
 
 /// A status holding only conditions (as we read it back).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Conditions {
+pub struct Conditions {
     /// The conditions.
     #[serde(default)]
-    pub(crate) conditions: Vec<Condition>,
+    pub conditions: Vec<Condition>,
 }
 
 /// A Gateway.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Gateway {
+pub struct Gateway {
     /// Standard metadata.
     #[serde(default)]
-    pub(crate) metadata: ObjectMeta,
+    pub metadata: ObjectMeta,
     /// Class and listeners.
     #[serde(default)]
-    pub(crate) spec: GatewaySpec,
+    pub spec: GatewaySpec,
 }
 gateway_resource!(
     Gateway,
@@ -103,122 +103,122 @@ gateway_resource!(
 /// `Gateway.spec`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct GatewaySpec {
+pub struct GatewaySpec {
     /// The GatewayClass.
     #[serde(default)]
-    pub(crate) gateway_class_name: String,
+    pub gateway_class_name: String,
     /// The listeners.
     #[serde(default)]
-    pub(crate) listeners: Vec<Listener>,
+    pub listeners: Vec<Listener>,
 }
 
 /// One Gateway listener.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct Listener {
+pub struct Listener {
     /// Its name (unique in the Gateway; routes attach by it as `sectionName`).
     #[serde(default)]
-    pub(crate) name: String,
+    pub name: String,
     /// The hostname it serves; `None` is any.
     #[serde(default)]
-    pub(crate) hostname: Option<String>,
+    pub hostname: Option<String>,
     /// The port.
     #[serde(default)]
-    pub(crate) port: i32,
+    pub port: i32,
     /// `HTTP`, `HTTPS`, `TLS`, `TCP`, `UDP`.
     #[serde(default)]
-    pub(crate) protocol: String,
+    pub protocol: String,
     /// TLS settings (HTTPS, TLS).
     #[serde(default)]
-    pub(crate) tls: Option<ListenerTls>,
+    pub tls: Option<ListenerTls>,
     /// Which routes may attach.
     #[serde(default)]
-    pub(crate) allowed_routes: Option<AllowedRoutes>,
+    pub allowed_routes: Option<AllowedRoutes>,
 }
 
 /// `Listener.tls`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct ListenerTls {
+pub struct ListenerTls {
     /// `Terminate` (default) or `Passthrough`.
     #[serde(default)]
-    pub(crate) mode: Option<String>,
+    pub mode: Option<String>,
     /// The certificates (Secrets).
     #[serde(default)]
-    pub(crate) certificate_refs: Vec<ObjectRef>,
+    pub certificate_refs: Vec<ObjectRef>,
 }
 
 /// `Listener.allowedRoutes`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct AllowedRoutes {
+pub struct AllowedRoutes {
     /// Namespaces routes may come from.
     #[serde(default)]
-    pub(crate) namespaces: Option<RouteNamespaces>,
+    pub namespaces: Option<RouteNamespaces>,
     /// Route kinds; empty: the protocol's default kinds.
     #[serde(default)]
-    pub(crate) kinds: Vec<GroupKind>,
+    pub kinds: Vec<GroupKind>,
 }
 
 /// `allowedRoutes.namespaces`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct RouteNamespaces {
+pub struct RouteNamespaces {
     /// `Same` (default), `All` or `Selector`.
     #[serde(default)]
-    pub(crate) from: Option<String>,
+    pub from: Option<String>,
     /// The namespace label selector for `Selector`.
     #[serde(default)]
-    pub(crate) selector: Option<LabelSelector>,
+    pub selector: Option<LabelSelector>,
 }
 
 /// A group and kind.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct GroupKind {
+pub struct GroupKind {
     /// The API group; `None` or empty is the core group.
     #[serde(default)]
-    pub(crate) group: Option<String>,
+    pub group: Option<String>,
     /// The kind.
     #[serde(default)]
-    pub(crate) kind: String,
+    pub kind: String,
 }
 
 /// A reference to an object (certificateRefs, backendRefs, parentRefs, mirror targets).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct ObjectRef {
+pub struct ObjectRef {
     /// The API group; `None` or empty is the core group (except for parentRefs).
     #[serde(default)]
-    pub(crate) group: Option<String>,
+    pub group: Option<String>,
     /// The kind; `None` is the field's default (Secret, Service, Gateway).
     #[serde(default)]
-    pub(crate) kind: Option<String>,
+    pub kind: Option<String>,
     /// The name.
     #[serde(default)]
-    pub(crate) name: String,
+    pub name: String,
     /// The namespace; `None` is the referring object's.
     #[serde(default)]
-    pub(crate) namespace: Option<String>,
+    pub namespace: Option<String>,
     /// The port (backendRefs, parentRefs).
     #[serde(default)]
-    pub(crate) port: Option<i32>,
+    pub port: Option<i32>,
     /// The listener name (parentRefs).
     #[serde(default)]
-    pub(crate) section_name: Option<String>,
+    pub section_name: Option<String>,
     /// The share of requests (backendRefs; default 1).
     #[serde(default)]
-    pub(crate) weight: Option<i32>,
+    pub weight: Option<i32>,
 }
 
 /// A ReferenceGrant (v1beta1): lets objects of other namespaces refer to this one's.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct ReferenceGrant {
+pub struct ReferenceGrant {
     /// Standard metadata.
     #[serde(default)]
-    pub(crate) metadata: ObjectMeta,
+    pub metadata: ObjectMeta,
     /// Who may refer to what.
     #[serde(default)]
-    pub(crate) spec: ReferenceGrantSpec,
+    pub spec: ReferenceGrantSpec,
 }
 gateway_resource!(
     ReferenceGrant,
@@ -230,39 +230,39 @@ gateway_resource!(
 
 /// `ReferenceGrant.spec`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct ReferenceGrantSpec {
+pub struct ReferenceGrantSpec {
     /// The referring kinds and namespaces.
     #[serde(default)]
-    pub(crate) from: Vec<GrantFrom>,
+    pub from: Vec<GrantFrom>,
     /// The kinds (and optionally names) in this namespace they may refer to.
     #[serde(default)]
-    pub(crate) to: Vec<GrantTo>,
+    pub to: Vec<GrantTo>,
 }
 
 /// `ReferenceGrant.spec.from[]`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct GrantFrom {
+pub struct GrantFrom {
     /// The referring object's group.
     #[serde(default)]
-    pub(crate) group: String,
+    pub group: String,
     /// The referring object's kind.
     #[serde(default)]
-    pub(crate) kind: String,
+    pub kind: String,
     /// The referring object's namespace.
     #[serde(default)]
-    pub(crate) namespace: String,
+    pub namespace: String,
 }
 
 /// `ReferenceGrant.spec.to[]`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct GrantTo {
+pub struct GrantTo {
     /// The referred-to group.
     #[serde(default)]
-    pub(crate) group: String,
+    pub group: String,
     /// The referred-to kind.
     #[serde(default)]
-    pub(crate) kind: String,
+    pub kind: String,
     /// One name only; `None` is every object of the kind.
     #[serde(default)]
-    pub(crate) name: Option<String>,
+    pub name: Option<String>,
 }
