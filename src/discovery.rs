@@ -96,12 +96,16 @@ pub struct KubeParts {
     pub default_certificate: Option<CertSpec>,
     /// Served Ingresses whose `status.loadBalancer` is not yet our address.
     pub status_pending: Vec<(String, String)>,
+    /// Listeners of the Gateways we serve (`--gateway-api`), one per port.
+    pub gateway_listeners: Vec<gateway::listeners::GatewayListener>,
 }
 
 /// Merges the file's config with the cluster's parts; remembers what it reported.
 #[derive(Debug, Default)]
 pub struct Merger {
     report: report::Reporter,
+    /// Ports of the Gateway listeners added by the previous merge.
+    gateway_ports: std::collections::BTreeSet<u16>,
 }
 
 /// A cluster service's config. With a kernel data plane (`[ipvs] dataplane` `ipvs` or
@@ -157,6 +161,12 @@ impl Merger {
             .certificates
             .extend(parts.certificates.iter().cloned());
         edge::merge(&mut config, parts);
+        gateway::listeners::merge(
+            &mut config,
+            &parts.gateway_listeners,
+            &mut self.gateway_ports,
+            &mut self.report,
+        );
         let first = config.http.routes.len();
         config.http.routes.extend(parts.routes.iter().cloned());
         let (_, conflicts) = crate::ingress::HttpRoutes::build_checked(&config.http);

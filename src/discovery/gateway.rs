@@ -12,14 +12,17 @@
 //! ```
 //!
 //! What is served today: GatewayClasses whose `controllerName` is ours are `Accepted`
-//! ([`class`]). Gateways, HTTPRoutes and ReferenceGrants are watched and held (so the first
-//! listing gates readiness like every kind) but not yet programmed: see README.md, "Gateway
-//! API", for what is not done. The types are our own ([`types`], [`route_types`]): why is said
+//! ([`class`]); the HTTP listeners of their Gateways are opened and closed at run time
+//! ([`listeners`]). HTTPRoutes and ReferenceGrants are watched and held (so the first listing
+//! gates readiness like every kind) but not yet programmed; the pure parts of their
+//! translation ([`hostname`], [`matches`], [`grants`]) are written and table-tested. See
+//! README.md, "Gateway API", for what is not done. The types are our own ([`types`], [`route_types`]): why is said
 //! there.
 
 pub(crate) mod class;
 pub mod grants;
 pub mod hostname;
+pub mod listeners;
 pub mod matches;
 pub mod route_types;
 mod status;
@@ -75,18 +78,31 @@ impl GatewayState {
         }
     }
 
-    /// Applies one event.
-    pub(super) fn handle(&mut self, msg: GatewayMsg) {
+    /// Applies one event; true when the parts built from these kinds may have changed.
+    pub(super) fn handle(&mut self, msg: GatewayMsg) -> bool {
         match msg {
             GatewayMsg::Class(e) => {
-                for (key, _, _) in self.classes.apply(e) {
-                    self.dirty_classes.insert(key.1);
+                let changes = self.classes.apply(e);
+                for (key, _, _) in &changes {
+                    self.dirty_classes.insert(key.1.clone());
                 }
+                !changes.is_empty()
             }
-            GatewayMsg::Gateway(e) => drop(self.gateways.apply(e)),
-            GatewayMsg::Route(e) => drop(self.routes.apply(e)),
-            GatewayMsg::Grant(e) => drop(self.grants.apply(e)),
+            GatewayMsg::Gateway(e) => !self.gateways.apply(e).is_empty(),
+            GatewayMsg::Route(e) => !self.routes.apply(e).is_empty(),
+            GatewayMsg::Grant(e) => !self.grants.apply(e).is_empty(),
         }
+    }
+
+    /// The Gateway listeners to open (see [`listeners`]).
+    pub(super) fn listeners(
+        &self,
+        report: &mut super::report::Reporter,
+    ) -> Vec<listeners::GatewayListener> {
+        let wanted = listeners::wanted(&self.classes, &self.gateways, &self.controller, report);
+        let gateways = &self.gateways;
+        report.retain("Gateway", |k| gateways.get(k).is_some());
+        wanted
     }
 
     /// Whether every Gateway API kind has completed its first listing.

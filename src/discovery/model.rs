@@ -50,6 +50,10 @@ pub(super) struct Model {
     ssl_passthrough: bool,
     /// The Gateway API kinds (`--gateway-api`).
     gateway: Option<super::gateway::GatewayState>,
+    /// A Gateway API object changed since the last build.
+    gateway_dirty: bool,
+    /// The Gateway listeners to open, from the last build.
+    gateway_listeners: Vec<super::gateway::listeners::GatewayListener>,
 }
 
 impl Model {
@@ -120,7 +124,7 @@ impl Model {
             Msg::Secret(e) => self.ingress_dirty |= !self.secrets.apply(e).is_empty(),
             Msg::Gateway(m) => {
                 if let Some(g) = &mut self.gateway {
-                    g.handle(m);
+                    self.gateway_dirty |= g.handle(m);
                 }
             }
         }
@@ -151,7 +155,8 @@ impl Model {
         crate::telemetry::metrics::kube_objects("IngressClass", self.classes.len());
         crate::telemetry::metrics::kube_objects("Secret", self.secrets.len());
         let ingress_dirty = std::mem::take(&mut self.ingress_dirty) || !self.published;
-        let mut changed = ingress_dirty;
+        let gateway_dirty = std::mem::take(&mut self.gateway_dirty) || !self.published;
+        let mut changed = ingress_dirty || gateway_dirty;
         for key in std::mem::take(&mut self.dirty) {
             let next = self.services.get(&key).map(|svc| {
                 let slices: Vec<&EndpointSlice> = self
@@ -174,6 +179,9 @@ impl Model {
         }
         if ingress_dirty {
             self.translate_ingresses();
+        }
+        if gateway_dirty && let Some(g) = &self.gateway {
+            self.gateway_listeners = g.listeners(&mut self.report);
         }
         self.published = true;
         Some(self.assemble())
@@ -260,6 +268,7 @@ impl Model {
             passthrough: self.ingress.passthrough.clone(),
             default_certificate: self.ingress.default_certificate.clone(),
             status_pending,
+            gateway_listeners: self.gateway_listeners.clone(),
         }
     }
 }
