@@ -80,9 +80,10 @@ enum Msg {
 pub struct KubeParts {
     /// One service per Service port (no listener; route targets, VIPs kept for IPVS).
     pub services: Vec<KubeService>,
-    /// Ingress routes, oldest Ingress first.
+    /// Ingress routes, oldest Ingress first, then HTTPRoute routes, oldest first.
     pub routes: Vec<RouteConfig>,
-    /// `namespace/name` of the Ingress each route came from.
+    /// `namespace/name` of the Ingress each route came from (`httproute:namespace/name` for
+    /// an HTTPRoute's).
     pub route_origins: Vec<Arc<str>>,
     /// Per-host settings (https redirects, per-host default backends).
     pub hosts: Vec<HostConfig>,
@@ -185,8 +186,12 @@ impl Merger {
                     crate::ingress::Conflict::Invalid { .. } => "invalid_path",
                     _ => "route_conflict",
                 };
+                let (kind, what) = match origin.strip_prefix("httproute:") {
+                    Some(_) => ("HTTPRoute", ""),
+                    None => ("Ingress", "ingress "),
+                };
                 self.report
-                    .once("Ingress", reason, &format!("ingress {origin}: {conflict}"));
+                    .once(kind, reason, &format!("{what}{origin}: {conflict}"));
                 drop.insert(rule);
             }
         }

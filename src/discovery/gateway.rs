@@ -25,6 +25,7 @@ pub mod hostname;
 pub mod listeners;
 pub mod matches;
 pub mod route_types;
+pub mod routes;
 mod status;
 pub mod types;
 
@@ -92,6 +93,23 @@ impl GatewayState {
             GatewayMsg::Route(e) => !self.routes.apply(e).is_empty(),
             GatewayMsg::Grant(e) => !self.grants.apply(e).is_empty(),
         }
+    }
+
+    /// The routes of the HTTPRoutes (see [`routes`]) and the `httproute:ns/name` of each.
+    pub(super) fn routes(
+        &self,
+        services: &Store<k8s_openapi::api::core::v1::Service>,
+        report: &mut super::report::Reporter,
+    ) -> (Vec<crate::config::RouteConfig>, Vec<std::sync::Arc<str>>) {
+        let input = routes::Input {
+            classes: &self.classes,
+            gateways: &self.gateways,
+            routes: &self.routes,
+            grants: &self.grants,
+            services,
+            controller: &self.controller,
+        };
+        routes::translate(&input, report)
     }
 
     /// The Gateway listeners to open (see [`listeners`]).

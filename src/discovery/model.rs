@@ -54,6 +54,8 @@ pub(super) struct Model {
     gateway_dirty: bool,
     /// The Gateway listeners to open, from the last build.
     gateway_listeners: Vec<super::gateway::listeners::GatewayListener>,
+    /// The HTTPRoutes' routes and their origins, from the last build.
+    gateway_routes: (Vec<crate::config::RouteConfig>, Vec<Arc<str>>),
 }
 
 impl Model {
@@ -180,8 +182,14 @@ impl Model {
         if ingress_dirty {
             self.translate_ingresses();
         }
-        if gateway_dirty && let Some(g) = &self.gateway {
-            self.gateway_listeners = g.listeners(&mut self.report);
+        if let Some(g) = &self.gateway {
+            if gateway_dirty {
+                self.gateway_listeners = g.listeners(&mut self.report);
+            }
+            // Backends resolve against Services: their specs count like an Ingress's.
+            if gateway_dirty || ingress_dirty {
+                self.gateway_routes = g.routes(&self.services, &mut self.report);
+            }
         }
         self.published = true;
         Some(self.assemble())
@@ -260,8 +268,16 @@ impl Model {
         };
         KubeParts {
             services,
-            routes: self.ingress.routes.clone(),
-            route_origins: self.ingress.origins.clone(),
+            routes: [&self.ingress.routes, &self.gateway_routes.0]
+                .into_iter()
+                .flatten()
+                .cloned()
+                .collect(),
+            route_origins: [&self.ingress.origins, &self.gateway_routes.1]
+                .into_iter()
+                .flatten()
+                .cloned()
+                .collect(),
             hosts: self.ingress.hosts.clone(),
             certificates: self.ingress.certificates.clone(),
             default_service: self.ingress.default_service.clone(),

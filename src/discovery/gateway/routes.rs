@@ -1,0 +1,322 @@
+//! HTTPRoutes → routes of the shared table: which parents (Gateway listeners) accept a route,
+//! the hosts it serves there, and one [`RouteConfig`] per host and match.
+//!
+//! Rules (the Gateway API's, where served):
+//! - a parentRef names a Gateway (`group` gateway.networking.k8s.io, `kind` Gateway, the
+//!   route's namespace unless given) of one of our GatewayClasses; others are not ours and are
+//!   ignored. Its listeners are narrowed by `sectionName` and `port` (none left: reported
+//!   `no_matching_parent`), then to `HTTP` listeners whose `allowedRoutes` admit the route
+//!   (`namespaces.from` Same, the default, or All; `Selector` is not served yet; `kinds` empty
+//!   or naming HTTPRoute) — none: `not_allowed_by_listeners`;
+//! - hosts: the route's `hostnames` intersected with each admitting listener's hostname
+//!   ([`super::hostname`]); no intersection: `no_matching_listener_hostname`;
+//! - each rule × match × host is one route ([`super::matches`]); a match that cannot be
+//!   served is reported `unsupported_value` and left out;
+//! - `backendRefs`: Services (core group) by name and port, weighted (default 1); a ref to
+//!   another kind, to another namespace without a ReferenceGrant ([`super::grants`]), or to a
+//!   missing Service or port keeps its share and that share answers 500 (as the core does
+//!   for a split service not in the table); no backendRefs: 500;
+//! - filters are not served yet: a rule with any filter answers 500 (`unsupported_filter`);
+//!   `timeouts` are not served yet (`unsupported_field`, the rule is still routed).
+//!
+//! Routes are listed oldest HTTPRoute first (creation time, then namespace/name), after the
+//! file's and the Ingresses' routes, so on a conflict the earlier source wins
+//! ([`crate::discovery::Merger`]). Problems are reported per route version
+//! (`switchyard_kube_skipped_total{kind="HTTPRoute",reason}`); route status is not yet written.
+
+use super::hostname::{Intersection, intersect};
+use super::route_types::{HttpRoute, HttpRouteRule};
+use super::types::{GROUP, Gateway, GatewayClass, Listener, ObjectRef, ReferenceGrant};
+use crate::config::RouteConfig;
+use crate::discovery::report::{ObjectReport, Reporter};
+use crate::discovery::state::{Key, Store};
+use crate::discovery::translate::service_name;
+use crate::ingress::backends::{Role, WeightedService};
+use crate::ingress::{BackendPolicy, HostPattern};
+use k8s_openapi::api::core::v1::Service;
+use std::sync::Arc;
+
+/// The service name of a backend that cannot be used: never in the table, so its share of
+/// requests answers 500 (it has a `/` and no `:`, so neither a file nor a cluster service).
+pub const UNRESOLVED: &str = "gateway/unresolved";
+
+/// What the translation reads.
+pub(in crate::discovery) struct Input<'a> {
+    /// GatewayClasses.
+    pub(in crate::discovery) classes: &'a Store<GatewayClass>,
+    /// Gateways.
+    pub(in crate::discovery) gateways: &'a Store<Gateway>,
+    /// HTTPRoutes.
+    pub(in crate::discovery) routes: &'a Store<HttpRoute>,
+    /// ReferenceGrants.
+    pub(in crate::discovery) grants: &'a Store<ReferenceGrant>,
+    /// Services.
+    pub(in crate::discovery) services: &'a Store<Service>,
+    /// Our controller name.
+    pub(in crate::discovery) controller: &'a str,
+}
+
+/// The routes of every HTTPRoute, oldest first, and `httproute:ns/name` of each.
+pub(in crate::discovery) fn translate(
+    input: &Input<'_>,
+    report: &mut Reporter,
+) -> (Vec<RouteConfig>, Vec<Arc<str>>) {
+    let mut served: Vec<(&Key, &Arc<HttpRoute>)> = input.routes.iter().collect();
+    served.sort_by(|a, b| {
+        let age = |r: &HttpRoute| r.metadata.creation_timestamp.clone();
+        age(a.1).cmp(&age(b.1)).then_with(|| a.0.cmp(b.0))
+    });
+    let (mut routes, mut origins) = (Vec::new(), Vec::new());
+    for (key, route) in served {
+        let rv = route.metadata.resource_version.clone().unwrap_or_default();
+        let mut rep = report.for_object("HTTPRoute", key, &rv);
+        let origin: Arc<str> = Arc::from(format!("httproute:{}/{}", key.0, key.1));
+        for r in one_route(input, key, route, &origin, &mut rep) {
+            routes.push(r);
+            origins.push(Arc::clone(&origin));
+        }
+    }
+    let live = input.routes;
+    report.retain("HTTPRoute", |k| live.get(k).is_some());
+    (routes, origins)
+}
+
+fn one_route(
+    input: &Input<'_>,
+    key: &Key,
+    route: &HttpRoute,
+    origin: &Arc<str>,
+    rep: &mut ObjectReport<'_>,
+) -> Vec<RouteConfig> {
+    let mut hosts: Vec<Option<HostPattern>> = Vec::new();
+    for parent in &route.spec.parent_refs {
+        let Some(listeners) = attach(input, &key.0, parent, rep) else {
+            continue;
+        };
+        let mut any_host = false;
+        for l in listeners {
+            match intersect(l.hostname.as_deref(), &route.spec.hostnames) {
+                Intersection::Any => push_host(&mut hosts, None),
+                Intersection::Hosts(list) => {
+                    for h in list {
+                        match HostPattern::parse(&h) {
+                            Ok(p) => push_host(&mut hosts, Some(p)),
+                            Err(e) => rep.skip("invalid_host", &format!("hostname {h:?}: {e}")),
+                        }
+                    }
+                }
+                Intersection::Empty => continue,
+            }
+            any_host = true;
+        }
+        if !any_host {
+            let detail = format!("parent {}: no listener hostname intersects", parent.name);
+            rep.skip("no_matching_listener_hostname", &detail);
+        }
+    }
+    let mut out = Vec::new();
+    for (i, rule) in route.spec.rules.iter().enumerate() {
+        let (service, backends) = rule_backends(input, &key.0, rule, i, rep);
+        let matches: Vec<Option<&_>> = if rule.matches.is_empty() {
+            vec![None]
+        } else {
+            rule.matches.iter().map(Some).collect()
+        };
+        for m in matches {
+            let parsed = match super::matches::route_match(m) {
+                Ok(p) => p,
+                Err(e) => {
+                    rep.skip("unsupported_value", &format!("rules[{i}]: {e}"));
+                    continue;
+                }
+            };
+            for host in &hosts {
+                out.push(RouteConfig {
+                    host: host.clone(),
+                    path: parsed.path.clone(),
+                    path_type: parsed.path_type,
+                    conditions: parsed.conditions.clone(),
+                    service: Arc::clone(&service),
+                    max_body_bytes: None,
+                    allow_sources: Vec::new(),
+                    sticky_cookie: None,
+                    name: Arc::clone(origin),
+                    backends: backends.clone(),
+                    filters: None,
+                    limits: Default::default(),
+                    cors: None,
+                    upstream: Default::default(),
+                });
+            }
+        }
+    }
+    out
+}
+
+fn push_host(hosts: &mut Vec<Option<HostPattern>>, host: Option<HostPattern>) {
+    if !hosts.contains(&host) {
+        hosts.push(host);
+    }
+}
+
+/// The listeners of `parent` that admit an HTTPRoute of `route_ns`; `None` when the parent is
+/// not ours or admits nothing (reported).
+fn attach<'a>(
+    input: &'a Input<'_>,
+    route_ns: &str,
+    parent: &ObjectRef,
+    rep: &mut ObjectReport<'_>,
+) -> Option<Vec<&'a Listener>> {
+    let group = parent.group.as_deref().unwrap_or(GROUP);
+    let kind = parent.kind.as_deref().unwrap_or("Gateway");
+    if group != GROUP || kind != "Gateway" {
+        return None;
+    }
+    let ns = parent.namespace.as_deref().unwrap_or(route_ns);
+    let gateway = input.gateways.get(&(ns.to_owned(), parent.name.clone()))?;
+    let class = input
+        .classes
+        .get(&(String::new(), gateway.spec.gateway_class_name.clone()))?;
+    if class.spec.controller_name != input.controller {
+        return None;
+    }
+    let named: Vec<&Listener> = gateway
+        .spec
+        .listeners
+        .iter()
+        .filter(|l| parent.section_name.as_ref().is_none_or(|s| *s == l.name))
+        .filter(|l| parent.port.is_none_or(|p| p == l.port))
+        .collect();
+    if named.is_empty() {
+        rep.skip(
+            "no_matching_parent",
+            &format!("parent {ns}/{}", parent.name),
+        );
+        return None;
+    }
+    let admitted: Vec<&Listener> = named
+        .into_iter()
+        .filter(|l| l.protocol == "HTTP" && admits(l, route_ns, ns))
+        .collect();
+    if admitted.is_empty() {
+        let detail = format!("parent {ns}/{}", parent.name);
+        rep.skip("not_allowed_by_listeners", &detail);
+        return None;
+    }
+    Some(admitted)
+}
+
+/// Whether `l` (of a Gateway in `gateway_ns`) admits an HTTPRoute from `route_ns`.
+fn admits(l: &Listener, route_ns: &str, gateway_ns: &str) -> bool {
+    let allowed = l.allowed_routes.as_ref();
+    let from = allowed
+        .and_then(|a| a.namespaces.as_ref())
+        .and_then(|n| n.from.as_deref())
+        .unwrap_or("Same");
+    let namespace_ok = match from {
+        "All" => true,
+        "Same" => route_ns == gateway_ns,
+        _ => false,
+    };
+    let kinds = allowed.map(|a| a.kinds.as_slice()).unwrap_or_default();
+    let kind_ok = kinds.is_empty()
+        || kinds
+            .iter()
+            .any(|k| k.kind == "HTTPRoute" && k.group.as_deref().unwrap_or(GROUP) == GROUP);
+    namespace_ok && kind_ok
+}
+
+/// The rule's target service and split (see the module doc for the 500 cases).
+fn rule_backends(
+    input: &Input<'_>,
+    route_ns: &str,
+    rule: &HttpRouteRule,
+    i: usize,
+    rep: &mut ObjectReport<'_>,
+) -> (Arc<str>, BackendPolicy) {
+    let unresolved = || (Arc::from(UNRESOLVED), BackendPolicy::default());
+    if let Some(f) = rule.filters.first() {
+        rep.skip(
+            "unsupported_filter",
+            &format!("rules[{i}]: filter {}: answers 500", f.kind),
+        );
+        return unresolved();
+    }
+    if rule.timeouts.is_some() {
+        rep.skip(
+            "unsupported_field",
+            &format!("rules[{i}]: timeouts ignored"),
+        );
+    }
+    let split: Vec<WeightedService> = rule
+        .backend_refs
+        .iter()
+        .map(|b| WeightedService {
+            service: backend(input, route_ns, b, rep),
+            weight: u32::try_from(b.weight.unwrap_or(1)).unwrap_or(0),
+            role: Role::Primary,
+        })
+        .collect();
+    let live: Vec<&WeightedService> = split.iter().filter(|w| w.weight > 0).collect();
+    match live.as_slice() {
+        [] => unresolved(),
+        [one] => (Arc::clone(&one.service), BackendPolicy::default()),
+        [first, ..] => {
+            let service = Arc::clone(&first.service);
+            let policy = BackendPolicy {
+                split,
+                ..BackendPolicy::default()
+            };
+            (service, policy)
+        }
+    }
+}
+
+/// The service name of one backendRef, or [`UNRESOLVED`] (reported).
+fn backend(
+    input: &Input<'_>,
+    route_ns: &str,
+    b: &ObjectRef,
+    rep: &mut ObjectReport<'_>,
+) -> Arc<str> {
+    let group = b.group.as_deref().unwrap_or_default();
+    let kind = b.kind.as_deref().unwrap_or("Service");
+    if !group.is_empty() || kind != "Service" {
+        rep.skip(
+            "invalid_kind",
+            &format!("backendRef {group}/{kind} {}", b.name),
+        );
+        return Arc::from(UNRESOLVED);
+    }
+    let ns = b.namespace.as_deref().unwrap_or(route_ns);
+    let from = super::grants::End {
+        group: GROUP,
+        kind: "HTTPRoute",
+        namespace: route_ns,
+        name: "",
+    };
+    let to = super::grants::End {
+        group: "",
+        kind: "Service",
+        namespace: ns,
+        name: &b.name,
+    };
+    let grants = input.grants.iter().map(|(_, g)| &**g);
+    if !super::grants::permits(grants, from, to) {
+        rep.skip("ref_not_permitted", &format!("backendRef {ns}/{}", b.name));
+        return Arc::from(UNRESOLVED);
+    }
+    let found = input
+        .services
+        .get(&(ns.to_owned(), b.name.clone()))
+        .and_then(|svc| {
+            let ports = svc.spec.as_ref()?.ports.as_ref()?;
+            let port = ports.iter().find(|p| Some(p.port) == b.port)?;
+            service_name(ns, &b.name, port)
+        });
+    found.unwrap_or_else(|| {
+        let detail = format!("backendRef {ns}/{} port {:?}", b.name, b.port);
+        rep.skip("backend_not_found", &detail);
+        Arc::from(UNRESOLVED)
+    })
+}
