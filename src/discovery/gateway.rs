@@ -24,6 +24,7 @@ pub mod grants;
 pub mod hostname;
 pub mod listeners;
 pub mod matches;
+pub mod route_status;
 pub mod route_types;
 pub mod routes;
 mod status;
@@ -64,6 +65,10 @@ pub(super) struct GatewayState {
     grants: Store<ReferenceGrant>,
     /// GatewayClasses changed since the last status pass.
     dirty_classes: BTreeSet<String>,
+    /// What the last translation found about each HTTPRoute, for their status.
+    verdicts: Vec<(super::state::Key, route_status::Verdict)>,
+    /// The verdicts changed since the last status pass.
+    verdicts_dirty: bool,
 }
 
 impl GatewayState {
@@ -76,6 +81,8 @@ impl GatewayState {
             routes: Store::default(),
             grants: Store::default(),
             dirty_classes: BTreeSet::new(),
+            verdicts: Vec::new(),
+            verdicts_dirty: false,
         }
     }
 
@@ -97,7 +104,7 @@ impl GatewayState {
 
     /// The routes of the HTTPRoutes (see [`routes`]) and the `httproute:ns/name` of each.
     pub(super) fn routes(
-        &self,
+        &mut self,
         services: &Store<k8s_openapi::api::core::v1::Service>,
         report: &mut super::report::Reporter,
     ) -> (Vec<crate::config::RouteConfig>, Vec<std::sync::Arc<str>>) {
@@ -109,7 +116,10 @@ impl GatewayState {
             services,
             controller: &self.controller,
         };
-        routes::translate(&input, report)
+        let out = routes::translate(&input, report);
+        self.verdicts = out.verdicts;
+        self.verdicts_dirty = true;
+        (out.routes, out.origins)
     }
 
     /// The Gateway listeners to open (see [`listeners`]).
@@ -147,6 +157,20 @@ impl GatewayState {
                 && let Some(body) = class::status_patch(c, &self.controller)
             {
                 out.push(StatusPatch::GatewayClass { name, body });
+            }
+        }
+        if std::mem::take(&mut self.verdicts_dirty) {
+            for (key, v) in &self.verdicts {
+                if let Some(r) = self.routes.get(key)
+                    && let Some(body) = route_status::patch(r, v, &self.controller)
+                {
+                    let (namespace, name) = key.clone();
+                    out.push(StatusPatch::HttpRoute {
+                        namespace,
+                        name,
+                        body,
+                    });
+                }
             }
         }
         out

@@ -182,13 +182,14 @@ impl Model {
         if ingress_dirty {
             self.translate_ingresses();
         }
-        if let Some(g) = &self.gateway {
+        if let Some(g) = &mut self.gateway {
             if gateway_dirty {
                 self.gateway_listeners = g.listeners(&mut self.report);
             }
             // Backends resolve against Services: their specs count like an Ingress's.
             if gateway_dirty || ingress_dirty {
-                self.gateway_routes = g.routes(&self.services, &mut self.report);
+                let (routes, origins) = g.routes(&self.services, &mut self.report);
+                self.gateway_routes = (routes, origins);
             }
         }
         self.published = true;

@@ -54,8 +54,9 @@ pub(in crate::discovery) fn wanted(
     });
     let mut out: Vec<GatewayListener> = Vec::new();
     for (key, gw) in served {
-        let rv = gw.metadata.resource_version.clone().unwrap_or_default();
-        let mut rep = report.for_object("Gateway", key, &rv);
+        // By generation, not resourceVersion: status writes must not report again.
+        let generation = gw.metadata.generation.unwrap_or_default().to_string();
+        let mut rep = report.for_object("Gateway", key, &generation);
         for l in &gw.spec.listeners {
             if l.protocol != "HTTP" {
                 let detail = format!("listener {}: protocol {}", l.name, l.protocol);

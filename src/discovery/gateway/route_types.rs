@@ -15,6 +15,18 @@ pub struct HttpRoute {
     /// Parents, hostnames and rules.
     #[serde(default)]
     pub spec: HttpRouteSpec,
+    /// What controllers wrote.
+    #[serde(default)]
+    pub status: Option<HttpRouteStatus>,
+}
+
+/// `HTTPRoute.status`: one entry per parent and controller, kept as JSON so that the other
+/// controllers' entries are written back exactly as read.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HttpRouteStatus {
+    /// The entries.
+    #[serde(default)]
+    pub parents: Vec<serde_json::Value>,
 }
 
 impl kube::Resource for HttpRoute {

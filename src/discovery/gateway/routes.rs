@@ -25,6 +25,7 @@
 //! (`switchyard_kube_skipped_total{kind="HTTPRoute",reason}`); route status is not yet written.
 
 use super::hostname::{Intersection, intersect};
+use super::route_status::{ParentVerdict, Verdict};
 use super::route_types::{HttpRoute, HttpRouteRule};
 use super::types::{GROUP, Gateway, GatewayClass, Listener, ObjectRef, ReferenceGrant};
 use crate::config::RouteConfig;
@@ -56,67 +57,101 @@ pub(in crate::discovery) struct Input<'a> {
     pub(in crate::discovery) controller: &'a str,
 }
 
-/// The routes of every HTTPRoute, oldest first, and `httproute:ns/name` of each.
-pub(in crate::discovery) fn translate(
-    input: &Input<'_>,
-    report: &mut Reporter,
-) -> (Vec<RouteConfig>, Vec<Arc<str>>) {
+/// What the translation of every HTTPRoute gives: routes, oldest HTTPRoute first, the
+/// `httproute:ns/name` of each, and what each HTTPRoute's status should say.
+#[derive(Debug, Default)]
+pub(in crate::discovery) struct Translated {
+    /// The routes.
+    pub(in crate::discovery) routes: Vec<RouteConfig>,
+    /// The origin of each route.
+    pub(in crate::discovery) origins: Vec<Arc<str>>,
+    /// Per HTTPRoute.
+    pub(in crate::discovery) verdicts: Vec<(Key, Verdict)>,
+}
+
+/// The routes of every HTTPRoute (see [`Translated`]).
+pub(in crate::discovery) fn translate(input: &Input<'_>, report: &mut Reporter) -> Translated {
     let mut served: Vec<(&Key, &Arc<HttpRoute>)> = input.routes.iter().collect();
     served.sort_by(|a, b| {
         let age = |r: &HttpRoute| r.metadata.creation_timestamp.clone();
         age(a.1).cmp(&age(b.1)).then_with(|| a.0.cmp(b.0))
     });
-    let (mut routes, mut origins) = (Vec::new(), Vec::new());
+    let mut out = Translated::default();
     for (key, route) in served {
-        let rv = route.metadata.resource_version.clone().unwrap_or_default();
-        let mut rep = report.for_object("HTTPRoute", key, &rv);
+        // By generation, not resourceVersion: our own status writes must not report again.
+        let generation = route.metadata.generation.unwrap_or_default().to_string();
+        let mut rep = report.for_object("HTTPRoute", key, &generation);
         let origin: Arc<str> = Arc::from(format!("httproute:{}/{}", key.0, key.1));
-        for r in one_route(input, key, route, &origin, &mut rep) {
-            routes.push(r);
-            origins.push(Arc::clone(&origin));
+        let mut v = Verdict::default();
+        for r in one_route(input, key, route, &origin, &mut (&mut rep, &mut v)) {
+            out.routes.push(r);
+            out.origins.push(Arc::clone(&origin));
         }
+        out.verdicts.push((key.clone(), v));
     }
     let live = input.routes;
     report.retain("HTTPRoute", |k| live.get(k).is_some());
-    (routes, origins)
+    out
 }
+
+/// Reports for one route, and what its status should say.
+type Notes<'r, 'o> = (&'r mut ObjectReport<'o>, &'r mut Verdict);
 
 fn one_route(
     input: &Input<'_>,
     key: &Key,
     route: &HttpRoute,
     origin: &Arc<str>,
-    rep: &mut ObjectReport<'_>,
+    notes: &mut Notes<'_, '_>,
 ) -> Vec<RouteConfig> {
     let mut hosts: Vec<Option<HostPattern>> = Vec::new();
     for parent in &route.spec.parent_refs {
-        let Some(listeners) = attach(input, &key.0, parent, rep) else {
-            continue;
+        let listeners = match attach(input, &key.0, parent, notes.0) {
+            Ok(l) => l,
+            Err(None) => continue,
+            Err(Some(reason)) => {
+                notes
+                    .1
+                    .parents
+                    .push(ParentVerdict::new(parent, &key.0, Some(reason)));
+                continue;
+            }
         };
         let mut any_host = false;
-        for l in listeners {
+        let mut attached = Vec::new();
+        for (gw, l) in listeners {
             match intersect(l.hostname.as_deref(), &route.spec.hostnames) {
                 Intersection::Any => push_host(&mut hosts, None),
                 Intersection::Hosts(list) => {
                     for h in list {
                         match HostPattern::parse(&h) {
                             Ok(p) => push_host(&mut hosts, Some(p)),
-                            Err(e) => rep.skip("invalid_host", &format!("hostname {h:?}: {e}")),
+                            Err(e) => {
+                                let detail = format!("hostname {h:?}: {e}");
+                                notes.0.skip("invalid_host", &detail);
+                            }
                         }
                     }
                 }
                 Intersection::Empty => continue,
             }
             any_host = true;
+            attached.push((gw.clone(), l.name.clone()));
         }
-        if !any_host {
+        let reason = if any_host {
+            None
+        } else {
             let detail = format!("parent {}: no listener hostname intersects", parent.name);
-            rep.skip("no_matching_listener_hostname", &detail);
-        }
+            notes.0.skip("no_matching_listener_hostname", &detail);
+            Some("NoMatchingListenerHostname")
+        };
+        let mut pv = ParentVerdict::new(parent, &key.0, reason);
+        pv.attached = attached;
+        notes.1.parents.push(pv);
     }
     let mut out = Vec::new();
     for (i, rule) in route.spec.rules.iter().enumerate() {
-        let (service, backends) = rule_backends(input, &key.0, rule, i, rep);
+        let (service, backends) = rule_backends(input, &key.0, rule, i, notes);
         let matches: Vec<Option<&_>> = if rule.matches.is_empty() {
             vec![None]
         } else {
@@ -126,7 +161,9 @@ fn one_route(
             let parsed = match super::matches::route_match(m) {
                 Ok(p) => p,
                 Err(e) => {
-                    rep.skip("unsupported_value", &format!("rules[{i}]: {e}"));
+                    let detail = format!("rules[{i}]: {e}");
+                    notes.0.skip("unsupported_value", &detail);
+                    notes.1.unsupported.get_or_insert(detail);
                     continue;
                 }
             };
@@ -159,26 +196,29 @@ fn push_host(hosts: &mut Vec<Option<HostPattern>>, host: Option<HostPattern>) {
     }
 }
 
-/// The listeners of `parent` that admit an HTTPRoute of `route_ns`; `None` when the parent is
-/// not ours or admits nothing (reported).
+/// The listeners (with their Gateway's key) of `parent` that admit an HTTPRoute of
+/// `route_ns`; `Err(None)` when the parent is not ours, `Err(Some(reason))` when it admits
+/// nothing (reported).
 fn attach<'a>(
     input: &'a Input<'_>,
     route_ns: &str,
     parent: &ObjectRef,
     rep: &mut ObjectReport<'_>,
-) -> Option<Vec<&'a Listener>> {
+) -> Result<Vec<(Key, &'a Listener)>, Option<&'static str>> {
     let group = parent.group.as_deref().unwrap_or(GROUP);
     let kind = parent.kind.as_deref().unwrap_or("Gateway");
     if group != GROUP || kind != "Gateway" {
-        return None;
+        return Err(None);
     }
     let ns = parent.namespace.as_deref().unwrap_or(route_ns);
-    let gateway = input.gateways.get(&(ns.to_owned(), parent.name.clone()))?;
+    let key = (ns.to_owned(), parent.name.clone());
+    let gateway = input.gateways.get(&key).ok_or(None)?;
     let class = input
         .classes
-        .get(&(String::new(), gateway.spec.gateway_class_name.clone()))?;
+        .get(&(String::new(), gateway.spec.gateway_class_name.clone()))
+        .ok_or(None)?;
     if class.spec.controller_name != input.controller {
-        return None;
+        return Err(None);
     }
     let named: Vec<&Listener> = gateway
         .spec
@@ -192,18 +232,19 @@ fn attach<'a>(
             "no_matching_parent",
             &format!("parent {ns}/{}", parent.name),
         );
-        return None;
+        return Err(Some("NoMatchingParent"));
     }
-    let admitted: Vec<&Listener> = named
+    let admitted: Vec<(Key, &Listener)> = named
         .into_iter()
         .filter(|l| l.protocol == "HTTP" && admits(l, route_ns, ns))
+        .map(|l| (key.clone(), l))
         .collect();
     if admitted.is_empty() {
         let detail = format!("parent {ns}/{}", parent.name);
         rep.skip("not_allowed_by_listeners", &detail);
-        return None;
+        return Err(Some("NotAllowedByListeners"));
     }
-    Some(admitted)
+    Ok(admitted)
 }
 
 /// Whether `l` (of a Gateway in `gateway_ns`) admits an HTTPRoute from `route_ns`.
@@ -232,18 +273,17 @@ fn rule_backends(
     route_ns: &str,
     rule: &HttpRouteRule,
     i: usize,
-    rep: &mut ObjectReport<'_>,
+    notes: &mut Notes<'_, '_>,
 ) -> (Arc<str>, BackendPolicy) {
     let unresolved = || (Arc::from(UNRESOLVED), BackendPolicy::default());
     if let Some(f) = rule.filters.first() {
-        rep.skip(
-            "unsupported_filter",
-            &format!("rules[{i}]: filter {}: answers 500", f.kind),
-        );
+        let detail = format!("rules[{i}]: filter {} is not supported", f.kind);
+        notes.0.skip("unsupported_filter", &detail);
+        notes.1.unsupported.get_or_insert(detail);
         return unresolved();
     }
     if rule.timeouts.is_some() {
-        rep.skip(
+        notes.0.skip(
             "unsupported_field",
             &format!("rules[{i}]: timeouts ignored"),
         );
@@ -252,7 +292,7 @@ fn rule_backends(
         .backend_refs
         .iter()
         .map(|b| WeightedService {
-            service: backend(input, route_ns, b, rep),
+            service: backend(input, route_ns, b, notes),
             weight: u32::try_from(b.weight.unwrap_or(1)).unwrap_or(0),
             role: Role::Primary,
         })
@@ -277,7 +317,7 @@ fn backend(
     input: &Input<'_>,
     route_ns: &str,
     b: &ObjectRef,
-    rep: &mut ObjectReport<'_>,
+    (rep, verdict): &mut Notes<'_, '_>,
 ) -> Arc<str> {
     let group = b.group.as_deref().unwrap_or_default();
     let kind = b.kind.as_deref().unwrap_or("Service");
@@ -286,6 +326,7 @@ fn backend(
             "invalid_kind",
             &format!("backendRef {group}/{kind} {}", b.name),
         );
+        verdict.unresolved.get_or_insert("InvalidKind");
         return Arc::from(UNRESOLVED);
     }
     let ns = b.namespace.as_deref().unwrap_or(route_ns);
@@ -304,6 +345,7 @@ fn backend(
     let grants = input.grants.iter().map(|(_, g)| &**g);
     if !super::grants::permits(grants, from, to) {
         rep.skip("ref_not_permitted", &format!("backendRef {ns}/{}", b.name));
+        verdict.unresolved.get_or_insert("RefNotPermitted");
         return Arc::from(UNRESOLVED);
     }
     let found = input
@@ -317,6 +359,7 @@ fn backend(
     found.unwrap_or_else(|| {
         let detail = format!("backendRef {ns}/{} port {:?}", b.name, b.port);
         rep.skip("backend_not_found", &detail);
+        verdict.unresolved.get_or_insert("BackendNotFound");
         Arc::from(UNRESOLVED)
     })
 }

@@ -5,6 +5,7 @@
 //! by themselves. A failed write is logged and counted (`switchyard_kube_status_writes_total`)
 //! and retried when the object next changes.
 
+use super::route_types::HttpRoute;
 use super::types::GatewayClass;
 use crate::telemetry::metrics;
 use kube::api::{Patch, PatchParams};
@@ -21,6 +22,15 @@ pub(crate) enum StatusPatch {
         /// The class.
         name: String,
         /// The merge patch (`{"status": …}`).
+        body: Value,
+    },
+    /// An HTTPRoute's status.
+    HttpRoute {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+        /// The merge patch (`{"metadata": {"resourceVersion": …}, "status": …}`).
         body: Value,
     },
 }
@@ -60,6 +70,15 @@ impl Writer {
                 let api: Api<GatewayClass> = Api::all(self.client.clone());
                 let r = api.patch_status(&name, &params, &Patch::Merge(&body)).await;
                 ("GatewayClass", name, r.map(drop))
+            }
+            StatusPatch::HttpRoute {
+                namespace,
+                name,
+                body,
+            } => {
+                let api: Api<HttpRoute> = Api::namespaced(self.client.clone(), &namespace);
+                let r = api.patch_status(&name, &params, &Patch::Merge(&body)).await;
+                ("HTTPRoute", format!("{namespace}/{name}"), r.map(drop))
             }
         };
         match result {
