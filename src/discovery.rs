@@ -107,6 +107,8 @@ pub struct Merger {
     report: report::Reporter,
     /// Ports of the Gateway listeners added by the previous merge.
     gateway_ports: std::collections::BTreeSet<u16>,
+    /// Gateway listener ports the previous merge could not open, with the reason.
+    gateway_refused: std::collections::BTreeMap<u16, &'static str>,
 }
 
 /// A cluster service's config. With a kernel data plane (`[ipvs] dataplane` `ipvs` or
@@ -130,6 +132,11 @@ fn kernel_vip(
 }
 
 impl Merger {
+    /// Gateway listener ports the last merge could not open (for Gateway status).
+    pub fn gateway_refused(&self) -> &std::collections::BTreeMap<u16, &'static str> {
+        &self.gateway_refused
+    }
+
     /// The file's config plus the cluster's parts. The file comes first everywhere: its hosts
     /// and default service win, its routes are listed first; a cluster route that conflicts
     /// with an earlier route (the file's, or an older Ingress's) is left out and reported.
@@ -166,6 +173,7 @@ impl Merger {
             &mut config,
             &parts.gateway_listeners,
             &mut self.gateway_ports,
+            &mut self.gateway_refused,
             &mut self.report,
         );
         let first = config.http.routes.len();

@@ -20,6 +20,7 @@
 //! there.
 
 pub(crate) mod class;
+pub mod gateway_status;
 pub mod grants;
 pub mod hostname;
 pub mod listeners;
@@ -52,6 +53,10 @@ pub(super) enum GatewayMsg {
     Route(Event<HttpRoute>),
     /// A ReferenceGrant event.
     Grant(Event<ReferenceGrant>),
+    /// The Gateway listener ports the last merge could not open, with the reason.
+    Refused(std::collections::BTreeMap<u16, &'static str>),
+    /// A status write failed: (kind, namespace, name).
+    WriteFailed((&'static str, String, String)),
 }
 
 /// The watched Gateway API objects and what must still be written to their status.
@@ -69,13 +74,26 @@ pub(super) struct GatewayState {
     verdicts: Vec<(super::state::Key, route_status::Verdict)>,
     /// The verdicts changed since the last status pass.
     verdicts_dirty: bool,
+    /// `--publish-status-address`, for Gateway `status.addresses`.
+    addresses: Vec<String>,
+    /// Ports the last merge could not open.
+    refused: std::collections::BTreeMap<u16, &'static str>,
+    /// A Gateway, GatewayClass or refused port changed since the last status pass.
+    gateways_dirty: bool,
+    /// The fingerprint of the last status sent per object, so that a status computed again
+    /// before our own write's event arrives is not written twice.
+    sent: std::collections::HashMap<(&'static str, String, String), serde_json::Value>,
 }
 
 impl GatewayState {
-    /// The state for controller name `controller`.
-    pub(super) fn new(controller: String) -> GatewayState {
+    /// The state for controller name `controller`, publishing `addresses` in Gateway status.
+    pub(super) fn new(controller: String, addresses: Vec<String>) -> GatewayState {
         GatewayState {
             controller,
+            addresses,
+            refused: std::collections::BTreeMap::new(),
+            gateways_dirty: false,
+            sent: std::collections::HashMap::new(),
             classes: Store::default(),
             gateways: Store::default(),
             routes: Store::default(),
@@ -94,9 +112,27 @@ impl GatewayState {
                 for (key, _, _) in &changes {
                     self.dirty_classes.insert(key.1.clone());
                 }
+                self.gateways_dirty |= !changes.is_empty();
                 !changes.is_empty()
             }
-            GatewayMsg::Gateway(e) => !self.gateways.apply(e).is_empty(),
+            GatewayMsg::Gateway(e) => {
+                let changed = !self.gateways.apply(e).is_empty();
+                self.gateways_dirty |= changed;
+                changed
+            }
+            GatewayMsg::WriteFailed(id) => {
+                self.sent.remove(&id);
+                self.gateways_dirty = true;
+                self.verdicts_dirty = true;
+                false
+            }
+            GatewayMsg::Refused(ports) => {
+                if ports != self.refused {
+                    self.refused = ports;
+                    self.gateways_dirty = true;
+                }
+                false
+            }
             GatewayMsg::Route(e) => !self.routes.apply(e).is_empty(),
             GatewayMsg::Grant(e) => !self.grants.apply(e).is_empty(),
         }
@@ -159,7 +195,11 @@ impl GatewayState {
                 out.push(StatusPatch::GatewayClass { name, body });
             }
         }
-        if std::mem::take(&mut self.verdicts_dirty) {
+        let verdicts_dirty = std::mem::take(&mut self.verdicts_dirty);
+        if std::mem::take(&mut self.gateways_dirty) || verdicts_dirty {
+            out.extend(self.gateway_patches());
+        }
+        if verdicts_dirty {
             for (key, v) in &self.verdicts {
                 if let Some(r) = self.routes.get(key)
                     && let Some(body) = route_status::patch(r, v, &self.controller)
@@ -173,7 +213,78 @@ impl GatewayState {
                 }
             }
         }
+        let (gateways, routes) = (&self.gateways, &self.routes);
+        self.sent.retain(|(kind, ns, name), _| {
+            let key = (ns.clone(), name.clone());
+            match *kind {
+                "Gateway" => gateways.get(&key).is_some(),
+                "HTTPRoute" => routes.get(&key).is_some(),
+                _ => true,
+            }
+        });
+        out.retain(|p| match p.fingerprint() {
+            None => true,
+            Some(f) => self.sent.insert(p.id(), f.clone()).as_ref() != Some(&f),
+        });
         out
+    }
+}
+
+impl super::KubeSource {
+    /// Call after a merge was applied: tells the model which Gateway listener ports could
+    /// not be opened (for Gateway status), when that changed.
+    pub fn gateway_ports(&self, merger: &super::Merger) {
+        let Some((tx, sent)) = &self.gateway else {
+            return;
+        };
+        let refused = merger.gateway_refused();
+        let mut sent = sent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *sent != *refused
+            && tx
+                .try_send(super::Msg::Gateway(GatewayMsg::Refused(refused.clone())))
+                .is_ok()
+        {
+            sent.clone_from(refused);
+        }
+    }
+}
+
+impl GatewayState {
+    /// Status patches for the Gateways of our classes that need one.
+    fn gateway_patches(&self) -> Vec<StatusPatch> {
+        let mut attached: std::collections::HashMap<(super::state::Key, String), i64> =
+            std::collections::HashMap::new();
+        for (_, v) in &self.verdicts {
+            for p in v.parents.iter().filter(|p| p.refused.is_none()) {
+                for a in &p.attached {
+                    *attached.entry(a.clone()).or_default() += 1;
+                }
+            }
+        }
+        let facts = gateway_status::GatewayFacts {
+            refused: &self.refused,
+            attached: &attached,
+            addresses: &self.addresses,
+        };
+        let ours = |class: &str| {
+            self.classes
+                .get(&(String::new(), class.to_owned()))
+                .is_some_and(|c| c.spec.controller_name == self.controller)
+        };
+        self.gateways
+            .iter()
+            .filter(|(_, g)| ours(&g.spec.gateway_class_name))
+            .filter_map(|(key, g)| {
+                let body = gateway_status::patch(key, g, &facts)?;
+                Some(StatusPatch::Gateway {
+                    namespace: key.0.clone(),
+                    name: key.1.clone(),
+                    body,
+                })
+            })
+            .collect()
     }
 }
 

@@ -20,6 +20,7 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -99,7 +100,13 @@ pub struct KubeSource {
     pending: Arc<Mutex<Option<Instant>>>,
     status: Option<mpsc::Sender<Vec<(String, String)>>>,
     stop: CancellationToken,
+    /// To the model task, for the Gateway listener ports a merge could not open, and what
+    /// was last sent (`--gateway-api`).
+    pub(super) gateway: Option<(mpsc::Sender<Msg>, Mutex<Refused>)>,
 }
+
+/// Gateway listener ports a merge could not open, with the status reason.
+pub(super) type Refused = BTreeMap<u16, &'static str>;
 
 impl Drop for KubeSource {
     fn drop(&mut self) {
@@ -167,6 +174,9 @@ impl KubeSource {
             super::gateway::spawn_watchers(&w, &client, ns, &base);
         }
         drop(w);
+        let gateway = options
+            .gateway_api
+            .then(|| (tx.clone(), Mutex::new(BTreeMap::new())));
         drop(tx);
         let addresses: Vec<IngressLoadBalancerIngress> = options
             .publish_status_address
@@ -184,13 +194,19 @@ impl KubeSource {
         let mut model = Model::new(options.ingress_class.clone(), addresses)
             .with_edge(default_cert, options.enable_ssl_passthrough);
         if options.gateway_api {
-            model = model.with_gateway_api(options.gateway_controller.clone());
+            model = model.with_gateway_api(
+                options.gateway_controller.clone(),
+                options.publish_status_address.clone(),
+            );
         }
         // Unbounded: the model task never waits on a slow API server; at most one batch per
         // coalesced round, each no larger than the objects that changed.
         let gateway_status = options.gateway_api.then(|| {
             let (stx, srx) = mpsc::unbounded_channel();
-            tokio::spawn(GatewayWriter::new(client.clone()).run(srx, stop.clone()));
+            let failed = gateway.as_ref().map(|g| g.0.clone());
+            if let Some(failed) = failed {
+                tokio::spawn(GatewayWriter::new(client.clone(), failed).run(srx, stop.clone()));
+            }
             stx
         });
         tokio::spawn(model_task(
@@ -205,6 +221,7 @@ impl KubeSource {
             pending,
             status,
             stop,
+            gateway,
         })
     }
 

@@ -79,9 +79,9 @@ impl Model {
     }
 
     /// The same model, also serving the Gateway API for controller name `controller`.
-    pub(super) fn with_gateway_api(self, controller: String) -> Model {
+    pub(super) fn with_gateway_api(self, controller: String, addresses: Vec<String>) -> Model {
         Model {
-            gateway: Some(super::gateway::GatewayState::new(controller)),
+            gateway: Some(super::gateway::GatewayState::new(controller, addresses)),
             ..self
         }
     }

@@ -20,7 +20,7 @@ use super::types::{Gateway, GatewayClass};
 use crate::config::{Config, ListenerConfig};
 use crate::discovery::report::Reporter;
 use crate::discovery::state::Store;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, OnceLock};
 
 /// A Gateway listener to open.
@@ -88,9 +88,11 @@ pub(in crate::discovery) fn merge(
     config: &mut Config,
     wanted: &[GatewayListener],
     open: &mut BTreeSet<u16>,
+    refused: &mut BTreeMap<u16, &'static str>,
     report: &mut Reporter,
 ) {
     let mut now = BTreeSet::new();
+    refused.clear();
     for w in wanted {
         let file = config
             .http
@@ -102,6 +104,7 @@ pub(in crate::discovery) fn merge(
             Some(l) => {
                 let detail = format!("{}: port {} is the TLS listener {}", w.name, w.port, l.name);
                 report.once("Gateway", "port_conflict", &detail);
+                refused.insert(w.port, "PortUnavailable");
                 continue;
             }
             None => {}
@@ -115,6 +118,7 @@ pub(in crate::discovery) fn merge(
                 "port_unavailable",
                 &format!("{}: {addr}: {e}", w.name),
             );
+            refused.insert(w.port, "PortUnavailable");
             continue;
         }
         let mut listener = template().clone();

@@ -132,6 +132,25 @@ fn entry(
     json!({ "parentRef": p.parent_ref, "controllerName": controller, "conditions": conditions })
 }
 
+/// What of a patch must differ for another write to be worth it (times left out).
+pub fn fingerprint(body: &Value) -> Value {
+    let parents = body["status"]["parents"].as_array();
+    let shapes: Vec<Value> = parents
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            let (r, cs) = shape(p);
+            json!([
+                r,
+                cs.into_iter()
+                    .map(|c| json!([c.0, c.1, c.2, c.3]))
+                    .collect::<Vec<_>>()
+            ])
+        })
+        .collect();
+    Value::Array(shapes)
+}
+
 /// What must be equal for an entry to need no write.
 fn shape(entry: &Value) -> (Value, Vec<(Value, Value, Value, Value)>) {
     let conditions = entry["conditions"]

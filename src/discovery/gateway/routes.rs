@@ -220,10 +220,12 @@ fn attach<'a>(
     if class.spec.controller_name != input.controller {
         return Err(None);
     }
+    let conflicts = super::gateway_status::conflicted(gateway);
     let named: Vec<&Listener> = gateway
         .spec
         .listeners
         .iter()
+        .filter(|l| !conflicts.contains(&l.name.as_str()))
         .filter(|l| parent.section_name.as_ref().is_none_or(|s| *s == l.name))
         .filter(|l| parent.port.is_none_or(|p| p == l.port))
         .collect();

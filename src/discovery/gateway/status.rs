@@ -6,7 +6,7 @@
 //! and retried when the object next changes.
 
 use super::route_types::HttpRoute;
-use super::types::GatewayClass;
+use super::types::{Gateway, GatewayClass};
 use crate::telemetry::metrics;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client};
@@ -24,6 +24,15 @@ pub(crate) enum StatusPatch {
         /// The merge patch (`{"status": …}`).
         body: Value,
     },
+    /// A Gateway's status.
+    Gateway {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+        /// The merge patch (`{"status": …}`).
+        body: Value,
+    },
     /// An HTTPRoute's status.
     HttpRoute {
         /// Its namespace.
@@ -35,15 +44,42 @@ pub(crate) enum StatusPatch {
     },
 }
 
+impl StatusPatch {
+    /// The object written: kind, namespace (empty for cluster-scoped), name.
+    pub(crate) fn id(&self) -> (&'static str, String, String) {
+        match self {
+            StatusPatch::GatewayClass { name, .. } => ("GatewayClass", String::new(), name.clone()),
+            StatusPatch::Gateway {
+                namespace, name, ..
+            } => ("Gateway", namespace.clone(), name.clone()),
+            StatusPatch::HttpRoute {
+                namespace, name, ..
+            } => ("HTTPRoute", namespace.clone(), name.clone()),
+        }
+    }
+
+    /// What must differ from the last write of the same object for this one to be sent;
+    /// `None`: always sent (GatewayClass writes follow its own events only).
+    pub(crate) fn fingerprint(&self) -> Option<Value> {
+        match self {
+            StatusPatch::GatewayClass { .. } => None,
+            StatusPatch::Gateway { body, .. } => Some(super::gateway_status::fingerprint(body)),
+            StatusPatch::HttpRoute { body, .. } => Some(super::route_status::fingerprint(body)),
+        }
+    }
+}
+
 /// The Gateway API status writer task.
 pub(crate) struct Writer {
     client: Client,
+    /// To the model task: a write failed (so it is computed and sent again).
+    failed: mpsc::Sender<crate::discovery::Msg>,
 }
 
 impl Writer {
-    /// A writer using `client`.
-    pub(crate) fn new(client: Client) -> Writer {
-        Writer { client }
+    /// A writer using `client`, telling the model task of failed writes through `failed`.
+    pub(crate) fn new(client: Client, failed: mpsc::Sender<crate::discovery::Msg>) -> Writer {
+        Writer { client, failed }
     }
 
     /// Writes each batch it is sent, until `stop`.
@@ -65,11 +101,21 @@ impl Writer {
 
     async fn write(&self, patch: StatusPatch) {
         let params = PatchParams::default();
+        let id = patch.id();
         let (kind, name, result) = match patch {
             StatusPatch::GatewayClass { name, body } => {
                 let api: Api<GatewayClass> = Api::all(self.client.clone());
                 let r = api.patch_status(&name, &params, &Patch::Merge(&body)).await;
                 ("GatewayClass", name, r.map(drop))
+            }
+            StatusPatch::Gateway {
+                namespace,
+                name,
+                body,
+            } => {
+                let api: Api<Gateway> = Api::namespaced(self.client.clone(), &namespace);
+                let r = api.patch_status(&name, &params, &Patch::Merge(&body)).await;
+                ("Gateway", format!("{namespace}/{name}"), r.map(drop))
             }
             StatusPatch::HttpRoute {
                 namespace,
@@ -89,6 +135,8 @@ impl Writer {
             Err(error) => {
                 metrics::kube_status_write(false);
                 tracing::warn!(kind, object = %name, %error, "status not written");
+                let msg = super::GatewayMsg::WriteFailed(id);
+                let _full = self.failed.try_send(crate::discovery::Msg::Gateway(msg));
             }
         }
     }

@@ -91,6 +91,9 @@ pub struct Gateway {
     /// Class and listeners.
     #[serde(default)]
     pub spec: GatewaySpec,
+    /// What controllers wrote (read back as JSON, compared with what we would write).
+    #[serde(default)]
+    pub status: Option<serde_json::Value>,
 }
 gateway_resource!(
     Gateway,
