@@ -54,7 +54,18 @@ async fn our_gateway_class_is_accepted_once_and_others_are_left_alone() {
     assert_eq!(cond["status"], "True");
     assert_eq!(cond["reason"], "Accepted");
     let class = fake.get("GatewayClass", "", "switchyard").unwrap();
-    assert_eq!(class["status"]["supportedFeatures"], json!([]));
+    let features = class["status"]["supportedFeatures"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(
+        features.contains(&json!({"name": "HTTPRouteQueryParamMatching"})),
+        "{features:?}"
+    );
+    assert!(
+        !features.contains(&json!({"name": "HTTPRoute"})),
+        "core not claimed yet"
+    );
     // The patch came back as a watch event; nothing more is written.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(fake.status_patches("gatewayclasses").len(), 1);

@@ -20,6 +20,7 @@
 //! there.
 
 pub(crate) mod class;
+pub(crate) mod filters;
 pub mod gateway_status;
 pub mod grants;
 pub mod hostname;

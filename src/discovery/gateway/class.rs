@@ -8,9 +8,20 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use serde_json::{Value, json};
 
 /// The Gateway API features Switchyard serves, named as the conformance suite names them.
-/// Only what the tests show: empty until Gateways and routes are programmed (see README.md,
-/// "Gateway API").
-pub(crate) const SUPPORTED_FEATURES: &[&str] = &[];
+/// Only what the end-to-end tests show (`tests/gateway_api_*.rs`); the core `Gateway` and
+/// `HTTPRoute` features are not claimed while HTTPS listeners and per-listener route tables
+/// are missing (see README.md, "Gateway API").
+pub(crate) const SUPPORTED_FEATURES: &[&str] = &[
+    "HTTPRouteHostRewrite",
+    "HTTPRouteMethodMatching",
+    "HTTPRoutePathRedirect",
+    "HTTPRoutePathRewrite",
+    "HTTPRouteQueryParamMatching",
+    "HTTPRouteRequestMirror",
+    "HTTPRouteRequestTimeout",
+    "HTTPRouteResponseHeaderModification",
+    "HTTPRouteSchemeRedirect",
+];
 
 /// The status merge patch for `class`, or `None` when it is not ours or already up to date.
 pub(crate) fn status_patch(class: &GatewayClass, controller: &str) -> Option<Value> {
@@ -89,7 +100,8 @@ mod tests {
         assert_eq!(cond["status"], "True");
         assert_eq!(cond["reason"], "Accepted");
         assert_eq!(cond["observedGeneration"], 1);
-        assert_eq!(patch["status"]["supportedFeatures"], json!([]));
+        let features = patch["status"]["supportedFeatures"].as_array().cloned();
+        assert_eq!(features.unwrap_or_default().len(), SUPPORTED_FEATURES.len());
         assert_eq!(status_patch(&patched(c), OURS), None, "no second write");
     }
 

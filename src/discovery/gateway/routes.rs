@@ -16,8 +16,8 @@
 //!   another kind, to another namespace without a ReferenceGrant ([`super::grants`]), or to a
 //!   missing Service or port keeps its share and that share answers 500 (as the core does
 //!   for a split service not in the table); no backendRefs: 500;
-//! - filters are not served yet: a rule with any filter answers 500 (`unsupported_filter`);
-//!   `timeouts` are not served yet (`unsupported_field`, the rule is still routed).
+//! - filters and timeouts per [`super::filters`]; one that cannot be served makes the rule
+//!   answer 500 (`unsupported_filter`, `Accepted: False, UnsupportedValue`).
 //!
 //! Routes are listed oldest HTTPRoute first (creation time, then namespace/name), after the
 //! file's and the Ingresses' routes, so on a conflict the earlier source wins
@@ -151,7 +151,7 @@ fn one_route(
     }
     let mut out = Vec::new();
     for (i, rule) in route.spec.rules.iter().enumerate() {
-        let (service, backends) = rule_backends(input, &key.0, rule, i, notes);
+        let (service, backends) = rule_backends(input, &key.0, rule, notes);
         let matches: Vec<Option<&_>> = if rule.matches.is_empty() {
             vec![None]
         } else {
@@ -167,6 +167,23 @@ fn one_route(
                     continue;
                 }
             };
+            let mut mirror_to = |b: &ObjectRef| backend(input, &key.0, b, notes);
+            let extras = super::filters::extras(rule, &parsed, &mut mirror_to);
+            let (service, backends, extras) = match extras {
+                Ok(x) => (Arc::clone(&service), backends.clone(), x),
+                Err(e) => {
+                    let detail = format!("rules[{i}]: {e}");
+                    notes.0.skip("unsupported_filter", &detail);
+                    notes.1.unsupported.get_or_insert(detail);
+                    let none = super::filters::RuleExtras::default();
+                    (Arc::from(UNRESOLVED), BackendPolicy::default(), none)
+                }
+            };
+            let upstream = crate::config::upstream_policy::UpstreamPolicyConfig {
+                retry: None,
+                timeouts: extras.timeouts,
+                mirror: extras.mirror,
+            };
             for host in &hosts {
                 out.push(RouteConfig {
                     host: host.clone(),
@@ -179,10 +196,10 @@ fn one_route(
                     sticky_cookie: None,
                     name: Arc::clone(origin),
                     backends: backends.clone(),
-                    filters: None,
+                    filters: extras.filters.clone(),
                     limits: Default::default(),
                     cors: None,
-                    upstream: Default::default(),
+                    upstream: upstream.clone(),
                 });
             }
         }
@@ -274,22 +291,9 @@ fn rule_backends(
     input: &Input<'_>,
     route_ns: &str,
     rule: &HttpRouteRule,
-    i: usize,
     notes: &mut Notes<'_, '_>,
 ) -> (Arc<str>, BackendPolicy) {
     let unresolved = || (Arc::from(UNRESOLVED), BackendPolicy::default());
-    if let Some(f) = rule.filters.first() {
-        let detail = format!("rules[{i}]: filter {} is not supported", f.kind);
-        notes.0.skip("unsupported_filter", &detail);
-        notes.1.unsupported.get_or_insert(detail);
-        return unresolved();
-    }
-    if rule.timeouts.is_some() {
-        notes.0.skip(
-            "unsupported_field",
-            &format!("rules[{i}]: timeouts ignored"),
-        );
-    }
     let split: Vec<WeightedService> = rule
         .backend_refs
         .iter()
