@@ -75,7 +75,7 @@ async fn gateway_and_listener_status() {
         &json!({"apiVersion": GW, "kind": "GatewayClass", "metadata": {"name": "switchyard"},
         "spec": {"controllerName": "switchyard.dev/gateway-controller"}}),
     );
-    let [http, https, kinds, busy] = free_ports();
+    let [http, https, kinds, busy, tls] = free_ports();
     let _holder = std::net::TcpListener::bind(("0.0.0.0", busy.port())).unwrap();
     let l = |name: &str, protocol: &str, port: u16| json!({"name": name, "protocol": protocol, "port": port});
     let mut odd = l("kinds", "HTTP", kinds.port());
@@ -84,7 +84,8 @@ async fn gateway_and_listener_status() {
         "metadata": {"name": "gw", "namespace": "infra"},
         "spec": {"gatewayClassName": "switchyard", "listeners": [
             l("http", "HTTP", http.port()), l("dup", "HTTP", http.port()),
-            l("tls", "HTTPS", https.port()), odd, l("busy", "HTTP", busy.port())]}}));
+            l("tcp", "TCP", https.port()), l("tls", "HTTPS", tls.port()), odd,
+            l("busy", "HTTP", busy.port())]}}));
     let proxy = Proxy::start(
         &fake,
         &[
@@ -167,9 +168,26 @@ async fn gateway_and_listener_status() {
     until(
         &fake,
         &proxy,
-        Some("tls"),
+        Some("tcp"),
         "Accepted",
         ("False", "UnsupportedProtocol"),
+    )
+    .await;
+    // HTTPS without certificateRefs: accepted, refs unresolved, not programmed.
+    until(
+        &fake,
+        &proxy,
+        Some("tls"),
+        "ResolvedRefs",
+        ("False", "InvalidCertificateRef"),
+    )
+    .await;
+    until(
+        &fake,
+        &proxy,
+        Some("tls"),
+        "Programmed",
+        ("False", "Invalid"),
     )
     .await;
     until(
@@ -192,7 +210,7 @@ async fn gateway_and_listener_status() {
         listener(&fake, "kinds")["supportedKinds"],
         json!([{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute"}])
     );
-    assert_eq!(listener(&fake, "tls")["supportedKinds"], json!([]));
+    assert_eq!(listener(&fake, "tcp")["supportedKinds"], json!([]));
     assert_eq!(listener(&fake, "http")["attachedRoutes"], 0);
     // A route attaching to the Gateway counts on each programmed listener it attached to.
     fake.apply(&fake_kube::objects::service("infra", "v1"));

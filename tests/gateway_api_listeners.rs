@@ -118,7 +118,7 @@ async fn a_busy_port_and_unserved_protocols_are_reported_not_fatal() {
         &[
             ("busy", "HTTP", busy.port()),
             ("free", "HTTP", free.port()),
-            ("tls", "HTTPS", https.port()),
+            ("tls", "TLS", https.port()),
         ],
     ));
     // Lists held until the metrics recorder is up, so the reports are counted.

@@ -11,14 +11,15 @@
 //!                     status writer task (one merge patch per object, `/status`)
 //! ```
 //!
-//! What is served today: GatewayClasses whose `controllerName` is ours are `Accepted`
-//! ([`class`]); the HTTP listeners of their Gateways are opened and closed at run time
-//! ([`listeners`]). HTTPRoutes and ReferenceGrants are watched and held (so the first listing
-//! gates readiness like every kind) but not yet programmed; the pure parts of their
-//! translation ([`hostname`], [`matches`], [`grants`]) are written and table-tested. See
-//! README.md, "Gateway API", for what is not done. The types are our own ([`types`], [`route_types`]): why is said
-//! there.
+//! What is served: GatewayClasses whose `controllerName` is ours are `Accepted` ([`class`]);
+//! the HTTP and HTTPS listeners of their Gateways are opened and closed at run time
+//! ([`listeners`], certificates from [`certs`]); HTTPRoutes become routes of the shared table
+//! ([`routes`]: [`hostname`] intersection, [`matches`], [`filters`], backendRefs checked with
+//! [`grants`]); Gateway and HTTPRoute status are written back ([`gateway_status`],
+//! [`route_status`], [`status`]). See README.md, "Gateway API", for what is not done. The
+//! types are our own ([`types`], [`route_types`]): why is said there.
 
+pub mod certs;
 pub(crate) mod class;
 pub(crate) mod filters;
 pub mod gateway_status;
@@ -84,6 +85,8 @@ pub(super) struct GatewayState {
     /// The fingerprint of the last status sent per object, so that a status computed again
     /// before our own write's event arrives is not written twice.
     sent: std::collections::HashMap<(&'static str, String, String), serde_json::Value>,
+    /// HTTPS listeners' certificate refs, from the last build.
+    cert_state: certs::RefState,
 }
 
 impl GatewayState {
@@ -95,6 +98,7 @@ impl GatewayState {
             refused: std::collections::BTreeMap::new(),
             gateways_dirty: false,
             sent: std::collections::HashMap::new(),
+            cert_state: certs::RefState::new(),
             classes: Store::default(),
             gateways: Store::default(),
             routes: Store::default(),
@@ -159,15 +163,37 @@ impl GatewayState {
         (out.routes, out.origins)
     }
 
-    /// The Gateway listeners to open (see [`listeners`]).
+    /// The Gateway listeners to open (see [`listeners`]) and their certificates
+    /// ([`certs`]).
     pub(super) fn listeners(
-        &self,
+        &mut self,
+        secrets: &Store<k8s_openapi::api::core::v1::Secret>,
+        cache: &mut super::ingress::CertCache,
         report: &mut super::report::Reporter,
-    ) -> Vec<listeners::GatewayListener> {
+    ) -> (Vec<listeners::GatewayListener>, Vec<crate::tls::CertSpec>) {
         let wanted = listeners::wanted(&self.classes, &self.gateways, &self.controller, report);
+        let (classes, controller) = (&self.classes, &self.controller);
+        let served = self
+            .gateways
+            .iter()
+            .map(|(k, g)| (k, &**g))
+            .filter(|(_, g)| {
+                classes
+                    .get(&(String::new(), g.spec.gateway_class_name.clone()))
+                    .is_some_and(|c| c.spec.controller_name == *controller)
+            });
+        let input = certs::CertInput {
+            grants: &self.grants,
+            secrets,
+        };
+        let (specs, state) = certs::certificates(served, &input, cache, report);
+        if state != self.cert_state {
+            self.cert_state = state;
+            self.gateways_dirty = true;
+        }
         let gateways = &self.gateways;
         report.retain("Gateway", |k| gateways.get(k).is_some());
-        wanted
+        (wanted, specs)
     }
 
     /// Whether every Gateway API kind has completed its first listing.
@@ -265,6 +291,7 @@ impl GatewayState {
             }
         }
         let facts = gateway_status::GatewayFacts {
+            certs: &self.cert_state,
             refused: &self.refused,
             attached: &attached,
             addresses: &self.addresses,

@@ -54,6 +54,8 @@ pub(super) struct Model {
     gateway_dirty: bool,
     /// The Gateway listeners to open, from the last build.
     gateway_listeners: Vec<super::gateway::listeners::GatewayListener>,
+    /// The HTTPS Gateway listeners' certificates, from the last build.
+    gateway_certs: Vec<crate::tls::CertSpec>,
     /// The HTTPRoutes' routes and their origins, from the last build.
     gateway_routes: (Vec<crate::config::RouteConfig>, Vec<Arc<str>>),
 }
@@ -183,8 +185,12 @@ impl Model {
             self.translate_ingresses();
         }
         if let Some(g) = &mut self.gateway {
-            if gateway_dirty {
-                self.gateway_listeners = g.listeners(&mut self.report);
+            // Secrets count like an Ingress's (HTTPS listeners' certificates).
+            if gateway_dirty || ingress_dirty {
+                let (listeners, certs) =
+                    g.listeners(&self.secrets, &mut self.certs, &mut self.report);
+                self.gateway_listeners = listeners;
+                self.gateway_certs = certs;
             }
             // Backends resolve against Services: their specs count like an Ingress's.
             if gateway_dirty || ingress_dirty {
@@ -280,7 +286,11 @@ impl Model {
                 .cloned()
                 .collect(),
             hosts: self.ingress.hosts.clone(),
-            certificates: self.ingress.certificates.clone(),
+            certificates: [&self.ingress.certificates, &self.gateway_certs]
+                .into_iter()
+                .flatten()
+                .cloned()
+                .collect(),
             default_service: self.ingress.default_service.clone(),
             passthrough: self.ingress.passthrough.clone(),
             default_certificate: self.ingress.default_certificate.clone(),

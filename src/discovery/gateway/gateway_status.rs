@@ -6,8 +6,11 @@
 //! condition's type, status, reason and `observedGeneration`, `attachedRoutes`,
 //! `supportedKinds`, addresses); a condition whose status stays keeps its
 //! `lastTransitionTime`. Listener verdicts, per the rules in [`super::listeners`]:
-//! - `HTTP`: accepted and programmed, unless its port could not be bound (`Accepted: False,
-//!   PortUnavailable`; the Merger reports it back) or a TLS listener of the file holds it;
+//! - `HTTP`, or `HTTPS` terminated here: accepted and programmed, unless its port could not
+//!   be bound (`Accepted: False, PortUnavailable`; the Merger reports it back) or a file
+//!   listener of the other kind holds it; an HTTPS listener's `certificateRefs` that do not
+//!   resolve give `ResolvedRefs: False` (`InvalidCertificateRef`, `RefNotPermitted`), and
+//!   without one usable certificate it is not programmed;
 //! - another protocol: `Accepted: False, UnsupportedProtocol` (not served yet);
 //! - two listeners of one Gateway with the same port and hostname: the later is
 //!   `Conflicted: True, HostnameConflict`, not programmed;
@@ -22,6 +25,8 @@ use std::collections::{BTreeMap, HashMap};
 
 /// What the status of one Gateway is computed from.
 pub struct GatewayFacts<'a> {
+    /// HTTPS listeners' certificate refs.
+    pub certs: &'a super::certs::RefState,
     /// Ports the Merger could not open, with the reason (`PortUnavailable`).
     pub refused: &'a BTreeMap<u16, &'static str>,
     /// Routes attached per (Gateway, listener name).
@@ -58,7 +63,8 @@ pub fn patch(key: &Key, gw: &Gateway, facts: &GatewayFacts<'_>) -> Option<Value>
             .get(&(key.clone(), l.name.clone()))
             .copied()
             .unwrap_or(0);
-        let v = listener(l, &conflicts, facts.refused);
+        let refs = facts.certs.get(&(key.clone(), l.name.clone())).copied();
+        let v = listener(l, &conflicts, facts.refused, refs);
         programmed_any |= v.programmed;
         all_ok &= v.accepted.is_none();
         let before = current["listeners"]
@@ -122,10 +128,11 @@ fn listener(
     l: &Listener,
     conflicts: &[&str],
     refused: &BTreeMap<u16, &'static str>,
+    refs: Option<(Option<&'static str>, bool)>,
 ) -> ListenerVerdict {
     let conflicted = conflicts.contains(&l.name.as_str());
     let port = u16::try_from(l.port).unwrap_or(0);
-    let accepted = if l.protocol != "HTTP" {
+    let accepted = if !super::listeners::served_protocol(l) {
         Some("UnsupportedProtocol")
     } else if port == 0 {
         Some("PortUnavailable")
@@ -140,17 +147,23 @@ fn listener(
     let http_route = |k: &super::types::GroupKind| {
         k.kind == "HTTPRoute" && k.group.as_deref().unwrap_or(GROUP) == GROUP
     };
-    let resolved = asked
-        .iter()
-        .any(|k| !http_route(k))
-        .then_some("InvalidRouteKinds");
-    let kinds = if l.protocol == "HTTP" && (asked.is_empty() || asked.iter().any(http_route)) {
+    let cert_problem = refs.and_then(|r| r.0);
+    let resolved = cert_problem.or_else(|| {
+        asked
+            .iter()
+            .any(|k| !http_route(k))
+            .then_some("InvalidRouteKinds")
+    });
+    // An HTTPS listener without one usable certificate is not programmed.
+    let has_cert = l.protocol != "HTTPS" || refs.is_some_and(|r| r.1);
+    let served = super::listeners::served_protocol(l);
+    let kinds = if served && (asked.is_empty() || asked.iter().any(http_route)) {
         vec![json!({ "group": GROUP, "kind": "HTTPRoute" })]
     } else {
         Vec::new()
     };
     ListenerVerdict {
-        programmed: accepted.is_none() && !conflicted,
+        programmed: accepted.is_none() && !conflicted && has_cert,
         accepted,
         resolved,
         conflicted,

@@ -1,20 +1,24 @@
 //! Gateway listeners → Switchyard HTTP listeners, opened and closed at run time.
 //!
-//! Each `protocol: HTTP` listener of a Gateway whose GatewayClass is ours becomes a plain HTTP
-//! listener on `0.0.0.0:port` named `gateway:namespace/name/listener` (a name no file listener
+//! Each `HTTP` listener (and `HTTPS` one with `tls.mode: Terminate`, its certificates from
+//! [`super::certs`]) of a Gateway whose GatewayClass is ours becomes a Switchyard listener on
+//! `0.0.0.0:port` named `gateway:namespace/name/listener` (a name no file listener
 //! can have), added to the merged config, so `App::apply` binds and stops it exactly as it does
 //! a reloaded file's listeners (other listeners and their connections are untouched). Settings
 //! other than the address are the defaults of a file `[[listeners]]` entry.
 //!
 //! Rules, in order, per port (one Switchyard listener per port, whichever Gateways use it):
-//! - the file has a plain listener on that port: it is shared (nothing opened);
-//! - the file has a TLS listener on that port: skipped, reported `port_conflict`;
+//! - the file has a listener of the same kind (plain or TLS) on that port: it is shared;
+//! - the file has one of the other kind there: skipped, reported `port_conflict`;
+//! - two Gateway listeners of different kinds on one port: the later is skipped,
+//!   `protocol_conflict`;
 //! - a port not opened by the previous merge is first probed with a bind; one that cannot be
 //!   bound is skipped and reported `port_unavailable` (so one bad Gateway never fails the
 //!   whole cluster update), and probed again at the next merge.
 //!
-//! Not yet: HTTPS/TLS listeners (reported `unsupported_protocol`), listener `hostname` and
-//! `allowedRoutes` (routes are one table shared by every listener), and Gateway status.
+//! Not yet: TLS passthrough, TCP and UDP listeners (reported `unsupported_protocol`); the
+//! listener `hostname` does not fence the listener (routes are one table shared by every
+//! listener).
 
 use super::types::{Gateway, GatewayClass};
 use crate::config::{Config, ListenerConfig};
@@ -30,6 +34,18 @@ pub struct GatewayListener {
     pub name: Arc<str>,
     /// The port.
     pub port: u16,
+    /// HTTPS (TLS terminated here) rather than HTTP.
+    pub tls: bool,
+}
+
+/// Whether `l` is served: `HTTP`, or `HTTPS` terminated here.
+pub fn served_protocol(l: &super::types::Listener) -> bool {
+    let terminate = l
+        .tls
+        .as_ref()
+        .and_then(|t| t.mode.as_deref())
+        .is_none_or(|m| m == "Terminate");
+    l.protocol == "HTTP" || (l.protocol == "HTTPS" && terminate)
 }
 
 /// The listeners of the Gateways of our classes, one per port, oldest Gateway first.
@@ -58,7 +74,7 @@ pub(in crate::discovery) fn wanted(
         let generation = gw.metadata.generation.unwrap_or_default().to_string();
         let mut rep = report.for_object("Gateway", key, &generation);
         for l in &gw.spec.listeners {
-            if l.protocol != "HTTP" {
+            if !served_protocol(l) {
                 let detail = format!("listener {}: protocol {}", l.name, l.protocol);
                 rep.skip("unsupported_protocol", &detail);
                 continue;
@@ -70,12 +86,21 @@ pub(in crate::discovery) fn wanted(
                 );
                 continue;
             };
-            if out.iter().all(|o| o.port != port) {
-                let name = format!("gateway:{}/{}/{}", key.0, key.1, l.name);
-                out.push(GatewayListener {
-                    name: name.into(),
-                    port,
-                });
+            let tls = l.protocol == "HTTPS";
+            match out.iter().find(|o| o.port == port) {
+                None => {
+                    let name = format!("gateway:{}/{}/{}", key.0, key.1, l.name);
+                    out.push(GatewayListener {
+                        name: name.into(),
+                        port,
+                        tls,
+                    });
+                }
+                Some(o) if o.tls != tls => {
+                    let detail = format!("listener {}: port {port} is {}", l.name, o.name);
+                    rep.skip("protocol_conflict", &detail);
+                }
+                Some(_) => {}
             }
         }
     }
@@ -100,9 +125,9 @@ pub(in crate::discovery) fn merge(
             .iter()
             .find(|l| l.listen.port() == w.port);
         match file {
-            Some(l) if !l.tls => continue,
+            Some(l) if l.tls == w.tls => continue,
             Some(l) => {
-                let detail = format!("{}: port {} is the TLS listener {}", w.name, w.port, l.name);
+                let detail = format!("{}: port {} is the file's {}", w.name, w.port, l.name);
                 report.once("Gateway", "port_conflict", &detail);
                 refused.insert(w.port, "PortUnavailable");
                 continue;
@@ -124,6 +149,7 @@ pub(in crate::discovery) fn merge(
         let mut listener = template().clone();
         listener.name = Arc::clone(&w.name);
         listener.listen = addr;
+        listener.tls = w.tls;
         config.http.listeners.push(listener);
         now.insert(w.port);
     }

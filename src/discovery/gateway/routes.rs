@@ -255,7 +255,7 @@ fn attach<'a>(
     }
     let admitted: Vec<(Key, &Listener)> = named
         .into_iter()
-        .filter(|l| l.protocol == "HTTP" && admits(l, route_ns, ns))
+        .filter(|l| super::listeners::served_protocol(l) && admits(l, route_ns, ns))
         .map(|l| (key.clone(), l))
         .collect();
     if admitted.is_empty() {
