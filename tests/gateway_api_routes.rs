@@ -154,3 +154,23 @@ async fn all_namespaces_and_the_ingress_wins_a_conflict() {
     assert!(reported, "log:\n{}", s.proxy.log());
     s.expect("both.example", "/", "", 200, "v1").await;
 }
+
+/// A listener admitting namespaces by label (`allowedRoutes.namespaces.from: Selector`): a
+/// route is served once its Namespace carries the label.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_selector_admits_by_labels() {
+    let s = setup(None, "Selector").await;
+    let mut gw = s.fake.get("Gateway", "infra", "gw").unwrap();
+    gw["spec"]["listeners"][0]["allowedRoutes"]["namespaces"]["selector"] =
+        json!({"matchLabels": {"team": "apps"}});
+    s.fake.apply(&gw);
+    s.fake
+        .apply(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "apps"}}));
+    s.fake
+        .apply(&route("apps", "r", &["sel.example"], to("v3")));
+    s.expect("sel.example", "/", "", 404, "").await;
+    s.fake
+        .apply(&json!({"apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": "apps", "labels": {"team": "apps"}}}));
+    s.expect("sel.example", "/", "", 200, "v3").await;
+}

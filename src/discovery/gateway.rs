@@ -30,6 +30,7 @@ pub mod matches;
 pub mod route_status;
 pub mod route_types;
 pub mod routes;
+pub mod selector;
 mod status;
 pub mod types;
 
@@ -55,6 +56,8 @@ pub(super) enum GatewayMsg {
     Route(Event<HttpRoute>),
     /// A ReferenceGrant event.
     Grant(Event<ReferenceGrant>),
+    /// A Namespace event (labels, for `allowedRoutes` selectors).
+    Namespace(Event<k8s_openapi::api::core::v1::Namespace>),
     /// The Gateway listener ports the last merge could not open, with the reason.
     Refused(std::collections::BTreeMap<u16, &'static str>),
     /// A status write failed: (kind, namespace, name).
@@ -70,6 +73,7 @@ pub(super) struct GatewayState {
     gateways: Store<Gateway>,
     routes: Store<HttpRoute>,
     grants: Store<ReferenceGrant>,
+    namespaces: Store<k8s_openapi::api::core::v1::Namespace>,
     /// GatewayClasses changed since the last status pass.
     dirty_classes: BTreeSet<String>,
     /// What the last translation found about each HTTPRoute, for their status.
@@ -103,6 +107,7 @@ impl GatewayState {
             gateways: Store::default(),
             routes: Store::default(),
             grants: Store::default(),
+            namespaces: Store::default(),
             dirty_classes: BTreeSet::new(),
             verdicts: Vec::new(),
             verdicts_dirty: false,
@@ -140,6 +145,17 @@ impl GatewayState {
             }
             GatewayMsg::Route(e) => !self.routes.apply(e).is_empty(),
             GatewayMsg::Grant(e) => !self.grants.apply(e).is_empty(),
+            GatewayMsg::Namespace(e) => {
+                let changes = self.namespaces.apply(e);
+                // Only labels matter (allowedRoutes selectors).
+                changes.iter().any(|(_, before, after)| {
+                    let labels =
+                        |n: &Option<std::sync::Arc<k8s_openapi::api::core::v1::Namespace>>| {
+                            n.as_ref().map(|n| n.metadata.labels.clone())
+                        };
+                    labels(before) != labels(after)
+                })
+            }
         }
     }
 
@@ -154,6 +170,7 @@ impl GatewayState {
             gateways: &self.gateways,
             routes: &self.routes,
             grants: &self.grants,
+            namespaces: &self.namespaces,
             services,
             controller: &self.controller,
         };
@@ -202,6 +219,7 @@ impl GatewayState {
             && self.gateways.listed()
             && self.routes.listed()
             && self.grants.listed()
+            && self.namespaces.listed()
     }
 
     /// Status patches for what changed since the last call (once every kind is listed).
@@ -348,5 +366,11 @@ pub(super) fn spawn_watchers(
         base.clone(),
         "ReferenceGrant",
         |e| super::Msg::Gateway(G::Grant(e)),
+    ));
+    tokio::spawn(w.clone().run(
+        kube::Api::all(client.clone()),
+        base.clone(),
+        "Namespace",
+        |e| super::Msg::Gateway(G::Namespace(e)),
     ));
 }

@@ -101,6 +101,7 @@ impl FakeKube {
             "gateways",
             "httproutes",
             "referencegrants",
+            "namespaces",
         ] {
             let _ = self.events.send((resource.to_owned(), gone_event()));
         }

@@ -82,6 +82,7 @@ fn plural(kind: &str) -> (&'static str, &'static str) {
         "Gateway" => ("gateways", "GatewayList"),
         "HTTPRoute" => ("httproutes", "HTTPRouteList"),
         "ReferenceGrant" => ("referencegrants", "ReferenceGrantList"),
+        "Namespace" => ("namespaces", "NamespaceList"),
         other => panic!("unknown kind {other}"),
     }
 }

@@ -84,6 +84,7 @@ impl FakeKube {
             "gateways" => "GatewayList",
             "httproutes" => "HTTPRouteList",
             "referencegrants" => "ReferenceGrantList",
+            "namespaces" => "NamespaceList",
             _ => return status(StatusCode::NOT_FOUND, "not found"),
         };
         let body = json!({"kind": kind, "apiVersion": "v1",

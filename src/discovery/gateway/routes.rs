@@ -5,9 +5,9 @@
 //! - a parentRef names a Gateway (`group` gateway.networking.k8s.io, `kind` Gateway, the
 //!   route's namespace unless given) of one of our GatewayClasses; others are not ours and are
 //!   ignored. Its listeners are narrowed by `sectionName` and `port` (none left: reported
-//!   `no_matching_parent`), then to `HTTP` listeners whose `allowedRoutes` admit the route
-//!   (`namespaces.from` Same, the default, or All; `Selector` is not served yet; `kinds` empty
-//!   or naming HTTPRoute) — none: `not_allowed_by_listeners`;
+//!   `no_matching_parent`), then to served (HTTP, HTTPS) listeners whose `allowedRoutes` admit
+//!   the route (`namespaces.from` Same, the default, All, or Selector on the labels of the
+//!   route's Namespace; `kinds` empty or naming HTTPRoute) — none: `not_allowed_by_listeners`;
 //! - hosts: the route's `hostnames` intersected with each admitting listener's hostname
 //!   ([`super::hostname`]); no intersection: `no_matching_listener_hostname`;
 //! - each rule × match × host is one route ([`super::matches`]); a match that cannot be
@@ -51,6 +51,8 @@ pub(in crate::discovery) struct Input<'a> {
     pub(in crate::discovery) routes: &'a Store<HttpRoute>,
     /// ReferenceGrants.
     pub(in crate::discovery) grants: &'a Store<ReferenceGrant>,
+    /// Namespaces (labels, for `allowedRoutes` selectors).
+    pub(in crate::discovery) namespaces: &'a Store<k8s_openapi::api::core::v1::Namespace>,
     /// Services.
     pub(in crate::discovery) services: &'a Store<Service>,
     /// Our controller name.
@@ -255,7 +257,7 @@ fn attach<'a>(
     }
     let admitted: Vec<(Key, &Listener)> = named
         .into_iter()
-        .filter(|l| super::listeners::served_protocol(l) && admits(l, route_ns, ns))
+        .filter(|l| super::listeners::served_protocol(l) && admits(l, route_ns, ns, input))
         .map(|l| (key.clone(), l))
         .collect();
     if admitted.is_empty() {
@@ -267,7 +269,7 @@ fn attach<'a>(
 }
 
 /// Whether `l` (of a Gateway in `gateway_ns`) admits an HTTPRoute from `route_ns`.
-fn admits(l: &Listener, route_ns: &str, gateway_ns: &str) -> bool {
+fn admits(l: &Listener, route_ns: &str, gateway_ns: &str, input: &Input<'_>) -> bool {
     let allowed = l.allowed_routes.as_ref();
     let from = allowed
         .and_then(|a| a.namespaces.as_ref())
@@ -276,6 +278,16 @@ fn admits(l: &Listener, route_ns: &str, gateway_ns: &str) -> bool {
     let namespace_ok = match from {
         "All" => true,
         "Same" => route_ns == gateway_ns,
+        "Selector" => {
+            let selector = allowed
+                .and_then(|a| a.namespaces.as_ref())
+                .and_then(|n| n.selector.as_ref());
+            let ns = input.namespaces.get(&(String::new(), route_ns.to_owned()));
+            let labels = ns
+                .and_then(|n| n.metadata.labels.clone())
+                .unwrap_or_default();
+            selector.is_some_and(|s| super::selector::matches(s, &labels))
+        }
         _ => false,
     };
     let kinds = allowed.map(|a| a.kinds.as_slice()).unwrap_or_default();
