@@ -29,8 +29,8 @@
 //!   `switchyard_kube_skipped_total{kind,reason}`, and route conflicts (the oldest Ingress wins)
 //!   are resolved in [`Merger::merge`] before the config reaches `App::apply`.
 //!
-//! With `--gateway-api`, four more watchers (GatewayClass, Gateway, HTTPRoute, ReferenceGrant)
-//! feed the same model task; see [`gateway`] for what is served from them.
+//! With `--gateway-api`, five more watchers (GatewayClass, Gateway, HTTPRoute, ReferenceGrant,
+//! Namespace) feed the same model task; see [`gateway`] for what is served from them.
 //!
 //! Names: a Service port becomes the service `namespace/name:port` (port name, or number). TOML
 //! names cannot contain `/`, so the two sources never collide.

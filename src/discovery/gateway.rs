@@ -1,11 +1,13 @@
 //! The Gateway API source (`run --kubernetes --gateway-api`): GatewayClasses, Gateways,
-//! HTTPRoutes and ReferenceGrants, watched like the other kinds.
+//! HTTPRoutes, ReferenceGrants (and Namespaces, for their labels), watched like the other
+//! kinds.
 //!
 //! ```text
 //! watcher(GatewayClass) ──┐
 //! watcher(Gateway) ───────┤  the same watcher tasks, Msg channel and model task as the
 //! watcher(HTTPRoute) ─────┼─ other kinds ([`super::kube`]): events land in [`GatewayState`]'s
-//! watcher(ReferenceGrant) ┘  stores, coalesced with everything else queued
+//! watcher(ReferenceGrant) ┤  stores, coalesced with everything else queued
+//! watcher(Namespace) ─────┘
 //!                              │ after each batch: status merge patches that differ
 //!                              ▼
 //!                     status writer task (one merge patch per object, `/status`)
