@@ -108,7 +108,7 @@ struct KubeArgs {
     enable_ssl_passthrough: bool,
     /// Also watch the Gateway API kinds (GatewayClass, Gateway, HTTPRoute, ReferenceGrant;
     /// the CRDs must be installed). See README.md, "Gateway API".
-    #[arg(long, env = "SWITCHYARD_GATEWAY_API")]
+    #[arg(long, env = "SWITCHYARD_GATEWAY_API", requires = "kubernetes")]
     gateway_api: bool,
     /// The GatewayClass `controllerName` served.
     #[arg(long, value_name = "NAME", default_value = switchyard::discovery::gateway::DEFAULT_CONTROLLER)]

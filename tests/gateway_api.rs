@@ -173,3 +173,15 @@ async fn readiness_waits_for_the_gateway_listings() {
     fake.set_missing("referencegrants", false);
     proxy.wait_ready().await;
 }
+
+#[test]
+fn the_flag_needs_kubernetes() {
+    let out = std::process::Command::new(fake_kube::harness::BIN)
+        .args(["run", "--gateway-api"])
+        .env_remove("SWITCHYARD_KUBERNETES")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--kubernetes"), "{err}");
+}
