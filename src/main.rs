@@ -108,7 +108,7 @@ struct KubeArgs {
     enable_ssl_passthrough: bool,
     /// Also watch the Gateway API kinds (GatewayClass, Gateway, HTTPRoute, ReferenceGrant;
     /// the CRDs must be installed). See README.md, "Gateway API".
-    #[arg(long, env = "SWITCHYARD_GATEWAY_API", requires = "kubernetes")]
+    #[arg(long, env = "SWITCHYARD_GATEWAY_API")]
     gateway_api: bool,
     /// The GatewayClass `controllerName` served.
     #[arg(long, value_name = "NAME", default_value = switchyard::discovery::gateway::DEFAULT_CONTROLLER)]
@@ -117,6 +117,9 @@ struct KubeArgs {
 
 impl KubeArgs {
     fn options(self) -> Option<switchyard::discovery::KubeOptions> {
+        if self.gateway_api && !self.kubernetes {
+            eprintln!("switchyard: --gateway-api is ignored without --kubernetes");
+        }
         self.kubernetes.then(|| switchyard::discovery::KubeOptions {
             kubeconfig: self.kubeconfig.filter(|p| !p.as_os_str().is_empty()),
             ingress_class: self.ingress_class,

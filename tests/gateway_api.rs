@@ -175,13 +175,21 @@ async fn readiness_waits_for_the_gateway_listings() {
 }
 
 #[test]
-fn the_flag_needs_kubernetes() {
+fn the_flag_without_kubernetes_is_ignored_with_a_warning() {
     let out = std::process::Command::new(fake_kube::harness::BIN)
-        .args(["run", "--gateway-api"])
+        .args([
+            "run",
+            "--gateway-api",
+            "--config",
+            "/nonexistent/switchyard.toml",
+        ])
         .env_remove("SWITCHYARD_KUBERNETES")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--kubernetes"), "{err}");
+    assert!(
+        err.contains("--gateway-api is ignored without --kubernetes"),
+        "{err}"
+    );
+    assert!(err.contains("cannot read"), "then runs as usual: {err}");
 }
