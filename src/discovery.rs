@@ -29,6 +29,9 @@
 //!   `switchyard_kube_skipped_total{kind,reason}`, and route conflicts (the oldest Ingress wins)
 //!   are resolved in [`Merger::merge`] before the config reaches `App::apply`.
 //!
+//! With `--gateway-api`, five more watchers (GatewayClass, Gateway, HTTPRoute, ReferenceGrant,
+//! Namespace) feed the same model task; see [`gateway`] for what is served from them.
+//!
 //! Names: a Service port becomes the service `namespace/name:port` (port name, or number). TOML
 //! names cannot contain `/`, so the two sources never collide.
 
@@ -40,6 +43,7 @@ mod canary;
 mod canary_by;
 mod edge;
 mod filter_notes;
+pub mod gateway;
 mod ingress;
 mod kube;
 mod model;
@@ -67,6 +71,8 @@ enum Msg {
     Ingress(::kube::runtime::watcher::Event<k8s_openapi::api::networking::v1::Ingress>),
     Class(::kube::runtime::watcher::Event<k8s_openapi::api::networking::v1::IngressClass>),
     Secret(::kube::runtime::watcher::Event<k8s_openapi::api::core::v1::Secret>),
+    /// A Gateway API kind (`--gateway-api`).
+    Gateway(gateway::GatewayMsg),
 }
 
 /// What the cluster adds to the config file.
@@ -74,9 +80,10 @@ enum Msg {
 pub struct KubeParts {
     /// One service per Service port (no listener; route targets, VIPs kept for IPVS).
     pub services: Vec<KubeService>,
-    /// Ingress routes, oldest Ingress first.
+    /// Ingress routes, oldest Ingress first, then HTTPRoute routes, oldest first.
     pub routes: Vec<RouteConfig>,
-    /// `namespace/name` of the Ingress each route came from.
+    /// `namespace/name` of the Ingress each route came from (`httproute:namespace/name` for
+    /// an HTTPRoute's).
     pub route_origins: Vec<Arc<str>>,
     /// Per-host settings (https redirects, per-host default backends).
     pub hosts: Vec<HostConfig>,
@@ -90,12 +97,18 @@ pub struct KubeParts {
     pub default_certificate: Option<CertSpec>,
     /// Served Ingresses whose `status.loadBalancer` is not yet our address.
     pub status_pending: Vec<(String, String)>,
+    /// Listeners of the Gateways we serve (`--gateway-api`), one per port.
+    pub gateway_listeners: Vec<gateway::listeners::GatewayListener>,
 }
 
 /// Merges the file's config with the cluster's parts; remembers what it reported.
 #[derive(Debug, Default)]
 pub struct Merger {
     report: report::Reporter,
+    /// Ports of the Gateway listeners added by the previous merge.
+    gateway_ports: std::collections::BTreeSet<u16>,
+    /// Gateway listener ports the previous merge could not open, with the reason.
+    gateway_refused: std::collections::BTreeMap<u16, &'static str>,
 }
 
 /// A cluster service's config. With a kernel data plane (`[ipvs] dataplane` `ipvs` or
@@ -119,6 +132,11 @@ fn kernel_vip(
 }
 
 impl Merger {
+    /// Gateway listener ports the last merge could not open (for Gateway status).
+    pub fn gateway_refused(&self) -> &std::collections::BTreeMap<u16, &'static str> {
+        &self.gateway_refused
+    }
+
     /// The file's config plus the cluster's parts. The file comes first everywhere: its hosts
     /// and default service win, its routes are listed first; a cluster route that conflicts
     /// with an earlier route (the file's, or an older Ingress's) is left out and reported.
@@ -151,6 +169,13 @@ impl Merger {
             .certificates
             .extend(parts.certificates.iter().cloned());
         edge::merge(&mut config, parts);
+        gateway::listeners::merge(
+            &mut config,
+            &parts.gateway_listeners,
+            &mut self.gateway_ports,
+            &mut self.gateway_refused,
+            &mut self.report,
+        );
         let first = config.http.routes.len();
         config.http.routes.extend(parts.routes.iter().cloned());
         let (_, conflicts) = crate::ingress::HttpRoutes::build_checked(&config.http);
@@ -169,8 +194,12 @@ impl Merger {
                     crate::ingress::Conflict::Invalid { .. } => "invalid_path",
                     _ => "route_conflict",
                 };
+                let (kind, what) = match origin.strip_prefix("httproute:") {
+                    Some(_) => ("HTTPRoute", ""),
+                    None => ("Ingress", "ingress "),
+                };
                 self.report
-                    .once("Ingress", reason, &format!("ingress {origin}: {conflict}"));
+                    .once(kind, reason, &format!("{what}{origin}: {conflict}"));
                 drop.insert(rule);
             }
         }

@@ -106,10 +106,20 @@ struct KubeArgs {
     /// Honour the `ssl-passthrough` Ingress annotation (as ingress-nginx requires).
     #[arg(long)]
     enable_ssl_passthrough: bool,
+    /// Also watch the Gateway API kinds (GatewayClass, Gateway, HTTPRoute, ReferenceGrant;
+    /// the CRDs must be installed). See README.md, "Gateway API".
+    #[arg(long, env = "SWITCHYARD_GATEWAY_API")]
+    gateway_api: bool,
+    /// The GatewayClass `controllerName` served.
+    #[arg(long, value_name = "NAME", default_value = switchyard::discovery::gateway::DEFAULT_CONTROLLER)]
+    gateway_class_controller: String,
 }
 
 impl KubeArgs {
     fn options(self) -> Option<switchyard::discovery::KubeOptions> {
+        if self.gateway_api && !self.kubernetes {
+            eprintln!("switchyard: --gateway-api is ignored without --kubernetes");
+        }
         self.kubernetes.then(|| switchyard::discovery::KubeOptions {
             kubeconfig: self.kubeconfig.filter(|p| !p.as_os_str().is_empty()),
             ingress_class: self.ingress_class,
@@ -123,6 +133,8 @@ impl KubeArgs {
                 .collect(),
             default_certificate: self.default_ssl_certificate.filter(|c| !c.is_empty()),
             enable_ssl_passthrough: self.enable_ssl_passthrough,
+            gateway_api: self.gateway_api,
+            gateway_controller: self.gateway_class_controller,
         })
     }
 }

@@ -80,6 +80,7 @@ pub async fn run_with(
                     && let Some(source) = &source
                 {
                     source.applied(&update);
+                    source.gateway_ports(&cluster.merger);
                     if !cluster.ready {
                         cluster.ready = true;
                         app.set_ready(true);

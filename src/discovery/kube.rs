@@ -9,6 +9,7 @@
 //! itself after a `410 Gone` ERROR event; an HTTP 410 answer to the watch request would make it
 //! retry the same resourceVersion forever, so that case restarts the watcher (a fresh list).
 
+use super::gateway::{StatusPatch, Writer as GatewayWriter};
 use super::model::Model;
 use super::status;
 use super::{KubeParts, Msg};
@@ -19,6 +20,7 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -48,6 +50,10 @@ pub struct KubeOptions {
     pub default_certificate: Option<String>,
     /// Honour `ssl-passthrough` on Ingresses (`--enable-ssl-passthrough`).
     pub enable_ssl_passthrough: bool,
+    /// Also watch and serve the Gateway API kinds (`--gateway-api`).
+    pub gateway_api: bool,
+    /// The GatewayClass `controllerName` served (`--gateway-class-controller`).
+    pub gateway_controller: String,
 }
 
 /// Why the source could not start.
@@ -94,7 +100,13 @@ pub struct KubeSource {
     pending: Arc<Mutex<Option<Instant>>>,
     status: Option<mpsc::Sender<Vec<(String, String)>>>,
     stop: CancellationToken,
+    /// To the model task, for the Gateway listener ports a merge could not open, and what
+    /// was last sent (`--gateway-api`).
+    pub(super) gateway: Option<(mpsc::Sender<Msg>, Mutex<Refused>)>,
 }
+
+/// Gateway listener ports a merge could not open, with the status reason.
+pub(super) type Refused = BTreeMap<u16, &'static str>;
 
 impl Drop for KubeSource {
     fn drop(&mut self) {
@@ -153,8 +165,18 @@ impl KubeSource {
             "IngressClass",
             Msg::Class,
         ));
-        let secrets = base.fields("type=kubernetes.io/tls");
-        tokio::spawn(w.run(api(&client, ns), secrets, "Secret", Msg::Secret));
+        let secrets = base.clone().fields("type=kubernetes.io/tls");
+        tokio::spawn(
+            w.clone()
+                .run(api(&client, ns), secrets, "Secret", Msg::Secret),
+        );
+        if options.gateway_api {
+            super::gateway::spawn_watchers(&w, &client, ns, &base);
+        }
+        drop(w);
+        let gateway = options
+            .gateway_api
+            .then(|| (tx.clone(), Mutex::new(BTreeMap::new())));
         drop(tx);
         let addresses: Vec<IngressLoadBalancerIngress> = options
             .publish_status_address
@@ -169,12 +191,28 @@ impl KubeSource {
         });
         let (parts_tx, parts) = watch::channel(None);
         let pending = Arc::new(Mutex::new(None));
-        let model = Model::new(options.ingress_class.clone(), addresses)
+        let mut model = Model::new(options.ingress_class.clone(), addresses)
             .with_edge(default_cert, options.enable_ssl_passthrough);
+        if options.gateway_api {
+            model = model.with_gateway_api(
+                options.gateway_controller.clone(),
+                options.publish_status_address.clone(),
+            );
+        }
+        // Unbounded: the model task never waits on a slow API server; at most one batch per
+        // coalesced round, each no larger than the objects that changed.
+        let gateway_status = options.gateway_api.then(|| {
+            let (stx, srx) = mpsc::unbounded_channel();
+            let failed = gateway.as_ref().map(|g| g.0.clone());
+            if let Some(failed) = failed {
+                tokio::spawn(GatewayWriter::new(client.clone(), failed).run(srx, stop.clone()));
+            }
+            stx
+        });
         tokio::spawn(model_task(
             model,
             rx,
-            parts_tx,
+            (parts_tx, gateway_status),
             Arc::clone(&pending),
             stop.clone(),
         ));
@@ -183,6 +221,7 @@ impl KubeSource {
             pending,
             status,
             stop,
+            gateway,
         })
     }
 
@@ -216,7 +255,7 @@ impl KubeSource {
     }
 }
 
-fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+pub(super) fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
 where
     K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
     K::DynamicType: Default,
@@ -227,11 +266,18 @@ where
     }
 }
 
+/// Where the model task sends its results: parts to the app, Gateway API status writes to
+/// their writer (with `--gateway-api`).
+type Outputs = (
+    watch::Sender<Option<Arc<KubeParts>>>,
+    Option<mpsc::UnboundedSender<Vec<StatusPatch>>>,
+);
+
 /// Applies events as they come and publishes parts once the queue is drained.
 async fn model_task(
     mut model: Model,
     mut rx: mpsc::Receiver<Msg>,
-    tx: watch::Sender<Option<Arc<KubeParts>>>,
+    (tx, gateway_status): Outputs,
     pending: Arc<Mutex<Option<Instant>>>,
     stop: CancellationToken,
 ) {
@@ -256,12 +302,18 @@ async fn model_task(
             }
             tx.send_replace(Some(Arc::new(parts)));
         }
+        if let Some(status) = &gateway_status {
+            let patches = model.gateway_status();
+            if !patches.is_empty() && status.send(patches).is_err() {
+                return;
+            }
+        }
     }
 }
 
 /// What every watcher task shares.
 #[derive(Debug, Clone)]
-struct Watch {
+pub(super) struct Watch {
     tx: mpsc::Sender<Msg>,
     stop: CancellationToken,
     /// Watchers currently failing: 0 → 1 logs "unreachable", 1 → 0 logs "recovered".
@@ -269,7 +321,8 @@ struct Watch {
 }
 
 impl Watch {
-    async fn run<K>(
+    /// Runs a watcher of `kind` until `stop`, sending each event wrapped by `wrap`.
+    pub(super) async fn run<K>(
         self,
         api: Api<K>,
         config: watcher::Config,

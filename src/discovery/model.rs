@@ -48,6 +48,16 @@ pub(super) struct Model {
     default_cert: Option<Key>,
     /// `--enable-ssl-passthrough`.
     ssl_passthrough: bool,
+    /// The Gateway API kinds (`--gateway-api`).
+    gateway: Option<super::gateway::GatewayState>,
+    /// A Gateway API object changed since the last build.
+    gateway_dirty: bool,
+    /// The Gateway listeners to open, from the last build.
+    gateway_listeners: Vec<super::gateway::listeners::GatewayListener>,
+    /// The HTTPS Gateway listeners' certificates, from the last build.
+    gateway_certs: Vec<crate::tls::CertSpec>,
+    /// The HTTPRoutes' routes and their origins, from the last build.
+    gateway_routes: (Vec<crate::config::RouteConfig>, Vec<Arc<str>>),
 }
 
 impl Model {
@@ -67,6 +77,23 @@ impl Model {
             default_cert,
             ssl_passthrough,
             ..self
+        }
+    }
+
+    /// The same model, also serving the Gateway API for controller name `controller`.
+    pub(super) fn with_gateway_api(self, controller: String, addresses: Vec<String>) -> Model {
+        Model {
+            gateway: Some(super::gateway::GatewayState::new(controller, addresses)),
+            ..self
+        }
+    }
+
+    /// Gateway API status writes now due (none without `--gateway-api`).
+    pub(super) fn gateway_status(&mut self) -> Vec<super::gateway::StatusPatch> {
+        let core = self.listed_core();
+        match &mut self.gateway {
+            Some(g) if core => g.status_patches(),
+            _ => Vec::new(),
         }
     }
 
@@ -99,11 +126,21 @@ impl Model {
             Msg::Ingress(e) => self.ingress_dirty |= !self.ingresses.apply(e).is_empty(),
             Msg::Class(e) => self.ingress_dirty |= !self.classes.apply(e).is_empty(),
             Msg::Secret(e) => self.ingress_dirty |= !self.secrets.apply(e).is_empty(),
+            Msg::Gateway(m) => {
+                if let Some(g) = &mut self.gateway {
+                    self.gateway_dirty |= g.handle(m);
+                }
+            }
         }
     }
 
     /// Whether every kind has completed its first listing.
     pub(super) fn listed(&self) -> bool {
+        self.listed_core() && self.gateway.as_ref().is_none_or(|g| g.listed())
+    }
+
+    /// Whether the Service, EndpointSlice, Ingress, IngressClass and Secret listings are done.
+    fn listed_core(&self) -> bool {
         self.services.listed()
             && self.slices.listed()
             && self.ingresses.listed()
@@ -122,7 +159,8 @@ impl Model {
         crate::telemetry::metrics::kube_objects("IngressClass", self.classes.len());
         crate::telemetry::metrics::kube_objects("Secret", self.secrets.len());
         let ingress_dirty = std::mem::take(&mut self.ingress_dirty) || !self.published;
-        let mut changed = ingress_dirty;
+        let gateway_dirty = std::mem::take(&mut self.gateway_dirty) || !self.published;
+        let mut changed = ingress_dirty || gateway_dirty;
         for key in std::mem::take(&mut self.dirty) {
             let next = self.services.get(&key).map(|svc| {
                 let slices: Vec<&EndpointSlice> = self
@@ -145,6 +183,20 @@ impl Model {
         }
         if ingress_dirty {
             self.translate_ingresses();
+        }
+        if let Some(g) = &mut self.gateway {
+            // Secrets count like an Ingress's (HTTPS listeners' certificates).
+            if gateway_dirty || ingress_dirty {
+                let (listeners, certs) =
+                    g.listeners(&self.secrets, &mut self.certs, &mut self.report);
+                self.gateway_listeners = listeners;
+                self.gateway_certs = certs;
+            }
+            // Backends resolve against Services: their specs count like an Ingress's.
+            if gateway_dirty || ingress_dirty {
+                let (routes, origins) = g.routes(&self.services, &mut self.report);
+                self.gateway_routes = (routes, origins);
+            }
         }
         self.published = true;
         Some(self.assemble())
@@ -223,14 +275,27 @@ impl Model {
         };
         KubeParts {
             services,
-            routes: self.ingress.routes.clone(),
-            route_origins: self.ingress.origins.clone(),
+            routes: [&self.ingress.routes, &self.gateway_routes.0]
+                .into_iter()
+                .flatten()
+                .cloned()
+                .collect(),
+            route_origins: [&self.ingress.origins, &self.gateway_routes.1]
+                .into_iter()
+                .flatten()
+                .cloned()
+                .collect(),
             hosts: self.ingress.hosts.clone(),
-            certificates: self.ingress.certificates.clone(),
+            certificates: [&self.ingress.certificates, &self.gateway_certs]
+                .into_iter()
+                .flatten()
+                .cloned()
+                .collect(),
             default_service: self.ingress.default_service.clone(),
             passthrough: self.ingress.passthrough.clone(),
             default_certificate: self.ingress.default_certificate.clone(),
             status_pending,
+            gateway_listeners: self.gateway_listeners.clone(),
         }
     }
 }

@@ -22,6 +22,18 @@ impl FakeKube {
         }
         let key = key_of(&obj);
         let map = s.objects.entry(resource.to_owned()).or_default();
+        // metadata.generation as the real server keeps it: 1 at creation (unless given), +1
+        // when the spec changes, unchanged by status writes; a larger one given is kept.
+        let given = obj["metadata"]["generation"].as_i64();
+        let generation = match map.get(&key) {
+            None => given.unwrap_or(1),
+            Some(old) => {
+                let before = old["metadata"]["generation"].as_i64().unwrap_or(1);
+                let bumped = before + i64::from(old["spec"] != obj["spec"]);
+                given.filter(|g| *g > before).unwrap_or(bumped)
+            }
+        };
+        obj["metadata"]["generation"] = json!(generation);
         let ty = if map.insert(key, obj.clone()).is_some() {
             "MODIFIED"
         } else {
@@ -85,6 +97,11 @@ impl FakeKube {
             "ingresses",
             "ingressclasses",
             "secrets",
+            "gatewayclasses",
+            "gateways",
+            "httproutes",
+            "referencegrants",
+            "namespaces",
         ] {
             let _ = self.events.send((resource.to_owned(), gone_event()));
         }

@@ -9,9 +9,11 @@
 //! - knobs: answer the next watches with an HTTP 410, compact the history (ERROR 410 on every
 //!   open watch, which forces a relist), drop every connection abruptly (TCP close mid-stream),
 //!   go down (connections closed on accept) and come back, hold list calls (to test readiness);
-//! - `PATCH …/ingresses/NAME/status` is recorded.
+//! - `PATCH …/NAME/status` (any kind, namespaced or cluster-scoped) is recorded and applied
+//!   as a JSON merge patch (RFC 7386), a MODIFIED event like any write.
 //!
-//! Objects are k8s-openapi types serialized with serde_json; one global resourceVersion counter.
+//! Objects are k8s-openapi types (or, for the Gateway API kinds, plain JSON) serialized with
+//! serde_json; one global resourceVersion counter.
 //!
 //! Files: this one (state, start, knobs and counters), `history` (objects, resourceVersions
 //! and events), `server` (the HTTP side: list, watch, status patches); `objects` builds the
@@ -52,6 +54,10 @@ struct State {
     lists: HashMap<String, u32>,
     watches: HashMap<String, u32>,
     patches: Vec<(String, String, Value)>,
+    /// Resources answered 404 (a CRD not installed).
+    missing: std::collections::HashSet<String>,
+    /// Every status patch: (resource plural, namespace, name, body).
+    status_patches: Vec<(String, String, String, Value)>,
 }
 
 /// The fake server.
@@ -72,6 +78,11 @@ fn plural(kind: &str) -> (&'static str, &'static str) {
         "Ingress" => ("ingresses", "IngressList"),
         "IngressClass" => ("ingressclasses", "IngressClassList"),
         "Secret" => ("secrets", "SecretList"),
+        "GatewayClass" => ("gatewayclasses", "GatewayClassList"),
+        "Gateway" => ("gateways", "GatewayList"),
+        "HTTPRoute" => ("httproutes", "HTTPRouteList"),
+        "ReferenceGrant" => ("referencegrants", "ReferenceGrantList"),
+        "Namespace" => ("namespaces", "NamespaceList"),
         other => panic!("unknown kind {other}"),
     }
 }
@@ -162,6 +173,17 @@ impl FakeKube {
         }
     }
 
+    /// While set, lists and watches of `resource` (a plural) answer 404, as for a CRD that is
+    /// not installed.
+    pub fn set_missing(&self, resource: &str, missing: bool) {
+        let mut s = self.state.lock().unwrap();
+        if missing {
+            s.missing.insert(resource.to_owned());
+        } else {
+            s.missing.remove(resource);
+        }
+    }
+
     pub fn lists(&self, resource: &str) -> u32 {
         *self.state.lock().unwrap().lists.get(resource).unwrap_or(&0)
     }
@@ -179,5 +201,24 @@ impl FakeKube {
     /// Status patches received: (namespace, name, body).
     pub fn patches(&self) -> Vec<(String, String, Value)> {
         self.state.lock().unwrap().patches.clone()
+    }
+
+    /// Status patches received for one resource (plural, e.g. `gatewayclasses`):
+    /// (namespace, name, body); the namespace is empty for cluster-scoped kinds.
+    pub fn status_patches(&self, resource: &str) -> Vec<(String, String, Value)> {
+        let s = self.state.lock().unwrap();
+        s.status_patches
+            .iter()
+            .filter(|p| p.0 == resource)
+            .map(|p| (p.1.clone(), p.2.clone(), p.3.clone()))
+            .collect()
+    }
+
+    /// The stored object (with the status patches applied), if any.
+    pub fn get(&self, kind: &str, namespace: &str, name: &str) -> Option<Value> {
+        let (resource, _) = plural(kind);
+        let s = self.state.lock().unwrap();
+        let key = (namespace.to_owned(), name.to_owned());
+        s.objects.get(resource).and_then(|m| m.get(&key)).cloned()
     }
 }

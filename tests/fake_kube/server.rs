@@ -1,6 +1,7 @@
 //! The fake API server's HTTP side: list (with namespace and field-selector filtering, held
 //! while `hold_lists` is on), watch (history after the resourceVersion, then live events; 410
-//! for compacted versions or when `http_gone` asks), and `PATCH …/status` on Ingresses.
+//! for compacted versions or when `http_gone` asks), and `PATCH …/status` (a merge patch) on
+//! any kind.
 
 use super::FakeKube;
 use bytes::Bytes;
@@ -32,6 +33,12 @@ impl FakeKube {
         }
         let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
         let resource = (*segs.last().unwrap()).to_owned();
+        if self.state.lock().unwrap().missing.contains(&resource) {
+            return status(
+                StatusCode::NOT_FOUND,
+                "the server could not find the resource",
+            );
+        }
         let namespace = segs
             .iter()
             .position(|s| *s == "namespaces")
@@ -73,6 +80,11 @@ impl FakeKube {
             "ingresses" => "IngressList",
             "ingressclasses" => "IngressClassList",
             "secrets" => "SecretList",
+            "gatewayclasses" => "GatewayClassList",
+            "gateways" => "GatewayList",
+            "httproutes" => "HTTPRouteList",
+            "referencegrants" => "ReferenceGrantList",
+            "namespaces" => "NamespaceList",
             _ => return status(StatusCode::NOT_FOUND, "not found"),
         };
         let body = json!({"kind": kind, "apiVersion": "v1",
@@ -142,24 +154,48 @@ impl FakeKube {
     fn patch_status(&self, path: &str, body: &[u8]) -> Response<Body> {
         let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
         let n = segs.len();
-        let (ns, name) = (segs[n - 4].to_owned(), segs[n - 2].to_owned());
+        let (resource, name) = (segs[n - 3].to_owned(), segs[n - 2].to_owned());
+        let ns = if n >= 5 && segs[n - 5] == "namespaces" {
+            segs[n - 4].to_owned()
+        } else {
+            String::new()
+        };
         let patch: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
         let obj = {
             let mut s = self.state.lock().unwrap();
             s.patches.push((ns.clone(), name.clone(), patch.clone()));
+            let record = (resource.clone(), ns.clone(), name.clone(), patch.clone());
+            s.status_patches.push(record);
             s.objects
-                .get("ingresses")
+                .get(&resource)
                 .and_then(|m| m.get(&(ns.clone(), name.clone())))
                 .cloned()
         };
         let Some(mut obj) = obj else {
             return status(StatusCode::NOT_FOUND, "not found");
         };
-        obj["status"] = patch["status"].clone();
-        let ing: k8s_openapi::api::networking::v1::Ingress =
-            serde_json::from_value(obj.clone()).unwrap();
-        self.apply(&ing);
+        merge_patch(&mut obj["status"], &patch["status"]);
+        self.apply(&obj);
         json_response(StatusCode::OK, &obj)
+    }
+}
+
+/// RFC 7386: objects merge key by key, `null` deletes, anything else replaces.
+fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(p) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = json!({});
+    }
+    let Value::Object(t) = target else { return };
+    for (k, v) in p {
+        if v.is_null() {
+            t.remove(k);
+        } else {
+            merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
+        }
     }
 }
 

@@ -1,0 +1,169 @@
+//! Gateway listeners → Switchyard HTTP listeners, opened and closed at run time.
+//!
+//! Each `HTTP` listener (and `HTTPS` one with `tls.mode: Terminate`, its certificates from
+//! [`super::certs`]) of a Gateway whose GatewayClass is ours becomes a Switchyard listener on
+//! `0.0.0.0:port` named `gateway:namespace/name/listener` (a name no file listener
+//! can have), added to the merged config, so `App::apply` binds and stops it exactly as it does
+//! a reloaded file's listeners (other listeners and their connections are untouched). Settings
+//! other than the address are the defaults of a file `[[listeners]]` entry.
+//!
+//! Rules, in order, per port (one Switchyard listener per port, whichever Gateways use it):
+//! - the file has a listener of the same kind (plain or TLS) on that port: it is shared;
+//! - the file has one of the other kind there: skipped, reported `port_conflict`;
+//! - two Gateway listeners of different kinds on one port: the later is skipped,
+//!   `protocol_conflict`;
+//! - a port not opened by the previous merge is first probed with a bind; one that cannot be
+//!   bound is skipped and reported `port_unavailable` (so one bad Gateway never fails the
+//!   whole cluster update), and probed again at the next merge.
+//!
+//! Not yet: TLS passthrough, TCP and UDP listeners (reported `unsupported_protocol`); the
+//! listener `hostname` does not fence the listener (routes are one table shared by every
+//! listener).
+
+use super::types::{Gateway, GatewayClass};
+use crate::config::{Config, ListenerConfig};
+use crate::discovery::report::Reporter;
+use crate::discovery::state::Store;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, OnceLock};
+
+/// A Gateway listener to open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayListener {
+    /// `gateway:namespace/name/listener` of the first Gateway listener on the port.
+    pub name: Arc<str>,
+    /// The port.
+    pub port: u16,
+    /// HTTPS (TLS terminated here) rather than HTTP.
+    pub tls: bool,
+}
+
+/// Whether `l` is served: `HTTP`, or `HTTPS` terminated here.
+pub fn served_protocol(l: &super::types::Listener) -> bool {
+    let terminate = l
+        .tls
+        .as_ref()
+        .and_then(|t| t.mode.as_deref())
+        .is_none_or(|m| m == "Terminate");
+    l.protocol == "HTTP" || (l.protocol == "HTTPS" && terminate)
+}
+
+/// The listeners of the Gateways of our classes, one per port, oldest Gateway first.
+pub(in crate::discovery) fn wanted(
+    classes: &Store<GatewayClass>,
+    gateways: &Store<Gateway>,
+    controller: &str,
+    report: &mut Reporter,
+) -> Vec<GatewayListener> {
+    let ours = |class: &str| {
+        classes
+            .get(&(String::new(), class.to_owned()))
+            .is_some_and(|c| c.spec.controller_name == controller)
+    };
+    let mut served: Vec<_> = gateways
+        .iter()
+        .filter(|(_, g)| ours(&g.spec.gateway_class_name))
+        .collect();
+    served.sort_by(|a, b| {
+        let age = |g: &Gateway| g.metadata.creation_timestamp.clone();
+        age(a.1).cmp(&age(b.1)).then_with(|| a.0.cmp(b.0))
+    });
+    let mut out: Vec<GatewayListener> = Vec::new();
+    for (key, gw) in served {
+        // By generation, not resourceVersion: status writes must not report again.
+        let generation = gw.metadata.generation.unwrap_or_default().to_string();
+        let mut rep = report.for_object("Gateway", key, &generation);
+        for l in &gw.spec.listeners {
+            if !served_protocol(l) {
+                let detail = format!("listener {}: protocol {}", l.name, l.protocol);
+                rep.skip("unsupported_protocol", &detail);
+                continue;
+            }
+            let Some(port) = u16::try_from(l.port).ok().filter(|p| *p != 0) else {
+                rep.skip(
+                    "invalid_port",
+                    &format!("listener {}: port {}", l.name, l.port),
+                );
+                continue;
+            };
+            let tls = l.protocol == "HTTPS";
+            match out.iter().find(|o| o.port == port) {
+                None => {
+                    let name = format!("gateway:{}/{}/{}", key.0, key.1, l.name);
+                    out.push(GatewayListener {
+                        name: name.into(),
+                        port,
+                        tls,
+                    });
+                }
+                Some(o) if o.tls != tls => {
+                    let detail = format!("listener {}: port {port} is {}", l.name, o.name);
+                    rep.skip("protocol_conflict", &detail);
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    out
+}
+
+/// Adds the wanted listeners to `config` by the rules above; `open` holds the ports opened by
+/// the previous merge and is updated.
+pub(in crate::discovery) fn merge(
+    config: &mut Config,
+    wanted: &[GatewayListener],
+    open: &mut BTreeSet<u16>,
+    refused: &mut BTreeMap<u16, &'static str>,
+    report: &mut Reporter,
+) {
+    let mut now = BTreeSet::new();
+    refused.clear();
+    for w in wanted {
+        let file = config
+            .http
+            .listeners
+            .iter()
+            .find(|l| l.listen.port() == w.port);
+        match file {
+            Some(l) if l.tls == w.tls => continue,
+            Some(l) => {
+                let detail = format!("{}: port {} is the file's {}", w.name, w.port, l.name);
+                report.once("Gateway", "port_conflict", &detail);
+                refused.insert(w.port, "PortUnavailable");
+                continue;
+            }
+            None => {}
+        }
+        let addr = std::net::SocketAddr::from(([0, 0, 0, 0], w.port));
+        if !open.contains(&w.port)
+            && let Err(e) = std::net::TcpListener::bind(addr)
+        {
+            report.once(
+                "Gateway",
+                "port_unavailable",
+                &format!("{}: {addr}: {e}", w.name),
+            );
+            refused.insert(w.port, "PortUnavailable");
+            continue;
+        }
+        let mut listener = template().clone();
+        listener.name = Arc::clone(&w.name);
+        listener.listen = addr;
+        listener.tls = w.tls;
+        config.http.listeners.push(listener);
+        now.insert(w.port);
+    }
+    *open = now;
+}
+
+/// A file `[[listeners]]` entry with every setting at its default.
+fn template() -> &'static ListenerConfig {
+    static TEMPLATE: OnceLock<ListenerConfig> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let text = "[[listeners]]\nname = \"gateway\"\nlisten = \"0.0.0.0:80\"\n";
+        Config::parse(text, "gateway listener defaults")
+            .ok()
+            .and_then(|c| c.http.listeners.into_iter().next())
+            .unwrap_or_else(|| unreachable!("the built-in listener text is valid"))
+    })
+}

@@ -1,0 +1,168 @@
+//! HTTPRoute status: per parent of ours, `Accepted` and `ResolvedRefs` with the spec's
+//! reasons, from what the translation ([`super::routes`]) found.
+//!
+//! `status.parents` is a list that every controller shares, and a JSON merge patch replaces a
+//! list whole, so the patch carries the other controllers' entries as read, ours replaced, and
+//! the route's `resourceVersion`: if another controller wrote in between, the API server
+//! refuses ours (409), and the other write's watch event makes us compute and patch again. A
+//! patch is made only when our entries differ from what is there (parent, and each
+//! condition's type, status, reason and `observedGeneration`); a condition whose status did
+//! not change keeps its `lastTransitionTime`.
+
+use super::route_types::HttpRoute;
+use super::types::ObjectRef;
+use crate::discovery::state::Key;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use serde_json::{Map, Value, json};
+
+/// What the translation found about one HTTPRoute.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Verdict {
+    /// Each parentRef of ours, in order.
+    pub parents: Vec<ParentVerdict>,
+    /// The first rule part that cannot be served (`Accepted: False, UnsupportedValue`).
+    pub unsupported: Option<String>,
+    /// The first reason a backendRef could not be used (`ResolvedRefs: False`).
+    pub unresolved: Option<&'static str>,
+}
+
+/// One parentRef of ours.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParentVerdict {
+    /// The parentRef as written (echoed in the status).
+    pub parent_ref: Value,
+    /// Why the parent did not accept the route; `None`: accepted.
+    pub refused: Option<&'static str>,
+    /// The listeners (Gateway key, listener name) the route attached to.
+    pub attached: Vec<(Key, String)>,
+}
+
+impl ParentVerdict {
+    /// The verdict for `parent` (of a route in `route_ns`), refused for `refused`.
+    pub(crate) fn new(parent: &ObjectRef, route_ns: &str, refused: Option<&'static str>) -> Self {
+        let mut r = Map::new();
+        let group = parent.group.as_deref().unwrap_or(super::types::GROUP);
+        r.insert("group".into(), json!(group));
+        r.insert(
+            "kind".into(),
+            json!(parent.kind.as_deref().unwrap_or("Gateway")),
+        );
+        let ns = parent.namespace.as_deref().unwrap_or(route_ns);
+        r.insert("namespace".into(), json!(ns));
+        r.insert("name".into(), json!(parent.name));
+        if let Some(s) = &parent.section_name {
+            r.insert("sectionName".into(), json!(s));
+        }
+        if let Some(p) = parent.port {
+            r.insert("port".into(), json!(p));
+        }
+        ParentVerdict {
+            parent_ref: Value::Object(r),
+            refused,
+            attached: Vec::new(),
+        }
+    }
+}
+
+/// The status merge patch for `route`, or `None` when our entries are already as `v` says.
+pub fn patch(route: &HttpRoute, v: &Verdict, controller: &str) -> Option<Value> {
+    let generation = route.metadata.generation.unwrap_or(0);
+    let current = route
+        .status
+        .as_ref()
+        .map(|s| s.parents.as_slice())
+        .unwrap_or_default();
+    let (ours, others): (Vec<&Value>, Vec<&Value>) = current
+        .iter()
+        .partition(|p| p["controllerName"] == controller);
+    let desired: Vec<Value> = v
+        .parents
+        .iter()
+        .map(|p| entry(p, v, generation, controller, &ours))
+        .collect();
+    let same =
+        desired.len() == ours.len() && desired.iter().zip(&ours).all(|(d, o)| shape(d) == shape(o));
+    if same {
+        return None;
+    }
+    let parents: Vec<Value> = others.into_iter().cloned().chain(desired).collect();
+    Some(json!({
+        "metadata": { "resourceVersion": route.metadata.resource_version },
+        "status": { "parents": parents },
+    }))
+}
+
+/// Our status entry for one parent.
+fn entry(
+    p: &ParentVerdict,
+    v: &Verdict,
+    generation: i64,
+    controller: &str,
+    ours: &[&Value],
+) -> Value {
+    let (accepted, a_reason, a_msg) = match (p.refused, &v.unsupported) {
+        (Some(reason), _) => (false, reason, format!("not accepted: {reason}")),
+        (None, Some(detail)) => (false, "UnsupportedValue", detail.clone()),
+        (None, None) => (true, "Accepted", "accepted".to_owned()),
+    };
+    let (resolved, r_reason) = match v.unresolved {
+        Some(reason) => (false, reason),
+        None => (true, "ResolvedRefs"),
+    };
+    let before = ours.iter().find(|o| o["parentRef"] == p.parent_ref);
+    let conditions = [
+        ("Accepted", accepted, a_reason, a_msg),
+        ("ResolvedRefs", resolved, r_reason, r_reason.to_owned()),
+    ]
+    .map(|(ty, ok, reason, message)| {
+        let status = if ok { "True" } else { "False" };
+        let kept = before
+            .and_then(|b| b["conditions"].as_array())
+            .and_then(|cs| cs.iter().find(|c| c["type"] == ty && c["status"] == status))
+            .and_then(|c| serde_json::from_value::<Time>(c["lastTransitionTime"].clone()).ok());
+        Condition {
+            type_: ty.into(),
+            status: status.into(),
+            reason: reason.into(),
+            message,
+            observed_generation: Some(generation),
+            last_transition_time: kept.unwrap_or_else(|| Time(k8s_openapi::jiff::Timestamp::now())),
+        }
+    });
+    json!({ "parentRef": p.parent_ref, "controllerName": controller, "conditions": conditions })
+}
+
+/// What of a patch must differ for another write to be worth it (times left out).
+pub fn fingerprint(body: &Value) -> Value {
+    let parents = body["status"]["parents"].as_array();
+    let shapes: Vec<Value> = parents
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            let (r, cs) = shape(p);
+            json!([
+                r,
+                cs.into_iter()
+                    .map(|c| json!([c.0, c.1, c.2, c.3]))
+                    .collect::<Vec<_>>()
+            ])
+        })
+        .collect();
+    Value::Array(shapes)
+}
+
+/// What must be equal for an entry to need no write.
+fn shape(entry: &Value) -> (Value, Vec<(Value, Value, Value, Value)>) {
+    let conditions = entry["conditions"]
+        .as_array()
+        .map(|cs| {
+            cs.iter()
+                .map(|c| {
+                    let f = |k: &str| c[k].clone();
+                    (f("type"), f("status"), f("reason"), f("observedGeneration"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    (entry["parentRef"].clone(), conditions)
+}
