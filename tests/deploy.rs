@@ -15,7 +15,7 @@
 //! The helpers live beside this file: `deploy/objects.rs` (YAML into typed objects),
 //! `deploy/checks.rs` (the checks on one deployment) and `deploy/render.rs` (the manifests,
 //! the Gateway API overlay and the chart rendering); the Gateway API's tests are in
-//! `deploy/gateway_tests.rs`, with its strict types (`deploy/gateway_api.rs`), the CRDs'
+//! `deploy/gateway_tests.rs` and `deploy/gateway_example.rs`, with its strict types (`deploy/gateway_api.rs`), the CRDs'
 //! rules (`deploy/gateway_rules.rs`) and the checks on a deployment (`deploy/gateway_checks.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
@@ -25,6 +25,8 @@ mod checks;
 mod gateway_api;
 #[path = "deploy/gateway_checks.rs"]
 mod gateway_checks;
+#[path = "deploy/gateway_example.rs"]
+mod gateway_example;
 #[path = "deploy/gateway_rules.rs"]
 mod gateway_rules;
 #[path = "deploy/gateway_tests.rs"]
