@@ -223,3 +223,80 @@ fn gateway_example_applies_to_a_cluster() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A change that breaks one CRD rule, and what it breaks.
+type Mutation = (&'static str, fn(&mut Value));
+
+/// The strict types and rules above refuse what the API server would: each change to the
+/// example breaks one CRD rule and must be caught.
+#[test]
+fn gateway_rules_refuse_invalid_objects() {
+    let docs = example();
+    let find = |kind: &str| docs.iter().find(|d| d["kind"] == kind).unwrap().clone();
+    let (gw, route) = (find("Gateway"), find("HTTPRoute"));
+    let gateway_ok = |doc: &Value| {
+        let doc = doc.clone();
+        std::panic::catch_unwind(move || {
+            validate_gateway(&strict::<Object<GatewaySpec>>(&doc, "mutated"), "mutated");
+        })
+        .is_ok()
+    };
+    let route_ok = |doc: &Value| {
+        let doc = doc.clone();
+        std::panic::catch_unwind(move || {
+            validate_route(&strict::<Object<HttpRouteSpec>>(&doc, "mutated"), "mutated");
+        })
+        .is_ok()
+    };
+    assert!(gateway_ok(&gw) && route_ok(&route), "the example itself");
+    let broken_gateways: [Mutation; 5] = [
+        ("unknown field", |g| {
+            g["spec"]["listeners"][0]["hostnames"] = json!([])
+        }),
+        ("HTTPS without tls", |g| {
+            g["spec"]["listeners"][1]
+                .as_object_mut()
+                .unwrap()
+                .remove("tls");
+        }),
+        ("tls on HTTP", |g| {
+            g["spec"]["listeners"][0]["tls"] = json!({"mode": "Terminate"})
+        }),
+        ("same listener name", |g| {
+            g["spec"]["listeners"][1]["name"] = json!("http")
+        }),
+        ("protocol case", |g| {
+            g["spec"]["listeners"][0]["protocol"] = json!("http")
+        }),
+    ];
+    for (what, mutate) in broken_gateways {
+        let mut doc = gw.clone();
+        mutate(&mut doc);
+        assert!(!gateway_ok(&doc), "Gateway with {what} was taken");
+    }
+    let broken_routes: [Mutation; 5] = [
+        ("weight over 1000000", |r| {
+            r["spec"]["rules"][1]["backendRefs"][0]["weight"] = json!(1_000_001)
+        }),
+        ("Service without port", |r| {
+            r["spec"]["rules"][0]["backendRefs"][0]
+                .as_object_mut()
+                .unwrap()
+                .remove("port");
+        }),
+        ("relative path", |r| {
+            r["spec"]["rules"][0]["matches"][0]["path"]["value"] = json!("api")
+        }),
+        ("same rule name", |r| {
+            r["spec"]["rules"][1]["name"] = json!("canary")
+        }),
+        ("bad header name", |r| {
+            r["spec"]["rules"][0]["matches"][0]["headers"][0]["name"] = json!("X Canary")
+        }),
+    ];
+    for (what, mutate) in broken_routes {
+        let mut doc = route.clone();
+        mutate(&mut doc);
+        assert!(!route_ok(&doc), "HTTPRoute with {what} was taken");
+    }
+}

@@ -59,7 +59,11 @@ pub(crate) fn validate_gateway(gw: &Object<GatewaySpec>, origin: &str) {
                 let tls = l.tls.as_ref().unwrap_or_else(|| {
                     panic!("{at}: tls must be specified for protocols HTTPS and TLS")
                 });
-                if tls.mode.as_ref().unwrap_or(&TlsMode::Terminate) == &TlsMode::Terminate {
+                let mode = tls.mode.as_ref().unwrap_or(&TlsMode::Terminate);
+                if l.protocol == Protocol::Https {
+                    assert_eq!(mode, &TlsMode::Terminate, "{at}: HTTPS terminates TLS");
+                }
+                if mode == &TlsMode::Terminate {
                     assert!(
                         (1..=64).contains(&tls.certificate_refs.len()),
                         "{at}: certificateRefs must be specified when mode is Terminate"
@@ -104,6 +108,11 @@ pub(crate) fn validate_route(route: &Object<HttpRouteSpec>, origin: &str) {
         "{at}: hostname pattern"
     );
     assert!(spec.rules.len() <= 16, "{at}: rules maxItems 16");
+    let matches: usize = spec.rules.iter().map(|r| r.matches.len()).sum();
+    assert!(
+        matches < 128,
+        "{at}: fewer than 128 matches across all rules"
+    );
     let mut rule_names = HashSet::new();
     for (i, rule) in spec.rules.iter().enumerate() {
         if let Some(name) = &rule.name {
