@@ -13,12 +13,24 @@
 //! systemd-analyze, those tests print why and pass.
 //!
 //! The helpers live beside this file: `deploy/objects.rs` (YAML into typed objects),
-//! `deploy/checks.rs` (the checks on one deployment) and `deploy/render.rs` (the manifests
-//! and the chart rendering).
+//! `deploy/checks.rs` (the checks on one deployment) and `deploy/render.rs` (the manifests,
+//! the Gateway API overlay and the chart rendering); the Gateway API's tests are in
+//! `deploy/gateway_tests.rs` and `deploy/gateway_example.rs`, with its strict types (`deploy/gateway_api.rs`), the CRDs'
+//! rules (`deploy/gateway_rules.rs`) and the checks on a deployment (`deploy/gateway_checks.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
 #[path = "deploy/checks.rs"]
 mod checks;
+#[path = "deploy/gateway_api.rs"]
+mod gateway_api;
+#[path = "deploy/gateway_checks.rs"]
+mod gateway_checks;
+#[path = "deploy/gateway_example.rs"]
+mod gateway_example;
+#[path = "deploy/gateway_rules.rs"]
+mod gateway_rules;
+#[path = "deploy/gateway_tests.rs"]
+mod gateway_tests;
 #[path = "deploy/objects.rs"]
 mod objects;
 #[path = "deploy/render.rs"]
@@ -96,7 +108,12 @@ fn deploy_flags_exist_in_the_binary() {
         "deploy/kubernetes/daemonset.yaml",
         "deploy/helm/switchyard/templates/daemonset.yaml",
         "deploy/switchyard-kubernetes.conf",
+        "deploy/gateway-api/daemonset-patch.yaml",
     ];
+    // Those of the Gateway API are checked by gateway_api_flags_exist_in_the_binary, which
+    // says when this build has none.
+    let gateway_flags = ["--gateway-api", "--gateway-class-controller"];
+    let gateway_known = help.contains("--gateway-api");
     let mut used = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(repo().join(file)).unwrap();
@@ -115,6 +132,9 @@ fn deploy_flags_exist_in_the_binary() {
             .any(|(_, w)| w == "SWITCHYARD_PUBLISH_STATUS_ADDRESS")
     );
     for (file, word) in used {
+        if !gateway_known && gateway_flags.contains(&word.as_str()) {
+            continue;
+        }
         assert!(
             help.contains(&word),
             "{file}: switchyard run does not know {word}"
@@ -135,6 +155,7 @@ fn chart_renders_the_same_objects_as_the_manifests() {
         &Expect {
             ipvs: false,
             external_tls_secret: false,
+            gateway: None,
         },
     );
     let plain = plain_manifests();
@@ -183,6 +204,7 @@ fn chart_options_render_valid_objects() {
             &Expect {
                 ipvs,
                 external_tls_secret: false,
+                gateway: None,
             },
         );
     }

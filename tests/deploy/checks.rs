@@ -1,7 +1,8 @@
 //! The checks on one deployment's objects, against each other and against the binary:
 //! RBAC ([`check_rbac`]), the ConfigMap and probes ([`check_config`]), shutdown timing and
-//! least privilege ([`check_pod`]), and `switchyard check` on the mounted TOML
-//! ([`switchyard_check`]); [`check`] runs them all.
+//! least privilege ([`check_pod`]), `switchyard check` on the mounted TOML
+//! ([`switchyard_check`]) and the Gateway API part (`gateway_checks.rs`); [`check`] runs them
+//! all.
 
 use crate::BIN;
 use crate::objects::{Objects, one};
@@ -39,12 +40,15 @@ pub(crate) struct Expect {
     pub(crate) ipvs: bool,
     /// The default certificate's Secret is created outside these objects.
     pub(crate) external_tls_secret: bool,
+    /// The Gateway API is served for this controller name (None: off).
+    pub(crate) gateway: Option<&'static str>,
 }
 
 /// The plain manifests (and any non-root deployment whose TLS Secret is made outside).
 pub(crate) const PLAIN: Expect = Expect {
     ipvs: false,
     external_tls_secret: true,
+    gateway: None,
 };
 
 fn container(pod: &PodSpec) -> &Container {
@@ -88,6 +92,7 @@ pub(crate) fn check(objects: &Objects, expect: &Expect) {
     let c = container(pod);
 
     check_rbac(objects, pod, ns);
+    crate::gateway_checks::check_gateway(objects, expect.gateway);
 
     // IngressClass and the class the process serves.
     let class = one(&objects.ingress_classes, "IngressClass", origin);
@@ -152,6 +157,11 @@ fn check_rbac(objects: &Objects, pod: &PodSpec, ns: &str) {
         }
     }
     for rule in rules {
+        let groups = rule.api_groups.as_deref().unwrap_or_default();
+        let resources = rule.resources.as_deref().unwrap_or_default();
+        if crate::gateway_checks::is_gateway_rule(groups, resources) {
+            continue; // exactly as check_gateway wants
+        }
         for verb in &rule.verbs {
             let writes_status = rule
                 .resources

@@ -23,7 +23,7 @@ pub(crate) fn yaml_docs(text: &str, origin: &str) -> Vec<Value> {
 }
 
 /// Reads `doc` as a `T` and insists that writing it back gives `doc` again.
-fn typed<T: DeserializeOwned + Serialize>(doc: &Value, origin: &str) -> T {
+pub(crate) fn typed<T: DeserializeOwned + Serialize>(doc: &Value, origin: &str) -> T {
     let object: T = serde_json::from_value(doc.clone())
         .unwrap_or_else(|e| panic!("{origin}: {} {}: {e}", doc["kind"], doc["metadata"]["name"]));
     let back = serde_json::to_value(&object).unwrap();
@@ -73,6 +73,8 @@ pub(crate) struct Objects {
     pub(crate) config_maps: Vec<ConfigMap>,
     pub(crate) daemon_sets: Vec<DaemonSet>,
     pub(crate) secrets: Vec<Secret>,
+    /// As JSON: `deploy/gateway_api.rs` reads them (no k8s-openapi type).
+    pub(crate) gateway_classes: Vec<Value>,
 }
 
 impl Objects {
@@ -95,6 +97,9 @@ impl Objects {
                 self.ingress_classes.push(typed(&doc, &origin))
             }
             (Some("apps/v1"), Some("DaemonSet")) => self.daemon_sets.push(typed(&doc, &origin)),
+            (Some("gateway.networking.k8s.io/v1"), Some("GatewayClass")) => {
+                self.gateway_classes.push(doc.clone())
+            }
             (api, kind) => panic!("{origin}: unexpected object {api:?} {kind:?}"),
         }
         self.raw.push(doc);
