@@ -39,6 +39,7 @@ pub mod filters;
 mod host;
 mod host_group;
 mod http_routes;
+pub mod listener_routes;
 pub mod matches;
 pub mod normalize;
 mod path_rules;

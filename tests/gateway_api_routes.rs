@@ -2,7 +2,7 @@
 //! at run time: parents (sectionName, allowedRoutes), hostname intersection, path / header /
 //! query / method matches, weighted backendRefs, the 500 cases (missing Service, other kinds,
 //! cross-namespace refs without a ReferenceGrant, filters not served yet), ReferenceGrant,
-//! and the source-conflict rule (an Ingress's route wins over an HTTPRoute's). Each problem is
+//! and the conflict rule (the older of two equal HTTPRoutes wins). Each problem is
 //! checked in `switchyard_kube_skipped_total{kind="HTTPRoute",reason}`.
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
@@ -11,7 +11,6 @@ mod fake_kube;
 mod gateway_support;
 
 use fake_kube::harness::poll;
-use fake_kube::objects::{class, ingress};
 use gateway_support::{route, setup, to};
 use serde_json::json;
 use std::time::Duration;
@@ -136,23 +135,22 @@ async fn parents_admit_by_namespace_and_section_name() {
     assert_eq!(s.skipped("no_matching_parent").await, 1.0);
 }
 
+/// Two HTTPRoutes with the same host and path on one listener: the older wins, the later is
+/// reported. (An Ingress never conflicts with an HTTPRoute: they are served on different
+/// listeners, `tests/gateway_api_isolation.rs`.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn all_namespaces_and_the_ingress_wins_a_conflict() {
+async fn all_namespaces_and_the_older_route_wins_a_conflict() {
     let s = setup(None, "All").await;
     s.fake.apply(&route("apps", "r", &["o.example"], to("v3")));
     s.expect("o.example", "/", "", 200, "v3").await;
-    s.fake.apply(&class());
     s.fake
-        .apply(&ingress("infra", "ing", "both.example", "v1", None));
-    s.expect("both.example", "/", "", 200, "v1").await;
-    s.fake
-        .apply(&route("infra", "late", &["both.example"], to("v2")));
+        .apply(&route("infra", "late", &["o.example"], to("v2")));
     let reported = poll(Duration::from_secs(10), || async {
         s.skipped("route_conflict").await == 1.0
     })
     .await;
     assert!(reported, "log:\n{}", s.proxy.log());
-    s.expect("both.example", "/", "", 200, "v1").await;
+    s.expect("o.example", "/", "", 200, "v3").await;
 }
 
 /// A listener admitting namespaces by label (`allowedRoutes.namespaces.from: Selector`): a

@@ -76,6 +76,11 @@ pub struct ListenerConfig {
     pub h2_keepalive_interval: Option<Duration>,
     /// HTTP/2: how long a PING may go unanswered before the connection is closed.
     pub h2_keepalive_timeout: Duration,
+    /// Named listeners sharing this socket, told apart by the request's host (Gateway
+    /// listeners), each serving only the routes fenced to it ([`crate::ingress::listener_routes`]).
+    pub sections: Vec<crate::ingress::listener_routes::Section>,
+    /// Serve only `sections`: hosts none of them claims get 404, never the file's routes.
+    pub isolated: bool,
 }
 
 /// Settings for one host (exact or wildcard).
@@ -121,6 +126,9 @@ pub struct RouteConfig {
     pub cors: Option<crate::policy::cors::CorsConfig>,
     /// Retries, timeouts and mirroring.
     pub upstream: upstream_policy::UpstreamPolicyConfig,
+    /// The listeners (or listener sections) this route is served on; `None`: every listener
+    /// that is not isolated ([`crate::ingress::listener_routes`]).
+    pub listeners: Option<Arc<[Arc<str>]>>,
 }
 
 /// Access log format.

@@ -188,6 +188,8 @@ fn listener(raw: &RawListener, path: &str, issues: &mut Issues) -> Option<Listen
         h2_idle_timeout: raw.h2_idle_timeout,
         h2_keepalive_interval: Some(raw.h2_keepalive_interval).filter(|d| !d.is_zero()),
         h2_keepalive_timeout: raw.h2_keepalive_timeout,
+        sections: Vec::new(),
+        isolated: false,
     })
 }
 
@@ -347,6 +349,7 @@ fn route(
         limits,
         cors,
         upstream: policy?,
+        listeners: None,
     })
 }
 

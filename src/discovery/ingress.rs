@@ -163,6 +163,7 @@ pub(super) fn translate(ingresses: &[&Arc<Ingress>], input: Input<'_>) -> Ingres
                     limits: notes.extras.limits.clone(),
                     cors: notes.extras.cors.clone(),
                     upstream: upstream.clone(),
+                    listeners: None,
                 };
                 out.routes.push(route);
                 out.origins.push(Arc::clone(&origin));

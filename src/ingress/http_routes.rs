@@ -72,6 +72,8 @@ pub struct HttpRoutes {
     /// Access log format.
     pub access_log: crate::config::AccessLog,
     table: RouteTable<RouteTarget>,
+    /// Listeners with tables of their own (`None`: every listener serves `table`).
+    scoped: Option<Box<super::listener_routes::Scoped<RouteTarget>>>,
     /// Hosts with `redirect_https`, for requests that match no route at all.
     redirect_hosts: Vec<HostPattern>,
     /// Metric handles per target, registered on first use.
@@ -171,7 +173,18 @@ impl HttpRoutes {
             .default_service
             .as_ref()
             .map(|s| RouteTarget::new(s, "default".to_owned(), false, next));
-        let (table, conflicts) = RouteTable::build(rules, host_defaults, default);
+        let fences = config
+            .routes
+            .iter()
+            .map(|r| r.listeners.as_deref())
+            .collect();
+        let (table, scoped, conflicts) = super::listener_routes::build(
+            &config.listeners,
+            rules,
+            &fences,
+            host_defaults,
+            default,
+        );
         let redirect_hosts = config
             .hosts
             .iter()
@@ -183,6 +196,7 @@ impl HttpRoutes {
             forwarded: config.forwarded,
             access_log: config.access_log,
             table,
+            scoped,
             redirect_hosts,
             metrics: (0..=next).map(|_| OnceLock::new()).collect(),
             carried,
@@ -204,6 +218,25 @@ impl HttpRoutes {
         request: &super::RequestView<'_>,
     ) -> Lookup<'_, RouteTarget> {
         self.table.lookup_request(host, path, request)
+    }
+
+    /// The route for a request for `host` that arrived on `listener`: only the routes that
+    /// listener serves ([`super::listener_routes`]); `NoHost` where it serves none.
+    pub fn lookup_on(
+        &self,
+        listener: &str,
+        host: &Hostname,
+        path: &str,
+        request: &super::RequestView<'_>,
+    ) -> Lookup<'_, RouteTarget> {
+        let table = match &self.scoped {
+            None => Some(&self.table),
+            Some(s) => s.table(&self.table, listener, host),
+        };
+        match table {
+            Some(t) => t.lookup_request(Some(host), path, request),
+            None => Lookup::NoHost,
+        }
     }
 
     /// The metric handles of `target` (one of this table's), registered on first use.

@@ -187,6 +187,9 @@ pub struct RouteTable<T> {
     any_host: Option<HostGroup<T>>,
     /// Used when nothing more specific applies.
     default_backend: Option<T>,
+    /// `*.x` also covers hosts several labels under `x` (the Gateway API's wildcards, for
+    /// Gateway listener tables; [`super::listener_routes`]), the longest suffix first.
+    suffix_wildcards: bool,
 }
 
 impl<T> Default for RouteTable<T> {
@@ -197,6 +200,7 @@ impl<T> Default for RouteTable<T> {
             wildcard_hosts: Map::default(),
             any_host: None,
             default_backend: None,
+            suffix_wildcards: false,
         }
     }
 }
@@ -306,8 +310,8 @@ impl<T> RouteTable<T> {
         let group = host
             .and_then(|host| {
                 self.exact_hosts.get(host.as_str()).or_else(|| {
-                    host.parent()
-                        .and_then(|parent| self.wildcard_hosts.get(parent))
+                    let parent = host.parent()?;
+                    (self.wildcard_hosts.get(parent)).or_else(|| self.deeper_wildcard(parent))
                 })
             })
             .or(self.any_host.as_ref());
@@ -333,6 +337,28 @@ impl<T> RouteTable<T> {
             (None, Some(backend)) => Lookup::Default(backend),
             (None, None) => Lookup::NoPath,
         }
+    }
+}
+
+impl<T> RouteTable<T> {
+    /// Makes `*.x` cover any depth of labels under `x` (Gateway API semantics).
+    pub(super) fn with_suffix_wildcards(mut self) -> Self {
+        self.suffix_wildcards = true;
+        self
+    }
+
+    /// With suffix wildcards, the group of the longest `*.` suffix above `parent`.
+    fn deeper_wildcard(&self, mut parent: &str) -> Option<&HostGroup<T>> {
+        if !self.suffix_wildcards {
+            return None;
+        }
+        while let Some((_, up)) = parent.split_once('.') {
+            if let Some(group) = self.wildcard_hosts.get(up) {
+                return Some(group);
+            }
+            parent = up;
+        }
+        None
     }
 }
 

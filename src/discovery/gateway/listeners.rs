@@ -16,14 +16,24 @@
 //!   bound is skipped and reported `port_unavailable` (so one bad Gateway never fails the
 //!   whole cluster update), and probed again at the next merge.
 //!
-//! Not yet: TLS passthrough, TCP and UDP listeners (reported `unsupported_protocol`); the
-//! listener `hostname` does not fence the listener (routes are one table shared by every
-//! listener).
+//! Each Gateway listener is also a *section* of its port's Switchyard listener, named
+//! `gateway:namespace/name/listener`, with its `hostname`: a request is served by the most
+//! specific section claiming its host, and only by the HTTPRoutes attached to that Gateway
+//! listener ([`crate::ingress::listener_routes`]). A port only Gateways use is *isolated*
+//! (hosts no section claims get 404; file and Ingress routes are never served there); on a
+//! port shared with a file listener, the file's routes serve the hosts no Gateway listener
+//! there claims (one without hostname claims them all). Of two sections with the same
+//! hostname on a port, the older Gateway's wins (within a Gateway the later is `Conflicted`).
+//!
+//! Not yet: TLS passthrough, TCP and UDP listeners (reported `unsupported_protocol`).
 
 use super::types::{Gateway, GatewayClass};
 use crate::config::{Config, ListenerConfig};
 use crate::discovery::report::Reporter;
+use crate::discovery::state::Key;
 use crate::discovery::state::Store;
+use crate::ingress::HostPattern;
+use crate::ingress::listener_routes::Section;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, OnceLock};
 
@@ -36,6 +46,23 @@ pub struct GatewayListener {
     pub port: u16,
     /// HTTPS (TLS terminated here) rather than HTTP.
     pub tls: bool,
+    /// Every Gateway listener on the port, told apart by hostname.
+    pub sections: Vec<Section>,
+}
+
+/// The section (route fence) name of the listener `listener` of the Gateway `gw`.
+pub fn section_name(gw: &Key, listener: &str) -> Arc<str> {
+    Arc::from(format!("gateway:{}/{}/{listener}", gw.0, gw.1))
+}
+
+/// The section of Gateway listener `l`, or `None` if its hostname is not one we can serve.
+fn section(gw: &Key, l: &super::types::Listener) -> Option<Section> {
+    let hostname = match l.hostname.as_deref().filter(|h| !h.is_empty()) {
+        None => None,
+        Some(h) => Some(HostPattern::parse(h).ok()?),
+    };
+    let name = section_name(gw, &l.name);
+    Some(Section { name, hostname })
 }
 
 /// Whether `l` is served: `HTTP`, or `HTTPS` terminated here.
@@ -70,6 +97,7 @@ pub(in crate::discovery) fn wanted(
     });
     let mut out: Vec<GatewayListener> = Vec::new();
     for (key, gw) in served {
+        let conflicts = super::gateway_status::conflicted(gw);
         // By generation, not resourceVersion: status writes must not report again.
         let generation = gw.metadata.generation.unwrap_or_default().to_string();
         let mut rep = report.for_object("Gateway", key, &generation);
@@ -87,20 +115,19 @@ pub(in crate::discovery) fn wanted(
                 continue;
             };
             let tls = l.protocol == "HTTPS";
-            match out.iter().find(|o| o.port == port) {
-                None => {
-                    let name = format!("gateway:{}/{}/{}", key.0, key.1, l.name);
-                    out.push(GatewayListener {
-                        name: name.into(),
-                        port,
-                        tls,
-                    });
-                }
+            let section = section(key, l).filter(|_| !conflicts.contains(&l.name.as_str()));
+            match out.iter_mut().find(|o| o.port == port) {
+                None => out.push(GatewayListener {
+                    name: section_name(key, &l.name),
+                    port,
+                    tls,
+                    sections: section.into_iter().collect(),
+                }),
                 Some(o) if o.tls != tls => {
                     let detail = format!("listener {}: port {port} is {}", l.name, o.name);
                     rep.skip("protocol_conflict", &detail);
                 }
-                Some(_) => {}
+                Some(o) => o.sections.extend(section),
             }
         }
     }
@@ -122,10 +149,13 @@ pub(in crate::discovery) fn merge(
         let file = config
             .http
             .listeners
-            .iter()
+            .iter_mut()
             .find(|l| l.listen.port() == w.port);
         match file {
-            Some(l) if l.tls == w.tls => continue,
+            Some(l) if l.tls == w.tls => {
+                l.sections.extend(w.sections.iter().cloned());
+                continue;
+            }
             Some(l) => {
                 let detail = format!("{}: port {} is the file's {}", w.name, w.port, l.name);
                 report.once("Gateway", "port_conflict", &detail);
@@ -150,6 +180,8 @@ pub(in crate::discovery) fn merge(
         listener.name = Arc::clone(&w.name);
         listener.listen = addr;
         listener.tls = w.tls;
+        listener.sections = w.sections.clone();
+        listener.isolated = true;
         config.http.listeners.push(listener);
         now.insert(w.port);
     }

@@ -1,5 +1,7 @@
 //! HTTPRoutes → routes of the shared table: which parents (Gateway listeners) accept a route,
-//! the hosts it serves there, and one [`RouteConfig`] per host and match.
+//! the hosts it serves there, and one [`RouteConfig`] per host and match, fenced to the
+//! Gateway listeners that host came from ([`crate::ingress::listener_routes`]): a route is
+//! served on the listeners it attached to, for the hosts it intersected there, nowhere else.
 //!
 //! Rules (the Gateway API's, where served):
 //! - a parentRef names a Gateway (`group` gateway.networking.k8s.io, `kind` Gateway, the
@@ -106,7 +108,7 @@ fn one_route(
     origin: &Arc<str>,
     notes: &mut Notes<'_, '_>,
 ) -> Vec<RouteConfig> {
-    let mut hosts: Vec<Option<HostPattern>> = Vec::new();
+    let mut hosts: Vec<(Option<HostPattern>, Vec<Arc<str>>)> = Vec::new();
     for parent in &route.spec.parent_refs {
         let listeners = match attach(input, &key.0, parent, notes.0) {
             Ok(l) => l,
@@ -122,12 +124,13 @@ fn one_route(
         let mut any_host = false;
         let mut attached = Vec::new();
         for (gw, l) in listeners {
+            let fence = super::listeners::section_name(&gw, &l.name);
             match intersect(l.hostname.as_deref(), &route.spec.hostnames) {
-                Intersection::Any => push_host(&mut hosts, None),
+                Intersection::Any => push_host(&mut hosts, None, &fence),
                 Intersection::Hosts(list) => {
                     for h in list {
                         match HostPattern::parse(&h) {
-                            Ok(p) => push_host(&mut hosts, Some(p)),
+                            Ok(p) => push_host(&mut hosts, Some(p), &fence),
                             Err(e) => {
                                 let detail = format!("hostname {h:?}: {e}");
                                 notes.0.skip("invalid_host", &detail);
@@ -186,7 +189,7 @@ fn one_route(
                 timeouts: extras.timeouts,
                 mirror: extras.mirror,
             };
-            for host in &hosts {
+            for (host, fence) in &hosts {
                 out.push(RouteConfig {
                     host: host.clone(),
                     path: parsed.path.clone(),
@@ -202,6 +205,7 @@ fn one_route(
                     limits: Default::default(),
                     cors: None,
                     upstream: upstream.clone(),
+                    listeners: Some(fence.as_slice().into()),
                 });
             }
         }
@@ -209,9 +213,17 @@ fn one_route(
     out
 }
 
-fn push_host(hosts: &mut Vec<Option<HostPattern>>, host: Option<HostPattern>) {
-    if !hosts.contains(&host) {
-        hosts.push(host);
+/// Adds `host` as served through the listener `fence` (each host once, with every listener
+/// that serves it: the route is fenced to exactly those).
+fn push_host(
+    hosts: &mut Vec<(Option<HostPattern>, Vec<Arc<str>>)>,
+    host: Option<HostPattern>,
+    fence: &Arc<str>,
+) {
+    match hosts.iter_mut().find(|(h, _)| *h == host) {
+        Some((_, fences)) if fences.contains(fence) => {}
+        Some((_, fences)) => fences.push(Arc::clone(fence)),
+        None => hosts.push((host, vec![Arc::clone(fence)])),
     }
 }
 

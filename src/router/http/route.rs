@@ -104,7 +104,7 @@ pub(super) fn route<'a, 'r>(
         query,
         fields: asked.fields,
     };
-    let target = match routes.lookup_request(Some(&host), path, &request) {
+    let target = match routes.lookup_on(&conn.listener, &host, path, &request) {
         Lookup::Matched { backend, .. }
         | Lookup::HostDefault(backend)
         | Lookup::Default(backend) => Some(backend),
