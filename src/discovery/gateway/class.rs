@@ -9,9 +9,10 @@ use serde_json::{Value, json};
 
 /// The Gateway API features Switchyard serves, named as the conformance suite names them.
 /// Only what the end-to-end tests show (`tests/gateway_api_*.rs`); the core `Gateway` and
-/// `HTTPRoute` features are not claimed while per-listener route tables are missing (see
-/// README.md, "Gateway API").
+/// `HTTPRoute` features are not claimed while HTTPRoutes of different hostnames are not
+/// merged per request host (see README.md, "Gateway API").
 pub(crate) const SUPPORTED_FEATURES: &[&str] = &[
+    "GatewayHTTPListenerIsolation",
     "HTTPRouteHostRewrite",
     "HTTPRouteMethodMatching",
     "HTTPRoutePathRedirect",

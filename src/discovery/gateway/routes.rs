@@ -21,9 +21,9 @@
 //! - filters and timeouts per [`super::filters`]; one that cannot be served makes the rule
 //!   answer 500 (`unsupported_filter`, `Accepted: False, UnsupportedValue`).
 //!
-//! Routes are listed oldest HTTPRoute first (creation time, then namespace/name), after the
-//! file's and the Ingresses' routes, so on a conflict the earlier source wins
-//! ([`crate::discovery::Merger`]). Problems are reported per route version
+//! Routes are listed oldest HTTPRoute first (creation time, then namespace/name), so of two
+//! equal routes on one Gateway listener the older wins ([`crate::discovery::Merger`]); being
+//! fenced, they never meet the file's or the Ingresses' routes. Problems are reported per route version
 //! (`switchyard_kube_skipped_total{kind="HTTPRoute",reason}`); route status is not yet written.
 
 use super::hostname::{Intersection, intersect};
