@@ -15,6 +15,7 @@ pub mod policy;
 pub mod upstream_policy;
 mod validate;
 mod validate_backends;
+mod validate_fence;
 mod validate_http;
 mod validate_passthrough;
 mod validate_udp;

@@ -80,7 +80,16 @@ pub(super) fn http(
         .routes
         .iter()
         .enumerate()
-        .filter_map(|(i, r)| route(r, &format!("routes[{i}]"), &service, issues))
+        .filter_map(|(i, r)| {
+            let path = format!("routes[{i}]");
+            let fence =
+                super::validate_fence::fence(r.listeners.as_deref(), &path, &listeners, issues);
+            let route = route(r, &path, &service, issues)?;
+            Some(RouteConfig {
+                listeners: fence,
+                ..route
+            })
+        })
         .collect();
     let passthrough = super::validate_passthrough::passthrough(raw, services, &listeners, issues);
     let http = HttpConfig {

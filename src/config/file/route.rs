@@ -82,6 +82,9 @@ pub struct RawRoute {
     /// `[routes.mirror]`: copies of the requests sent to another service.
     #[serde(default)]
     pub mirror: Option<RawMirror>,
+    /// Names of the `[[listeners]]` this route is served on (absent: every listener).
+    #[serde(default)]
+    pub listeners: Option<Vec<String>>,
 }
 
 /// One entry of a route's `backends`.
