@@ -255,6 +255,16 @@ impl HttpRoutes {
         self.trusted_proxies.iter().any(|net| net.contains(&peer))
     }
 
+    /// Whether plain-HTTP requests for `host` on `listener` are redirected to https, route or
+    /// not: the file's hosts settings apply only where the shared routes are served.
+    pub fn redirects_on(&self, listener: &str, host: &Hostname) -> bool {
+        let shared = match &self.scoped {
+            None => true,
+            Some(s) => s.serves_shared(listener, host),
+        };
+        shared && self.redirects(host)
+    }
+
     /// Whether plain-HTTP requests for `host` are redirected to https, route or not.
     pub fn redirects(&self, host: &Hostname) -> bool {
         self.redirect_hosts.iter().any(|p| p.matches(host))

@@ -103,6 +103,18 @@ impl<T> Scoped<T> {
     }
 }
 
+impl<T> Scoped<T> {
+    /// Whether a request for `host` on `listener` is served by the shared routes (and so by
+    /// the file's `[[hosts]]` settings, such as `redirect_https`).
+    pub(super) fn serves_shared(&self, listener: &str, host: &Hostname) -> bool {
+        let Some(socket) = self.sockets.get(listener) else {
+            return true;
+        };
+        !socket.sections.iter().any(|(s, _)| s.claims(host))
+            && !matches!(socket.rest, Rest::Nothing)
+    }
+}
+
 /// The fence of each rule (`None`: unfenced), parallel to the rules.
 pub(super) type Fences<'c> = Vec<Option<&'c [Arc<str>]>>;
 

@@ -183,3 +183,14 @@ fn section_tables_give_wildcards_any_depth_the_longest_suffix_first() {
     let deep = Hostname::parse("x.y.b.test").unwrap();
     assert!(matches!(shared.lookup(Some(&deep), "/"), Lookup::NoHost));
 }
+
+#[test]
+fn only_the_shared_routes_bring_the_file_host_settings() {
+    let t = table();
+    let scoped = t.1.as_ref().unwrap();
+    let host = |h: &str| Hostname::parse(h).unwrap();
+    assert!(scoped.serves_shared("file", &host("a.test")));
+    assert!(scoped.serves_shared("unknown", &host("a.test")));
+    assert!(!scoped.serves_shared("gw", &host("a.test")));
+    assert!(!scoped.serves_shared("gw", &host("x.b.test")));
+}

@@ -117,7 +117,10 @@ pub(super) fn route<'a, 'r>(
         }
         super::policy::check(t, conn, asked, log)?;
     }
-    let redirect = target.map_or_else(|| routes.redirects(&host), |t| t.redirect_https);
+    let redirect = target.map_or_else(
+        || routes.redirects_on(&conn.listener, &host),
+        |t| t.redirect_https,
+    );
     if redirect && !conn.tls && !path.starts_with(ACME_PREFIX) {
         return Err(redirect_https(host.as_str(), &forward));
     }
