@@ -168,6 +168,19 @@ async fn a_listener_hostname_fences_its_hosts() {
     expect_at(&s, port, "multiple.prefixes.foo.com", "/", 200, "v3").await;
     expect_at(&s, port, "foo.com", "/", 404, "").await;
     expect_at(&s, port, "no.matching.host", "/", 404, "").await;
+    // Served elsewhere (an Ingress, another Gateway's listener), still 404 on these.
+    s.fake.apply(&class());
+    s.fake.apply(&ingress("apps", "ing", "foo.com", "v3", None));
+    s.fake.apply(&route(
+        "infra",
+        "elsewhere",
+        &["no.matching.host"],
+        to("v2"),
+    ));
+    expect_at(&s, s.proxy.http, "foo.com", "/", 200, "v3").await;
+    expect_at(&s, s.port, "no.matching.host", "/", 200, "v2").await;
+    expect_at(&s, port, "foo.com", "/", 404, "").await;
+    expect_at(&s, port, "no.matching.host", "/", 404, "").await;
 }
 
 /// A route attached to Gateway A is 404 on Gateway B's listener and on the file's; an
