@@ -15,8 +15,9 @@
 //!
 //! What is served: GatewayClasses whose `controllerName` is ours are `Accepted` ([`class`]);
 //! the HTTP and HTTPS listeners of their Gateways are opened and closed at run time
-//! ([`listeners`], certificates from [`certs`]); HTTPRoutes become routes of the shared table
-//! ([`routes`]: [`hostname`] intersection, [`matches`], [`filters`], backendRefs checked with
+//! ([`listeners`], certificates from [`certs`]), each a section of its port's listener that
+//! serves only its own routes ([`crate::ingress::listener_routes`]); HTTPRoutes become routes
+//! fenced to the listeners they attached to ([`routes`]: [`hostname`] intersection, [`matches`], [`filters`], backendRefs checked with
 //! [`grants`]); Gateway and HTTPRoute status are written back ([`gateway_status`],
 //! [`route_status`], [`status`]). See README.md, "Gateway API", for what is not done. The
 //! types are our own ([`types`], [`route_types`]): why is said there.
