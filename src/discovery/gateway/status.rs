@@ -42,6 +42,15 @@ pub(crate) enum StatusPatch {
         /// The merge patch (`{"metadata": {"resourceVersion": …}, "status": …}`).
         body: Value,
     },
+    /// A TLSRoute's status (as an HTTPRoute's).
+    TlsRoute {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+        /// The merge patch.
+        body: Value,
+    },
 }
 
 impl StatusPatch {
@@ -55,6 +64,9 @@ impl StatusPatch {
             StatusPatch::HttpRoute {
                 namespace, name, ..
             } => ("HTTPRoute", namespace.clone(), name.clone()),
+            StatusPatch::TlsRoute {
+                namespace, name, ..
+            } => ("TLSRoute", namespace.clone(), name.clone()),
         }
     }
 
@@ -64,7 +76,9 @@ impl StatusPatch {
         match self {
             StatusPatch::GatewayClass { .. } => None,
             StatusPatch::Gateway { body, .. } => Some(super::gateway_status::fingerprint(body)),
-            StatusPatch::HttpRoute { body, .. } => Some(super::route_status::fingerprint(body)),
+            StatusPatch::HttpRoute { body, .. } | StatusPatch::TlsRoute { body, .. } => {
+                Some(super::route_status::fingerprint(body))
+            }
         }
     }
 }
@@ -125,6 +139,16 @@ impl Writer {
                 let api: Api<HttpRoute> = Api::namespaced(self.client.clone(), &namespace);
                 let r = api.patch_status(&name, &params, &Patch::Merge(&body)).await;
                 ("HTTPRoute", format!("{namespace}/{name}"), r.map(drop))
+            }
+            StatusPatch::TlsRoute {
+                namespace,
+                name,
+                body,
+            } => {
+                let api: Api<super::tls_route_types::TlsRoute> =
+                    Api::namespaced(self.client.clone(), &namespace);
+                let r = api.patch_status(&name, &params, &Patch::Merge(&body)).await;
+                ("TLSRoute", format!("{namespace}/{name}"), r.map(drop))
             }
         };
         match result {
