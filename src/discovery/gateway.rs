@@ -6,7 +6,7 @@
 //! watcher(GatewayClass) ──┐
 //! watcher(Gateway) ───────┤  the same watcher tasks, Msg channel and model task as the
 //! watcher(HTTPRoute) ─────┼─ other kinds ([`super::kube`]): events land in [`GatewayState`]'s
-//! watcher(TLSRoute) ──────┤
+//! watcher(TLS/GRPCRoute) ─┤
 //! watcher(ReferenceGrant) ┤  stores, coalesced with everything else queued
 //! watcher(Namespace) ─────┘
 //!                              │ after each batch: status merge patches that differ
@@ -19,8 +19,7 @@
 //! ([`listeners`], certificates from [`certs`]); HTTPRoutes become routes of the shared table
 //! ([`routes`]: [`hostname`] intersection, [`matches`], [`filters`], backendRefs checked with
 //! [`grants`]); Gateway and HTTPRoute status are written back ([`gateway_status`],
-//! [`route_status`], [`status`]). TLSRoutes attached to TLS Passthrough listeners become SNI
-//! passthrough entries ([`tls_routes`]). See README.md, "Gateway API", for what is not done. The
+//! [`route_status`], [`status`]); TLSRoutes and GRPCRoutes too ([`more_routes`]). See README.md, "Gateway API", for what is not done. The
 //! types are our own ([`types`], [`route_types`]): why is said there.
 
 mod backend_ref;
@@ -29,9 +28,12 @@ pub(crate) mod class;
 pub(crate) mod filters;
 pub mod gateway_status;
 pub mod grants;
+pub mod grpc_route_types;
+pub mod grpc_routes;
 pub mod hostname;
 pub mod listeners;
 pub mod matches;
+mod more_routes;
 pub mod route_status;
 pub mod route_types;
 pub mod routes;
@@ -61,6 +63,8 @@ pub(super) enum GatewayMsg {
     Gateway(Event<Gateway>),
     /// An HTTPRoute event.
     Route(Event<HttpRoute>),
+    /// A GRPCRoute event.
+    GrpcRoute(Event<grpc_route_types::GrpcRoute>),
     /// A TLSRoute event.
     TlsRoute(Event<tls_route_types::TlsRoute>),
     /// A ReferenceGrant event.
@@ -82,10 +86,8 @@ pub(super) struct GatewayState {
     gateways: Store<Gateway>,
     routes: Store<HttpRoute>,
     grants: Store<ReferenceGrant>,
-    /// TLSRoutes (experimental channel: not needed for readiness, see [`Self::listed`]).
-    tls_routes: Store<tls_route_types::TlsRoute>,
-    /// What the last translation found about each TLSRoute.
-    tls_verdicts: Vec<(super::state::Key, route_status::Verdict)>,
+    /// TLSRoutes and GRPCRoutes (not needed for readiness, see [`more_routes`]).
+    more: more_routes::MoreRoutes,
     namespaces: Store<k8s_openapi::api::core::v1::Namespace>,
     /// GatewayClasses changed since the last status pass.
     dirty_classes: BTreeSet<String>,
@@ -120,8 +122,7 @@ impl GatewayState {
             gateways: Store::default(),
             routes: Store::default(),
             grants: Store::default(),
-            tls_routes: Store::default(),
-            tls_verdicts: Vec::new(),
+            more: more_routes::MoreRoutes::default(),
             namespaces: Store::default(),
             dirty_classes: BTreeSet::new(),
             verdicts: Vec::new(),
@@ -159,7 +160,8 @@ impl GatewayState {
                 false
             }
             GatewayMsg::Route(e) => !self.routes.apply(e).is_empty(),
-            GatewayMsg::TlsRoute(e) => !self.tls_routes.apply(e).is_empty(),
+            GatewayMsg::GrpcRoute(e) => !self.more.grpc.apply(e).is_empty(),
+            GatewayMsg::TlsRoute(e) => !self.more.tls.apply(e).is_empty(),
             GatewayMsg::Grant(e) => !self.grants.apply(e).is_empty(),
             GatewayMsg::Namespace(e) => {
                 let changes = self.namespaces.apply(e);
@@ -190,33 +192,11 @@ impl GatewayState {
             services,
             controller: &self.controller,
         };
-        let out = routes::translate(&input, report);
+        let mut out = routes::translate(&input, report);
+        self.more.grpc_routes(&input, &mut out);
         self.verdicts = out.verdicts;
         self.verdicts_dirty = true;
         (out.routes, out.origins)
-    }
-
-    /// The SNI passthrough entries of the TLSRoutes (see [`tls_routes`]) on `listeners`.
-    pub(super) fn passthrough(
-        &mut self,
-        services: &Store<k8s_openapi::api::core::v1::Service>,
-        listeners: &[listeners::GatewayListener],
-        report: &mut super::report::Reporter,
-    ) -> Vec<crate::config::PassthroughConfig> {
-        let input = tls_routes::Input {
-            classes: &self.classes,
-            gateways: &self.gateways,
-            routes: &self.tls_routes,
-            grants: &self.grants,
-            namespaces: &self.namespaces,
-            services,
-            listeners,
-            controller: &self.controller,
-        };
-        let (out, verdicts) = tls_routes::translate(&input, report);
-        self.tls_verdicts = verdicts;
-        self.verdicts_dirty = true;
-        out
     }
 
     /// The Gateway listeners to open (see [`listeners`]) and their certificates
@@ -252,9 +232,7 @@ impl GatewayState {
         (wanted, specs)
     }
 
-    /// Whether every Gateway API kind has completed its first listing. TLSRoutes are left
-    /// out: their CRD is the experimental channel's and may not be installed (the watch then
-    /// retries with back-off, and TLSRoutes are served once listed).
+    /// Whether every Gateway API kind has completed its first listing ([`more_routes`] aside).
     pub(super) fn listed(&self) -> bool {
         self.classes.listed()
             && self.gateways.listed()
@@ -285,24 +263,8 @@ impl GatewayState {
         if std::mem::take(&mut self.gateways_dirty) || verdicts_dirty {
             out.extend(self.gateway_patches());
         }
-        if verdicts_dirty && self.tls_routes.listed() {
-            for (key, v) in &self.tls_verdicts {
-                if let Some(r) = self.tls_routes.get(key) {
-                    let current = r.status.as_ref().map(|s| s.parents.as_slice());
-                    let body = route_status::patch_of(
-                        &r.metadata,
-                        current.unwrap_or_default(),
-                        v,
-                        &self.controller,
-                    );
-                    let (namespace, name) = key.clone();
-                    out.extend(body.map(|body| StatusPatch::TlsRoute {
-                        namespace,
-                        name,
-                        body,
-                    }));
-                }
-            }
+        if verdicts_dirty {
+            out.extend(self.more.status_patches(&self.controller));
         }
         if verdicts_dirty {
             for (key, v) in &self.verdicts {
@@ -318,14 +280,13 @@ impl GatewayState {
                 }
             }
         }
-        let (gateways, routes, tls) = (&self.gateways, &self.routes, &self.tls_routes);
+        let (gateways, routes, more) = (&self.gateways, &self.routes, &self.more);
         self.sent.retain(|(kind, ns, name), _| {
             let key = (ns.clone(), name.clone());
             match *kind {
                 "Gateway" => gateways.get(&key).is_some(),
                 "HTTPRoute" => routes.get(&key).is_some(),
-                "TLSRoute" => tls.get(&key).is_some(),
-                _ => true,
+                other => more.live(other, &key).unwrap_or(true),
             }
         });
         out.retain(|p| match p.fingerprint() {
@@ -362,7 +323,7 @@ impl GatewayState {
     fn gateway_patches(&self) -> Vec<StatusPatch> {
         let mut attached: std::collections::HashMap<(super::state::Key, String), i64> =
             std::collections::HashMap::new();
-        for (_, v) in self.verdicts.iter().chain(&self.tls_verdicts) {
+        for (_, v) in self.verdicts.iter().chain(self.more.verdicts()) {
             for p in v.parents.iter().filter(|p| p.refused.is_none()) {
                 for a in &p.attached {
                     *attached.entry(a.clone()).or_default() += 1;
@@ -422,12 +383,7 @@ pub(super) fn spawn_watchers(
         "HTTPRoute",
         |e| super::Msg::Gateway(G::Route(e)),
     ));
-    tokio::spawn(w.clone().run(
-        super::kube::api(client, ns),
-        base.clone(),
-        "TLSRoute",
-        |e| super::Msg::Gateway(G::TlsRoute(e)),
-    ));
+    more_routes::spawn_watchers(w, client, ns, base);
     tokio::spawn(w.clone().run(
         super::kube::api(client, ns),
         base.clone(),

@@ -259,6 +259,12 @@ impl Model {
                 if let Some(o) = self.ingress.overrides.get(&s.config.name) {
                     o.apply(&mut s.config);
                 }
+                // GRPCRoute backends speak h2c (super::gateway::grpc_routes).
+                if let Some(g) = &self.gateway
+                    && g.h2c_services().contains(&s.config.name)
+                {
+                    s.config.upstream_protocol = crate::config::UpstreamProtocol::H2c;
+                }
                 s
             })
             .collect();

@@ -42,6 +42,15 @@ pub(crate) enum StatusPatch {
         /// The merge patch (`{"metadata": {"resourceVersion": …}, "status": …}`).
         body: Value,
     },
+    /// A GRPCRoute's status (as an HTTPRoute's).
+    GrpcRoute {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+        /// The merge patch.
+        body: Value,
+    },
     /// A TLSRoute's status (as an HTTPRoute's).
     TlsRoute {
         /// Its namespace.
@@ -67,6 +76,9 @@ impl StatusPatch {
             StatusPatch::TlsRoute {
                 namespace, name, ..
             } => ("TLSRoute", namespace.clone(), name.clone()),
+            StatusPatch::GrpcRoute {
+                namespace, name, ..
+            } => ("GRPCRoute", namespace.clone(), name.clone()),
         }
     }
 
@@ -76,9 +88,9 @@ impl StatusPatch {
         match self {
             StatusPatch::GatewayClass { .. } => None,
             StatusPatch::Gateway { body, .. } => Some(super::gateway_status::fingerprint(body)),
-            StatusPatch::HttpRoute { body, .. } | StatusPatch::TlsRoute { body, .. } => {
-                Some(super::route_status::fingerprint(body))
-            }
+            StatusPatch::HttpRoute { body, .. }
+            | StatusPatch::TlsRoute { body, .. }
+            | StatusPatch::GrpcRoute { body, .. } => Some(super::route_status::fingerprint(body)),
         }
     }
 }
@@ -149,6 +161,16 @@ impl Writer {
                     Api::namespaced(self.client.clone(), &namespace);
                 let r = api.patch_status(&name, &params, &Patch::Merge(&body)).await;
                 ("TLSRoute", format!("{namespace}/{name}"), r.map(drop))
+            }
+            StatusPatch::GrpcRoute {
+                namespace,
+                name,
+                body,
+            } => {
+                let api: Api<super::grpc_route_types::GrpcRoute> =
+                    Api::namespaced(self.client.clone(), &namespace);
+                let r = api.patch_status(&name, &params, &Patch::Merge(&body)).await;
+                ("GRPCRoute", format!("{namespace}/{name}"), r.map(drop))
             }
         };
         match result {
