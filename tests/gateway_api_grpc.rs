@@ -55,9 +55,10 @@ async fn h2c_backend(name: &'static str) -> u16 {
     port
 }
 
-/// A gRPC-shaped POST of `path` over h2c: (status, body, x-seen-version, x-added).
+/// A gRPC-shaped POST of `path` to `authority` over h2c: (status, body, x-seen-version, x-added).
 async fn call(
     addr: SocketAddr,
+    authority: &str,
     path: &str,
     header: Option<(&str, &str)>,
 ) -> Option<(u16, String, String, String)> {
@@ -68,7 +69,7 @@ async fn call(
                 .await
                 .ok()?;
         tokio::spawn(conn);
-        let mut req = Request::post(format!("http://grpc.test{path}"))
+        let mut req = Request::post(format!("http://{authority}{path}"))
             .header("content-type", "application/grpc")
             .header("te", "trailers");
         if let Some((k, v)) = header {
@@ -158,6 +159,13 @@ async fn grpc_routes_match_service_method_and_headers_to_h2c_backends() {
              "backendRefs": [{"name": "g2", "port": 80}]},
         ]),
     ));
+    let mut hosted = grpc_route(
+        "hosted",
+        json!([{"matches": [{"method": {"service": "host.Svc"}}],
+            "backendRefs": [{"name": "g2", "port": 80}]}]),
+    );
+    hosted["spec"]["hostnames"] = json!(["a.grpc.test"]);
+    fake.apply(&hosted);
     fake.apply(&grpc_route(
         "gone",
         json!([{"matches": [{"method": {"service": "gone.Svc"}}],
@@ -176,7 +184,7 @@ async fn grpc_routes_match_service_method_and_headers_to_h2c_backends() {
     )
     .await;
     let served = poll(Duration::from_secs(10), || async {
-        call(addr, "/pkg.Svc/Get", None)
+        call(addr, "grpc.test", "/pkg.Svc/Get", None)
             .await
             .is_some_and(|r| r.0 == 200)
     })
@@ -184,25 +192,45 @@ async fn grpc_routes_match_service_method_and_headers_to_h2c_backends() {
     assert!(
         served,
         "{:?}; log:\n{}",
-        call(addr, "/pkg.Svc/Get", None).await,
+        call(addr, "grpc.test", "/pkg.Svc/Get", None).await,
         proxy.log()
     );
     let h2 = "HTTP/2.0".to_owned();
     let ok = |body: &str, added: &str| Some((200, body.to_owned(), h2.clone(), added.to_owned()));
-    assert_eq!(call(addr, "/pkg.Svc/Get", None).await, ok("g1", ""));
     assert_eq!(
-        call(addr, "/pkg.Svc/Get", Some(("x-canary", "yes"))).await,
+        call(addr, "grpc.test", "/pkg.Svc/Get", None).await,
+        ok("g1", "")
+    );
+    assert_eq!(
+        call(addr, "grpc.test", "/pkg.Svc/Get", Some(("x-canary", "yes"))).await,
         ok("g2", "")
     );
     assert_eq!(
-        call(addr, "/pkg.Svc/Get", Some(("x-canary", "no"))).await,
+        call(addr, "grpc.test", "/pkg.Svc/Get", Some(("x-canary", "no"))).await,
         ok("g1", "")
     );
-    assert_eq!(call(addr, "/other.Thing/Do", None).await, ok("g2", "1"));
+    assert_eq!(
+        call(addr, "grpc.test", "/other.Thing/Do", None).await,
+        ok("g2", "1")
+    );
     let status = |r: Option<(u16, String, String, String)>| r.map(|r| r.0);
-    assert_eq!(status(call(addr, "/pkg.Svc/Put", None).await), Some(404));
-    assert_eq!(status(call(addr, "/pkg.Svc2/Get", None).await), Some(404));
-    assert_eq!(status(call(addr, "/gone.Svc/Get", None).await), Some(500));
+    assert_eq!(
+        status(call(addr, "grpc.test", "/pkg.Svc/Put", None).await),
+        Some(404)
+    );
+    assert_eq!(
+        status(call(addr, "grpc.test", "/pkg.Svc2/Get", None).await),
+        Some(404)
+    );
+    assert_eq!(
+        status(call(addr, "grpc.test", "/gone.Svc/Get", None).await),
+        Some(500)
+    );
+    // The route's hostnames: another authority does not match.
+    let hosted = call(addr, "a.grpc.test", "/host.Svc/Get", None).await;
+    assert_eq!(hosted, ok("g2", ""));
+    let other = call(addr, "grpc.test", "/host.Svc/Get", None).await;
+    assert_eq!(status(other), Some(404));
     condition_is(
         &fake,
         &proxy,
