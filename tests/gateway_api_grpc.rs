@@ -159,6 +159,14 @@ async fn grpc_routes_match_service_method_and_headers_to_h2c_backends() {
              "backendRefs": [{"name": "g2", "port": 80}]},
         ]),
     ));
+    let g3 = h2c_backend("g3").await;
+    fake.apply(&service("apps", "g3"));
+    fake.apply(&slice("apps", "g3", "g3-a", g3, READY));
+    fake.apply(&grpc_route(
+        "cross",
+        json!([{"matches": [{"method": {"service": "cross.Svc"}}],
+            "backendRefs": [{"name": "g3", "namespace": "apps", "port": 80}]}]),
+    ));
     let mut hosted = grpc_route(
         "hosted",
         json!([{"matches": [{"method": {"service": "host.Svc"}}],
@@ -239,6 +247,24 @@ async fn grpc_routes_match_service_method_and_headers_to_h2c_backends() {
         ("False", "BackendNotFound"),
     )
     .await;
+    // Across namespaces only with a ReferenceGrant from GRPCRoutes (one from HTTPRoutes is
+    // not enough).
+    let refused = ("False", "RefNotPermitted");
+    condition_is(&fake, &proxy, "cross", "ResolvedRefs", refused).await;
+    let grant = |kind: &str| {
+        json!({"apiVersion": "gateway.networking.k8s.io/v1beta1", "kind": "ReferenceGrant",
+            "metadata": {"name": "g", "namespace": "apps"},
+            "spec": {"from": [{"group": "gateway.networking.k8s.io", "kind": kind,
+                "namespace": "infra"}], "to": [{"group": "", "kind": "Service"}]}})
+    };
+    fake.apply(&grant("HTTPRoute"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    condition_is(&fake, &proxy, "cross", "ResolvedRefs", refused).await;
+    fake.apply(&grant("GRPCRoute"));
+    let resolved = ("True", "ResolvedRefs");
+    condition_is(&fake, &proxy, "cross", "ResolvedRefs", resolved).await;
+    let cross = call(addr, "grpc.test", "/cross.Svc/Do", None).await;
+    assert_eq!(cross, ok("g3", ""));
     let gw = fake.get("Gateway", "infra", "gw").unwrap();
     let kinds = &gw["status"]["listeners"][0]["supportedKinds"];
     assert_eq!(

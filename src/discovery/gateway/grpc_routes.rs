@@ -10,8 +10,9 @@
 //! - `headers` are HTTPRoute header matches; filters keep their shape, and any but
 //!   `RequestHeaderModifier`, `ResponseHeaderModifier`, `RequestMirror` (and `ExtensionRef`,
 //!   answered 500 as in HTTPRoute) make the rule answer 500, `UnsupportedValue`;
-//! - `allowedRoutes.kinds` is read for GRPCRoute: the Gateways are translated with each
-//!   listener's kinds narrowed to GRPCRoute (named as HTTPRoute for the shared rules).
+//! - `allowedRoutes.kinds` and ReferenceGrants are read for GRPCRoute: the Gateways are
+//!   translated with each listener's kinds narrowed to GRPCRoute, the grants with their
+//!   `from` narrowed to GRPCRoutes (both named HTTPRoute for the shared rules).
 //!
 //! Backends (and mirror targets) of GRPCRoutes are spoken to over h2c: the Service ports they
 //! name get `upstream_protocol = "h2c"` ([`Translated::h2c`]). A Service port is one upstream,
@@ -24,7 +25,7 @@
 use super::grpc_route_types::{GrpcMethodMatch, GrpcRoute, GrpcRouteRule};
 use super::route_status::Verdict;
 use super::route_types::{HttpRoute, HttpRouteMatch, HttpRouteRule, HttpRouteSpec, ValueMatch};
-use super::types::{Gateway, GroupKind};
+use super::types::{Gateway, GroupKind, ReferenceGrant};
 use crate::config::RouteConfig;
 use crate::discovery::report::Reporter;
 use crate::discovery::state::{Key, Store};
@@ -61,9 +62,11 @@ pub(in crate::discovery) fn translate(
 ) -> Translated {
     let routes: Store<HttpRoute> = store(grpc.iter().map(|(_, r)| as_http(r)));
     let gateways: Store<Gateway> = store(input.gateways.iter().map(|(_, g)| for_grpc(g)));
+    let grants: Store<ReferenceGrant> = store(input.grants.iter().map(|(_, g)| grant(g)));
     let shared = super::routes::Input {
         routes: &routes,
         gateways: &gateways,
+        grants: &grants,
         ..*input
     };
     let out = super::routes::translate(&shared, report);
@@ -116,6 +119,20 @@ fn for_grpc(g: &Arc<Gateway>) -> Gateway {
             group: None,
             kind: kind.to_owned(),
         }];
+    }
+    g
+}
+
+/// `g` read for GRPCRoutes: its `from` entries for GRPCRoute kept (named HTTPRoute, which
+/// the shared rules look for), those for HTTPRoute no longer match.
+fn grant(g: &Arc<ReferenceGrant>) -> ReferenceGrant {
+    let mut g = (**g).clone();
+    for f in &mut g.spec.from {
+        f.kind = match f.kind.as_str() {
+            "GRPCRoute" => "HTTPRoute".to_owned(),
+            "HTTPRoute" => "HTTPRoute (not for GRPCRoutes)".to_owned(),
+            other => other.to_owned(),
+        };
     }
     g
 }

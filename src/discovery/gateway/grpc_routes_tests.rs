@@ -107,3 +107,16 @@ fn listener_kinds_are_read_for_grpc_routes() {
         ["None"]
     );
 }
+
+#[test]
+fn reference_grants_are_read_for_grpc_routes() {
+    let g: Arc<ReferenceGrant> = Arc::new(
+        serde_json::from_value(json!({"metadata": {"name": "g", "namespace": "b"},
+            "spec": {"from": [{"group": "gateway.networking.k8s.io", "kind": "GRPCRoute",
+                "namespace": "a"}, {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute",
+                "namespace": "c"}], "to": [{"group": "", "kind": "Service"}]}}))
+        .unwrap(),
+    );
+    let kinds: Vec<String> = grant(&g).spec.from.into_iter().map(|f| f.kind).collect();
+    assert_eq!(kinds, ["HTTPRoute", "HTTPRoute (not for GRPCRoutes)"]);
+}
