@@ -16,7 +16,10 @@
 //!   bound is skipped and reported `port_unavailable` (so one bad Gateway never fails the
 //!   whole cluster update), and probed again at the next merge.
 //!
-//! Not yet: TLS passthrough, TCP and UDP listeners (reported `unsupported_protocol`); the
+//! `TLS` listeners with `tls.mode: Passthrough` are TLS listeners too (HTTPS and them may
+//! share a port), whose SNI names come from TLSRoutes ([`super::tls_routes`]).
+//!
+//! Not yet: TCP and UDP listeners (reported `unsupported_protocol`); the
 //! listener `hostname` does not fence the listener (routes are one table shared by every
 //! listener).
 
@@ -74,7 +77,8 @@ pub(in crate::discovery) fn wanted(
         let generation = gw.metadata.generation.unwrap_or_default().to_string();
         let mut rep = report.for_object("Gateway", key, &generation);
         for l in &gw.spec.listeners {
-            if !served_protocol(l) {
+            let passthrough = super::tls_routes::passthrough_listener(l);
+            if !served_protocol(l) && !passthrough {
                 let detail = format!("listener {}: protocol {}", l.name, l.protocol);
                 rep.skip("unsupported_protocol", &detail);
                 continue;
@@ -86,7 +90,8 @@ pub(in crate::discovery) fn wanted(
                 );
                 continue;
             };
-            let tls = l.protocol == "HTTPS";
+            // TLS Passthrough listeners are TLS listeners whose names TLSRoutes pass through.
+            let tls = l.protocol == "HTTPS" || passthrough;
             match out.iter().find(|o| o.port == port) {
                 None => {
                     let name = format!("gateway:{}/{}/{}", key.0, key.1, l.name);
