@@ -196,6 +196,7 @@ impl Merger {
                 };
                 let (kind, what) = match origin.strip_prefix("httproute:") {
                     Some(_) => ("HTTPRoute", ""),
+                    None if origin.starts_with("grpcroute:") => ("GRPCRoute", ""),
                     None => ("Ingress", "ingress "),
                 };
                 self.report

@@ -6,6 +6,7 @@
 //! watcher(GatewayClass) ──┐
 //! watcher(Gateway) ───────┤  the same watcher tasks, Msg channel and model task as the
 //! watcher(HTTPRoute) ─────┼─ other kinds ([`super::kube`]): events land in [`GatewayState`]'s
+//! watcher(TLS/GRPCRoute) ─┤
 //! watcher(ReferenceGrant) ┤  stores, coalesced with everything else queued
 //! watcher(Namespace) ─────┘
 //!                              │ after each batch: status merge patches that differ
@@ -19,22 +20,28 @@
 //! serves only its own routes ([`crate::ingress::listener_routes`]); HTTPRoutes become routes
 //! fenced to the listeners they attached to ([`routes`]: [`hostname`] intersection, [`matches`], [`filters`], backendRefs checked with
 //! [`grants`]); Gateway and HTTPRoute status are written back ([`gateway_status`],
-//! [`route_status`], [`status`]). See README.md, "Gateway API", for what is not done. The
+//! [`route_status`], [`status`]); TLSRoutes and GRPCRoutes too ([`more_routes`]). See README.md, "Gateway API", for what is not done. The
 //! types are our own ([`types`], [`route_types`]): why is said there.
 
+mod backend_ref;
 pub mod certs;
 pub(crate) mod class;
 pub(crate) mod filters;
 pub mod gateway_status;
 pub mod grants;
+pub mod grpc_route_types;
+pub mod grpc_routes;
 pub mod hostname;
 pub mod listeners;
 pub mod matches;
+mod more_routes;
 pub mod route_status;
 pub mod route_types;
 pub mod routes;
 pub mod selector;
 mod status;
+pub mod tls_route_types;
+pub mod tls_routes;
 pub mod types;
 
 pub(super) use status::{StatusPatch, Writer};
@@ -57,6 +64,10 @@ pub(super) enum GatewayMsg {
     Gateway(Event<Gateway>),
     /// An HTTPRoute event.
     Route(Event<HttpRoute>),
+    /// A GRPCRoute event.
+    GrpcRoute(Event<grpc_route_types::GrpcRoute>),
+    /// A TLSRoute event.
+    TlsRoute(Event<tls_route_types::TlsRoute>),
     /// A ReferenceGrant event.
     Grant(Event<ReferenceGrant>),
     /// A Namespace event (labels, for `allowedRoutes` selectors).
@@ -76,6 +87,8 @@ pub(super) struct GatewayState {
     gateways: Store<Gateway>,
     routes: Store<HttpRoute>,
     grants: Store<ReferenceGrant>,
+    /// TLSRoutes and GRPCRoutes (not needed for readiness, see [`more_routes`]).
+    more: more_routes::MoreRoutes,
     namespaces: Store<k8s_openapi::api::core::v1::Namespace>,
     /// GatewayClasses changed since the last status pass.
     dirty_classes: BTreeSet<String>,
@@ -110,6 +123,7 @@ impl GatewayState {
             gateways: Store::default(),
             routes: Store::default(),
             grants: Store::default(),
+            more: more_routes::MoreRoutes::default(),
             namespaces: Store::default(),
             dirty_classes: BTreeSet::new(),
             verdicts: Vec::new(),
@@ -147,6 +161,8 @@ impl GatewayState {
                 false
             }
             GatewayMsg::Route(e) => !self.routes.apply(e).is_empty(),
+            GatewayMsg::GrpcRoute(e) => !self.more.grpc.apply(e).is_empty(),
+            GatewayMsg::TlsRoute(e) => !self.more.tls.apply(e).is_empty(),
             GatewayMsg::Grant(e) => !self.grants.apply(e).is_empty(),
             GatewayMsg::Namespace(e) => {
                 let changes = self.namespaces.apply(e);
@@ -177,7 +193,8 @@ impl GatewayState {
             services,
             controller: &self.controller,
         };
-        let out = routes::translate(&input, report);
+        let mut out = routes::translate(&input, report);
+        self.more.grpc_routes(&input, &mut out);
         self.verdicts = out.verdicts;
         self.verdicts_dirty = true;
         (out.routes, out.origins)
@@ -216,7 +233,7 @@ impl GatewayState {
         (wanted, specs)
     }
 
-    /// Whether every Gateway API kind has completed its first listing.
+    /// Whether every Gateway API kind has completed its first listing ([`more_routes`] aside).
     pub(super) fn listed(&self) -> bool {
         self.classes.listed()
             && self.gateways.listed()
@@ -248,6 +265,9 @@ impl GatewayState {
             out.extend(self.gateway_patches());
         }
         if verdicts_dirty {
+            out.extend(self.more.status_patches(&self.controller));
+        }
+        if verdicts_dirty {
             for (key, v) in &self.verdicts {
                 if let Some(r) = self.routes.get(key)
                     && let Some(body) = route_status::patch(r, v, &self.controller)
@@ -261,13 +281,13 @@ impl GatewayState {
                 }
             }
         }
-        let (gateways, routes) = (&self.gateways, &self.routes);
+        let (gateways, routes, more) = (&self.gateways, &self.routes, &self.more);
         self.sent.retain(|(kind, ns, name), _| {
             let key = (ns.clone(), name.clone());
             match *kind {
                 "Gateway" => gateways.get(&key).is_some(),
                 "HTTPRoute" => routes.get(&key).is_some(),
-                _ => true,
+                other => more.live(other, &key).unwrap_or(true),
             }
         });
         out.retain(|p| match p.fingerprint() {
@@ -304,7 +324,7 @@ impl GatewayState {
     fn gateway_patches(&self) -> Vec<StatusPatch> {
         let mut attached: std::collections::HashMap<(super::state::Key, String), i64> =
             std::collections::HashMap::new();
-        for (_, v) in &self.verdicts {
+        for (_, v) in self.verdicts.iter().chain(self.more.verdicts()) {
             for p in v.parents.iter().filter(|p| p.refused.is_none()) {
                 for a in &p.attached {
                     *attached.entry(a.clone()).or_default() += 1;
@@ -364,6 +384,7 @@ pub(super) fn spawn_watchers(
         "HTTPRoute",
         |e| super::Msg::Gateway(G::Route(e)),
     ));
+    more_routes::spawn_watchers(w, client, ns, base);
     tokio::spawn(w.clone().run(
         super::kube::api(client, ns),
         base.clone(),

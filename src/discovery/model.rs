@@ -58,6 +58,8 @@ pub(super) struct Model {
     gateway_certs: Vec<crate::tls::CertSpec>,
     /// The HTTPRoutes' routes and their origins, from the last build.
     gateway_routes: (Vec<crate::config::RouteConfig>, Vec<Arc<str>>),
+    /// The TLSRoutes' passthrough entries, from the last build.
+    gateway_passthrough: Vec<crate::config::PassthroughConfig>,
 }
 
 impl Model {
@@ -196,6 +198,9 @@ impl Model {
             if gateway_dirty || ingress_dirty {
                 let (routes, origins) = g.routes(&self.services, &mut self.report);
                 self.gateway_routes = (routes, origins);
+                let listeners = &self.gateway_listeners;
+                self.gateway_passthrough =
+                    g.passthrough(&self.services, listeners, &mut self.report);
             }
         }
         self.published = true;
@@ -254,6 +259,12 @@ impl Model {
                 if let Some(o) = self.ingress.overrides.get(&s.config.name) {
                     o.apply(&mut s.config);
                 }
+                // GRPCRoute backends speak h2c (super::gateway::grpc_routes).
+                if let Some(g) = &self.gateway
+                    && g.h2c_services().contains(&s.config.name)
+                {
+                    s.config.upstream_protocol = crate::config::UpstreamProtocol::H2c;
+                }
                 s
             })
             .collect();
@@ -292,7 +303,11 @@ impl Model {
                 .cloned()
                 .collect(),
             default_service: self.ingress.default_service.clone(),
-            passthrough: self.ingress.passthrough.clone(),
+            passthrough: [&self.ingress.passthrough, &self.gateway_passthrough]
+                .into_iter()
+                .flatten()
+                .cloned()
+                .collect(),
             default_certificate: self.ingress.default_certificate.clone(),
             status_pending,
             gateway_listeners: self.gateway_listeners.clone(),

@@ -19,18 +19,20 @@ fn needed() -> BTreeSet<(String, String, String)> {
         (GROUP, "gatewayclasses"),
         (GROUP, "gateways"),
         (GROUP, "httproutes"),
+        (GROUP, "grpcroutes"),
+        (GROUP, "tlsroutes"),
         (GROUP, "referencegrants"),
         // allowedRoutes.namespaces.from: Selector reads the Namespaces' labels.
         ("", "namespaces"),
         // Not served yet; read by later versions.
-        (GROUP, "grpcroutes"),
-        (GROUP, "tlsroutes"),
         (GROUP, "backendtlspolicies"),
     ];
     let status = [
         "gatewayclasses/status",
         "gateways/status",
         "httproutes/status",
+        "grpcroutes/status",
+        "tlsroutes/status",
     ];
     let reads = read.iter().flat_map(|(g, r)| {
         ["get", "list", "watch"].map(|v| (g.to_string(), r.to_string(), v.to_owned()))

@@ -100,6 +100,8 @@ impl FakeKube {
             "gatewayclasses",
             "gateways",
             "httproutes",
+            "tlsroutes",
+            "grpcroutes",
             "referencegrants",
             "namespaces",
         ] {

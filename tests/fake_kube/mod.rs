@@ -81,6 +81,8 @@ fn plural(kind: &str) -> (&'static str, &'static str) {
         "GatewayClass" => ("gatewayclasses", "GatewayClassList"),
         "Gateway" => ("gateways", "GatewayList"),
         "HTTPRoute" => ("httproutes", "HTTPRouteList"),
+        "TLSRoute" => ("tlsroutes", "TLSRouteList"),
+        "GRPCRoute" => ("grpcroutes", "GRPCRouteList"),
         "ReferenceGrant" => ("referencegrants", "ReferenceGrantList"),
         "Namespace" => ("namespaces", "NamespaceList"),
         other => panic!("unknown kind {other}"),

@@ -83,6 +83,8 @@ impl FakeKube {
             "gatewayclasses" => "GatewayClassList",
             "gateways" => "GatewayList",
             "httproutes" => "HTTPRouteList",
+            "tlsroutes" => "TLSRouteList",
+            "grpcroutes" => "GRPCRouteList",
             "referencegrants" => "ReferenceGrantList",
             "namespaces" => "NamespaceList",
             _ => return status(StatusCode::NOT_FOUND, "not found"),

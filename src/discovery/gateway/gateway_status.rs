@@ -11,10 +11,12 @@
 //!   listener of the other kind holds it; an HTTPS listener's `certificateRefs` that do not
 //!   resolve give `ResolvedRefs: False` (`InvalidCertificateRef`, `RefNotPermitted`), and
 //!   without one usable certificate it is not programmed;
+//! - `TLS` with `tls.mode: Passthrough`: as HTTP, its route kind TLSRoute (HTTP and HTTPS
+//!   ones: HTTPRoute and GRPCRoute);
 //! - another protocol: `Accepted: False, UnsupportedProtocol` (not served yet);
 //! - two listeners of one Gateway with the same port and hostname: the later is
 //!   `Conflicted: True, HostnameConflict`, not programmed;
-//! - `allowedRoutes.kinds` naming a kind other than HTTPRoute: `ResolvedRefs: False,
+//! - `allowedRoutes.kinds` naming a kind the listener does not serve: `ResolvedRefs: False,
 //!   InvalidRouteKinds` (the supported ones are still listed).
 
 use super::types::{GROUP, Gateway, Listener};
@@ -132,7 +134,8 @@ fn listener(
 ) -> ListenerVerdict {
     let conflicted = conflicts.contains(&l.name.as_str());
     let port = u16::try_from(l.port).unwrap_or(0);
-    let accepted = if !super::listeners::served_protocol(l) {
+    let passthrough = super::tls_routes::passthrough_listener(l);
+    let accepted = if !super::listeners::served_protocol(l) && !passthrough {
         Some("UnsupportedProtocol")
     } else if port == 0 {
         Some("PortUnavailable")
@@ -144,8 +147,14 @@ fn listener(
         .as_ref()
         .map(|a| a.kinds.as_slice())
         .unwrap_or_default();
+    // The route kinds the listener serves (TLSRoute for TLS Passthrough).
+    let route_kinds: &[&str] = if passthrough {
+        &["TLSRoute"]
+    } else {
+        &["HTTPRoute", "GRPCRoute"]
+    };
     let http_route = |k: &super::types::GroupKind| {
-        k.kind == "HTTPRoute" && k.group.as_deref().unwrap_or(GROUP) == GROUP
+        route_kinds.contains(&k.kind.as_str()) && k.group.as_deref().unwrap_or(GROUP) == GROUP
     };
     let cert_problem = refs.and_then(|r| r.0);
     let resolved = cert_problem.or_else(|| {
@@ -156,12 +165,14 @@ fn listener(
     });
     // An HTTPS listener without one usable certificate is not programmed.
     let has_cert = l.protocol != "HTTPS" || refs.is_some_and(|r| r.1);
-    let served = super::listeners::served_protocol(l);
-    let kinds = if served && (asked.is_empty() || asked.iter().any(http_route)) {
-        vec![json!({ "group": GROUP, "kind": "HTTPRoute" })]
-    } else {
-        Vec::new()
-    };
+    let served = super::listeners::served_protocol(l) || passthrough;
+    let kinds = route_kinds
+        .iter()
+        .filter(|k| {
+            served && (asked.is_empty() || asked.iter().any(|a| a.kind == **k && http_route(a)))
+        })
+        .map(|k| json!({ "group": GROUP, "kind": k }))
+        .collect();
     ListenerVerdict {
         programmed: accepted.is_none() && !conflicted && has_cert,
         accepted,

@@ -25,7 +25,11 @@
 //! there claims (one without hostname claims them all). Of two sections with the same
 //! hostname on a port, the older Gateway's wins (within a Gateway the later is `Conflicted`).
 //!
-//! Not yet: TLS passthrough, TCP and UDP listeners (reported `unsupported_protocol`).
+//! `TLS` listeners with `tls.mode: Passthrough` are TLS listeners too (HTTPS and them may
+//! share a port), whose SNI names come from TLSRoutes ([`super::tls_routes`]); they are no
+//! section (no HTTP route attaches to them).
+//!
+//! Not yet: TCP and UDP listeners (reported `unsupported_protocol`).
 
 use super::types::{Gateway, GatewayClass};
 use crate::config::{Config, ListenerConfig};
@@ -102,7 +106,8 @@ pub(in crate::discovery) fn wanted(
         let generation = gw.metadata.generation.unwrap_or_default().to_string();
         let mut rep = report.for_object("Gateway", key, &generation);
         for l in &gw.spec.listeners {
-            if !served_protocol(l) {
+            let passthrough = super::tls_routes::passthrough_listener(l);
+            if !served_protocol(l) && !passthrough {
                 let detail = format!("listener {}: protocol {}", l.name, l.protocol);
                 rep.skip("unsupported_protocol", &detail);
                 continue;
@@ -114,8 +119,10 @@ pub(in crate::discovery) fn wanted(
                 );
                 continue;
             };
-            let tls = l.protocol == "HTTPS";
-            let section = section(key, l).filter(|_| !conflicts.contains(&l.name.as_str()));
+            // TLS Passthrough listeners are TLS listeners whose names TLSRoutes pass through.
+            let tls = l.protocol == "HTTPS" || passthrough;
+            let section =
+                section(key, l).filter(|_| !passthrough && !conflicts.contains(&l.name.as_str()));
             match out.iter_mut().find(|o| o.port == port) {
                 None => out.push(GatewayListener {
                     name: section_name(key, &l.name),

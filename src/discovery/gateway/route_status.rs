@@ -66,12 +66,23 @@ impl ParentVerdict {
 
 /// The status merge patch for `route`, or `None` when our entries are already as `v` says.
 pub fn patch(route: &HttpRoute, v: &Verdict, controller: &str) -> Option<Value> {
-    let generation = route.metadata.generation.unwrap_or(0);
     let current = route
         .status
         .as_ref()
         .map(|s| s.parents.as_slice())
         .unwrap_or_default();
+    patch_of(&route.metadata, current, v, controller)
+}
+
+/// [`patch`] for any route kind: its metadata and `status.parents` as read (TLSRoute,
+/// GRPCRoute share HTTPRoute's route status).
+pub fn patch_of(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    current: &[Value],
+    v: &Verdict,
+    controller: &str,
+) -> Option<Value> {
+    let generation = meta.generation.unwrap_or(0);
     let (ours, others): (Vec<&Value>, Vec<&Value>) = current
         .iter()
         .partition(|p| p["controllerName"] == controller);
@@ -87,7 +98,7 @@ pub fn patch(route: &HttpRoute, v: &Verdict, controller: &str) -> Option<Value> 
     }
     let parents: Vec<Value> = others.into_iter().cloned().chain(desired).collect();
     Some(json!({
-        "metadata": { "resourceVersion": route.metadata.resource_version },
+        "metadata": { "resourceVersion": meta.resource_version },
         "status": { "parents": parents },
     }))
 }

@@ -42,6 +42,24 @@ pub(crate) enum StatusPatch {
         /// The merge patch (`{"metadata": {"resourceVersion": …}, "status": …}`).
         body: Value,
     },
+    /// A GRPCRoute's status (as an HTTPRoute's).
+    GrpcRoute {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+        /// The merge patch.
+        body: Value,
+    },
+    /// A TLSRoute's status (as an HTTPRoute's).
+    TlsRoute {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+        /// The merge patch.
+        body: Value,
+    },
 }
 
 impl StatusPatch {
@@ -55,6 +73,12 @@ impl StatusPatch {
             StatusPatch::HttpRoute {
                 namespace, name, ..
             } => ("HTTPRoute", namespace.clone(), name.clone()),
+            StatusPatch::TlsRoute {
+                namespace, name, ..
+            } => ("TLSRoute", namespace.clone(), name.clone()),
+            StatusPatch::GrpcRoute {
+                namespace, name, ..
+            } => ("GRPCRoute", namespace.clone(), name.clone()),
         }
     }
 
@@ -64,7 +88,9 @@ impl StatusPatch {
         match self {
             StatusPatch::GatewayClass { .. } => None,
             StatusPatch::Gateway { body, .. } => Some(super::gateway_status::fingerprint(body)),
-            StatusPatch::HttpRoute { body, .. } => Some(super::route_status::fingerprint(body)),
+            StatusPatch::HttpRoute { body, .. }
+            | StatusPatch::TlsRoute { body, .. }
+            | StatusPatch::GrpcRoute { body, .. } => Some(super::route_status::fingerprint(body)),
         }
     }
 }
@@ -125,6 +151,26 @@ impl Writer {
                 let api: Api<HttpRoute> = Api::namespaced(self.client.clone(), &namespace);
                 let r = api.patch_status(&name, &params, &Patch::Merge(&body)).await;
                 ("HTTPRoute", format!("{namespace}/{name}"), r.map(drop))
+            }
+            StatusPatch::TlsRoute {
+                namespace,
+                name,
+                body,
+            } => {
+                let api: Api<super::tls_route_types::TlsRoute> =
+                    Api::namespaced(self.client.clone(), &namespace);
+                let r = api.patch_status(&name, &params, &Patch::Merge(&body)).await;
+                ("TLSRoute", format!("{namespace}/{name}"), r.map(drop))
+            }
+            StatusPatch::GrpcRoute {
+                namespace,
+                name,
+                body,
+            } => {
+                let api: Api<super::grpc_route_types::GrpcRoute> =
+                    Api::namespaced(self.client.clone(), &namespace);
+                let r = api.patch_status(&name, &params, &Patch::Merge(&body)).await;
+                ("GRPCRoute", format!("{namespace}/{name}"), r.map(drop))
             }
         };
         match result {

@@ -1,0 +1,256 @@
+//! TLSRoutes → SNI passthrough entries (`[[passthrough]]`, [`crate::tls::passthrough`]).
+//!
+//! A Gateway listener with `protocol: TLS` and `tls.mode: Passthrough` is a TLS listener at
+//! its port ([`super::listeners`]); each TLSRoute attached to it passes the connections whose
+//! SNI is one of its hostnames (intersected with the listener's `hostname`, [`super::hostname`])
+//! undecrypted to its backend Service port, on that listener only. Rules, per route:
+//! - parentRefs as for HTTPRoute: a Gateway of our class, narrowed by `sectionName` and
+//!   `port` (none left: `NoMatchingParent`), admitted by TLS Passthrough listeners whose
+//!   `allowedRoutes` admit the route's namespace and whose `kinds` are empty or name TLSRoute
+//!   (else `NotAllowedByListeners`); no hostname intersection: `NoMatchingListenerHostname`;
+//! - passthrough is by name, so a route and listener both without hostnames has nothing to
+//!   match: `Accepted: False, UnsupportedValue`;
+//! - the backend is the first backendRef with weight > 0 that resolves (a core Service and
+//!   port, in another namespace only with a ReferenceGrant from TLSRoutes); the L4 path sends
+//!   a connection to one service, so **weights are not served**: several live backendRefs →
+//!   the first is used and `Accepted: False, UnsupportedValue` says so. None that resolves:
+//!   no entry (the name is then terminated with our certificates, which a passthrough client
+//!   refuses) and `ResolvedRefs: False` (`BackendNotFound`, `InvalidKind`, `RefNotPermitted`).
+//!
+//! Wildcard hostnames cover exactly one label here (the passthrough table's rule), where the
+//! Gateway API lets `*.x` cover several.
+
+use super::hostname::{Intersection, intersect};
+use super::listeners::GatewayListener;
+use super::route_status::{ParentVerdict, Verdict};
+use super::tls_route_types::TlsRoute;
+use super::types::{GROUP, Gateway, GatewayClass, Listener, ObjectRef, ReferenceGrant};
+use crate::config::PassthroughConfig;
+use crate::discovery::report::{ObjectReport, Reporter};
+use crate::discovery::state::{Key, Store};
+use crate::ingress::HostPattern;
+use k8s_openapi::api::core::v1::{Namespace, Service};
+use std::sync::Arc;
+
+/// What the translation reads.
+pub(in crate::discovery) struct Input<'a> {
+    /// GatewayClasses.
+    pub(in crate::discovery) classes: &'a Store<GatewayClass>,
+    /// Gateways.
+    pub(in crate::discovery) gateways: &'a Store<Gateway>,
+    /// TLSRoutes.
+    pub(in crate::discovery) routes: &'a Store<TlsRoute>,
+    /// ReferenceGrants.
+    pub(in crate::discovery) grants: &'a Store<ReferenceGrant>,
+    /// Namespaces (labels, for `allowedRoutes` selectors).
+    pub(in crate::discovery) namespaces: &'a Store<Namespace>,
+    /// Services.
+    pub(in crate::discovery) services: &'a Store<Service>,
+    /// The Gateway listeners to open (their Switchyard names, by port).
+    pub(in crate::discovery) listeners: &'a [GatewayListener],
+    /// Our controller name.
+    pub(in crate::discovery) controller: &'a str,
+}
+
+/// Whether `l` is a TLS listener passing connections through.
+pub fn passthrough_listener(l: &Listener) -> bool {
+    l.protocol == "TLS" && l.tls.as_ref().and_then(|t| t.mode.as_deref()) == Some("Passthrough")
+}
+
+/// The passthrough entries of every TLSRoute (oldest first), and each route's verdict.
+pub(in crate::discovery) fn translate(
+    input: &Input<'_>,
+    report: &mut Reporter,
+) -> (Vec<PassthroughConfig>, Vec<(Key, Verdict)>) {
+    let mut served: Vec<(&Key, &Arc<TlsRoute>)> = input.routes.iter().collect();
+    served.sort_by(|a, b| {
+        let age = |r: &TlsRoute| r.metadata.creation_timestamp.clone();
+        age(a.1).cmp(&age(b.1)).then_with(|| a.0.cmp(b.0))
+    });
+    let (mut out, mut verdicts) = (Vec::new(), Vec::new());
+    for (key, route) in served {
+        let generation = route.metadata.generation.unwrap_or_default().to_string();
+        let mut rep = report.for_object("TLSRoute", key, &generation);
+        let mut v = Verdict::default();
+        out.extend(one_route(input, key, route, &mut rep, &mut v));
+        verdicts.push((key.clone(), v));
+    }
+    let live = input.routes;
+    report.retain("TLSRoute", |k| live.get(k).is_some());
+    (out, verdicts)
+}
+
+fn one_route(
+    input: &Input<'_>,
+    key: &Key,
+    route: &TlsRoute,
+    rep: &mut ObjectReport<'_>,
+    v: &mut Verdict,
+) -> Vec<PassthroughConfig> {
+    let service = route_backend(input, &key.0, route, rep, v);
+    let mut out = Vec::new();
+    for parent in &route.spec.parent_refs {
+        let listeners = match attach(input, &key.0, parent, rep) {
+            Ok(l) => l,
+            Err(None) => continue,
+            Err(Some(reason)) => {
+                v.parents
+                    .push(ParentVerdict::new(parent, &key.0, Some(reason)));
+                continue;
+            }
+        };
+        let mut attached = Vec::new();
+        for (gw, l) in listeners {
+            let hosts = match intersect(l.hostname.as_deref(), &route.spec.hostnames) {
+                Intersection::Hosts(list) => list,
+                Intersection::Empty => continue,
+                Intersection::Any => {
+                    let detail = format!("listener {}: passthrough needs a hostname", l.name);
+                    rep.skip("unsupported_value", &detail);
+                    v.unsupported.get_or_insert(detail);
+                    continue;
+                }
+            };
+            attached.push((gw, l.name.clone()));
+            let patterns: Vec<HostPattern> = hosts
+                .iter()
+                .filter_map(|h| HostPattern::parse(h).ok())
+                .collect();
+            let name = u16::try_from(l.port)
+                .ok()
+                .and_then(|p| input.listeners.iter().find(|w| w.port == p));
+            if let (Some(service), Some(w), false) = (&service, name, patterns.is_empty()) {
+                out.push(PassthroughConfig {
+                    hosts: patterns,
+                    service: Arc::clone(service),
+                    listeners: vec![Arc::clone(&w.name)],
+                });
+            }
+        }
+        let reason = attached.is_empty().then(|| {
+            let detail = format!("parent {}: no listener hostname intersects", parent.name);
+            rep.skip("no_matching_listener_hostname", &detail);
+            "NoMatchingListenerHostname"
+        });
+        let mut pv = ParentVerdict::new(parent, &key.0, reason);
+        pv.attached = attached;
+        v.parents.push(pv);
+    }
+    out
+}
+
+/// The TLS Passthrough listeners of `parent` admitting a TLSRoute of `route_ns` (see
+/// [`super::routes`]'s `attach`, whose rules these are).
+fn attach<'a>(
+    input: &'a Input<'_>,
+    route_ns: &str,
+    parent: &ObjectRef,
+    rep: &mut ObjectReport<'_>,
+) -> Result<Vec<(Key, &'a Listener)>, Option<&'static str>> {
+    let group = parent.group.as_deref().unwrap_or(GROUP);
+    if group != GROUP || parent.kind.as_deref().unwrap_or("Gateway") != "Gateway" {
+        return Err(None);
+    }
+    let ns = parent.namespace.as_deref().unwrap_or(route_ns);
+    let key = (ns.to_owned(), parent.name.clone());
+    let gateway = input.gateways.get(&key).ok_or(None)?;
+    let class = input
+        .classes
+        .get(&(String::new(), gateway.spec.gateway_class_name.clone()))
+        .ok_or(None)?;
+    if class.spec.controller_name != input.controller {
+        return Err(None);
+    }
+    let conflicts = super::gateway_status::conflicted(gateway);
+    let named: Vec<&Listener> = gateway
+        .spec
+        .listeners
+        .iter()
+        .filter(|l| !conflicts.contains(&l.name.as_str()))
+        .filter(|l| parent.section_name.as_ref().is_none_or(|s| *s == l.name))
+        .filter(|l| parent.port.is_none_or(|p| p == l.port))
+        .collect();
+    if named.is_empty() {
+        rep.skip(
+            "no_matching_parent",
+            &format!("parent {ns}/{}", parent.name),
+        );
+        return Err(Some("NoMatchingParent"));
+    }
+    let admitted: Vec<(Key, &Listener)> = named
+        .into_iter()
+        .filter(|l| passthrough_listener(l) && admits(l, route_ns, ns, input))
+        .map(|l| (key.clone(), l))
+        .collect();
+    if admitted.is_empty() {
+        let detail = format!("parent {ns}/{}", parent.name);
+        rep.skip("not_allowed_by_listeners", &detail);
+        return Err(Some("NotAllowedByListeners"));
+    }
+    Ok(admitted)
+}
+
+/// Whether `l` (of a Gateway in `gateway_ns`) admits a TLSRoute from `route_ns`.
+fn admits(l: &Listener, route_ns: &str, gateway_ns: &str, input: &Input<'_>) -> bool {
+    let allowed = l.allowed_routes.as_ref();
+    let namespaces = allowed.and_then(|a| a.namespaces.as_ref());
+    let namespace_ok = match namespaces.and_then(|n| n.from.as_deref()).unwrap_or("Same") {
+        "All" => true,
+        "Same" => route_ns == gateway_ns,
+        "Selector" => {
+            let ns = input.namespaces.get(&(String::new(), route_ns.to_owned()));
+            let labels = ns
+                .and_then(|n| n.metadata.labels.clone())
+                .unwrap_or_default();
+            namespaces
+                .and_then(|n| n.selector.as_ref())
+                .is_some_and(|s| super::selector::matches(s, &labels))
+        }
+        _ => false,
+    };
+    let kinds = allowed.map(|a| a.kinds.as_slice()).unwrap_or_default();
+    let kind_ok = kinds.is_empty()
+        || kinds
+            .iter()
+            .any(|k| k.kind == "TLSRoute" && k.group.as_deref().unwrap_or(GROUP) == GROUP);
+    namespace_ok && kind_ok
+}
+
+/// The service of the first live backendRef that resolves (see the module doc).
+fn route_backend(
+    input: &Input<'_>,
+    route_ns: &str,
+    route: &TlsRoute,
+    rep: &mut ObjectReport<'_>,
+    v: &mut Verdict,
+) -> Option<Arc<str>> {
+    let live: Vec<&ObjectRef> = route
+        .spec
+        .rules
+        .iter()
+        .flat_map(|r| &r.backend_refs)
+        .filter(|b| b.weight.unwrap_or(1) > 0)
+        .collect();
+    if live.len() > 1 {
+        let detail = "several backendRefs: passthrough uses the first that resolves".to_owned();
+        rep.skip("unsupported_value", &detail);
+        v.unsupported.get_or_insert(detail);
+    }
+    let mut found = None;
+    for b in live {
+        match super::backend_ref::resolve(input.grants, input.services, "TLSRoute", route_ns, b) {
+            Ok(s) => {
+                found.get_or_insert(s);
+            }
+            Err((reason, metric)) => {
+                rep.skip(metric, &format!("backendRef {}", b.name));
+                v.unresolved.get_or_insert(reason);
+            }
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+#[path = "tls_routes_tests.rs"]
+mod tests;
