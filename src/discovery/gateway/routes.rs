@@ -29,7 +29,7 @@
 use super::hostname::{Intersection, intersect};
 use super::route_status::{ParentVerdict, Verdict};
 use super::route_types::{HttpRoute, HttpRouteRule};
-use super::types::{GROUP, Gateway, GatewayClass, Listener, ObjectRef, ReferenceGrant};
+use super::types::{GROUP, Gateway, GatewayClass, ObjectRef, ReferenceGrant};
 use crate::config::RouteConfig;
 use crate::discovery::report::{ObjectReport, Reporter};
 use crate::discovery::state::{Key, Store};
@@ -110,17 +110,18 @@ fn one_route(
 ) -> Vec<RouteConfig> {
     let mut hosts: Vec<(Option<HostPattern>, Vec<Arc<str>>)> = Vec::new();
     for parent in &route.spec.parent_refs {
-        let listeners = match attach(input, &key.0, parent, notes.0) {
-            Ok(l) => l,
-            Err(None) => continue,
-            Err(Some(reason)) => {
-                notes
-                    .1
-                    .parents
-                    .push(ParentVerdict::new(parent, &key.0, Some(reason)));
-                continue;
-            }
-        };
+        let listeners =
+            match super::parents::attach(&parents(input), &HTTP_ROUTE, &key.0, parent, notes.0) {
+                Ok(l) => l,
+                Err(None) => continue,
+                Err(Some(reason)) => {
+                    notes
+                        .1
+                        .parents
+                        .push(ParentVerdict::new(parent, &key.0, Some(reason)));
+                    continue;
+                }
+            };
         let mut any_host = false;
         let mut attached = Vec::new();
         for (gw, l) in listeners {
@@ -227,89 +228,6 @@ fn push_host(
     }
 }
 
-/// The listeners (with their Gateway's key) of `parent` that admit an HTTPRoute of
-/// `route_ns`; `Err(None)` when the parent is not ours, `Err(Some(reason))` when it admits
-/// nothing (reported).
-fn attach<'a>(
-    input: &'a Input<'_>,
-    route_ns: &str,
-    parent: &ObjectRef,
-    rep: &mut ObjectReport<'_>,
-) -> Result<Vec<(Key, &'a Listener)>, Option<&'static str>> {
-    let group = parent.group.as_deref().unwrap_or(GROUP);
-    let kind = parent.kind.as_deref().unwrap_or("Gateway");
-    if group != GROUP || kind != "Gateway" {
-        return Err(None);
-    }
-    let ns = parent.namespace.as_deref().unwrap_or(route_ns);
-    let key = (ns.to_owned(), parent.name.clone());
-    let gateway = input.gateways.get(&key).ok_or(None)?;
-    let class = input
-        .classes
-        .get(&(String::new(), gateway.spec.gateway_class_name.clone()))
-        .ok_or(None)?;
-    if class.spec.controller_name != input.controller {
-        return Err(None);
-    }
-    let conflicts = super::gateway_status::conflicted(gateway);
-    let named: Vec<&Listener> = gateway
-        .spec
-        .listeners
-        .iter()
-        .filter(|l| !conflicts.contains(&l.name.as_str()))
-        .filter(|l| parent.section_name.as_ref().is_none_or(|s| *s == l.name))
-        .filter(|l| parent.port.is_none_or(|p| p == l.port))
-        .collect();
-    if named.is_empty() {
-        rep.skip(
-            "no_matching_parent",
-            &format!("parent {ns}/{}", parent.name),
-        );
-        return Err(Some("NoMatchingParent"));
-    }
-    let admitted: Vec<(Key, &Listener)> = named
-        .into_iter()
-        .filter(|l| super::listeners::served_protocol(l) && admits(l, route_ns, ns, input))
-        .map(|l| (key.clone(), l))
-        .collect();
-    if admitted.is_empty() {
-        let detail = format!("parent {ns}/{}", parent.name);
-        rep.skip("not_allowed_by_listeners", &detail);
-        return Err(Some("NotAllowedByListeners"));
-    }
-    Ok(admitted)
-}
-
-/// Whether `l` (of a Gateway in `gateway_ns`) admits an HTTPRoute from `route_ns`.
-fn admits(l: &Listener, route_ns: &str, gateway_ns: &str, input: &Input<'_>) -> bool {
-    let allowed = l.allowed_routes.as_ref();
-    let from = allowed
-        .and_then(|a| a.namespaces.as_ref())
-        .and_then(|n| n.from.as_deref())
-        .unwrap_or("Same");
-    let namespace_ok = match from {
-        "All" => true,
-        "Same" => route_ns == gateway_ns,
-        "Selector" => {
-            let selector = allowed
-                .and_then(|a| a.namespaces.as_ref())
-                .and_then(|n| n.selector.as_ref());
-            let ns = input.namespaces.get(&(String::new(), route_ns.to_owned()));
-            let labels = ns
-                .and_then(|n| n.metadata.labels.clone())
-                .unwrap_or_default();
-            selector.is_some_and(|s| super::selector::matches(s, &labels))
-        }
-        _ => false,
-    };
-    let kinds = allowed.map(|a| a.kinds.as_slice()).unwrap_or_default();
-    let kind_ok = kinds.is_empty()
-        || kinds
-            .iter()
-            .any(|k| k.kind == "HTTPRoute" && k.group.as_deref().unwrap_or(GROUP) == GROUP);
-    namespace_ok && kind_ok
-}
-
 /// The rule's target service and split (see the module doc for the 500 cases).
 fn rule_backends(
     input: &Input<'_>,
@@ -392,4 +310,20 @@ fn backend(
         verdict.unresolved.get_or_insert("BackendNotFound");
         Arc::from(UNRESOLVED)
     })
+}
+
+/// The HTTPRoute kind for the parent rules: listeners of a protocol we serve HTTP on.
+const HTTP_ROUTE: super::parents::RouteKind = super::parents::RouteKind {
+    kind: "HTTPRoute",
+    serves: super::listeners::served_protocol,
+};
+
+/// What the parent rules read of `input`.
+fn parents<'a>(input: &Input<'a>) -> super::parents::Parents<'a> {
+    super::parents::Parents {
+        classes: input.classes,
+        gateways: input.gateways,
+        namespaces: input.namespaces,
+        controller: input.controller,
+    }
 }

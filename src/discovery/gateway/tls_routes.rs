@@ -24,7 +24,7 @@ use super::hostname::{Intersection, intersect};
 use super::listeners::GatewayListener;
 use super::route_status::{ParentVerdict, Verdict};
 use super::tls_route_types::TlsRoute;
-use super::types::{GROUP, Gateway, GatewayClass, Listener, ObjectRef, ReferenceGrant};
+use super::types::{Gateway, GatewayClass, Listener, ObjectRef, ReferenceGrant};
 use crate::config::PassthroughConfig;
 use crate::discovery::report::{ObjectReport, Reporter};
 use crate::discovery::state::{Key, Store};
@@ -90,7 +90,13 @@ fn one_route(
     let service = route_backend(input, &key.0, route, rep, v);
     let mut out = Vec::new();
     for parent in &route.spec.parent_refs {
-        let listeners = match attach(input, &key.0, parent, rep) {
+        let parents = super::parents::Parents {
+            classes: input.classes,
+            gateways: input.gateways,
+            namespaces: input.namespaces,
+            controller: input.controller,
+        };
+        let listeners = match super::parents::attach(&parents, &TLS_ROUTE, &key.0, parent, rep) {
             Ok(l) => l,
             Err(None) => continue,
             Err(Some(reason)) => {
@@ -139,82 +145,11 @@ fn one_route(
     out
 }
 
-/// The TLS Passthrough listeners of `parent` admitting a TLSRoute of `route_ns` (see
-/// [`super::routes`]'s `attach`, whose rules these are).
-fn attach<'a>(
-    input: &'a Input<'_>,
-    route_ns: &str,
-    parent: &ObjectRef,
-    rep: &mut ObjectReport<'_>,
-) -> Result<Vec<(Key, &'a Listener)>, Option<&'static str>> {
-    let group = parent.group.as_deref().unwrap_or(GROUP);
-    if group != GROUP || parent.kind.as_deref().unwrap_or("Gateway") != "Gateway" {
-        return Err(None);
-    }
-    let ns = parent.namespace.as_deref().unwrap_or(route_ns);
-    let key = (ns.to_owned(), parent.name.clone());
-    let gateway = input.gateways.get(&key).ok_or(None)?;
-    let class = input
-        .classes
-        .get(&(String::new(), gateway.spec.gateway_class_name.clone()))
-        .ok_or(None)?;
-    if class.spec.controller_name != input.controller {
-        return Err(None);
-    }
-    let conflicts = super::gateway_status::conflicted(gateway);
-    let named: Vec<&Listener> = gateway
-        .spec
-        .listeners
-        .iter()
-        .filter(|l| !conflicts.contains(&l.name.as_str()))
-        .filter(|l| parent.section_name.as_ref().is_none_or(|s| *s == l.name))
-        .filter(|l| parent.port.is_none_or(|p| p == l.port))
-        .collect();
-    if named.is_empty() {
-        rep.skip(
-            "no_matching_parent",
-            &format!("parent {ns}/{}", parent.name),
-        );
-        return Err(Some("NoMatchingParent"));
-    }
-    let admitted: Vec<(Key, &Listener)> = named
-        .into_iter()
-        .filter(|l| passthrough_listener(l) && admits(l, route_ns, ns, input))
-        .map(|l| (key.clone(), l))
-        .collect();
-    if admitted.is_empty() {
-        let detail = format!("parent {ns}/{}", parent.name);
-        rep.skip("not_allowed_by_listeners", &detail);
-        return Err(Some("NotAllowedByListeners"));
-    }
-    Ok(admitted)
-}
-
-/// Whether `l` (of a Gateway in `gateway_ns`) admits a TLSRoute from `route_ns`.
-fn admits(l: &Listener, route_ns: &str, gateway_ns: &str, input: &Input<'_>) -> bool {
-    let allowed = l.allowed_routes.as_ref();
-    let namespaces = allowed.and_then(|a| a.namespaces.as_ref());
-    let namespace_ok = match namespaces.and_then(|n| n.from.as_deref()).unwrap_or("Same") {
-        "All" => true,
-        "Same" => route_ns == gateway_ns,
-        "Selector" => {
-            let ns = input.namespaces.get(&(String::new(), route_ns.to_owned()));
-            let labels = ns
-                .and_then(|n| n.metadata.labels.clone())
-                .unwrap_or_default();
-            namespaces
-                .and_then(|n| n.selector.as_ref())
-                .is_some_and(|s| super::selector::matches(s, &labels))
-        }
-        _ => false,
-    };
-    let kinds = allowed.map(|a| a.kinds.as_slice()).unwrap_or_default();
-    let kind_ok = kinds.is_empty()
-        || kinds
-            .iter()
-            .any(|k| k.kind == "TLSRoute" && k.group.as_deref().unwrap_or(GROUP) == GROUP);
-    namespace_ok && kind_ok
-}
+/// The TLSRoute kind for the parent rules: TLS listeners in Passthrough mode.
+const TLS_ROUTE: super::parents::RouteKind = super::parents::RouteKind {
+    kind: "TLSRoute",
+    serves: passthrough_listener,
+};
 
 /// The service of the first live backendRef that resolves (see the module doc).
 fn route_backend(
