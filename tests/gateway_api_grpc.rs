@@ -263,7 +263,14 @@ async fn grpc_routes_match_service_method_and_headers_to_h2c_backends() {
     fake.apply(&grant("GRPCRoute"));
     let resolved = ("True", "ResolvedRefs");
     condition_is(&fake, &proxy, "cross", "ResolvedRefs", resolved).await;
+    // The status is written as the routes are built; the data plane applies them a moment
+    // later, so the first request may still meet the old table.
+    let served = poll(Duration::from_secs(5), || async {
+        call(addr, "grpc.test", "/cross.Svc/Do", None).await == ok("g3", "")
+    })
+    .await;
     let cross = call(addr, "grpc.test", "/cross.Svc/Do", None).await;
+    assert!(served, "{cross:?}");
     assert_eq!(cross, ok("g3", ""));
     let gw = fake.get("Gateway", "infra", "gw").unwrap();
     let kinds = &gw["status"]["listeners"][0]["supportedKinds"];

@@ -149,6 +149,18 @@ async fn a_tls_route_passes_its_hostnames_through_with_its_status() {
         ("True", "ResolvedRefs"),
     )
     .await;
+    // The status is written as the routes are built; the listener takes the new names a
+    // moment later, so the first handshake may still be terminated here.
+    let passed = poll(Duration::from_secs(5), || async {
+        let (_tls, leaf) = connect_tls(addr, any_cert_client(&[], true), "other.test").await;
+        common::edge::has_common_name(&leaf, "other")
+    })
+    .await;
+    assert!(
+        passed,
+        "other.test never passed through; log:\n{}",
+        proxy.log()
+    );
     assert_eq!(through(addr, "other.test").await, "other: hello");
     let gw = fake.get("Gateway", "infra", "gw").unwrap();
     let l = &gw["status"]["listeners"][0];
