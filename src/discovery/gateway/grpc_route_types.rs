@@ -2,10 +2,9 @@
 //! reads; unknown fields are ignored, for the reasons given in [`super::types`].
 
 use super::route_types::{HttpRouteFilter, HttpRouteStatus, ValueMatch};
-use super::types::{GROUP, ObjectRef};
+use super::types::ObjectRef;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::{Deserialize, Serialize};
-use std::borrow::Cow;
 
 /// A GRPCRoute.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -21,28 +20,13 @@ pub struct GrpcRoute {
     pub status: Option<HttpRouteStatus>,
 }
 
-impl kube::Resource for GrpcRoute {
-    type DynamicType = ();
-    type Scope = k8s_openapi::NamespaceResourceScope;
-    fn kind(_: &()) -> Cow<'_, str> {
-        Cow::Borrowed("GRPCRoute")
-    }
-    fn group(_: &()) -> Cow<'_, str> {
-        Cow::Borrowed(GROUP)
-    }
-    fn version(_: &()) -> Cow<'_, str> {
-        Cow::Borrowed("v1")
-    }
-    fn plural(_: &()) -> Cow<'_, str> {
-        Cow::Borrowed("grpcroutes")
-    }
-    fn meta(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-}
+super::types::gateway_resource!(
+    GrpcRoute,
+    "GRPCRoute",
+    "v1",
+    "grpcroutes",
+    k8s_openapi::NamespaceResourceScope
+);
 
 /// `GRPCRoute.spec`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

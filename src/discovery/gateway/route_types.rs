@@ -1,10 +1,9 @@
 //! Serde types of our own for HTTPRoute (gateway.networking.k8s.io/v1), the fields Switchyard
 //! reads; unknown fields are ignored, for the reasons given in [`super::types`].
 
-use super::types::{GROUP, ObjectRef};
+use super::types::ObjectRef;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::{Deserialize, Serialize};
-use std::borrow::Cow;
 
 /// An HTTPRoute.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -29,28 +28,13 @@ pub struct HttpRouteStatus {
     pub parents: Vec<serde_json::Value>,
 }
 
-impl kube::Resource for HttpRoute {
-    type DynamicType = ();
-    type Scope = k8s_openapi::NamespaceResourceScope;
-    fn kind(_: &()) -> Cow<'_, str> {
-        Cow::Borrowed("HTTPRoute")
-    }
-    fn group(_: &()) -> Cow<'_, str> {
-        Cow::Borrowed(GROUP)
-    }
-    fn version(_: &()) -> Cow<'_, str> {
-        Cow::Borrowed("v1")
-    }
-    fn plural(_: &()) -> Cow<'_, str> {
-        Cow::Borrowed("httproutes")
-    }
-    fn meta(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-}
+super::types::gateway_resource!(
+    HttpRoute,
+    "HTTPRoute",
+    "v1",
+    "httproutes",
+    k8s_openapi::NamespaceResourceScope
+);
 
 /// `HTTPRoute.spec`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -4,10 +4,9 @@
 //! release so far serves (v1alpha3 has the same fields we read).
 
 use super::route_types::HttpRouteStatus;
-use super::types::{GROUP, ObjectRef};
+use super::types::ObjectRef;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::{Deserialize, Serialize};
-use std::borrow::Cow;
 
 /// A TLSRoute.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -23,28 +22,13 @@ pub struct TlsRoute {
     pub status: Option<HttpRouteStatus>,
 }
 
-impl kube::Resource for TlsRoute {
-    type DynamicType = ();
-    type Scope = k8s_openapi::NamespaceResourceScope;
-    fn kind(_: &()) -> Cow<'_, str> {
-        Cow::Borrowed("TLSRoute")
-    }
-    fn group(_: &()) -> Cow<'_, str> {
-        Cow::Borrowed(GROUP)
-    }
-    fn version(_: &()) -> Cow<'_, str> {
-        Cow::Borrowed("v1alpha2")
-    }
-    fn plural(_: &()) -> Cow<'_, str> {
-        Cow::Borrowed("tlsroutes")
-    }
-    fn meta(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-}
+super::types::gateway_resource!(
+    TlsRoute,
+    "TLSRoute",
+    "v1alpha2",
+    "tlsroutes",
+    k8s_openapi::NamespaceResourceScope
+);
 
 /// `TLSRoute.spec`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -11,7 +11,6 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, ObjectMeta};
 use serde::{Deserialize, Serialize};
-use std::borrow::Cow;
 
 /// The API group of every kind here.
 pub const GROUP: &str = "gateway.networking.k8s.io";
@@ -22,27 +21,30 @@ macro_rules! gateway_resource {
         impl kube::Resource for $ty {
             type DynamicType = ();
             type Scope = $scope;
-            fn kind(_: &()) -> Cow<'_, str> {
-                Cow::Borrowed($kind)
+            fn kind(_: &()) -> std::borrow::Cow<'_, str> {
+                std::borrow::Cow::Borrowed($kind)
             }
-            fn group(_: &()) -> Cow<'_, str> {
-                Cow::Borrowed(GROUP)
+            fn group(_: &()) -> std::borrow::Cow<'_, str> {
+                std::borrow::Cow::Borrowed($crate::discovery::gateway::types::GROUP)
             }
-            fn version(_: &()) -> Cow<'_, str> {
-                Cow::Borrowed($version)
+            fn version(_: &()) -> std::borrow::Cow<'_, str> {
+                std::borrow::Cow::Borrowed($version)
             }
-            fn plural(_: &()) -> Cow<'_, str> {
-                Cow::Borrowed($plural)
+            fn plural(_: &()) -> std::borrow::Cow<'_, str> {
+                std::borrow::Cow::Borrowed($plural)
             }
-            fn meta(&self) -> &ObjectMeta {
+            fn meta(&self) -> &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
                 &self.metadata
             }
-            fn meta_mut(&mut self) -> &mut ObjectMeta {
+            fn meta_mut(
+                &mut self,
+            ) -> &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
                 &mut self.metadata
             }
         }
     };
 }
+pub(super) use gateway_resource;
 
 /// A GatewayClass (cluster-scoped).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
