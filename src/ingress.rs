@@ -38,6 +38,7 @@ pub mod backends;
 pub mod filters;
 mod host;
 mod host_group;
+mod host_merge;
 mod http_routes;
 pub mod listener_routes;
 pub mod matches;

@@ -2,8 +2,8 @@
 //! at run time: parents (sectionName, allowedRoutes), hostname intersection, path / header /
 //! query / method matches, weighted backendRefs, the 500 cases (missing Service, other kinds,
 //! cross-namespace refs without a ReferenceGrant, filters not served yet), ReferenceGrant,
-//! and the conflict rule (the older of two equal HTTPRoutes wins). Each problem is
-//! checked in `switchyard_kube_skipped_total{kind="HTTPRoute",reason}`.
+//! matching across routes, and the conflict rule (the older of two equal HTTPRoutes wins).
+//! Each problem is checked in `switchyard_kube_skipped_total{kind="HTTPRoute",reason}`.
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 mod common;
@@ -69,6 +69,38 @@ async fn matches_pick_the_rule() {
         .await;
     s.expect("m.example", "/x?animal=dolphin", "", 200, "v1")
         .await;
+}
+
+/// Conformance HTTPRouteMatchingAcrossRoutes: a request is matched against the rules of
+/// every route whose hostnames cover its host, in match precedence (`example.com/v2` goes to
+/// the `*.com` route's `/v2`, not to the `example.com` route's `/`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn matches_are_ordered_across_routes_covering_the_host() {
+    let s = setup(None, "Same").await;
+    let part1 = json!([{"matches": [{"path": {"type": "PathPrefix", "value": "/"}},
+                                    {"headers": [{"name": "version", "value": "one"}]}],
+                       "backendRefs": [{"name": "v1", "port": 80}]}]);
+    let part2 = json!([{"matches": [{"path": {"type": "PathPrefix", "value": "/v2"}},
+                                    {"headers": [{"name": "version", "value": "two"}]}],
+                       "backendRefs": [{"name": "v2", "port": 80}]}]);
+    let hosts = ["example.com", "example.net"];
+    s.fake
+        .apply(&route("infra", "matching-part1", &hosts, part1));
+    s.fake
+        .apply(&route("infra", "matching-part2", &["*.com"], part2));
+    for (host, path, extra, want) in [
+        ("example.com", "/", "", "v1"),
+        ("example.com", "/example", "", "v1"),
+        ("example.net", "/example", "", "v1"),
+        ("example.com", "/example", "version: one\r\n", "v1"),
+        ("example.com", "/v2", "", "v2"),
+        ("example.net", "/v2", "", "v1"),
+        ("example.com", "/v2/example", "", "v2"),
+        ("example.com", "/", "version: two\r\n", "v2"),
+    ] {
+        s.expect(host, path, extra, 200, want).await;
+    }
+    assert_eq!(s.skipped("route_conflict").await, 0.0);
 }
 
 /// Conformance HTTPRouteWeight (a 0 weight never gets requests), and the 500 cases.

@@ -16,9 +16,11 @@
 //! wildcard, a file host default or the global default answering on a Gateway listener), and
 //! every pick would pay the check. Built once per snapshot, separate tables keep each
 //! listener's precedence to its own routes (a section's table also gives `*.x` the Gateway
-//! API's meaning, any depth of labels under `x`); when nothing is fenced and no socket has sections
+//! API's meaning, any depth of labels under `x`, and matches a request against the rules of
+//! every route whose hostnames cover its host: [`super::host_merge`]); when nothing is fenced and no socket has sections
 //! (every config without Gateways) there is none of this, and a request costs one branch.
 
+use super::host_merge::covering_copies;
 use super::{Conflict, HostPattern, Hostname, RouteTable, Rule};
 use crate::config::ListenerConfig;
 use std::collections::HashMap;
@@ -144,14 +146,23 @@ pub(super) fn build<T: Clone>(
     }
     let mut conflicts = Vec::new();
     let mut subset = |keep: Keep<'_>, shared: bool| {
-        let picked: Vec<usize> = (0..rules.len()).filter(|&i| keep(fences[i])).collect();
-        let chosen = picked.iter().map(|&i| rules[i].clone()).collect();
+        let mut picked: Vec<usize> = (0..rules.len()).filter(|&i| keep(fences[i])).collect();
+        let mut chosen: Vec<Rule<T>> = picked.iter().map(|&i| rules[i].clone()).collect();
+        let own = chosen.len();
         let (hd, d) = match shared {
             true => (host_defaults.clone(), default.clone()),
-            false => (Vec::new(), None),
+            false => {
+                // A Gateway listener's table: rules matched across routes (`host_merge`).
+                for (at, copy) in covering_copies(&chosen) {
+                    picked.push(picked[at]);
+                    chosen.push(copy);
+                }
+                (Vec::new(), None)
+            }
         };
         let (table, found) = RouteTable::build(chosen, hd, d);
-        for c in found.into_iter().map(|c| renumber(c, &picked)) {
+        let found = found.into_iter().filter(|c| !of_copy(c, own));
+        for c in found.map(|c| renumber(c, &picked)) {
             if !conflicts.contains(&c) {
                 conflicts.push(c);
             }
@@ -185,6 +196,15 @@ pub(super) fn build<T: Clone>(
     }
     let scoped = Scoped { tables, sockets };
     (shared, Some(Box::new(scoped)), conflicts)
+}
+
+/// Whether `c` is about a copy made for matching across routes (positions from `own` on):
+/// its source rule is reported, or served, on its own.
+fn of_copy(c: &Conflict, own: usize) -> bool {
+    match c {
+        Conflict::Invalid { rule, .. } | Conflict::Duplicate { rule, .. } => *rule >= own,
+        _ => false,
+    }
 }
 
 /// `c` with its rule indices (positions in a subset) made positions in the whole input.

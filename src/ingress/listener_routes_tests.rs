@@ -194,3 +194,89 @@ fn only_the_shared_routes_bring_the_file_host_settings() {
     assert!(!scoped.serves_shared("gw", &host("a.test")));
     assert!(!scoped.serves_shared("gw", &host("x.b.test")));
 }
+
+/// Conformance HTTPRouteMatchingAcrossRoutes, on one Gateway listener: a route for
+/// `example.com` and `example.net` (`/`, or header `version: one`) and one for `*.com`
+/// (`/v2`, or header `version: two`).
+#[test]
+fn a_gateway_listener_matches_across_routes_covering_the_host() {
+    use crate::ingress::matches::{Conditions, NamedMatch, ValueMatch};
+    let mut ls = listeners();
+    ls[1].sections = vec![section("gw", None)];
+    let version = |v: &str| Conditions {
+        headers: vec![NamedMatch {
+            name: "version".into(),
+            value: ValueMatch::Exact(v.into()),
+        }],
+        ..Default::default()
+    };
+    let mut rules = Vec::new();
+    for host in ["example.com", "example.net"] {
+        rules.push(rule(Some(host), "/", "v1"));
+        let mut by_header = rule(Some(host), "/", "v1");
+        by_header.conditions = version("one");
+        rules.push(by_header);
+    }
+    rules.push(rule(Some("*.com"), "/v2", "v2"));
+    let mut by_header = rule(Some("*.com"), "/", "v2");
+    by_header.conditions = version("two");
+    rules.push(by_header);
+    let fences = vec![fence(&["gw"]); rules.len()];
+    let fences: Fences<'_> = fences.iter().map(|f| f.as_deref()).collect();
+    let built = build(&ls, rules, &fences, Vec::new(), None);
+    assert_eq!(built.2, Vec::new(), "copies are never conflicts");
+    let scoped = built.1.as_ref().unwrap();
+    let ask_with = |host: &str, path: &str, version: Option<&str>| {
+        let host = Hostname::parse(host).unwrap();
+        let table = scoped.table(&built.0, "gw", &host).unwrap();
+        let mut fields = http::HeaderMap::new();
+        if let Some(v) = version {
+            fields.insert("version", http::HeaderValue::from_str(v).unwrap());
+        }
+        let view = RequestView {
+            method: "GET",
+            query: None,
+            fields: &fields,
+        };
+        match table.lookup_request(Some(&host), path, &view) {
+            Lookup::Matched { backend, .. } => *backend,
+            _ => "404",
+        }
+    };
+    assert_eq!(ask_with("example.com", "/", None), "v1");
+    assert_eq!(ask_with("example.com", "/example", None), "v1");
+    assert_eq!(ask_with("example.net", "/example", None), "v1");
+    assert_eq!(ask_with("example.com", "/example", Some("one")), "v1");
+    assert_eq!(ask_with("example.com", "/v2", None), "v2");
+    assert_eq!(ask_with("example.net", "/v2", None), "v1");
+    assert_eq!(ask_with("example.com", "/v2/example", None), "v2");
+    assert_eq!(ask_with("example.com", "/", Some("two")), "v2");
+    assert_eq!(ask_with("foo.com", "/v2", None), "v2");
+    assert_eq!(ask_with("foo.com", "/", None), "404");
+}
+
+/// On a tie (same path, same conditions) the more specific hostname's rule wins, and the
+/// file's shared table keeps the Ingress rule: no matching across host groups there.
+#[test]
+fn ties_go_to_the_more_specific_hostname_and_ingress_tables_do_not_merge() {
+    let mut ls = listeners();
+    ls[1].sections = vec![section("gw", None)];
+    let rules = vec![
+        rule(None, "/", "any"),
+        rule(Some("*.test"), "/", "wild"),
+        rule(Some("a.test"), "/x", "exact"),
+        rule(Some("a.test"), "/z", "file-exact"),
+        rule(None, "/y", "file-any"),
+    ];
+    let fences = [fence(&["gw"]), fence(&["gw"]), fence(&["gw"]), None, None];
+    let fences: Fences<'_> = fences.iter().map(|f| f.as_deref()).collect();
+    let built = build(&ls, rules, &fences, Vec::new(), None);
+    assert_eq!(built.2, Vec::new());
+    assert_eq!(ask(&built, "gw", "a.test", "/"), "wild");
+    assert_eq!(ask(&built, "gw", "a.test", "/x/1"), "exact");
+    assert_eq!(ask(&built, "gw", "b.test", "/"), "wild");
+    assert_eq!(ask(&built, "gw", "other", "/"), "any");
+    assert_eq!(ask(&built, "file", "a.test", "/y"), "404");
+    assert_eq!(ask(&built, "file", "a.test", "/z"), "file-exact");
+    assert_eq!(ask(&built, "file", "b.test", "/y"), "file-any");
+}
