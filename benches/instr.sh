@@ -4,8 +4,11 @@
 # counted). Each proxy runs alone under callgrind, single-threaded, in front of the same
 # nginx backend, and gets the same fixed load from h2load.
 #
-#   benches/instr.sh [h1|h2-tls|bulk] [REQUESTS]  (needs valgrind, nginx, h2load, openssl;
+#   benches/instr.sh [h1|h2-tls|bulk|tcp] [REQUESTS]  (needs valgrind, nginx, h2load, openssl;
 #                                                   HAProxy is measured too when installed)
+#
+# `tcp` is the L4 path: keep-alive HTTP/1.1 through a TCP proxy (Switchyard `[[services]]
+# listen`, nginx `stream` (libnginx-mod-stream), HAProxy `mode tcp`) on port 19082.
 #   SWITCHYARD_BIN=... to pick the binary (default: the release build)
 #
 # CONNS=N sets the load's connections for the instruction count (default 4).
@@ -41,7 +44,21 @@ test_cert
 [[ $mode == cpu ]] && taskset -cp 1 $$ >/dev/null
 start_backend 19081
 switchyard_config 19090 19080 19443 19081
+if [[ $scenario == tcp ]]; then
+    [[ -e /usr/lib/nginx/modules/ngx_stream_module.so ]] ||
+        { echo "skipped: nginx's stream module (libnginx-mod-stream) not installed"; exit 0; }
+    cat >>"$dir/switchyard.toml" <<EOF
+[[services]]
+name = "l4"
+listen = "127.0.0.1:19082"
+[[services.endpoints]]
+address = "127.0.0.1:19081"
+EOF
+    stream="stream { server { listen 127.0.0.1:19082; proxy_pass 127.0.0.1:19081; } }"
+    modules="load_module /usr/lib/nginx/modules/ngx_stream_module.so;"
+fi
 cat > "$dir/nginx-proxy.conf" <<EOF
+${modules:-}
 worker_processes 1; master_process off; pid $dir/proxy.pid; error_log $dir/proxy.err warn;
 events { worker_connections 1024; }
 http { access_log off; keepalive_requests 10000000; proxy_http_version 1.1;
@@ -50,6 +67,7 @@ http { access_log off; keepalive_requests 10000000; proxy_http_version 1.1;
   upstream app { server 127.0.0.1:19081; keepalive 64; }
   server { listen 127.0.0.1:19080; listen 127.0.0.1:19443 ssl http2; server_name app.test;
     location / { proxy_pass http://app; } } }
+${stream:-}
 EOF
 
 cat "$dir/cert.pem" "$dir/key.pem" >"$dir/haproxy.pem"
@@ -70,6 +88,10 @@ frontend app
     default_backend app
 backend app
     server b1 127.0.0.1:19081
+listen l4
+    mode tcp
+    bind 127.0.0.1:19082
+    server b1 127.0.0.1:19081
 EOF
 proxies=(switchyard nginx)
 command -v haproxy >/dev/null && proxies+=(haproxy)
@@ -88,6 +110,7 @@ load() { # [connections]
         h1) h2load --h1 -n "$requests" -c "$conns" -H ':authority: app.test' http://127.0.0.1:19080/ ;;
         h2-tls) h2load -n "$requests" -c "$conns" -m 10 -H ':authority: app.test' https://127.0.0.1:19443/ ;;
         bulk) h2load --h1 -n "$requests" -c "$conns" -H ':authority: app.test' http://127.0.0.1:19080/1m ;;
+        tcp) h2load --h1 -n "$requests" -c "$conns" -H ':authority: app.test' http://127.0.0.1:19082/ ;;
         *) echo "unknown scenario $scenario"; exit 2 ;;
     esac | grep -E '^requests:' || true
 }
