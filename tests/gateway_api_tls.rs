@@ -120,6 +120,19 @@ async fn a_tls_route_passes_its_hostnames_through_with_its_status() {
     )
     .await;
     assert_eq!(through(addr, "db.test").await, "db: hello");
+    // A wildcard covers names any depth of labels under it (the Gateway API's rule).
+    fake.apply(&tls_route(
+        "deep",
+        None,
+        &["*.deep.test"],
+        to("infra", "db"),
+    ));
+    condition_is(&fake, &proxy, "deep", "Accepted", ("True", "Accepted")).await;
+    let deep = poll(Duration::from_secs(10), || async {
+        through(addr, "a.b.deep.test").await == "db: hello"
+    })
+    .await;
+    assert!(deep, "log:\n{}", proxy.log());
     let far = ("False", "NoMatchingListenerHostname");
     condition_is(&fake, &proxy, "far", "Accepted", far).await;
     condition_is(
@@ -176,11 +189,11 @@ async fn a_tls_route_passes_its_hostnames_through_with_its_status() {
     assert_eq!(programmed.unwrap()["status"], "True", "{gw}");
     let attached = poll(Duration::from_secs(10), || async {
         let gw = fake.get("Gateway", "infra", "gw").unwrap();
-        gw["status"]["listeners"][0]["attachedRoutes"] == 3
+        gw["status"]["listeners"][0]["attachedRoutes"] == 4
     })
     .await;
     let gw = fake.get("Gateway", "infra", "gw").unwrap();
-    assert!(attached, "db, cross, gone attach: {gw}");
+    assert!(attached, "db, deep, cross, gone attach: {gw}");
 }
 
 /// The TLSRoute CRD is the experimental channel's: without it (404) the proxy is ready all

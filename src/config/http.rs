@@ -37,12 +37,15 @@ pub struct HttpConfig {
 /// TLS connections whose SNI is one of `hosts` go, undecrypted, to `service` (TCP).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PassthroughConfig {
-    /// SNI names: exact or one-label wildcards.
+    /// SNI names: exact or wildcards.
     pub hosts: Vec<crate::ingress::HostPattern>,
     /// The service whose endpoints receive the connections.
     pub service: Arc<str>,
     /// TLS listeners this applies to; empty: every TLS listener.
     pub listeners: Vec<Arc<str>>,
+    /// `*.x` covers names any depth of labels under `x` (Gateway API TLSRoutes); otherwise
+    /// exactly one label (the certificates' rule: the file and Ingresses).
+    pub deep_wildcards: bool,
 }
 
 /// One HTTP(S) listener.

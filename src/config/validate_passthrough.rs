@@ -121,6 +121,7 @@ fn one(
         hosts,
         service: service?,
         listeners: named,
+        deep_wildcards: false,
     })
 }
 

@@ -106,6 +106,7 @@ pub(super) fn passthrough(
             hosts: vec![host.clone()],
             service: Arc::clone(service),
             listeners: Vec::new(),
+            deep_wildcards: false,
         });
     }
 }
@@ -213,6 +214,7 @@ mod tests {
                 hosts: vec![HostPattern::parse("db.test").unwrap()],
                 service: Arc::from("shop/db:tls"),
                 listeners: Vec::new(),
+                deep_wildcards: false,
             }],
             ..KubeParts::default()
         };

@@ -4,7 +4,9 @@
 //!
 //! The table is built with each snapshot (it names services of that snapshot) and read through
 //! it, so a reload swaps it with the routes. Lookup is the certificates': the exact name, then a
-//! wildcard covering exactly one label; case and a trailing dot are ignored. A passthrough name
+//! wildcard covering exactly one label; then, for entries whose wildcards reach deeper (Gateway
+//! API TLSRoutes, `deep_wildcards`), the longest wildcard suffix above that; case and a
+//! trailing dot are ignored. A passthrough name
 //! wins over any certificate for it: the ClientHello never reaches our TLS stack. An entry may
 //! be limited to some listeners; the first entry (in config order) that matches the name and
 //! the listener wins.
@@ -23,6 +25,8 @@ pub struct PassthroughTable {
     exact: HashMap<Box<str>, Vec<usize>>,
     /// Lowercase parent of a wildcard → indices into `entries`, in config order.
     wildcard: HashMap<Box<str>, Vec<usize>>,
+    /// The same, for wildcards of entries with `deep_wildcards` only (also in `wildcard`).
+    deep: HashMap<Box<str>, Vec<usize>>,
 }
 
 #[derive(Debug)]
@@ -46,9 +50,9 @@ impl PassthroughTable {
                     HostPattern::Exact(name) => (&mut table.exact, name.as_str()),
                     HostPattern::Wildcard(parent) => (&mut table.wildcard, parent.as_str()),
                 };
-                let list = map.entry(name.into()).or_default();
-                if !list.contains(&index) {
-                    list.push(index);
+                add(map, name, index);
+                if let (HostPattern::Wildcard(parent), true) = (host, p.deep_wildcards) {
+                    add(&mut table.deep, parent.as_str(), index);
                 }
             }
         }
@@ -78,13 +82,30 @@ impl PassthroughTable {
         };
         let exact = self.exact.get(&*sni).and_then(on_listener);
         let entry = exact.or_else(|| {
-            let (label, parent) = sni.split_once('.')?;
+            let (label, mut parent) = sni.split_once('.')?;
             if label.is_empty() {
                 return None;
             }
-            self.wildcard.get(parent).and_then(on_listener)
+            if let Some(entry) = self.wildcard.get(parent).and_then(on_listener) {
+                return Some(entry);
+            }
+            while let Some((_, up)) = parent.split_once('.') {
+                if let Some(entry) = self.deep.get(up).and_then(on_listener) {
+                    return Some(entry);
+                }
+                parent = up;
+            }
+            None
         })?;
         Some(&entry.service)
+    }
+}
+
+/// Adds `index` to the list of `name`, once.
+fn add(map: &mut HashMap<Box<str>, Vec<usize>>, name: &str, index: usize) {
+    let list = map.entry(name.into()).or_default();
+    if !list.contains(&index) {
+        list.push(index);
     }
 }
 
@@ -100,7 +121,33 @@ mod tests {
                 .collect(),
             service: service.into(),
             listeners: listeners.iter().map(|&l| l.into()).collect(),
+            deep_wildcards: false,
         }
+    }
+
+    #[test]
+    fn deep_wildcards_cover_any_depth_the_longest_suffix_first() {
+        let deep = |hosts: &[&str], service: &str| PassthroughConfig {
+            deep_wildcards: true,
+            ..entry(hosts, service, &[])
+        };
+        let table = PassthroughTable::build(&[
+            entry(&["*.one.test"], "one-label", &[]),
+            deep(&["*.test"], "test"),
+            deep(&["*.b.test"], "b"),
+        ]);
+        let at = |sni| table.lookup("tls", sni).map(|s| &**s);
+        assert_eq!(at("x.one.test"), Some("one-label"));
+        assert_eq!(
+            at("y.x.one.test"),
+            Some("test"),
+            "one-label stays one label"
+        );
+        assert_eq!(at("a.b.test"), Some("b"));
+        assert_eq!(at("z.a.b.test"), Some("b"));
+        assert_eq!(at("z.a.c.test"), Some("test"));
+        assert_eq!(at("c.test"), Some("test"));
+        assert_eq!(at("test"), None);
     }
 
     #[test]

@@ -16,9 +16,9 @@
 //!   the first is used and `Accepted: False, UnsupportedValue` says so. None that resolves:
 //!   no entry (the name is then terminated with our certificates, which a passthrough client
 //!   refuses) and `ResolvedRefs: False` (`BackendNotFound`, `InvalidKind`, `RefNotPermitted`).
-//!
-//! Wildcard hostnames cover exactly one label here (the passthrough table's rule), where the
-//! Gateway API lets `*.x` cover several.
+//! - a wildcard hostname `*.x` covers names any depth of labels under `x`, as the Gateway
+//!   API says (`deep_wildcards`; the file's and Ingresses' cover exactly one label), the
+//!   longest suffix first.
 
 use super::hostname::{Intersection, intersect};
 use super::listeners::GatewayListener;
@@ -130,6 +130,7 @@ fn one_route(
                     hosts: patterns,
                     service: Arc::clone(service),
                     listeners: vec![Arc::clone(&w.name)],
+                    deep_wildcards: true,
                 });
             }
         }
