@@ -177,7 +177,8 @@ impl Merger {
             &mut self.report,
         );
         let first = config.http.routes.len();
-        config.http.routes.extend(parts.routes.iter().cloned());
+        let (routes, origins) = per_listener(&parts.routes, &parts.route_origins);
+        config.http.routes.extend(routes);
         let (_, conflicts) = crate::ingress::HttpRoutes::build_checked(&config.http);
         let mut drop = HashSet::new();
         for conflict in conflicts {
@@ -186,10 +187,7 @@ impl Merger {
                 | crate::ingress::Conflict::Duplicate { rule, .. } => *rule,
                 crate::ingress::Conflict::DuplicateHostDefault { .. } => continue,
             };
-            if let Some(origin) = rule
-                .checked_sub(first)
-                .and_then(|i| parts.route_origins.get(i))
-            {
+            if let Some(origin) = rule.checked_sub(first).and_then(|i| origins.get(i)) {
                 let reason = match conflict {
                     crate::ingress::Conflict::Invalid { .. } => "invalid_path",
                     _ => "route_conflict",
@@ -213,6 +211,32 @@ impl Merger {
         }
         config
     }
+}
+
+/// `routes` (and their origins) with each route fenced to several listeners (a Gateway route
+/// attached to several listeners) made one route per listener, so that a conflict on one
+/// listener leaves the route out there only: the tables are per listener, and so are the
+/// Gateway API's conflicts.
+fn per_listener(routes: &[RouteConfig], origins: &[Arc<str>]) -> (Vec<RouteConfig>, Vec<Arc<str>>) {
+    let (mut out, mut from) = (Vec::with_capacity(routes.len()), Vec::new());
+    for (i, route) in routes.iter().enumerate() {
+        let origin = origins.get(i).cloned().unwrap_or_else(|| Arc::from(""));
+        match route.listeners.as_deref() {
+            Some(names) if names.len() > 1 => {
+                for name in names {
+                    let mut one = route.clone();
+                    one.listeners = Some(Arc::from([Arc::clone(name)]));
+                    out.push(one);
+                    from.push(Arc::clone(&origin));
+                }
+            }
+            _ => {
+                out.push(route.clone());
+                from.push(origin);
+            }
+        }
+    }
+    (out, from)
 }
 
 #[cfg(test)]

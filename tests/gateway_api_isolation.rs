@@ -243,3 +243,24 @@ async fn a_port_shared_with_the_file_is_split_by_hostname() {
     // The route is not served on the Gateway `infra/gw` of the setup either.
     expect_at(&s, s.port, "gw.example", "/", 404, "").await;
 }
+
+/// A route attached to two listeners that conflicts with an older route on one of them is
+/// left out there only: it still serves on the other listener.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conflict_on_one_listener_leaves_the_route_on_the_others() {
+    let s = setup(None, "All").await;
+    let [a, b] = free_ports();
+    s.fake.apply(&gateway(
+        "two",
+        &[("a", a.port(), None), ("b", b.port(), None)],
+    ));
+    s.fake
+        .apply(&attached("old", "two", "a", &["x.example"], "/p"));
+    let mut new = route("infra", "new", &["x.example"], to("v2"));
+    new["spec"]["parentRefs"] = json!([{"name": "two", "namespace": "infra"}]);
+    new["spec"]["rules"][0]["matches"] = json!([{"path": {"type": "PathPrefix", "value": "/p"}}]);
+    s.fake.apply(&new);
+    expect_at(&s, a, "x.example", "/p", 200, "v1").await;
+    expect_at(&s, b, "x.example", "/p", 200, "v2").await;
+    assert_eq!(s.skipped("route_conflict").await, 1.0);
+}
