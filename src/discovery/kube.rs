@@ -91,12 +91,19 @@ pub struct Update {
     pub parts: Arc<KubeParts>,
     /// When the first event not yet published was received (for the latency histogram).
     pub since: Option<Instant>,
+    /// Counts the parts the model task published (1 for the first).
+    pub generation: u64,
 }
+
+/// Parts as published, numbered.
+type Published = Option<(u64, Arc<KubeParts>)>;
 
 /// A running Kubernetes source. Dropping it stops its tasks.
 #[derive(Debug)]
 pub struct KubeSource {
-    parts: watch::Receiver<Option<Arc<KubeParts>>>,
+    parts: watch::Receiver<Published>,
+    /// The generation of the parts last applied (Gateway API status waits for it).
+    applied: watch::Sender<u64>,
     pending: Arc<Mutex<Option<Instant>>>,
     status: Option<mpsc::Sender<Vec<(String, String)>>>,
     stop: CancellationToken,
@@ -201,11 +208,13 @@ impl KubeSource {
         }
         // Unbounded: the model task never waits on a slow API server; at most one batch per
         // coalesced round, each no larger than the objects that changed.
+        let (applied, applied_rx) = watch::channel(0);
         let gateway_status = options.gateway_api.then(|| {
             let (stx, srx) = mpsc::unbounded_channel();
             let failed = gateway.as_ref().map(|g| g.0.clone());
             if let Some(failed) = failed {
-                tokio::spawn(GatewayWriter::new(client.clone(), failed).run(srx, stop.clone()));
+                let writer = GatewayWriter::new(client.clone(), failed);
+                tokio::spawn(writer.run(srx, applied_rx, stop.clone()));
             }
             stx
         });
@@ -218,6 +227,7 @@ impl KubeSource {
         ));
         Ok(KubeSource {
             parts,
+            applied,
             pending,
             status,
             stop,
@@ -230,13 +240,17 @@ impl KubeSource {
         loop {
             self.parts.changed().await.ok()?;
             let parts = self.parts.borrow_and_update().clone();
-            if let Some(parts) = parts {
+            if let Some((generation, parts)) = parts {
                 let since = self
                     .pending
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .take();
-                return Some(Update { parts, since });
+                return Some(Update {
+                    parts,
+                    since,
+                    generation,
+                });
             }
         }
     }
@@ -246,6 +260,7 @@ impl KubeSource {
         if let Some(since) = update.since {
             metrics::kube_publish_latency(since.elapsed());
         }
+        self.applied.send_replace(update.generation);
         if let Some(tx) = &self.status
             && !update.parts.status_pending.is_empty()
         {
@@ -267,10 +282,11 @@ where
 }
 
 /// Where the model task sends its results: parts to the app, Gateway API status writes to
-/// their writer (with `--gateway-api`).
+/// their writer (with `--gateway-api`), each batch with the generation of the parts it
+/// describes (written once those are applied).
 type Outputs = (
-    watch::Sender<Option<Arc<KubeParts>>>,
-    Option<mpsc::UnboundedSender<Vec<StatusPatch>>>,
+    watch::Sender<Published>,
+    Option<mpsc::UnboundedSender<(u64, Vec<StatusPatch>)>>,
 );
 
 /// Applies events as they come and publishes parts once the queue is drained.
@@ -281,6 +297,7 @@ async fn model_task(
     pending: Arc<Mutex<Option<Instant>>>,
     stop: CancellationToken,
 ) {
+    let mut generation = 0;
     loop {
         let first = tokio::select! {
             () = stop.cancelled() => return,
@@ -300,11 +317,12 @@ async fn model_task(
                     .unwrap_or_else(PoisonError::into_inner)
                     .get_or_insert(since);
             }
-            tx.send_replace(Some(Arc::new(parts)));
+            generation += 1;
+            tx.send_replace(Some((generation, Arc::new(parts))));
         }
         if let Some(status) = &gateway_status {
             let patches = model.gateway_status();
-            if !patches.is_empty() && status.send(patches).is_err() {
+            if !patches.is_empty() && status.send((generation, patches)).is_err() {
                 return;
             }
         }

@@ -2,7 +2,8 @@
 //! whose status differs from what we would write (computed by the model task, see
 //! [`super::GatewayState::status_patches`]). A merge patch sets only the fields we own; the
 //! write comes back as a watch event, after which the object no longer differs, so writes stop
-//! by themselves. A failed write is logged and counted (`switchyard_kube_status_writes_total`)
+//! by themselves. A batch is written only once the parts computed with it are applied, so a
+//! route reads `Accepted` when it is served (tests can send requests right after). A failed write is logged and counted (`switchyard_kube_status_writes_total`)
 //! and retried when the object next changes.
 
 use super::route_types::HttpRoute;
@@ -11,7 +12,11 @@ use crate::telemetry::metrics;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client};
 use serde_json::Value;
-use tokio::sync::mpsc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// How long a status batch waits for its parts to be applied before it is written anyway.
+const APPLY_WAIT: Duration = Duration::from_secs(5);
 use tokio_util::sync::CancellationToken;
 
 /// One status write.
@@ -108,17 +113,26 @@ impl Writer {
         Writer { client, failed }
     }
 
-    /// Writes each batch it is sent, until `stop`.
+    /// Writes each batch it is sent, once the parts it describes (its generation) are
+    /// applied, so that a status never promises what the data plane does not serve yet (or
+    /// after [`APPLY_WAIT`], if they never are: a failed apply is logged where it happens).
+    /// Until `stop`.
     pub(crate) async fn run(
         self,
-        mut rx: mpsc::UnboundedReceiver<Vec<StatusPatch>>,
+        mut rx: mpsc::UnboundedReceiver<(u64, Vec<StatusPatch>)>,
+        mut applied: watch::Receiver<u64>,
         stop: CancellationToken,
     ) {
         loop {
-            let batch = tokio::select! {
+            let (generation, batch) = tokio::select! {
                 () = stop.cancelled() => return,
                 b = rx.recv() => match b { Some(b) => b, None => return },
             };
+            let served = applied.wait_for(|&g| g >= generation);
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = tokio::time::timeout(APPLY_WAIT, served) => {}
+            }
             for patch in batch {
                 self.write(patch).await;
             }
@@ -187,3 +201,7 @@ impl Writer {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "status_tests.rs"]
+mod tests;
