@@ -197,7 +197,8 @@ async fn a_tls_route_passes_its_hostnames_through_with_its_status() {
 }
 
 /// The TLSRoute CRD is the experimental channel's: without it (404) the proxy is ready all
-/// the same.
+/// the same, says so once, and a later outage of the API server is still reported (the
+/// missing kind is not counted as a failing watch).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ready_without_the_tls_route_crd() {
     let fake = FakeKube::start().await;
@@ -205,4 +206,17 @@ async fn ready_without_the_tls_route_crd() {
     let proxy = Proxy::start(&fake, &["--gateway-api"]);
     proxy.wait_ready().await;
     assert!(fake.lists("gatewayclasses") >= 1);
+    let not_served = poll(Duration::from_secs(10), || async {
+        proxy.log().contains("kind not served by the api server")
+    })
+    .await;
+    assert!(not_served, "log:\n{}", proxy.log());
+    assert!(!proxy.log().contains("kubernetes watch failed"));
+    fake.set_down(true);
+    let reported = poll(Duration::from_secs(10), || async {
+        proxy.log().contains("kubernetes watch failed")
+    })
+    .await;
+    fake.set_down(false);
+    assert!(reported, "log:\n{}", proxy.log());
 }

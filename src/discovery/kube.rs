@@ -350,6 +350,7 @@ impl Watch {
         K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     {
         let mut healthy = true;
+        let mut absent = false;
         loop {
             let mut stream = watcher::watcher(api.clone(), config.clone())
                 .default_backoff()
@@ -362,6 +363,10 @@ impl Watch {
                 match item {
                     None => break,
                     Some(Ok(event)) => {
+                        if absent {
+                            absent = false;
+                            tracing::info!(kind, "kind now served by the api server");
+                        }
                         if !healthy {
                             healthy = true;
                             if self.failing.fetch_sub(1, Ordering::Relaxed) == 1 {
@@ -388,6 +393,19 @@ impl Watch {
                             }
                             continue;
                         }
+                        if not_served(&error) {
+                            // 404: the kind is not served (its CRD not installed), which is
+                            // no outage: not counted among the failing watchers, so a real
+                            // outage later is still reported.
+                            if !absent {
+                                absent = true;
+                                tracing::warn!(
+                                    kind,
+                                    "kind not served by the api server (is its CRD installed?): retrying with back-off"
+                                );
+                            }
+                            continue;
+                        }
                         if healthy {
                             healthy = false;
                             if self.failing.fetch_add(1, Ordering::Relaxed) == 0 {
@@ -407,6 +425,15 @@ impl Watch {
 /// request ([`gone`]).
 fn expired(error: &watcher::Error) -> bool {
     matches!(error, watcher::Error::WatchError(s) if s.code == 410) || gone(error)
+}
+
+/// A 404 answer to the list or watch request: the API server does not serve the kind.
+fn not_served(error: &watcher::Error) -> bool {
+    matches!(
+        error,
+        watcher::Error::InitialListFailed(kube::Error::Api(s))
+            | watcher::Error::WatchStartFailed(kube::Error::Api(s)) if s.code == 404
+    )
 }
 
 /// An HTTP 410 answer to the watch request: the watcher must be restarted for a fresh list.
