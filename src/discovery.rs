@@ -178,6 +178,12 @@ impl Merger {
         );
         let first = config.http.routes.len();
         config.http.routes.extend(parts.routes.iter().cloned());
+        for (route, origin) in config.http.routes[first..]
+            .iter_mut()
+            .zip(&parts.route_origins)
+        {
+            route.source = crate::config::RouteSource::from_origin(origin);
+        }
         let (_, conflicts) = crate::ingress::HttpRoutes::build_checked(&config.http);
         let mut drop = HashSet::new();
         for conflict in conflicts {

@@ -245,6 +245,7 @@ impl KubeSource {
     pub fn applied(&self, update: &Update) {
         if let Some(since) = update.since {
             metrics::kube_publish_latency(since.elapsed());
+            crate::telemetry::recent::kube_published(since.elapsed());
         }
         if let Some(tx) = &self.status
             && !update.parts.status_pending.is_empty()
@@ -344,6 +345,10 @@ impl Watch {
                 match item {
                     None => break,
                     Some(Ok(event)) => {
+                        crate::telemetry::recent::kube_event(
+                            kind,
+                            matches!(event, Event::InitDone),
+                        );
                         if !healthy {
                             healthy = true;
                             if self.failing.fetch_sub(1, Ordering::Relaxed) == 1 {
@@ -356,6 +361,7 @@ impl Watch {
                     }
                     Some(Err(error)) => {
                         metrics::kube_watch_restart(kind);
+                        crate::telemetry::recent::kube_watch_failed(kind, &error);
                         if expired(&error) {
                             // 410 Gone: the server is fine, our resourceVersion is too old.
                             tracing::info!(kind, "watch expired: relisting");
