@@ -119,6 +119,13 @@ fn respond(state: &AdminState, req: &Request<Incoming>) -> Response<Full<Bytes>>
                     .iter()
                     .map(|c| (c.name.as_str(), c.source.as_str(), c.not_after)),
             ));
+            let table = state.table.load();
+            body.push_str(&crate::telemetry::metrics::render_benched(
+                table.services().map(|s| {
+                    let benched = s.endpoints.iter().filter(|e| e.weight > 0 && e.state.is_benched());
+                    (&*s.config.name, benched.count())
+                }),
+            ));
             let mut resp = text(StatusCode::OK, body);
             resp.headers_mut().insert(
                 CONTENT_TYPE,

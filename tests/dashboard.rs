@@ -114,6 +114,7 @@ async fn a_rejected_reload_appears_with_its_error_then_a_good_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_carry_the_build_and_each_certificate_expiry() {
     let d = Dashboard::start().await;
+    assert_eq!(d.requests("gone.test", 3).await, [502; 3]);
     let (status, text) = get(d.admin, "/metrics").await.unwrap();
     assert_eq!(status, 200);
     let build = format!(
@@ -126,6 +127,15 @@ async fn metrics_carry_the_build_and_each_certificate_expiry() {
         d.cert.cert.display()
     );
     assert!(text.contains(&expiry), "{text}");
+    // Passive health benched gone's one endpoint (its address refuses connections).
+    assert!(
+        text.contains("switchyard_endpoints_benched{service=\"gone\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("switchyard_endpoints_benched{service=\"shop\"} 0\n"),
+        "{text}"
+    );
 }
 
 /// Sends raw `request` to the admin listener, returns status and the whole answer.

@@ -39,24 +39,50 @@ pub fn kube_last_event(kind: &'static str, unix: f64) {
     gauge!(KUBE_LAST_EVENT_TIMESTAMP_SECONDS, "kind" => kind).set(unix);
 }
 
+/// Endpoints with weight > 0 that passive health has benched right now, by `service`
+/// (every service of the table, 0 included). Rendered at scrape time from the table, like
+/// the certificate expiry: a bench ends by time passing, not by an event a gauge could follow.
+pub const ENDPOINTS_BENCHED: &str = "switchyard_endpoints_benched";
+
 /// The [`CERTIFICATE_EXPIRY_TIMESTAMP_SECONDS`] family in the Prometheus text format, one
 /// sample per `(name, source, not_after)`; empty when there is no certificate.
 pub fn render_certificates<'a>(certs: impl IntoIterator<Item = (&'a str, &'a str, i64)>) -> String {
+    render_gauge(
+        CERTIFICATE_EXPIRY_TIMESTAMP_SECONDS,
+        "notAfter of each loaded certificate",
+        certs
+            .into_iter()
+            .map(|(name, source, t)| (vec![("name", name), ("source", source)], t as f64)),
+    )
+}
+
+/// The [`ENDPOINTS_BENCHED`] family, one sample per `(service, benched)`.
+pub fn render_benched<'a>(services: impl IntoIterator<Item = (&'a str, usize)>) -> String {
+    render_gauge(
+        ENDPOINTS_BENCHED,
+        "endpoints with weight > 0 benched by passive health now",
+        services
+            .into_iter()
+            .map(|(service, n)| (vec![("service", service)], n as f64)),
+    )
+}
+
+/// A gauge family in the text format; empty without samples.
+fn render_gauge<'a>(
+    name: &str,
+    help: &str,
+    samples: impl IntoIterator<Item = (Vec<(&'a str, &'a str)>, f64)>,
+) -> String {
     let mut out = String::new();
-    for (name, source, not_after) in certs {
+    for (labels, value) in samples {
         if out.is_empty() {
-            let _ = writeln!(
-                out,
-                "# HELP {CERTIFICATE_EXPIRY_TIMESTAMP_SECONDS} notAfter of each loaded certificate\n\
-                 # TYPE {CERTIFICATE_EXPIRY_TIMESTAMP_SECONDS} gauge"
-            );
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
         }
-        let _ = writeln!(
-            out,
-            "{CERTIFICATE_EXPIRY_TIMESTAMP_SECONDS}{{name=\"{}\",source=\"{}\"}} {not_after}",
-            escape(name),
-            escape(source)
-        );
+        let labels: Vec<String> = labels
+            .iter()
+            .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+            .collect();
+        let _ = writeln!(out, "{name}{{{}}} {value}", labels.join(","));
     }
     out
 }
@@ -83,5 +109,9 @@ mod tests {
              switchyard_certificate_expiry_timestamp_seconds{name=\"a.test\",source=\"/etc/a\\\"b.crt\"} 1900000000\n"
         );
         assert_eq!(render_certificates([]), "");
+        assert!(
+            render_benched([("web", 2)])
+                .ends_with("\nswitchyard_endpoints_benched{service=\"web\"} 2\n")
+        );
     }
 }
