@@ -71,6 +71,8 @@ pub struct App {
     admin_addr: SocketAddr,
     ready: Arc<AtomicBool>,
     ipvs: crate::ipvs::IpvsDataplane,
+    /// The routes the admin page shows, replaced on every apply.
+    routes: admin::overview::RouteBoard,
 }
 
 /// A service listener that is running.
@@ -117,22 +119,29 @@ pub async fn start_gated(config: Config, gated: bool) -> Result<App, AppError> {
     })?;
     let table = Arc::new(TableHandle::default());
     let ipvs = crate::ipvs::IpvsDataplane::start(&config, &table).await;
+    let http = http::HttpListeners::new()?;
+    let certs = Arc::clone(&http.board);
     let app = App {
         table,
         listeners: Mutex::new(HashMap::new()),
-        http: Mutex::new(http::HttpListeners::new()?),
+        http: Mutex::new(http),
         connections: TaskTracker::new(),
         force_close: CancellationToken::new(),
         admin_stop: CancellationToken::new(),
         admin_addr,
         ready: Arc::new(AtomicBool::new(false)),
         ipvs,
+        routes: Default::default(),
     };
     let state = AdminState {
         table: Arc::clone(&app.table),
         ready: Arc::clone(&app.ready),
         prometheus,
         ipvs: app.ipvs.status(),
+        certs,
+        routes: Arc::clone(&app.routes),
+        rings: Default::default(),
+        started: crate::telemetry::recent::now(),
     };
     tokio::spawn(admin::run(admin, state, app.admin_stop.clone()));
     app.apply(&config).await?;
@@ -232,6 +241,8 @@ impl App {
         let life = self.lifecycle(CancellationToken::new());
         http.commit(http_ready, &config.http, &self.table, &life)
             .await?;
+        self.routes
+            .store(Arc::new(admin::overview::Routes::of(&config.http)));
         for name in &stopping {
             if let Some(running) = listeners.remove(name) {
                 running.stop.cancel();

@@ -12,6 +12,7 @@ mod http;
 mod ipvs;
 mod matches;
 pub mod policy;
+mod route_source;
 pub mod upstream_policy;
 mod validate;
 mod validate_backends;
@@ -22,6 +23,7 @@ mod validate_udp;
 
 pub use http::{AccessLog, HostConfig, HttpConfig, ListenerConfig, PassthroughConfig, RouteConfig};
 pub use ipvs::{Dataplane, Forwarding, IpvsConfig, ServiceIpvs};
+pub use route_source::RouteSource;
 
 use crate::balance::Scheduler;
 use serde::{Deserialize, Serialize};

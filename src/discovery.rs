@@ -179,6 +179,9 @@ impl Merger {
         let first = config.http.routes.len();
         let (routes, origins) = per_listener(&parts.routes, &parts.route_origins);
         config.http.routes.extend(routes);
+        for (route, origin) in config.http.routes[first..].iter_mut().zip(&origins) {
+            route.source = crate::config::RouteSource::from_origin(origin);
+        }
         let (_, conflicts) = crate::ingress::HttpRoutes::build_checked(&config.http);
         let mut drop = HashSet::new();
         for conflict in conflicts {

@@ -30,6 +30,8 @@ pub(super) struct HttpListeners {
     tls: Option<Tls>,
     /// The last certificate reload error, so a broken file is reported once, not every poll.
     last_error: std::sync::Mutex<Option<String>>,
+    /// What the admin page and `/metrics` say of the loaded certificates.
+    pub(super) board: crate::admin::certs::CertBoard,
 }
 
 #[derive(Debug)]
@@ -60,6 +62,7 @@ impl HttpListeners {
             loaded: (Vec::new(), None),
             tls: None,
             last_error: std::sync::Mutex::new(None),
+            board: Default::default(),
         })
     }
 
@@ -102,6 +105,8 @@ impl HttpListeners {
     ) -> Result<(), AppError> {
         if let Some((store, loaded)) = prepared.certs {
             tracing::info!(certificates = store.len(), "certificates loaded");
+            let view = crate::admin::certs::describe(&loaded.0, loaded.1, &store);
+            self.board.store(Arc::new(view));
             self.certs.store(Arc::new(store));
             self.loaded = loaded;
         }
@@ -174,12 +179,16 @@ impl HttpListeners {
                     certificates = store.len(),
                     "certificate files changed: reloaded"
                 );
+                let view = crate::admin::certs::describe(&self.loaded.0, self.loaded.1, &store);
+                self.board.store(Arc::new(view));
+                crate::telemetry::recent::reload("certificates", None);
                 self.certs.store(Arc::new(store));
                 *last_error = None;
             }
             Err(error) => {
                 let text = error.to_string();
                 if last_error.as_deref() != Some(text.as_str()) {
+                    crate::telemetry::recent::reload("certificates", Some(&error));
                     tracing::error!(%error, "certificate reload failed, keeping the old ones");
                     *last_error = Some(text);
                 }

@@ -163,6 +163,7 @@ impl Cluster {
                 true
             }
             Err(AppError::Tls(error)) => {
+                crate::telemetry::recent::reload("kubernetes", Some(&error));
                 tracing::error!(%error, "cluster certificates rejected: applying without them");
                 let mut fallback = merged;
                 fallback
@@ -175,6 +176,7 @@ impl Cluster {
                 ok
             }
             Err(error) => {
+                crate::telemetry::recent::reload("kubernetes", Some(&error));
                 tracing::error!(%error, "cluster update not applied, still running the previous table");
                 false
             }
@@ -211,6 +213,7 @@ async fn reload(
         Ok(config) => config,
         Err(error) => {
             metrics::reload(false);
+            crate::telemetry::recent::reload("file", Some(&error));
             tracing::error!("config rejected, still running the previous one: {error}");
             return None;
         }
@@ -222,6 +225,7 @@ async fn reload(
     match app.apply(&merged).await {
         Ok(()) => {
             metrics::reload(true);
+            crate::telemetry::recent::reload("file", None);
             cluster.applied = Some(merged);
             let drain = config.runtime.drain_timeout;
             *file = config;
@@ -229,6 +233,7 @@ async fn reload(
         }
         Err(error) => {
             metrics::reload(false);
+            crate::telemetry::recent::reload("file", Some(&error));
             tracing::error!(%error, "config not applied, still running the previous one");
             None
         }

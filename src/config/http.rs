@@ -132,6 +132,8 @@ pub struct RouteConfig {
     /// The listeners (or listener sections) this route is served on; `None`: every listener
     /// that is not isolated ([`crate::ingress::listener_routes`]).
     pub listeners: Option<Arc<[Arc<str>]>>,
+    /// Where it came from (the admin page shows it).
+    pub source: super::RouteSource,
 }
 
 /// Access log format.

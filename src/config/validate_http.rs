@@ -359,6 +359,7 @@ fn route(
         cors,
         upstream: policy?,
         listeners: None,
+        source: crate::config::RouteSource::File,
     })
 }
 

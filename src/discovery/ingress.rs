@@ -164,6 +164,7 @@ pub(super) fn translate(ingresses: &[&Arc<Ingress>], input: Input<'_>) -> Ingres
                     cors: notes.extras.cors.clone(),
                     upstream: upstream.clone(),
                     listeners: None,
+                    source: crate::config::RouteSource::Ingress(Arc::clone(&origin)),
                 };
                 out.routes.push(route);
                 out.origins.push(Arc::clone(&origin));

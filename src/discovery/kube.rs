@@ -259,6 +259,7 @@ impl KubeSource {
     pub fn applied(&self, update: &Update) {
         if let Some(since) = update.since {
             metrics::kube_publish_latency(since.elapsed());
+            crate::telemetry::recent::kube_published(since.elapsed());
         }
         self.applied.send_replace(update.generation);
         if let Some(tx) = &self.status
@@ -367,6 +368,10 @@ impl Watch {
                             absent = false;
                             tracing::info!(kind, "kind now served by the api server");
                         }
+                        crate::telemetry::recent::kube_event(
+                            kind,
+                            matches!(event, Event::InitDone),
+                        );
                         if !healthy {
                             healthy = true;
                             if self.failing.fetch_sub(1, Ordering::Relaxed) == 1 {
@@ -379,6 +384,7 @@ impl Watch {
                     }
                     Some(Err(error)) => {
                         metrics::kube_watch_restart(kind);
+                        crate::telemetry::recent::kube_watch_failed(kind, &error);
                         if expired(&error) {
                             // 410 Gone: the server is fine, our resourceVersion is too old.
                             tracing::info!(kind, "watch expired: relisting");

@@ -55,6 +55,7 @@ impl Reporter {
         if seen.insert(format!("{kind} {reason} {detail}")) {
             tracing::warn!(kind, reason, "{detail}: skipped");
             metrics::kube_skipped(kind, reason);
+            crate::telemetry::recent::kube_skip(kind, "", reason, detail);
         }
     }
 }
@@ -73,6 +74,7 @@ impl ObjectReport<'_> {
         if self.seen.insert(format!("skip {reason} {detail}")) {
             tracing::warn!(kind = self.kind, object = %self.name, reason, "{detail}: skipped");
             metrics::kube_skipped(self.kind, reason);
+            crate::telemetry::recent::kube_skip(self.kind, &self.name, reason, detail);
         }
     }
 

@@ -98,6 +98,7 @@ pub fn install() -> PrometheusHandle {
             // Another recorder may already be installed (a test harness); then ours stays
             // private and `/metrics` shows only what was registered through it.
             let _ignored = metrics::set_global_recorder(recorder);
+            build_info();
             handle
         })
         .clone()
@@ -383,3 +384,6 @@ pub fn ipvs_operation(kind: &'static str) {
 pub fn ipvs_error(errno: &'static str) {
     counter!(IPVS_ERRORS_TOTAL, "errno" => errno).increment(1);
 }
+
+mod operator;
+pub use operator::*;

@@ -182,6 +182,12 @@ impl CertStore {
         self.keys.len()
     }
 
+    /// The DER leaf certificate of the `index`th spec loaded (for the admin page: names and
+    /// expiry; never the key).
+    pub fn leaf(&self, index: usize) -> Option<&[u8]> {
+        Some(self.keys.get(index)?.cert.first()?.as_ref())
+    }
+
     /// True when no certificate was loaded: every handshake gets the default.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()

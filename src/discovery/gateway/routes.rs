@@ -207,6 +207,7 @@ fn one_route(
                     cors: None,
                     upstream: upstream.clone(),
                     listeners: Some(fence.as_slice().into()),
+                    source: crate::config::RouteSource::from_origin(origin),
                 });
             }
         }
