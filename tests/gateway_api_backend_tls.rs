@@ -263,3 +263,125 @@ async fn of_two_policies_for_one_target_the_older_wins() {
         condition_is(&s.fake, &s.proxy, name, "Accepted", ("True", "Accepted")).await;
     }
 }
+
+/// A plain-TCP backend speaking HTTP/1.1 or h2c (prior knowledge), answering the version.
+async fn plain_backend() -> u16 {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let svc =
+                    hyper::service::service_fn(|req: hyper::Request<hyper::body::Incoming>| {
+                        let body = format!("plain {:?}", req.version());
+                        async move {
+                            Ok::<_, std::convert::Infallible>(hyper::Response::new(
+                                http_body_util::Full::new(bytes::Bytes::from(body)),
+                            ))
+                        }
+                    });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(socket), svc)
+                    .await;
+            });
+        }
+    });
+    port
+}
+
+/// A gRPC-shaped POST of `path` over h2c to the proxy: (status, body).
+async fn grpc_call(addr: std::net::SocketAddr, path: &str) -> Option<(u16, String)> {
+    use http_body_util::BodyExt;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let fut = async {
+        let stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+        let (mut send, conn) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+                .await
+                .ok()?;
+        tokio::spawn(conn);
+        let req = hyper::Request::post(format!("http://{HOST}{path}"))
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .body(http_body_util::Full::new(bytes::Bytes::from_static(
+                b"\0\0\0\0\0",
+            )))
+            .unwrap();
+        let resp = send.send_request(req).await.ok()?;
+        let status = resp.status().as_u16();
+        let body = resp.into_body().collect().await.ok()?.to_bytes();
+        Some((status, String::from_utf8_lossy(&body).into_owned()))
+    };
+    tokio::time::timeout(Duration::from_secs(5), fut)
+        .await
+        .ok()?
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_route_backends_with_a_policy_speak_h2_and_app_protocol_h2c_is_read() {
+    let s = setup(None, "Same").await;
+    let ca = Ca::new("backend ca");
+    let tls = backend("tls", &ca, &[HOST]).await.port();
+    s.fake.apply(&config_map("ca", json!({"ca.crt": ca.pem()})));
+    backend_service(&s, "grpc-tls", tls);
+    s.fake.apply(&policy(
+        "grpc",
+        "grpc-tls",
+        Some("http"),
+        1,
+        with_ca(HOST, json!([])),
+    ));
+    backend_service(&s, "grpc-mismatch", tls);
+    s.fake.apply(&policy(
+        "grpc-mismatch",
+        "grpc-mismatch",
+        Some("http"),
+        1,
+        with_ca("mismatch.example.com", json!([])),
+    ));
+    let method = |m: &str, svc: &str| {
+        json!({"matches": [{"method": {"service": "pkg.Svc",
+        "method": m}}], "backendRefs": [{"name": svc, "port": 80}]})
+    };
+    s.fake.apply(&json!({"apiVersion": GW, "kind": "GRPCRoute",
+        "metadata": {"name": "g", "namespace": "infra"},
+        "spec": {"parentRefs": [{"name": "gw"}], "hostnames": [HOST],
+            "rules": [method("Echo", "grpc-tls"), method("EchoTwo", "grpc-mismatch")]}}));
+    // An HTTPRoute backend whose port says appProtocol kubernetes.io/h2c.
+    let plain = plain_backend().await;
+    let mut svc = service("infra", "h2c");
+    svc.spec.as_mut().unwrap().ports.as_mut().unwrap()[0].app_protocol =
+        Some("kubernetes.io/h2c".into());
+    s.fake.apply(&svc);
+    s.fake.apply(&slice("infra", "h2c", "h2c-a", plain, READY));
+    backend_service(&s, "h1", plain);
+    s.fake.apply(&routes_to(&["h2c", "h1"]));
+
+    let want = Some((200, "tls HTTP/2.0 alpn h2 sni abc.example.com".to_owned()));
+    let ok = poll(Duration::from_secs(10), || async {
+        grpc_call(s.port, "/pkg.Svc/Echo").await == want
+    })
+    .await;
+    let got = grpc_call(s.port, "/pkg.Svc/Echo").await;
+    assert!(ok, "want {want:?}, got {got:?}; log:\n{}", s.proxy.log());
+    condition_is(&s.fake, &s.proxy, "grpc", "Accepted", ("True", "Accepted")).await;
+    // The hostname is the name verified: a certificate without it is refused.
+    assert_eq!(
+        grpc_call(s.port, "/pkg.Svc/EchoTwo").await.map(|r| r.0),
+        Some(502)
+    );
+    s.expect(HOST, "/h2c", "", 200, "plain HTTP/2.0").await;
+    s.expect(HOST, "/h1", "", 200, "plain HTTP/1.1").await;
+}
+
+/// BackendTLSPolicy's CRD may not be installed: without it (404) the proxy is ready all the
+/// same and serves HTTPRoutes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_without_the_backend_tls_policy_crd() {
+    let fake = FakeKube::start().await;
+    fake.set_missing("backendtlspolicies", true);
+    let proxy = Proxy::start(&fake, &["--gateway-api"]);
+    proxy.wait_ready().await;
+    assert!(fake.lists("gatewayclasses") >= 1);
+}
