@@ -29,6 +29,7 @@ fn service(i: u32, weight: u32) -> ServiceConfig {
         upstream_protocol: Default::default(),
         upstream_ca: None,
         upstream_sni: None,
+        upstream_verify_names: Vec::new(),
         upstream_verify: true,
         connect_attempts: NonZeroU32::MIN,
         idle_timeout: Duration::from_secs(600),

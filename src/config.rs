@@ -14,16 +14,19 @@ mod matches;
 pub mod policy;
 mod route_source;
 pub mod upstream_policy;
+mod upstream_tls;
 mod validate;
 mod validate_backends;
 mod validate_fence;
 mod validate_http;
 mod validate_passthrough;
 mod validate_udp;
+mod validate_upstream_tls;
 
 pub use http::{AccessLog, HostConfig, HttpConfig, ListenerConfig, PassthroughConfig, RouteConfig};
 pub use ipvs::{Dataplane, Forwarding, IpvsConfig, ServiceIpvs};
 pub use route_source::RouteSource;
+pub use upstream_tls::{SubjectName, SubjectNameError, Trust};
 
 use crate::balance::Scheduler;
 use serde::{Deserialize, Serialize};
@@ -86,10 +89,12 @@ pub struct ServiceConfig {
     pub response_timeout: Duration,
     /// HTTP: protocol spoken to the endpoints.
     pub upstream_protocol: UpstreamProtocol,
-    /// HTTP `https`: CA file the endpoints' certificates are verified with.
-    pub upstream_ca: Option<PathBuf>,
-    /// HTTP `https`: SNI and name to verify (default: the endpoint's IP).
+    /// HTTP `https`/`h2`: the CAs the endpoints' certificates are verified with.
+    pub upstream_ca: Option<Trust>,
+    /// HTTP `https`/`h2`: SNI and name to verify (default: the endpoint's IP).
     pub upstream_sni: Option<String>,
+    /// HTTP `https`/`h2`: names the certificate must carry instead of the SNI (any one).
+    pub upstream_verify_names: Vec<SubjectName>,
     /// `https`: verify the endpoints' certificates (false: encryption only).
     pub upstream_verify: bool,
     /// Endpoints tried per connection before giving up.
@@ -165,8 +170,10 @@ pub enum UpstreamProtocol {
     Http1,
     /// HTTP/2 over plain TCP ("prior knowledge"): for gRPC endpoints.
     H2c,
-    /// TLS to the endpoints (ALPN h2 or http/1.1), verified with `upstream_ca`.
+    /// HTTP/1.1 over TLS to the endpoints (ALPN http/1.1), verified with `upstream_ca`.
     Https,
+    /// HTTP/2 over TLS to the endpoints (ALPN h2), verified with `upstream_ca`: gRPC over TLS.
+    H2,
 }
 
 /// PROXY protocol header sent to endpoints.
@@ -310,6 +317,7 @@ impl ServiceConfig {
             upstream_protocol: UpstreamProtocol::default(),
             upstream_ca: None,
             upstream_sni: None,
+            upstream_verify_names: Vec::new(),
             upstream_verify: true,
             connect_attempts: NonZeroU32::new(file::default_connect_attempts())
                 .unwrap_or(NonZeroU32::MIN),

@@ -120,7 +120,7 @@ fn https_upstreams_need_a_ca() {
     let text = "[[services]]\nname = \"s\"\nupstream_protocol = \"https\"\n[[services.endpoints]]\naddress = \"127.0.0.1:1\"\n";
     let err = Config::parse(text, "t").unwrap_err().to_string();
     assert!(
-        err.contains("services[0].upstream_ca: upstream_protocol \"https\" needs a CA file to verify the endpoints with (or upstream_verify = false)"),
+        err.contains("services[0].upstream_ca: upstream_protocol \"https\" needs a CA file (or \"system\") to verify the endpoints with (or upstream_verify = false)"),
         "{err}"
     );
 }

@@ -254,6 +254,10 @@ pub struct RawService {
     /// HTTP `https`: server name sent as SNI and verified (default: the endpoint's IP).
     #[serde(default)]
     pub upstream_sni: Option<String>,
+    /// HTTP `https`/`h2`: names (DNS, IP or URI SANs) the endpoint's certificate must carry,
+    /// checked instead of the SNI.
+    #[serde(default)]
+    pub upstream_verify_names: Vec<String>,
     /// `https`: verify the endpoints' certificates (false: encryption only).
     #[serde(default = "yes")]
     pub upstream_verify: bool,

@@ -138,14 +138,24 @@ fn service(
             );
         }
     }
-    if raw.upstream_protocol == super::UpstreamProtocol::Https
-        && raw.upstream_verify
+    let upstream_verify_names = super::validate_upstream_tls::verify_names(raw, path, issues);
+    if matches!(
+        raw.upstream_protocol,
+        super::UpstreamProtocol::Https | super::UpstreamProtocol::H2
+    ) && raw.upstream_verify
         && raw.upstream_ca.is_none()
     {
         issues.push(
             format!("{path}.upstream_ca"),
-            "upstream_protocol \"https\" needs a CA file to verify the endpoints with \
-             (or upstream_verify = false)",
+            format!(
+                "upstream_protocol \"{}\" needs a CA file (or \"system\") to verify the \
+                 endpoints with (or upstream_verify = false)",
+                if raw.upstream_protocol == super::UpstreamProtocol::H2 {
+                    "h2"
+                } else {
+                    "https"
+                }
+            ),
         );
     }
     if issues.0.len() != before {
@@ -160,8 +170,9 @@ fn service(
         connect_timeout: raw.connect_timeout,
         response_timeout: raw.response_timeout,
         upstream_protocol: raw.upstream_protocol,
-        upstream_ca: raw.upstream_ca.as_ref().map(std::path::PathBuf::from),
+        upstream_ca: raw.upstream_ca.as_deref().map(super::Trust::parse),
         upstream_sni: raw.upstream_sni.clone(),
+        upstream_verify_names: upstream_verify_names?,
         upstream_verify: raw.upstream_verify,
         connect_attempts: connect_attempts?,
         idle_timeout,

@@ -92,7 +92,7 @@ impl BackendSettings {
             config.upstream_protocol = p;
             // An Ingress cannot name a CA: like ingress-nginx (`proxy-ssl-verify` off by
             // default), HTTPS backends are encrypted but not verified.
-            config.upstream_verify = p != UpstreamProtocol::Https;
+            config.upstream_verify = !matches!(p, UpstreamProtocol::Https | UpstreamProtocol::H2);
         }
         if let Some(d) = self.connect_timeout {
             config.connect_timeout = d;
@@ -217,7 +217,8 @@ fn protocol(v: &str) -> Option<UpstreamProtocol> {
     match v.to_ascii_uppercase().as_str() {
         "HTTP" => Some(UpstreamProtocol::Http1),
         "GRPC" | "H2C" => Some(UpstreamProtocol::H2c),
-        "HTTPS" | "GRPCS" => Some(UpstreamProtocol::Https),
+        "HTTPS" => Some(UpstreamProtocol::Https),
+        "GRPCS" => Some(UpstreamProtocol::H2),
         _ => None, // AUTO_HTTP, FCGI
     }
 }
@@ -326,12 +327,17 @@ mod tests {
 
     #[test]
     fn https_backends_are_encrypted_but_not_verified() {
-        let a = parse_pairs(&[("backend-protocol", "GRPCS")]);
-        assert_eq!(a.backend.upstream_protocol, Some(UpstreamProtocol::Https));
-        let mut config = crate::config::ServiceConfig::with_defaults("ns/s:443".into());
-        a.backend.apply(&mut config);
-        assert_eq!(config.upstream_protocol, UpstreamProtocol::Https);
-        assert!(!config.upstream_verify);
+        for (value, protocol) in [
+            ("HTTPS", UpstreamProtocol::Https),
+            ("GRPCS", UpstreamProtocol::H2),
+        ] {
+            let a = parse_pairs(&[("backend-protocol", value)]);
+            assert_eq!(a.backend.upstream_protocol, Some(protocol));
+            let mut config = crate::config::ServiceConfig::with_defaults("ns/s:443".into());
+            a.backend.apply(&mut config);
+            assert_eq!(config.upstream_protocol, protocol);
+            assert!(!config.upstream_verify);
+        }
     }
 
     #[test]

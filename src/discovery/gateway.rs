@@ -24,6 +24,7 @@
 //! types are our own ([`types`], [`route_types`]): why is said there.
 
 mod backend_ref;
+mod backend_upstreams;
 pub mod certs;
 pub(crate) mod class;
 pub(crate) mod filters;
@@ -41,6 +42,9 @@ pub mod route_types;
 pub mod routes;
 pub mod selector;
 mod status;
+pub mod tls_policies;
+pub mod tls_policy_status;
+pub mod tls_policy_types;
 pub mod tls_route_types;
 pub mod tls_routes;
 pub mod types;
@@ -71,6 +75,10 @@ pub(super) enum GatewayMsg {
     TlsRoute(Event<tls_route_types::TlsRoute>),
     /// A ReferenceGrant event.
     Grant(Event<ReferenceGrant>),
+    /// A BackendTLSPolicy event.
+    TlsPolicy(Event<tls_policy_types::BackendTlsPolicy>),
+    /// A ConfigMap event (trimmed to `ca.crt`, for BackendTLSPolicies).
+    ConfigMap(Event<k8s_openapi::api::core::v1::ConfigMap>),
     /// A Namespace event (labels, for `allowedRoutes` selectors).
     Namespace(Event<k8s_openapi::api::core::v1::Namespace>),
     /// The Gateway listener ports the last merge could not open, with the reason.
@@ -91,6 +99,8 @@ pub(super) struct GatewayState {
     /// TLSRoutes and GRPCRoutes (not needed for readiness, see [`more_routes`]).
     more: more_routes::MoreRoutes,
     namespaces: Store<k8s_openapi::api::core::v1::Namespace>,
+    /// BackendTLSPolicies and route backends' protocols ([`backend_upstreams`]).
+    upstreams: backend_upstreams::BackendUpstreams,
     /// GatewayClasses changed since the last status pass.
     dirty_classes: BTreeSet<String>,
     /// What the last translation found about each HTTPRoute, for their status.
@@ -126,6 +136,7 @@ impl GatewayState {
             grants: Store::default(),
             more: more_routes::MoreRoutes::default(),
             namespaces: Store::default(),
+            upstreams: backend_upstreams::BackendUpstreams::default(),
             dirty_classes: BTreeSet::new(),
             verdicts: Vec::new(),
             verdicts_dirty: false,
@@ -165,6 +176,8 @@ impl GatewayState {
             GatewayMsg::GrpcRoute(e) => !self.more.grpc.apply(e).is_empty(),
             GatewayMsg::TlsRoute(e) => !self.more.tls.apply(e).is_empty(),
             GatewayMsg::Grant(e) => !self.grants.apply(e).is_empty(),
+            GatewayMsg::TlsPolicy(e) => !self.upstreams.policies.apply(e).is_empty(),
+            GatewayMsg::ConfigMap(e) => !self.upstreams.config_maps.apply(e).is_empty(),
             GatewayMsg::Namespace(e) => {
                 let changes = self.namespaces.apply(e);
                 // Only labels matter (allowedRoutes selectors).
@@ -196,6 +209,7 @@ impl GatewayState {
         };
         let mut out = routes::translate(&input, report);
         self.more.grpc_routes(&input, &mut out);
+        self.resolve_upstreams(services, &out);
         self.verdicts = out.verdicts;
         self.verdicts_dirty = true;
         (out.routes, out.origins)
@@ -267,6 +281,7 @@ impl GatewayState {
         }
         if verdicts_dirty {
             out.extend(self.more.status_patches(&self.controller));
+            out.extend(self.upstreams.status_patches(&self.controller));
         }
         if verdicts_dirty {
             for (key, v) in &self.verdicts {
@@ -386,6 +401,7 @@ pub(super) fn spawn_watchers(
         |e| super::Msg::Gateway(G::Route(e)),
     ));
     more_routes::spawn_watchers(w, client, ns, base);
+    backend_upstreams::spawn_watchers(w, client, ns, base);
     tokio::spawn(w.clone().run(
         super::kube::api(client, ns),
         base.clone(),

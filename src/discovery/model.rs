@@ -265,6 +265,10 @@ impl Model {
                 {
                     s.config.upstream_protocol = crate::config::UpstreamProtocol::H2c;
                 }
+                // BackendTLSPolicies and appProtocol (super::gateway::backend_upstreams).
+                if let Some(g) = &self.gateway {
+                    g.backend_upstream(&mut s.config);
+                }
                 s
             })
             .collect();

@@ -1,8 +1,9 @@
 //! The pooled HTTP client the router forwards requests with: HTTP/1.1 keep-alive, or HTTP/2
-//! over plain TCP (`h2c`, one multiplexed connection per endpoint) for gRPC services.
+//! over plain TCP (`h2c`, one multiplexed connection per endpoint) for gRPC services, or
+//! either over TLS (`https`: ALPN http/1.1; `h2`: ALPN h2, gRPC over TLS; see [`super::trust`]).
 //!
 //! Plain HTTP/1.1 (the common case) goes through [`super::pool`], our own per-endpoint pool of
-//! connections spoken to with [`crate::http1`]; `h2c` and `https` (where ALPN may pick h2) use
+//! connections spoken to with [`crate::http1`]; `h2c`, `https` and `h2` use
 //! hyper-util's client, which keeps its connections per `scheme://authority`, so both pools
 //! are per endpoint. There is one client per service (kept in the service's live state, so
 //! endpoint changes never throw the pool away); it is rebuilt only when the service's client
@@ -24,7 +25,10 @@ use bytes::Bytes;
 use http::{Request, Response, Uri};
 use http_body_util::combinators::BoxBody;
 use hyper::body::Incoming;
-use hyper_rustls::{FixedServerNameResolver, HttpsConnector, HttpsConnectorBuilder};
+use hyper_rustls::{
+    DefaultServerNameResolver, FixedServerNameResolver, HttpsConnector, HttpsConnectorBuilder,
+    ResolveServerName,
+};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -50,11 +54,13 @@ pub struct ClientSettings {
     pub connect_timeout: Duration,
     /// Protocol to the endpoints.
     pub protocol: UpstreamProtocol,
-    /// `https`: PEM file of the CA(s) that sign the endpoints' certificates.
-    pub ca: Option<std::path::PathBuf>,
-    /// `https`: name to send as SNI and verify the certificate against (default: the
+    /// `https`/`h2`: the CA(s) that sign the endpoints' certificates.
+    pub ca: Option<crate::config::Trust>,
+    /// `https`/`h2`: name to send as SNI and verify the certificate against (default: the
     /// endpoint's IP address).
     pub sni: Option<String>,
+    /// `https`/`h2`: names verified instead of the SNI (see `upstream::verify_names`).
+    pub verify_names: Vec<crate::config::SubjectName>,
     /// `https`: check the endpoints' certificates (`false`: encryption only, see
     /// `upstream::unverified`).
     pub verify: bool,
@@ -68,6 +74,7 @@ impl ClientSettings {
             protocol: c.upstream_protocol,
             ca: c.upstream_ca.clone(),
             sni: c.upstream_sni.clone(),
+            verify_names: c.upstream_verify_names.clone(),
             verify: c.upstream_verify,
         }
     }
@@ -78,6 +85,7 @@ impl ClientSettings {
             && self.protocol == c.upstream_protocol
             && self.ca == c.upstream_ca
             && self.sni == c.upstream_sni
+            && self.verify_names == c.upstream_verify_names
             && self.verify == c.upstream_verify
     }
 }
@@ -132,17 +140,20 @@ impl tower_service::Service<http::Uri> for Connector {
 /// Why a client could not be built (an `https` service's CA or SNI is unusable).
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The CA file could not be read or holds no certificate.
-    #[error("upstream CA {path}: {reason}")]
+    /// The CAs could not be read or hold no certificate.
+    #[error("upstream CA {what}: {reason}")]
     Ca {
-        /// The file.
-        path: std::path::PathBuf,
+        /// The file (or "(inline PEM)", "(system roots)").
+        what: String,
         /// What is wrong.
         reason: String,
     },
-    /// `https` without a CA to verify the endpoints with.
-    #[error("upstream_protocol \"https\" needs upstream_ca")]
+    /// `https` or `h2` without a CA to verify the endpoints with.
+    #[error("a tls upstream_protocol needs upstream_ca")]
     NoCa,
+    /// rustls refused to build the verifier.
+    #[error("upstream certificate verifier: {0}")]
+    Verifier(String),
     /// The SNI is not a valid server name.
     #[error("invalid upstream_sni {0:?}")]
     Sni(String),
@@ -204,7 +215,7 @@ impl UpstreamError {
 impl HttpClient {
     /// A client for `settings`.
     pub fn new(settings: ClientSettings) -> Result<Self, ClientError> {
-        let tls = tls_config(&settings)?;
+        let tls = super::trust::tls_config(&settings)?;
         Self::build(settings, tls, None)
     }
 
@@ -236,17 +247,26 @@ impl HttpClient {
         tcp.set_nodelay(true);
         tcp.enforce_http(false);
         let tcp = Connector { tcp, proxy_header };
-        let builder = HttpsConnectorBuilder::new().with_tls_config(tls.clone());
-        let connector = if settings.protocol == UpstreamProtocol::Https {
-            let mut b = builder.https_only();
-            if let Some(sni) = &settings.sni {
-                let name = rustls::pki_types::ServerName::try_from(sni.clone())
-                    .map_err(|_| ClientError::Sni(sni.clone()))?;
-                b = b.with_server_name_resolver(FixedServerNameResolver::new(name));
-            }
-            b.enable_all_versions().wrap_connector(tcp)
+        let alpn: &[u8] = match settings.protocol {
+            UpstreamProtocol::Https => b"http/1.1",
+            UpstreamProtocol::H2 => b"h2",
+            UpstreamProtocol::Http1 | UpstreamProtocol::H2c => b"",
+        };
+        let connector = if !alpn.is_empty() {
+            // ALPN offers exactly the one protocol the service speaks.
+            let mut tls = tls.clone();
+            tls.alpn_protocols = vec![alpn.to_vec()];
+            let resolver: Arc<dyn ResolveServerName + Send + Sync> = match &settings.sni {
+                Some(sni) => Arc::new(FixedServerNameResolver::new(
+                    rustls::pki_types::ServerName::try_from(sni.clone())
+                        .map_err(|_| ClientError::Sni(sni.clone()))?,
+                )),
+                None => Arc::new(DefaultServerNameResolver::default()),
+            };
+            HttpsConnector::new(tcp, tls, true, resolver)
         } else {
-            builder
+            HttpsConnectorBuilder::new()
+                .with_tls_config(tls.clone())
                 .https_or_http()
                 .enable_all_versions()
                 .wrap_connector(tcp)
@@ -256,7 +276,10 @@ impl HttpClient {
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(POOL_IDLE)
             .pool_max_idle_per_host(POOL_MAX_IDLE)
-            .http2_only(settings.protocol == UpstreamProtocol::H2c)
+            .http2_only(matches!(
+                settings.protocol,
+                UpstreamProtocol::H2c | UpstreamProtocol::H2
+            ))
             .build(connector);
         Ok(Self {
             settings,
@@ -270,12 +293,11 @@ impl HttpClient {
         &self.settings
     }
 
-    /// The HTTP version requests sent with this client carry (for `https`, ALPN may still
-    /// pick h2).
+    /// The HTTP version requests sent with this client carry.
     pub fn version(&self) -> http::Version {
         match self.settings.protocol {
             UpstreamProtocol::Http1 | UpstreamProtocol::Https => http::Version::HTTP_11,
-            UpstreamProtocol::H2c => http::Version::HTTP_2,
+            UpstreamProtocol::H2c | UpstreamProtocol::H2 => http::Version::HTTP_2,
         }
     }
 
@@ -286,7 +308,7 @@ impl HttpClient {
         uri.path_and_query = Some(path);
         match self.settings.protocol {
             UpstreamProtocol::Http1 => {}
-            UpstreamProtocol::Https => {
+            UpstreamProtocol::Https | UpstreamProtocol::H2 => {
                 uri.scheme = Some(http::uri::Scheme::HTTPS);
                 uri.authority = Some(authority.clone());
             }
@@ -329,43 +351,6 @@ impl HttpClient {
     }
 }
 
-/// The rustls client config: TLS 1.2/1.3 with aws-lc-rs, trusting the service's CA file (plain
-/// services get an empty trust store: they never use TLS).
-fn tls_config(settings: &ClientSettings) -> Result<rustls::ClientConfig, ClientError> {
-    let mut roots = rustls::RootCertStore::empty();
-    match (&settings.ca, settings.protocol) {
-        (Some(path), _) => {
-            use rustls::pki_types::{CertificateDer, pem::PemObject};
-            let bad = |reason: String| ClientError::Ca {
-                path: path.clone(),
-                reason,
-            };
-            let certs = CertificateDer::pem_file_iter(path)
-                .map_err(|e| bad(e.to_string()))?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| bad(e.to_string()))?;
-            let (added, _ignored) = roots.add_parsable_certificates(certs);
-            if added == 0 {
-                return Err(bad("no usable certificate".into()));
-            }
-        }
-        (None, UpstreamProtocol::Https) if settings.verify => return Err(ClientError::NoCa),
-        (None, _) => {}
-    }
-    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(std::sync::Arc::clone(&provider))
-        .with_safe_default_protocol_versions()?;
-    let config = if settings.verify {
-        builder.with_root_certificates(roots)
-    } else {
-        let unverified = super::unverified::Unverified(provider);
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(std::sync::Arc::new(unverified))
-    };
-    Ok(config.with_no_client_auth())
-}
-
 #[cfg(test)]
 mod tests {
     use super::ClientSettings;
@@ -382,7 +367,10 @@ mod tests {
             |c: &mut ServiceConfig| c.connect_timeout *= 2,
             |c: &mut ServiceConfig| c.upstream_protocol = UpstreamProtocol::H2c,
             |c: &mut ServiceConfig| c.upstream_sni = Some("x".into()),
-            |c: &mut ServiceConfig| c.upstream_ca = Some("ca.pem".into()),
+            |c: &mut ServiceConfig| c.upstream_ca = Some(crate::config::Trust::System),
+            |c: &mut ServiceConfig| {
+                c.upstream_verify_names = vec![crate::config::SubjectName::Dns("n".into())]
+            },
             |c: &mut ServiceConfig| c.upstream_verify = false,
         ] {
             let mut changed = c.clone();

@@ -103,6 +103,8 @@ impl FakeKube {
             "tlsroutes",
             "grpcroutes",
             "referencegrants",
+            "backendtlspolicies",
+            "configmaps",
             "namespaces",
         ] {
             let _ = self.events.send((resource.to_owned(), gone_event()));

@@ -84,6 +84,8 @@ fn plural(kind: &str) -> (&'static str, &'static str) {
         "TLSRoute" => ("tlsroutes", "TLSRouteList"),
         "GRPCRoute" => ("grpcroutes", "GRPCRouteList"),
         "ReferenceGrant" => ("referencegrants", "ReferenceGrantList"),
+        "BackendTLSPolicy" => ("backendtlspolicies", "BackendTLSPolicyList"),
+        "ConfigMap" => ("configmaps", "ConfigMapList"),
         "Namespace" => ("namespaces", "NamespaceList"),
         other => panic!("unknown kind {other}"),
     }

@@ -86,6 +86,8 @@ impl FakeKube {
             "tlsroutes" => "TLSRouteList",
             "grpcroutes" => "GRPCRouteList",
             "referencegrants" => "ReferenceGrantList",
+            "backendtlspolicies" => "BackendTLSPolicyList",
+            "configmaps" => "ConfigMapList",
             "namespaces" => "NamespaceList",
             _ => return status(StatusCode::NOT_FOUND, "not found"),
         };

@@ -12,6 +12,8 @@ use serde_json::{Value, json};
 /// `HTTPRoute` features are not claimed while HTTPRoutes of different hostnames are not
 /// merged per request host (see README.md, "Gateway API").
 pub(crate) const SUPPORTED_FEATURES: &[&str] = &[
+    "BackendTLSPolicy",
+    "BackendTLSPolicySANValidation",
     "GatewayHTTPListenerIsolation",
     "HTTPRouteHostRewrite",
     "HTTPRouteMethodMatching",

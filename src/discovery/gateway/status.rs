@@ -56,6 +56,15 @@ pub(crate) enum StatusPatch {
         /// The merge patch.
         body: Value,
     },
+    /// A BackendTLSPolicy's status (`ancestors`).
+    BackendTlsPolicy {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+        /// The merge patch.
+        body: Value,
+    },
     /// A TLSRoute's status (as an HTTPRoute's).
     TlsRoute {
         /// Its namespace.
@@ -84,6 +93,9 @@ impl StatusPatch {
             StatusPatch::GrpcRoute {
                 namespace, name, ..
             } => ("GRPCRoute", namespace.clone(), name.clone()),
+            StatusPatch::BackendTlsPolicy {
+                namespace, name, ..
+            } => ("BackendTLSPolicy", namespace.clone(), name.clone()),
         }
     }
 
@@ -96,6 +108,9 @@ impl StatusPatch {
             StatusPatch::HttpRoute { body, .. }
             | StatusPatch::TlsRoute { body, .. }
             | StatusPatch::GrpcRoute { body, .. } => Some(super::route_status::fingerprint(body)),
+            StatusPatch::BackendTlsPolicy { body, .. } => {
+                Some(super::tls_policy_status::fingerprint(body))
+            }
         }
     }
 }
@@ -185,6 +200,20 @@ impl Writer {
                     Api::namespaced(self.client.clone(), &namespace);
                 let r = api.patch_status(&name, &params, &Patch::Merge(&body)).await;
                 ("GRPCRoute", format!("{namespace}/{name}"), r.map(drop))
+            }
+            StatusPatch::BackendTlsPolicy {
+                namespace,
+                name,
+                body,
+            } => {
+                let api: Api<super::tls_policy_types::BackendTlsPolicy> =
+                    Api::namespaced(self.client.clone(), &namespace);
+                let r = api.patch_status(&name, &params, &Patch::Merge(&body)).await;
+                (
+                    "BackendTLSPolicy",
+                    format!("{namespace}/{name}"),
+                    r.map(drop),
+                )
             }
         };
         match result {
