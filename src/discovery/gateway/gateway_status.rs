@@ -76,7 +76,9 @@ pub fn patch(key: &Key, gw: &Gateway, facts: &GatewayFacts<'_>) -> Option<Value>
         listeners.push(json!({
             "name": l.name,
             "supportedKinds": v.kinds,
-            "attachedRoutes": if v.programmed { attached } else { 0 },
+            // Attachment is by parentRefs and allowedRoutes alone, programmed or not (the spec;
+            // conformance GatewayWithAttachedRoutes, an HTTPS listener without its Secret).
+            "attachedRoutes": attached,
             "conditions": [
                 cond("Accepted", v.accepted.unwrap_or("Accepted"), v.accepted.is_none(), generation, &kept),
                 cond("Programmed", if v.programmed { "Programmed" } else { "Invalid" }, v.programmed, generation, &kept),

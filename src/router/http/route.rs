@@ -104,7 +104,8 @@ pub(super) fn route<'a, 'r>(
         query,
         fields: asked.fields,
     };
-    let target = match routes.lookup_on(&conn.listener, &host, path, &request) {
+    let sni = conn.sni.as_deref();
+    let target = match routes.lookup_on_tls(&conn.listener, sni, &host, path, &request) {
         Lookup::Matched { backend, .. }
         | Lookup::HostDefault(backend)
         | Lookup::Default(backend) => Some(backend),
