@@ -1,8 +1,8 @@
 //! The core conformance tests of the Gateway API `Gateway` feature that no other file
 //! transcribes, through the fake API server and the real binary: GatewayWithAttachedRoutes,
 //! GatewayObservedGenerationBump, GatewayModifyListeners, GatewayInvalidRouteKind,
-//! GatewaySecretReferenceGrantAllInNamespace, GatewaySecretInvalidReferenceGrant and
-//! HTTPRouteHTTPSListener. Facts from the upstream suite (kubernetes-sigs/gateway-api
+//! GatewayListenerUnsupportedProtocol and GatewayUpdateListenerHostname (HTTPS listeners:
+//! `tests/gateway_api_core_https.rs`). Facts from the upstream suite (kubernetes-sigs/gateway-api
 //! `conformance/tests/`), names shortened (`infra` for `gateway-conformance-infra`, ...), each
 //! Gateway on its own free port instead of 80 / 443.
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
@@ -13,46 +13,11 @@ mod gateway_support;
 
 use fake_kube::objects::secret;
 use gateway_support::conformance::{
-    Conf, cond, gateway, http, is, issue_many, listener, ports, route_to, rule_to, start, tls_get,
+    Conf, cond, gateway, has, http, is, issue_many, kinds_http_route, listener, listener_ok, ports,
+    route_to, rule_to, start, tls_get, to_gateway,
 };
 use serde_json::{Value, json};
 use std::time::Duration;
-
-/// Whether listener status `l` has (`ty`, `status`) conditions (any reason).
-fn has(l: &Value, ty: &str, status: &str) -> bool {
-    cond(l, ty).is_some_and(|c| c.0 == status)
-}
-
-/// Whether listener status `l` lists HTTPRoute among its `supportedKinds`.
-fn kinds_http_route(l: &Value) -> bool {
-    let kinds = l["supportedKinds"].as_array().cloned().unwrap_or_default();
-    kinds.contains(&json!({"group": "gateway.networking.k8s.io", "kind": "HTTPRoute"}))
-}
-
-/// The number of listeners in the status of Gateway `infra/gw`.
-fn listener_count(c: &Conf, gw: &str) -> usize {
-    let g = c.fake.get("Gateway", "infra", gw).unwrap_or_default();
-    g["status"]["listeners"].as_array().map_or(0, Vec::len)
-}
-
-/// Waits until listener `name` of `gw` is Accepted, ResolvedRefs, lists HTTPRoute and has
-/// `attached` routes, and `gw` has `count` listeners.
-async fn listener_ok(c: &Conf, gw: &str, name: &str, attached: i64, count: usize) {
-    let what = format!("{gw}/{name}: accepted, resolved, {attached} attached");
-    c.until(
-        &what,
-        || {
-            let l = listener(&c.fake, gw, name);
-            has(&l, "Accepted", "True")
-                && has(&l, "ResolvedRefs", "True")
-                && kinds_http_route(&l)
-                && l["attachedRoutes"] == attached
-                && listener_count(c, gw) == count
-        },
-        || c.gw(gw),
-    )
-    .await;
-}
 
 /// Selector listener of conformance GatewayWithAttachedRoutes (kinds HTTPRoute, the route's
 /// namespace by `kubernetes.io/metadata.name`).
@@ -60,14 +25,6 @@ fn selector_http(port: std::net::SocketAddr) -> Value {
     json!([{"name": "http", "protocol": "HTTP", "port": port.port(),
         "allowedRoutes": {"kinds": [{"kind": "HTTPRoute"}], "namespaces": {"from": "Selector",
             "selector": {"matchLabels": {"kubernetes.io/metadata.name": "infra"}}}}}])
-}
-
-fn to_gateway(name: &str, section: Option<&str>) -> Value {
-    let mut p = json!({"kind": "Gateway", "name": name, "namespace": "infra"});
-    if let Some(s) = section {
-        p["sectionName"] = json!(s);
-    }
-    json!([p])
 }
 
 /// Conformance GatewayWithAttachedRoutes: one route, two routes, and an HTTPS listener whose
@@ -310,162 +267,83 @@ async fn invalid_route_kinds() {
     .await;
 }
 
-/// An HTTPS listener on `port` (routes from the same namespace) with `cert` (`[namespace,]
-/// name`) and an optional `hostname`.
-fn https(name: &str, port: std::net::SocketAddr, cert: Value, hostname: Option<&str>) -> Value {
-    let mut l = json!({"name": name, "protocol": "HTTPS", "port": port.port(),
-        "allowedRoutes": {"namespaces": {"from": "Same"}},
-        "tls": {"mode": "Terminate", "certificateRefs": [cert]}});
-    if let Some(h) = hostname {
-        l["hostname"] = json!(h);
-    }
-    l
+/// (status, reason) of the Gateway's own condition `ty`.
+fn gateway_cond(c: &Conf, gw: &str, ty: &str) -> Option<(String, String)> {
+    cond(&c.gw(gw)["status"], ty)
 }
 
-/// A ReferenceGrant in `ns` letting Gateways of `infra` refer to Secret `to` (`None`: all).
-fn secret_grant(ns: &str, to: Option<&str>) -> Value {
-    let mut target = json!({"group": "", "kind": "Secret"});
-    if let Some(n) = to {
-        target["name"] = json!(n);
-    }
-    json!({"apiVersion": "gateway.networking.k8s.io/v1beta1", "kind": "ReferenceGrant",
-        "metadata": {"name": format!("grant-{}", to.unwrap_or("all")), "namespace": ns},
-        "spec": {"from": [{"group": "gateway.networking.k8s.io", "kind": "Gateway",
-                           "namespace": "infra"}], "to": [target]}})
-}
-
-/// Conformance HTTPRouteHTTPSListener: Gateway `same-namespace-with-https-listener` with
-/// listeners `https` and `https-with-hostname` (`second-example.org`) on one port; route
-/// `example.org` on the Gateway, a route without hostnames on `https-with-hostname`. Over TLS:
-/// `example.org` and `second-example.org` reach infra-backend-v1, `unknown-example.org` is 404.
-/// Conformance GatewaySecretReferenceGrantAllInNamespace (a grant to every Secret of `web`:
-/// the listener is accepted, resolved, programmed) and GatewaySecretInvalidReferenceGrant (a
-/// grant in `app` to another Secret than the one referred to: `ResolvedRefs: False,
-/// RefNotPermitted`, HTTPRoute still listed).
+/// Conformance GatewayListenerUnsupportedProtocol: a Gateway whose only listener has a protocol
+/// we do not serve is `Accepted: False, ListenersNotValid`, the listener `Accepted: False,
+/// UnsupportedProtocol` with no `supportedKinds`; with an HTTP listener beside it the Gateway
+/// is `Accepted: True, ListenersNotValid` and the HTTP listener accepted.
+/// Conformance GatewayUpdateListenerHostname: a route refused `NoMatchingListenerHostname` is
+/// accepted once the listener's hostname is changed to its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn https_listeners_and_secret_grants() {
-    let [p1, p2, p3] = ports();
-    let names = ["example.org", "second-example.org", "unknown-example.org"];
-    let (chain, key, roots) = issue_many(&names);
-    let cert = |ns: &str| serde_json::to_value(secret(ns, "cert", &chain, &key)).unwrap();
-    let mut r1 = route_to(
+async fn unsupported_protocols_and_a_hostname_update() {
+    let [p1, p2, p3, p4] = ports();
+    let invalid = |port: std::net::SocketAddr| json!({"name": "invalid", "protocol": "example.com/invalid", "port": port.port()});
+    let mut hostname = http("http", p4, "Same");
+    hostname["hostname"] = json!("rejected.example.com");
+    let mut r = route_to(
         "infra",
-        "httproute-https-test",
-        to_gateway("https-gw", None),
+        "update-listener-hostname",
+        to_gateway("update-hostname", None),
         json!([rule_to(None, "infra-backend-v1")]),
     );
-    r1["spec"]["hostnames"] = json!(["example.org"]);
+    r["spec"]["hostnames"] = json!(["accepted.example.com"]);
     let c = start(&[
-        cert("infra"),
-        cert("web"),
-        cert("app"),
-        secret_grant("web", None),
-        secret_grant("app", Some("not-the-cert")),
+        gateway("only-unsupported", json!([invalid(p1)])),
         gateway(
-            "https-gw",
-            json!([
-                https("https", p1, json!({"name": "cert"}), None),
-                https(
-                    "https-with-hostname",
-                    p1,
-                    json!({"name": "cert"}),
-                    Some("second-example.org")
-                )
-            ]),
+            "supported-and-unsupported",
+            json!([http("http", p2, "Same"), invalid(p3)]),
         ),
-        r1,
-        route_to(
-            "infra",
-            "no-hostname",
-            to_gateway("https-gw", Some("https-with-hostname")),
-            json!([rule_to(None, "infra-backend-v1")]),
-        ),
-        gateway(
-            "all-in-namespace",
-            json!([https(
-                "https",
-                p2,
-                json!({"name": "cert", "namespace": "web"}),
-                None
-            )]),
-        ),
-        gateway(
-            "invalid-grant",
-            json!([https(
-                "https",
-                p3,
-                json!({"name": "cert", "namespace": "app"}),
-                None
-            )]),
-        ),
+        gateway("update-hostname", json!([hostname])),
+        r,
     ])
     .await;
-    c.route_is(
-        "infra",
-        "httproute-https-test",
-        "https-gw",
-        "Accepted",
-        ("True", "Accepted"),
+    let not_valid = |status: &str| is(status, "ListenersNotValid");
+    c.until(
+        "only-unsupported: not accepted",
+        || {
+            let l = listener(&c.fake, "only-unsupported", "invalid");
+            gateway_cond(&c, "only-unsupported", "Accepted") == not_valid("False")
+                && cond(&l, "Accepted") == is("False", "UnsupportedProtocol")
+                && l["supportedKinds"] == json!([])
+                && l["attachedRoutes"] == 0
+        },
+        || c.gw("only-unsupported"),
     )
     .await;
-    c.route_is(
-        "infra",
-        "no-hostname",
-        "https-gw",
-        "ResolvedRefs",
-        ("True", "ResolvedRefs"),
+    c.until(
+        "supported-and-unsupported: accepted",
+        || {
+            let ok = listener(&c.fake, "supported-and-unsupported", "http");
+            let bad = listener(&c.fake, "supported-and-unsupported", "invalid");
+            gateway_cond(&c, "supported-and-unsupported", "Accepted") == not_valid("True")
+                && cond(&ok, "Accepted") == is("True", "Accepted")
+                && kinds_http_route(&ok)
+                && cond(&bad, "Accepted") == is("False", "UnsupportedProtocol")
+                && bad["supportedKinds"] == json!([])
+        },
+        || c.gw("supported-and-unsupported"),
     )
     .await;
-    for (sni, host, want) in [
-        (
-            "example.org",
-            "example.org",
-            Some((200, "infra-backend-v1".to_owned())),
-        ),
-        (
-            "second-example.org",
-            "second-example.org",
-            Some((200, "infra-backend-v1".to_owned())),
-        ),
-        (
-            "unknown-example.org",
-            "unknown-example.org",
-            Some((404, String::new())),
-        ),
-        (
-            "unknown-example.org",
-            "second-example.org",
-            Some((404, String::new())),
-        ),
-    ] {
-        let ok = fake_kube::harness::poll(Duration::from_secs(10), || async {
-            let got = tls_get(p1, sni, host, roots.clone()).await;
-            got.map(|(s, b)| (s, if s == 404 { String::new() } else { b })) == want
-        })
+    let route = ("infra", "update-listener-hostname", "update-hostname");
+    let refused = ("False", "NoMatchingListenerHostname");
+    c.route_is(route.0, route.1, route.2, "Accepted", refused)
         .await;
-        let got = tls_get(p1, sni, host, roots.clone()).await;
-        assert!(ok, "sni {sni} host {host}: want {want:?}, got {got:?}");
-    }
-    listener_ok(&c, "all-in-namespace", "https", 0, 1).await;
+    edit_listeners(&c, "update-hostname", |ls| {
+        ls[0]["hostname"] = json!("accepted.example.com");
+    });
+    c.route_is(route.0, route.1, route.2, "Accepted", ("True", "Accepted"))
+        .await;
+    listener_ok(&c, "update-hostname", "http", 1, 1).await;
     c.until(
-        "all-in-namespace programmed",
-        || {
-            has(
-                &listener(&c.fake, "all-in-namespace", "https"),
-                "Programmed",
-                "True",
-            )
-        },
-        || c.gw("all-in-namespace"),
+        "update-hostname at generation 2",
+        || all_observed(&c, "update-hostname", 2),
+        || c.gw("update-hostname"),
     )
     .await;
-    c.until(
-        "invalid-grant: RefNotPermitted",
-        || {
-            let l = listener(&c.fake, "invalid-grant", "https");
-            cond(&l, "ResolvedRefs") == is("False", "RefNotPermitted") && kinds_http_route(&l)
-        },
-        || c.gw("invalid-grant"),
-    )
-    .await;
+    c.expect(p4, "accepted.example.com", "/", 200, "infra-backend-v1")
+        .await;
 }

@@ -250,3 +250,48 @@ pub async fn tls_get(
         .await
         .ok()?
 }
+
+/// Whether listener status `l` has (`ty`, `status`) conditions (any reason).
+pub fn has(l: &Value, ty: &str, status: &str) -> bool {
+    cond(l, ty).is_some_and(|c| c.0 == status)
+}
+
+/// Whether listener status `l` lists HTTPRoute among its `supportedKinds`.
+pub fn kinds_http_route(l: &Value) -> bool {
+    let kinds = l["supportedKinds"].as_array().cloned().unwrap_or_default();
+    kinds.contains(&json!({"group": "gateway.networking.k8s.io", "kind": "HTTPRoute"}))
+}
+
+/// The number of listeners in the status of Gateway `infra/gw`.
+pub fn listener_count(c: &Conf, gw: &str) -> usize {
+    let g = c.fake.get("Gateway", "infra", gw).unwrap_or_default();
+    g["status"]["listeners"].as_array().map_or(0, Vec::len)
+}
+
+/// Waits until listener `name` of `gw` is Accepted, ResolvedRefs, lists HTTPRoute and has
+/// `attached` routes, and `gw` has `count` listeners.
+pub async fn listener_ok(c: &Conf, gw: &str, name: &str, attached: i64, count: usize) {
+    let what = format!("{gw}/{name}: accepted, resolved, {attached} attached");
+    c.until(
+        &what,
+        || {
+            let l = listener(&c.fake, gw, name);
+            has(&l, "Accepted", "True")
+                && has(&l, "ResolvedRefs", "True")
+                && kinds_http_route(&l)
+                && l["attachedRoutes"] == attached
+                && listener_count(c, gw) == count
+        },
+        || c.gw(gw),
+    )
+    .await;
+}
+
+/// A parentRef to Gateway `infra/name`, narrowed to listener `section`.
+pub fn to_gateway(name: &str, section: Option<&str>) -> Value {
+    let mut p = json!({"kind": "Gateway", "name": name, "namespace": "infra"});
+    if let Some(s) = section {
+        p["sectionName"] = json!(s);
+    }
+    json!([p])
+}
