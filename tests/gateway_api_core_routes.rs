@@ -4,7 +4,8 @@
 //! HTTPRouteInvalidBackendRefUnknownKind, HTTPRouteInvalidReferenceGrant,
 //! HTTPRoutePartiallyInvalidViaInvalidReferenceGrant, HTTPRouteDisallowedKind,
 //! HTTPRouteInvalidParentRefNotMatchingSectionName, HTTPRouteInvalidCrossNamespaceParentRef,
-//! HTTPRouteObservedGenerationBump and HTTPRouteServiceTypes. Facts from the upstream suite
+//! HTTPRouteObservedGenerationBump, HTTPRouteServiceTypes, HTTPRouteAllBackendsWeightZero and
+//! HTTPRouteWeight (its distribution; `tests/gateway_api_routes.rs` has the 0 weight). Facts from the upstream suite
 //! (`conformance/tests/`); names shortened (`infra` for `gateway-conformance-infra`, `web`,
 //! `app`), each Gateway on its own free port, and where several upstream scenarios share one
 //! Gateway here their routes get distinct hostnames to keep them apart.
@@ -55,7 +56,8 @@ fn service_grant(ns: &str, to: &str) -> Value {
 /// prefixes first, whatever the rule order), and the requests of the invalid backendRef
 /// tests (each answers 500): HTTPRouteInvalidNonExistentBackendRef,
 /// HTTPRouteInvalidBackendRefUnknownKind, HTTPRouteInvalidReferenceGrant (a grant for another
-/// Service) and HTTPRoutePartiallyInvalidViaInvalidReferenceGrant (its valid rule served).
+/// Service) and HTTPRoutePartiallyInvalidViaInvalidReferenceGrant (its valid rule served);
+/// HTTPRouteAllBackendsWeightZero (every weight 0: refs resolved, 500).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn routes_reach_their_backends() {
     let [same, backend, order] = ports();
@@ -70,6 +72,9 @@ async fn routes_reach_their_backends() {
     ]);
     let unknown_kind = json!([{"backendRefs": [{"group": "unknownkind.example.com",
         "kind": "UnknownKind", "name": "infra-backend-v1", "port": 80}]}]);
+    let zero = |name: &str| json!({"name": name, "port": 80, "weight": 0});
+    let all_zero = json!([{"backendRefs": [zero("infra-backend-v1"), zero("infra-backend-v2"),
+        zero("infra-backend-v3")]}]);
     let mut partly = json!([
         rule_to(Some("app"), "app-backend-v1"),
         rule_to(None, "infra-backend-v1")
@@ -124,6 +129,10 @@ async fn routes_reach_their_backends() {
         with_hosts(
             route_to("infra", "partly", parent("same-namespace"), partly),
             &["partly.example"],
+        ),
+        with_hosts(
+            route_to("infra", "weight-zero", parent("same-namespace"), all_zero),
+            &["weight-zero.example"],
         ),
     ])
     .await;
@@ -186,6 +195,10 @@ async fn routes_reach_their_backends() {
     }
     c.expect(same, "partly.example", "/", 200, "infra-backend-v1")
         .await;
+    let zero = ("infra", "weight-zero", "same-namespace");
+    c.route_is(zero.0, zero.1, zero.2, "ResolvedRefs", RESOLVED)
+        .await;
+    c.expect(same, "weight-zero.example", "/", 500, "").await;
 }
 
 /// Whether every condition of our entry for `infra/gw` on route `ns/name` carries `generation`.
@@ -349,4 +362,45 @@ async fn every_service_type_is_a_backend() {
         )
         .await;
     }
+}
+
+/// Conformance HTTPRouteWeight: backendRefs infra-backend-v1 weight 70, v2 weight 30, v3
+/// weight 0; of 500 requests each backend gets its share within 5 points, v3 none (upstream
+/// tries the 500 up to 10 times; we allow as many).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weights_split_the_requests() {
+    let [port] = ports();
+    let w = |name: &str, weight: u32| json!({"name": name, "port": 80, "weight": weight});
+    let rules = json!([{"backendRefs": [w("infra-backend-v1", 70), w("infra-backend-v2", 30),
+        w("infra-backend-v3", 0)]}]);
+    let c = start(&[
+        gateway("same-namespace", json!([http("http", port, "Same")])),
+        route_to(
+            "infra",
+            "weighted-backends",
+            parent("same-namespace"),
+            rules,
+        ),
+    ])
+    .await;
+    c.expect(port, "any.example", "/", 200, "").await;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port.port()));
+    let mut last = std::collections::HashMap::new();
+    for _ in 0..10 {
+        let mut seen: std::collections::HashMap<String, f64> = std::collections::HashMap::new();
+        for _ in 0..500 {
+            let (status, body) = gateway_support::get(addr, "any.example", "/", "")
+                .await
+                .unwrap();
+            assert_eq!(status, 200);
+            *seen.entry(body).or_default() += 1.0;
+        }
+        let share = |b: &str| seen.get(b).copied().unwrap_or(0.0) / 500.0;
+        let within = |b: &str, want: f64| (share(b) - want).abs() <= 0.05;
+        if seen.len() == 2 && within("infra-backend-v1", 0.7) && within("infra-backend-v2", 0.3) {
+            return;
+        }
+        last = seen;
+    }
+    panic!("no run within tolerance; the last: {last:?}");
 }
