@@ -5,10 +5,10 @@
 //! HTTPRoutePartiallyInvalidViaInvalidReferenceGrant, HTTPRouteDisallowedKind,
 //! HTTPRouteInvalidParentRefNotMatchingSectionName, HTTPRouteInvalidCrossNamespaceParentRef,
 //! HTTPRouteObservedGenerationBump, HTTPRouteServiceTypes, HTTPRouteAllBackendsWeightZero and
-//! HTTPRouteWeight (its distribution; `tests/gateway_api_routes.rs` has the 0 weight). Facts from the upstream suite
-//! (`conformance/tests/`); names shortened (`infra` for `gateway-conformance-infra`, `web`,
-//! `app`), each Gateway on its own free port, and where several upstream scenarios share one
-//! Gateway here their routes get distinct hostnames to keep them apart.
+//! HTTPRouteWeight (its distribution; `tests/gateway_api_routes.rs` has the 0 weight). Facts
+//! from the upstream suite (`conformance/tests/`); names shortened (`infra` for
+//! `gateway-conformance-infra`, `web`, `app`), each Gateway on its own free port, and where
+//! several upstream scenarios share one Gateway here their routes get distinct hostnames.
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 mod common;
