@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 pub mod conformance;
+pub mod grpc;
 
 use crate::fake_kube::FakeKube;
 use crate::fake_kube::harness::{Proxy, free_ports, http_backend, metric, poll};
