@@ -4,8 +4,8 @@
 //! HTTPRouteInvalidBackendRefUnknownKind, HTTPRouteInvalidReferenceGrant,
 //! HTTPRoutePartiallyInvalidViaInvalidReferenceGrant, HTTPRouteDisallowedKind,
 //! HTTPRouteInvalidParentRefNotMatchingSectionName, HTTPRouteInvalidCrossNamespaceParentRef,
-//! HTTPRouteObservedGenerationBump, HTTPRouteServiceTypes, HTTPRouteAllBackendsWeightZero and
-//! HTTPRouteWeight (its distribution; `tests/gateway_api_routes.rs` has the 0 weight). Facts
+//! HTTPRouteObservedGenerationBump, HTTPRouteAllBackendsWeightZero and
+//! HTTPRouteHostnamePrecedence (Services and weights: `tests/gateway_api_core_backends.rs`). Facts
 //! from the upstream suite (`conformance/tests/`); names shortened (`infra` for
 //! `gateway-conformance-infra`, `web`, `app`), each Gateway on its own free port, and where
 //! several upstream scenarios share one Gateway here their routes get distinct hostnames.
@@ -15,7 +15,6 @@ mod common;
 mod fake_kube;
 mod gateway_support;
 
-use fake_kube::objects::{READY, service, slice};
 use gateway_support::conformance::{
     Conf, gateway, http, listener, ports, route_cond, route_parent, route_to, rule_to, start,
 };
@@ -299,108 +298,76 @@ async fn route_parents_and_generations() {
         .await;
 }
 
-/// A Service `infra/name` that is headless (`clusterIP: None`) or not, and whether it has a
-/// selector (its slices made by the control plane) or none (slices written by hand, or
-/// mirrored from hand-written Endpoints: the same EndpointSlice shape reaches us).
-fn typed_service(name: &str, headless: bool) -> Value {
-    let mut s = serde_json::to_value(service("infra", name)).unwrap();
-    if headless {
-        s["spec"]["clusterIP"] = json!("None");
+/// GET `path` with `host` on `port`: the whole response (head and body), or "" on failure.
+async fn raw(port: std::net::SocketAddr, host: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port.port()));
+    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
+        return String::new();
+    };
+    let req = format!("GET {path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n");
+    let mut out = String::new();
+    if s.write_all(req.as_bytes()).await.is_ok() {
+        let _ = s.read_to_string(&mut out).await;
     }
-    s
+    out
 }
 
-/// Conformance HTTPRouteServiceTypes: `/headless`, `/manual-endpoints`,
-/// `/headless-manual-endpoints`, `/manual-endpointslices` and
-/// `/headless-manual-endpointslices` each reach infra-backend-v1 through a Service of that
-/// type. (Upstream writes `Endpoints` for two of them and lets the API server mirror them into
-/// EndpointSlices; we read EndpointSlices, so those are given as the mirrored slices.)
+/// Conformance HTTPRouteHostnamePrecedence: a route without hostnames and one for `test.com`
+/// (adding the response field `test: true`) both match `/hostname-precedence`; a request for
+/// `test.com` is served by the one naming its host (the field is there), any other host by
+/// the other (no field).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_service_type_is_a_backend() {
+async fn a_route_naming_the_host_wins() {
     let [port] = ports();
-    let backend = fake_kube::harness::http_backend("infra-backend-v1").await;
-    let names = [
-        ("headless", true),
-        ("manual-endpoints", false),
-        ("headless-manual-endpoints", true),
-        ("manual-endpointslices", false),
-        ("headless-manual-endpointslices", true),
-    ];
-    let mut objects = vec![gateway(
-        "same-namespace",
-        json!([http("http", port, "Same")]),
-    )];
-    let mut rules = Vec::new();
-    for (name, headless) in names {
-        objects.push(typed_service(name, headless));
-        let s = slice("infra", name, &format!("{name}-x"), backend, READY);
-        objects.push(serde_json::to_value(s).unwrap());
-        rules.push(path_rule("PathPrefix", &format!("/{name}"), name));
-    }
-    objects.push(route_to(
-        "infra",
-        "service-types",
-        parent("same-namespace"),
-        json!(rules),
-    ));
-    let c = start(&objects).await;
-    c.route_is(
-        "infra",
-        "service-types",
-        "same-namespace",
-        "ResolvedRefs",
-        RESOLVED,
-    )
-    .await;
-    for (name, _) in names {
-        c.expect(
-            port,
-            "any.example",
-            &format!("/{name}"),
-            200,
-            "infra-backend-v1",
-        )
-        .await;
-    }
-}
-
-/// Conformance HTTPRouteWeight: backendRefs infra-backend-v1 weight 70, v2 weight 30, v3
-/// weight 0; of 500 requests each backend gets its share within 5 points, v3 none (upstream
-/// tries the 500 up to 10 times; we allow as many).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn weights_split_the_requests() {
-    let [port] = ports();
-    let w = |name: &str, weight: u32| json!({"name": name, "port": 80, "weight": weight});
-    let rules = json!([{"backendRefs": [w("infra-backend-v1", 70), w("infra-backend-v2", 30),
-        w("infra-backend-v3", 0)]}]);
+    let mut specific = path_rule("PathPrefix", "/hostname-precedence", "infra-backend-v1");
+    specific["filters"] = json!([{"type": "ResponseHeaderModifier",
+        "responseHeaderModifier": {"add": [{"name": "test", "value": "true"}]}}]);
     let c = start(&[
         gateway("same-namespace", json!([http("http", port, "Same")])),
         route_to(
             "infra",
-            "weighted-backends",
+            "hostname-precedence-without-specific",
             parent("same-namespace"),
-            rules,
+            json!([path_rule(
+                "PathPrefix",
+                "/hostname-precedence",
+                "infra-backend-v1"
+            )]),
+        ),
+        with_hosts(
+            route_to(
+                "infra",
+                "hostname-precedence-with-specific",
+                parent("same-namespace"),
+                json!([specific]),
+            ),
+            &["test.com"],
         ),
     ])
     .await;
-    c.expect(port, "any.example", "/", 200, "").await;
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port.port()));
-    let mut last = std::collections::HashMap::new();
-    for _ in 0..10 {
-        let mut seen: std::collections::HashMap<String, f64> = std::collections::HashMap::new();
-        for _ in 0..500 {
-            let (status, body) = gateway_support::get(addr, "any.example", "/", "")
-                .await
-                .unwrap();
-            assert_eq!(status, 200);
-            *seen.entry(body).or_default() += 1.0;
-        }
-        let share = |b: &str| seen.get(b).copied().unwrap_or(0.0) / 500.0;
-        let within = |b: &str, want: f64| (share(b) - want).abs() <= 0.05;
-        if seen.len() == 2 && within("infra-backend-v1", 0.7) && within("infra-backend-v2", 0.3) {
-            return;
-        }
-        last = seen;
+    for name in [
+        "hostname-precedence-without-specific",
+        "hostname-precedence-with-specific",
+    ] {
+        c.route_is("infra", name, "same-namespace", "ResolvedRefs", RESOLVED)
+            .await;
     }
-    panic!("no run within tolerance; the last: {last:?}");
+    let ok = fake_kube::harness::poll(std::time::Duration::from_secs(10), || async {
+        raw(port, "test.com", "/hostname-precedence")
+            .await
+            .contains("\r\ntest: true\r\n")
+    })
+    .await;
+    assert!(
+        ok,
+        "{}",
+        raw(port, "test.com", "/hostname-precedence").await
+    );
+    let other = raw(port, "other.example", "/hostname-precedence").await;
+    assert!(
+        other.starts_with("HTTP/1.1 200") && other.ends_with("infra-backend-v1"),
+        "{other}"
+    );
+    assert!(!other.to_ascii_lowercase().contains("\r\ntest:"), "{other}");
 }
