@@ -1,19 +1,25 @@
 //! The core conformance tests of the Gateway API `TLSRoute` feature that
 //! `tests/gateway_api_tls.rs` does not transcribe, through the fake API server and the real
-//! binary: TLSRouteListenerPassthroughSupportedKinds, TLSRouteInvalidNoMatchingListener and
-//! TLSRouteInvalidBackendRefNonexistent (status only: no connection is made). Facts from the
-//! upstream suite (`conformance/tests/`), names shortened as in `tests/gateway_api_core.rs`.
+//! binary: TLSRouteListenerPassthroughSupportedKinds, TLSRouteInvalidNoMatchingListener,
+//! TLSRouteInvalidBackendRefNonexistent, TLSRouteInvalidNoMatchingListenerHostname (status) and
+//! TLSRouteHostnameIntersection (connections passed through to backends terminating TLS).
+//! Facts from the upstream suite (`conformance/tests/`), names shortened as in
+//! `tests/gateway_api_core.rs`.
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 mod common;
 mod fake_kube;
 mod gateway_support;
 
-use fake_kube::objects::secret;
+use common::edge::{echo, tls_echo_backend};
+use common::tls::Pki;
+use fake_kube::objects::{READY, secret, service, slice};
 use gateway_support::conformance::{
     Conf, cond, gateway, is, issue_many, listener, ports, route_parent, start,
 };
 use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// A TLSRoute `infra/name` for `tls.example.com` to Gateway `gw` (listener `section`, if any)
 /// and Service `to`.
@@ -165,4 +171,161 @@ async fn tls_route_listeners_and_refs() {
         ("False", "BackendNotFound"),
     )
     .await;
+}
+
+/// A TLS Passthrough listener on `port` (routes of kind TLSRoute from the same namespace).
+fn passthrough(port: SocketAddr, hostname: Option<&str>) -> Value {
+    let mut l = listener_of("tls", "TLS", port, json!([{"kind": "TLSRoute"}]));
+    l["tls"] = json!({"mode": "Passthrough"});
+    if let Some(h) = hostname {
+        l["hostname"] = json!(h);
+    }
+    json!([l])
+}
+
+/// A TLSRoute `infra/name` for `hosts` to Gateway `gw` and Service `to`.
+fn tls_route_for(name: &str, gw: &str, hosts: &[&str], to: &str) -> Value {
+    let mut r = tls_route(name, gw, None, to);
+    r["spec"]["hostnames"] = json!(hosts);
+    r
+}
+
+/// What a client trusting only `roots` reads back through `port` with `sni` (`None`: the
+/// connection was refused or the handshake failed: nothing passed through to a backend).
+async fn through(port: SocketAddr, sni: &str, roots: rustls::RootCertStore) -> Option<String> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .ok()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let addr = SocketAddr::from(([127, 0, 0, 1], port.port()));
+    let fut = async {
+        let tcp = tokio::net::TcpStream::connect(addr).await.ok()?;
+        let name = rustls::pki_types::ServerName::try_from(sni.to_owned()).ok()?;
+        let mut tls = connector.connect(name, tcp).await.ok()?;
+        Some(echo(&mut tls, "hello").await)
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), fut)
+        .await
+        .ok()?
+}
+
+/// Conformance TLSRouteHostnameIntersection: a TLSRoute attaches to a TLS Passthrough listener
+/// only where their hostnames intersect, and only the intersection is passed through. Listener
+/// `abc.example.com` with a route `*.example.com`; listener `*.example.com` with routes
+/// `abc.example.com` (tls-backend) and `*.com` (tls-backend-2: `other.example.com`); listener
+/// `*.com` with routes `abc.example.com` and `*.example.com`; a listener without hostname with
+/// routes `abc.example.com` and `*.com` (`other.example.com`, two labels under `.com`).
+/// `non.matching.com` (`.org` on the last) is never passed through.
+/// Conformance TLSRouteInvalidNoMatchingListenerHostname: routes whose hostnames intersect
+/// neither an exact nor a wildcard listener hostname are `Accepted: False,
+/// NoMatchingListenerHostname`, nothing attached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_route_hostnames_intersect_listener_hostnames() {
+    let [p1, p2, p3, p4, p5, p6] = ports();
+    let pki = Pki::new();
+    let names = ["abc.example.com", "other.example.com"];
+    let one = tls_echo_backend("tls-backend", &pki.issue("one", &names)).await;
+    let two = tls_echo_backend("tls-backend-2", &pki.issue("two", &names)).await;
+    let mut objects = Vec::new();
+    for (name, addr) in [("tls-backend", one), ("tls-backend-2", two)] {
+        objects.push(serde_json::to_value(service("infra", name)).unwrap());
+        let s = slice("infra", name, &format!("{name}-a"), addr.port(), READY);
+        objects.push(serde_json::to_value(s).unwrap());
+    }
+    let routes = [
+        (
+            "exact-x-1",
+            "wildcard-x-1",
+            &["*.example.com"][..],
+            "tls-backend",
+        ),
+        (
+            "more-x-2",
+            "exact-x-2",
+            &["abc.example.com"][..],
+            "tls-backend",
+        ),
+        ("more-x-2", "less-x-2", &["*.com"][..], "tls-backend-2"),
+        (
+            "less-x-3",
+            "exact-x-3",
+            &["abc.example.com"][..],
+            "tls-backend",
+        ),
+        (
+            "less-x-3",
+            "more-x-3",
+            &["*.example.com"][..],
+            "tls-backend-2",
+        ),
+        (
+            "empty-x-4",
+            "exact-x-4",
+            &["abc.example.com"][..],
+            "tls-backend",
+        ),
+        ("empty-x-4", "less-x-4", &["*.com"][..], "tls-backend-2"),
+        (
+            "exact-mismatch",
+            "mismatch-1",
+            &["abc.example.org"][..],
+            "tls-backend",
+        ),
+        (
+            "wildcard-mismatch",
+            "mismatch-2",
+            &["abc.example.org"][..],
+            "tls-backend",
+        ),
+    ];
+    objects.extend([
+        gateway("exact-x-1", passthrough(p1, Some("abc.example.com"))),
+        gateway("more-x-2", passthrough(p2, Some("*.example.com"))),
+        gateway("less-x-3", passthrough(p3, Some("*.com"))),
+        gateway("empty-x-4", passthrough(p4, None)),
+        gateway("exact-mismatch", passthrough(p5, Some("abc.example.com"))),
+        gateway("wildcard-mismatch", passthrough(p6, Some("*.example.com"))),
+    ]);
+    for (gw, name, hosts, to) in routes {
+        objects.push(tls_route_for(name, gw, hosts, to));
+    }
+    let c = start(&objects).await;
+    for (gw, name, _, _) in &routes[..7] {
+        tls_route_is(&c, name, gw, "ResolvedRefs", ("True", "ResolvedRefs")).await;
+        tls_route_is(&c, name, gw, "Accepted", ("True", "Accepted")).await;
+    }
+    let want = |b: &str| Some(format!("{b}: hello"));
+    for (port, sni, backend) in [
+        (p1, "abc.example.com", want("tls-backend")),
+        (p1, "non.matching.com", None),
+        (p2, "abc.example.com", want("tls-backend")),
+        (p2, "other.example.com", want("tls-backend-2")),
+        (p2, "non.matching.com", None),
+        (p3, "abc.example.com", want("tls-backend")),
+        (p3, "other.example.com", want("tls-backend-2")),
+        (p3, "non.matching.com", None),
+        (p4, "abc.example.com", want("tls-backend")),
+        (p4, "other.example.com", want("tls-backend-2")),
+        (p4, "non.matching.org", None),
+    ] {
+        let ok = fake_kube::harness::poll(std::time::Duration::from_secs(10), || async {
+            through(port, sni, pki.roots()).await == backend
+        })
+        .await;
+        let got = through(port, sni, pki.roots()).await;
+        assert!(
+            ok,
+            "{sni} on {port}: want {backend:?}, got {got:?}; log:\n{}",
+            c.proxy.log()
+        );
+    }
+    let refused = ("False", "NoMatchingListenerHostname");
+    tls_route_is(&c, "mismatch-1", "exact-mismatch", "Accepted", refused).await;
+    tls_route_is(&c, "mismatch-2", "wildcard-mismatch", "Accepted", refused).await;
+    for g in ["exact-mismatch", "wildcard-mismatch"] {
+        assert_eq!(attached(&c, g), 0, "{g}: {}", c.gw(g));
+    }
 }
