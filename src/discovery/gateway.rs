@@ -36,6 +36,7 @@ pub mod hostname;
 pub mod listeners;
 pub mod matches;
 mod more_routes;
+mod overlap;
 mod parents;
 pub mod route_status;
 pub mod route_types;

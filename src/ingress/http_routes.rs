@@ -229,9 +229,22 @@ impl HttpRoutes {
         path: &str,
         request: &super::RequestView<'_>,
     ) -> Lookup<'_, RouteTarget> {
+        self.lookup_on_tls(listener, None, host, path, request)
+    }
+
+    /// [`Self::lookup_on`] for a request on a TLS connection whose server name was `sni`: on
+    /// a port of Gateway listeners, the listener is the one the SNI names.
+    pub fn lookup_on_tls(
+        &self,
+        listener: &str,
+        sni: Option<&str>,
+        host: &Hostname,
+        path: &str,
+        request: &super::RequestView<'_>,
+    ) -> Lookup<'_, RouteTarget> {
         let table = match &self.scoped {
             None => Some(&self.table),
-            Some(s) => s.table(&self.table, listener, host),
+            Some(s) => s.table(&self.table, listener, sni, host),
         };
         match table {
             Some(t) => t.lookup_request(Some(host), path, request),

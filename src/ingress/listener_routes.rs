@@ -84,17 +84,25 @@ pub(super) struct Scoped<T> {
 }
 
 impl<T> Scoped<T> {
-    /// The table for a request for `host` on `listener` (`None`: 404).
+    /// The table for a request for `host` on `listener` (`None`: 404). On a TLS connection
+    /// with a server name `sni`, the section is the one claiming that name (an HTTPS Gateway
+    /// listener's hostname matches the SNI, and then its routes the Host: conformance
+    /// HTTPRouteHTTPSListener), else the one claiming `host`.
     pub(super) fn table<'a>(
         &'a self,
         shared: &'a RouteTable<T>,
         listener: &str,
+        sni: Option<&str>,
         host: &Hostname,
     ) -> Option<&'a RouteTable<T>> {
         let Some(socket) = self.sockets.get(listener) else {
             return Some(shared);
         };
-        if let Some((_, i)) = socket.sections.iter().find(|(s, _)| s.claims(host)) {
+        let by_sni = sni
+            .filter(|_| !socket.sections.is_empty())
+            .and_then(Hostname::from_authority);
+        let claim = by_sni.as_ref().unwrap_or(host);
+        if let Some((_, i)) = socket.sections.iter().find(|(s, _)| s.claims(claim)) {
             return self.tables.get(*i);
         }
         match socket.rest {

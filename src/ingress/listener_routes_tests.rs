@@ -39,7 +39,7 @@ fn ask(built: &Built<&'static str>, listener: &str, host: &str, path: &str) -> &
     let host = Hostname::parse(host).unwrap();
     let table = match &built.1 {
         None => Some(&built.0),
-        Some(s) => s.table(&built.0, listener, &host),
+        Some(s) => s.table(&built.0, listener, None, &host),
     };
     match table.map(|t| t.lookup_request(Some(&host), path, &RequestView::NONE)) {
         Some(Lookup::Matched { backend, .. } | Lookup::HostDefault(backend)) => backend,
@@ -228,7 +228,7 @@ fn a_gateway_listener_matches_across_routes_covering_the_host() {
     let scoped = built.1.as_ref().unwrap();
     let ask_with = |host: &str, path: &str, version: Option<&str>| {
         let host = Hostname::parse(host).unwrap();
-        let table = scoped.table(&built.0, "gw", &host).unwrap();
+        let table = scoped.table(&built.0, "gw", None, &host).unwrap();
         let mut fields = http::HeaderMap::new();
         if let Some(v) = version {
             fields.insert("version", http::HeaderValue::from_str(v).unwrap());
@@ -279,4 +279,25 @@ fn ties_go_to_the_more_specific_hostname_and_ingress_tables_do_not_merge() {
     assert_eq!(ask(&built, "file", "a.test", "/y"), "404");
     assert_eq!(ask(&built, "file", "a.test", "/z"), "file-exact");
     assert_eq!(ask(&built, "file", "b.test", "/y"), "file-any");
+}
+
+#[test]
+fn on_tls_the_server_name_picks_the_section_and_the_host_the_route() {
+    let t = table();
+    let scoped = t.1.as_ref().unwrap();
+    let ask_tls = |sni: Option<&str>, host: &str, path: &str| {
+        let host = Hostname::parse(host).unwrap();
+        let table = scoped.table(&t.0, "gw", sni, &host);
+        match table.map(|t| t.lookup_request(Some(&host), path, &RequestView::NONE)) {
+            Some(Lookup::Matched { backend, .. }) => *backend,
+            _ => "404",
+        }
+    };
+    // SNI in section b, Host too: b's route.
+    assert_eq!(ask_tls(Some("x.b.test"), "x.b.test", "/b"), "route-b");
+    // SNI claimed by section a only: a's table, where x.b.test has no /b route.
+    assert_eq!(ask_tls(Some("other.test"), "x.b.test", "/b"), "404");
+    assert_eq!(ask_tls(Some("other.test"), "x.b.test", "/a"), "route-a");
+    // No SNI: the Host picks.
+    assert_eq!(ask_tls(None, "x.b.test", "/b"), "route-b");
 }

@@ -3,6 +3,9 @@
 #![allow(dead_code, unreachable_pub)]
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
+pub mod conformance;
+pub mod grpc;
+
 use crate::fake_kube::FakeKube;
 use crate::fake_kube::harness::{Proxy, free_ports, http_backend, metric, poll};
 use crate::fake_kube::objects::{READY, service, slice};

@@ -17,7 +17,9 @@
 //! - two listeners of one Gateway with the same port and hostname: the later is
 //!   `Conflicted: True, HostnameConflict`, not programmed;
 //! - `allowedRoutes.kinds` naming a kind the listener does not serve: `ResolvedRefs: False,
-//!   InvalidRouteKinds` (the supported ones are still listed).
+//!   InvalidRouteKinds` (the supported ones are still listed);
+//! - HTTPS listeners on one port whose hostnames overlap: `OverlappingTLSConfig: True,
+//!   OverlappingHostnames` ([`super::overlap`]), absent elsewhere.
 
 use super::types::{GROUP, Gateway, Listener};
 use crate::discovery::state::Key;
@@ -56,6 +58,7 @@ pub fn patch(key: &Key, gw: &Gateway, facts: &GatewayFacts<'_>) -> Option<Value>
     let generation = gw.metadata.generation.unwrap_or(0);
     let current = gw.status.as_ref().unwrap_or(&Value::Null);
     let conflicts = conflicted(gw);
+    let overlaps = super::overlap::overlapping(gw);
     let mut listeners = Vec::new();
     let mut programmed_any = false;
     let mut all_ok = true;
@@ -73,16 +76,60 @@ pub fn patch(key: &Key, gw: &Gateway, facts: &GatewayFacts<'_>) -> Option<Value>
             .as_array()
             .and_then(|ls| ls.iter().find(|x| x["name"] == l.name.as_str()));
         let kept = |ty: &str, status: &str| kept_time(before, ty, status);
+        let mut conditions = vec![
+            cond(
+                "Accepted",
+                v.accepted.unwrap_or("Accepted"),
+                v.accepted.is_none(),
+                generation,
+                &kept,
+            ),
+            cond(
+                "Programmed",
+                if v.programmed {
+                    "Programmed"
+                } else {
+                    "Invalid"
+                },
+                v.programmed,
+                generation,
+                &kept,
+            ),
+            cond(
+                "ResolvedRefs",
+                v.resolved.unwrap_or("ResolvedRefs"),
+                v.resolved.is_none(),
+                generation,
+                &kept,
+            ),
+            cond(
+                "Conflicted",
+                if v.conflicted {
+                    "HostnameConflict"
+                } else {
+                    "NoConflicts"
+                },
+                v.conflicted,
+                generation,
+                &kept,
+            ),
+        ];
+        if overlaps.contains(&l.name.as_str()) {
+            conditions.push(cond(
+                "OverlappingTLSConfig",
+                "OverlappingHostnames",
+                true,
+                generation,
+                &kept,
+            ));
+        }
         listeners.push(json!({
             "name": l.name,
             "supportedKinds": v.kinds,
-            "attachedRoutes": if v.programmed { attached } else { 0 },
-            "conditions": [
-                cond("Accepted", v.accepted.unwrap_or("Accepted"), v.accepted.is_none(), generation, &kept),
-                cond("Programmed", if v.programmed { "Programmed" } else { "Invalid" }, v.programmed, generation, &kept),
-                cond("ResolvedRefs", v.resolved.unwrap_or("ResolvedRefs"), v.resolved.is_none(), generation, &kept),
-                cond("Conflicted", if v.conflicted { "HostnameConflict" } else { "NoConflicts" }, v.conflicted, generation, &kept),
-            ],
+            // Attachment is by parentRefs and allowedRoutes alone, programmed or not (the spec;
+            // conformance GatewayWithAttachedRoutes, an HTTPS listener without its Secret).
+            "attachedRoutes": attached,
+            "conditions": conditions,
         }));
     }
     let kept = |ty: &str, status: &str| kept_time(Some(current), ty, status);

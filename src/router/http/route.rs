@@ -104,7 +104,8 @@ pub(super) fn route<'a, 'r>(
         query,
         fields: asked.fields,
     };
-    let target = match routes.lookup_on(&conn.listener, &host, path, &request) {
+    let sni = conn.sni.as_deref();
+    let target = match routes.lookup_on_tls(&conn.listener, sni, &host, path, &request) {
         Lookup::Matched { backend, .. }
         | Lookup::HostDefault(backend)
         | Lookup::Default(backend) => Some(backend),
@@ -136,7 +137,7 @@ pub(super) fn route<'a, 'r>(
     {
         return Err(answer);
     }
-    let service = super::backends::choose(snapshot, target, log)?;
+    let service = super::backends::choose(snapshot, target, log).map_err(|e| for_grpc(e, asked))?;
     if let (Some(max), Some(declared)) = (target.max_body_bytes, asked.length)
         && declared > max
     {
@@ -183,6 +184,20 @@ fn split_target(target: &str) -> (&str, Option<&str>) {
         Some((path, query)) => (path, Some(query)),
         None => (target, None),
     }
+}
+
+/// A backend that cannot be used answers 500, which a gRPC client reads as UNKNOWN; to a gRPC
+/// request (`content-type: application/grpc…`) it answers 503, read as UNAVAILABLE, as the
+/// Gateway API asks of a GRPCRoute whose backends all have weight 0 (conformance
+/// GRPCRouteAllBackendsWeightZero).
+fn for_grpc(mut answer: Local, asked: &Asked<'_>) -> Local {
+    let grpc = asked
+        .fields
+        .any_value("content-type", &mut |v| v.starts_with(b"application/grpc"));
+    if grpc && answer.status == StatusCode::INTERNAL_SERVER_ERROR {
+        answer.status = StatusCode::SERVICE_UNAVAILABLE;
+    }
+    answer
 }
 
 /// 421 when the client reached us with the certificate of one name but asks for another name
