@@ -149,9 +149,10 @@ async fn grpc_routes_match_service_method_and_headers_to_h2c_backends() {
         status(call(addr, "grpc.test", "/pkg.Svc2/Get", None).await),
         Some(404)
     );
+    // A backend that cannot be used: UNAVAILABLE, as GRPCRoute's backendRefs ask (503).
     assert_eq!(
         status(call(addr, "grpc.test", "/gone.Svc/Get", None).await),
-        Some(500)
+        Some(503)
     );
     // The route's hostnames: another authority does not match.
     let hosted = call(addr, "a.grpc.test", "/host.Svc/Get", None).await;
