@@ -18,13 +18,18 @@ python3 - "$out/results.jsonl" <<'PY'
 import json, statistics, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
 for s in sorted({r["scenario"] for r in rows}):
-    med = {}
+    med, eff = {}, {}
     for p in ("switchyard", "switchyard-page"):
-        rps = [r["rps"] for r in rows if r["scenario"] == s and r["proxy"] == p and r["status"] == "ok"]
-        med[p] = statistics.median(rps) if rps else None
-    if None in med.values():
+        ok = [r for r in rows if r["scenario"] == s and r["proxy"] == p and r["status"] == "ok"]
+        med[p] = statistics.median([r["rps"] for r in ok]) if ok else None
+        # Requests per second of proxy CPU: what a busy shared machine does not distort.
+        per_cpu = [r["rps"] / (r["proxy_cpu_pct"] / 100) for r in ok if r.get("proxy_cpu_pct")]
+        eff[p] = statistics.median(per_cpu) if per_cpu else None
+    if None in med.values() or None in eff.values():
         print(f"{s}: missing runs {med}")
         continue
     change = (med["switchyard-page"] / med["switchyard"] - 1) * 100
     print(f"{s}: {med['switchyard']:.0f} req/s closed, {med['switchyard-page']:.0f} req/s with the page open: {change:+.1f} %")
+    change = (eff["switchyard-page"] / eff["switchyard"] - 1) * 100
+    print(f"{s}: {eff['switchyard']:.0f} req/CPU-s closed, {eff['switchyard-page']:.0f} req/CPU-s with the page open: {change:+.1f} %")
 PY
