@@ -22,10 +22,11 @@ fn needed() -> BTreeSet<(String, String, String)> {
         (GROUP, "grpcroutes"),
         (GROUP, "tlsroutes"),
         (GROUP, "referencegrants"),
+        (GROUP, "backendtlspolicies"),
         // allowedRoutes.namespaces.from: Selector reads the Namespaces' labels.
         ("", "namespaces"),
-        // Not served yet; read by later versions.
-        (GROUP, "backendtlspolicies"),
+        // BackendTLSPolicy's caCertificateRefs.
+        ("", "configmaps"),
     ];
     let status = [
         "gatewayclasses/status",
@@ -33,6 +34,7 @@ fn needed() -> BTreeSet<(String, String, String)> {
         "httproutes/status",
         "grpcroutes/status",
         "tlsroutes/status",
+        "backendtlspolicies/status",
     ];
     let reads = read.iter().flat_map(|(g, r)| {
         ["get", "list", "watch"].map(|v| (g.to_string(), r.to_string(), v.to_owned()))
@@ -41,9 +43,13 @@ fn needed() -> BTreeSet<(String, String, String)> {
     reads.chain(patches).collect()
 }
 
-/// Whether a rule belongs to the Gateway API part (its group, or the Namespaces it reads).
+/// Whether a rule belongs to the Gateway API part (its group, or the Namespaces and ConfigMaps
+/// it reads).
 pub(crate) fn is_gateway_rule(groups: &[String], resources: &[String]) -> bool {
-    groups.iter().any(|g| g == GROUP) || resources.iter().any(|r| r == "namespaces")
+    groups.iter().any(|g| g == GROUP)
+        || resources
+            .iter()
+            .any(|r| r == "namespaces" || r == "configmaps")
 }
 
 /// With `controller` Some, the Gateway API is served for that controller name; None: off.
