@@ -62,10 +62,15 @@ async fn our_gateway_class_is_accepted_once_and_others_are_left_alone() {
         features.contains(&json!({"name": "HTTPRouteQueryParamMatching"})),
         "{features:?}"
     );
-    assert!(
-        !features.contains(&json!({"name": "HTTPRoute"})),
-        "core not claimed yet"
-    );
+    for core in [
+        "Gateway",
+        "HTTPRoute",
+        "ReferenceGrant",
+        "GRPCRoute",
+        "TLSRoute",
+    ] {
+        assert!(features.contains(&json!({ "name": core })), "{features:?}");
+    }
     // The patch came back as a watch event; nothing more is written.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(fake.status_patches("gatewayclasses").len(), 1);

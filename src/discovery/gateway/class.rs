@@ -7,14 +7,20 @@ use super::types::GatewayClass;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use serde_json::{Value, json};
 
-/// The Gateway API features Switchyard serves, named as the conformance suite names them.
-/// Only what the end-to-end tests show (`tests/gateway_api_*.rs`); the core `Gateway` and
-/// `HTTPRoute` features are not claimed while HTTPRoutes of different hostnames are not
-/// merged per request host (see README.md, "Gateway API").
+/// The Gateway API features Switchyard serves, named as the conformance suite names them
+/// (sorted). Only what the end-to-end tests show: the core features `Gateway`, `HTTPRoute`,
+/// `ReferenceGrant`, `GRPCRoute` and `TLSRoute` by every core test of the v1.4 suite, and each
+/// extended one by the tests transcribing its upstream tests
+/// (`tests/gateway_support/CONFORMANCE.md` maps each to ours).
 pub(crate) const SUPPORTED_FEATURES: &[&str] = &[
     "BackendTLSPolicy",
     "BackendTLSPolicySANValidation",
+    "GRPCRoute",
+    "Gateway",
     "GatewayHTTPListenerIsolation",
+    "HTTPRoute",
+    "HTTPRouteBackendProtocolH2C",
+    "HTTPRouteBackendProtocolWebSocket",
     "HTTPRouteHostRewrite",
     "HTTPRouteMethodMatching",
     "HTTPRoutePathRedirect",
@@ -24,6 +30,8 @@ pub(crate) const SUPPORTED_FEATURES: &[&str] = &[
     "HTTPRouteRequestTimeout",
     "HTTPRouteResponseHeaderModification",
     "HTTPRouteSchemeRedirect",
+    "ReferenceGrant",
+    "TLSRoute",
 ];
 
 /// The status merge patch for `class`, or `None` when it is not ours or already up to date.
@@ -87,6 +95,20 @@ mod tests {
             .unwrap_or_else(|e| panic!("status: {e}"));
         c.status = Some(status);
         c
+    }
+
+    #[test]
+    fn features_are_sorted_and_claim_the_core_ones() {
+        assert!(SUPPORTED_FEATURES.windows(2).all(|w| w[0] < w[1]));
+        for core in [
+            "Gateway",
+            "HTTPRoute",
+            "ReferenceGrant",
+            "GRPCRoute",
+            "TLSRoute",
+        ] {
+            assert!(SUPPORTED_FEATURES.contains(&core), "{core}");
+        }
     }
 
     #[test]
