@@ -1,8 +1,8 @@
 //! The Gateway API source (`run --kubernetes --gateway-api`) through the fake API server and
 //! the real binary: the kinds are watched only with the flag, GatewayClasses of our
 //! controller are `Accepted` (with `supportedFeatures`) by a merge patch of `/status`, written
-//! once and again on a generation bump (conformance GatewayClassObservedGenerationBump), and
-//! classes of other controllers are left alone.
+//! once and again on a generation bump (conformance GatewayClassObservedGenerationBump) or when
+//! the features claimed differ, and classes of other controllers are left alone.
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 mod common;
@@ -62,10 +62,15 @@ async fn our_gateway_class_is_accepted_once_and_others_are_left_alone() {
         features.contains(&json!({"name": "HTTPRouteQueryParamMatching"})),
         "{features:?}"
     );
-    assert!(
-        !features.contains(&json!({"name": "HTTPRoute"})),
-        "core not claimed yet"
-    );
+    for core in [
+        "Gateway",
+        "HTTPRoute",
+        "ReferenceGrant",
+        "GRPCRoute",
+        "TLSRoute",
+    ] {
+        assert!(features.contains(&json!({ "name": core })), "{features:?}");
+    }
     // The patch came back as a watch event; nothing more is written.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(fake.status_patches("gatewayclasses").len(), 1);
@@ -78,6 +83,32 @@ async fn our_gateway_class_is_accepted_once_and_others_are_left_alone() {
     ] {
         assert!(fake.watches(kind) >= 1, "{kind} watched");
     }
+}
+
+/// A class an older version accepted, claiming fewer features, at the same generation: the
+/// list is written again (an upgrade changes it without a generation bump).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn features_claimed_by_an_older_version_are_replaced() {
+    let fake = FakeKube::start().await;
+    let mut class = gateway_class("switchyard", OURS, 1);
+    class["status"] = json!({"conditions": [{"type": "Accepted", "status": "True",
+        "reason": "Accepted", "message": "served by switchyard", "observedGeneration": 1,
+        "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+        "supportedFeatures": [{"name": "HTTPRouteQueryParamMatching"}]});
+    fake.apply(&class);
+    let proxy = Proxy::start(&fake, &["--gateway-api"]);
+    proxy.wait_ready().await;
+    let claims = |name: &str| {
+        let c = fake
+            .get("GatewayClass", "", "switchyard")
+            .unwrap_or_default();
+        let fs = c["status"]["supportedFeatures"].as_array().cloned();
+        fs.unwrap_or_default().contains(&json!({ "name": name }))
+    };
+    let ok = poll(Duration::from_secs(10), || async { claims("HTTPRoute") }).await;
+    assert!(ok, "log:\n{}", proxy.log());
+    let since = accepted(&fake, "switchyard").unwrap()["lastTransitionTime"].clone();
+    assert_eq!(since, "2026-01-01T00:00:00Z", "still accepted since then");
 }
 
 /// Conformance GatewayClassObservedGenerationBump: after a spec change, the Accepted

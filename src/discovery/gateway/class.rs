@@ -1,29 +1,43 @@
 //! GatewayClass acceptance: a class whose `controllerName` is ours (`--gateway-class-controller`)
 //! gets `Accepted: True` and the `supportedFeatures` we serve, written only when what is there
-//! differs (condition status, reason, `observedGeneration`, features), so the patch's own
-//! watch event ends the writes. Classes of other controllers are never touched.
+//! differs (condition status, reason, `observedGeneration`, the list of features, which an
+//! upgrade may change without a generation bump), so the patch's own watch event ends the
+//! writes. Classes of other controllers are never touched.
 
 use super::types::GatewayClass;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use serde_json::{Value, json};
 
-/// The Gateway API features Switchyard serves, named as the conformance suite names them.
-/// Only what the end-to-end tests show (`tests/gateway_api_*.rs`); the core `Gateway` and
-/// `HTTPRoute` features are not claimed while HTTPRoutes of different hostnames are not
-/// merged per request host (see README.md, "Gateway API").
+/// The Gateway API features Switchyard serves, named as the conformance suite names them
+/// (sorted). Only what the end-to-end tests show: the core features `Gateway`, `HTTPRoute`,
+/// `ReferenceGrant`, `GRPCRoute` and `TLSRoute` by every core test of the v1.4 suite, and each
+/// extended one by the tests transcribing its upstream tests
+/// (`tests/gateway_support/CONFORMANCE.md` maps each to ours).
 pub(crate) const SUPPORTED_FEATURES: &[&str] = &[
     "BackendTLSPolicy",
     "BackendTLSPolicySANValidation",
+    "GRPCRoute",
+    "GRPCRouteNamedRouteRule",
+    "Gateway",
     "GatewayHTTPListenerIsolation",
+    "HTTPRoute",
+    "HTTPRouteBackendProtocolH2C",
+    "HTTPRouteBackendProtocolWebSocket",
+    "HTTPRouteBackendTimeout",
     "HTTPRouteHostRewrite",
     "HTTPRouteMethodMatching",
+    "HTTPRouteNamedRouteRule",
+    "HTTPRouteParentRefPort",
     "HTTPRoutePathRedirect",
     "HTTPRoutePathRewrite",
+    "HTTPRoutePortRedirect",
     "HTTPRouteQueryParamMatching",
     "HTTPRouteRequestMirror",
     "HTTPRouteRequestTimeout",
     "HTTPRouteResponseHeaderModification",
     "HTTPRouteSchemeRedirect",
+    "ReferenceGrant",
+    "TLSRoute",
 ];
 
 /// The status merge patch for `class`, or `None` when it is not ours or already up to date.
@@ -36,9 +50,17 @@ pub(crate) fn status_patch(class: &GatewayClass, controller: &str) -> Option<Val
         .status
         .as_ref()
         .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Accepted"));
-    let up_to_date = current.is_some_and(|c| {
-        c.status == "True" && c.reason == "Accepted" && c.observed_generation == Some(generation)
+    let claimed = class.status.as_ref().map(|s| &s.supported_features[..]);
+    let same_features = claimed.is_some_and(|f| {
+        f.len() == SUPPORTED_FEATURES.len()
+            && f.iter().zip(SUPPORTED_FEATURES).all(|(a, b)| a.name == *b)
     });
+    let up_to_date = same_features
+        && current.is_some_and(|c| {
+            c.status == "True"
+                && c.reason == "Accepted"
+                && c.observed_generation == Some(generation)
+        });
     if up_to_date {
         return None;
     }
@@ -64,7 +86,7 @@ pub(crate) fn status_patch(class: &GatewayClass, controller: &str) -> Option<Val
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::discovery::gateway::types::{Conditions, GatewayClassSpec};
+    use crate::discovery::gateway::types::{GatewayClassSpec, GatewayClassStatus};
 
     const OURS: &str = "switchyard.dev/gateway-controller";
 
@@ -83,10 +105,39 @@ mod tests {
     /// `class` with the status our patch wrote.
     fn patched(mut c: GatewayClass) -> GatewayClass {
         let patch = status_patch(&c, OURS).unwrap_or_else(|| panic!("no patch"));
-        let status: Conditions = serde_json::from_value(patch["status"].clone())
+        let status: GatewayClassStatus = serde_json::from_value(patch["status"].clone())
             .unwrap_or_else(|e| panic!("status: {e}"));
         c.status = Some(status);
         c
+    }
+
+    /// A class accepted by an older version that claimed other features gets the list again
+    /// (an upgrade changes `supportedFeatures` without a generation bump), the condition's
+    /// transition time kept.
+    #[test]
+    fn other_features_are_written_again() {
+        let mut c = patched(class(OURS, 1));
+        let mut status = c.status.clone().unwrap_or_default();
+        status.supported_features.truncate(2);
+        c.status = Some(status);
+        let patch = status_patch(&c, OURS).unwrap_or_default();
+        let features = patch["status"]["supportedFeatures"].as_array().cloned();
+        assert_eq!(features.unwrap_or_default().len(), SUPPORTED_FEATURES.len());
+        assert_eq!(status_patch(&patched(c), OURS), None, "then left alone");
+    }
+
+    #[test]
+    fn features_are_sorted_and_claim_the_core_ones() {
+        assert!(SUPPORTED_FEATURES.windows(2).all(|w| w[0] < w[1]));
+        for core in [
+            "Gateway",
+            "HTTPRoute",
+            "ReferenceGrant",
+            "GRPCRoute",
+            "TLSRoute",
+        ] {
+            assert!(SUPPORTED_FEATURES.contains(&core), "{core}");
+        }
     }
 
     #[test]

@@ -57,7 +57,7 @@ pub struct GatewayClass {
     pub spec: GatewayClassSpec,
     /// What controllers wrote.
     #[serde(default)]
-    pub status: Option<Conditions>,
+    pub status: Option<GatewayClassStatus>,
 }
 gateway_resource!(
     GatewayClass,
@@ -76,12 +76,23 @@ pub struct GatewayClassSpec {
     pub controller_name: String,
 }
 
-/// A status holding only conditions (as we read it back).
+/// `GatewayClass.status` (as we read it back): conditions and the features claimed.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Conditions {
+pub struct GatewayClassStatus {
     /// The conditions.
     #[serde(default)]
     pub conditions: Vec<Condition>,
+    /// `supportedFeatures`: each `{name}`.
+    #[serde(default, rename = "supportedFeatures")]
+    pub supported_features: Vec<FeatureName>,
+}
+
+/// One entry of `supportedFeatures`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FeatureName {
+    /// The feature, as the conformance suite names it.
+    #[serde(default)]
+    pub name: String,
 }
 
 /// A Gateway.
