@@ -142,7 +142,7 @@ struct Forward<'a> {
     /// The route's response header edits.
     response_headers: Option<&'a crate::forward::edits::HeaderEdits>,
     /// The client side of a requested protocol upgrade.
-    upgrade: Option<hyper::upgrade::OnUpgrade>,
+    upgrade: Option<upgrade::ClientSide>,
     outgoing: Outgoing,
     /// The route's retries and timeouts.
     policy: Arc<crate::ingress::UpstreamPolicy>,
@@ -173,7 +173,7 @@ fn prepare<'a>(
 ) -> Result<Forward<'a>, Local> {
     let cors = || CorsAsk::from_fields(map_pairs(req.headers()));
     let asked = Asked {
-        method: req.method().as_str(),
+        method: upgrade::routed_method(&req),
         authority: authority.as_ref().and_then(|v| v.to_str().ok()),
         target: req.uri().path_and_query().map_or("/", |p| p.as_str()),
         length: declared_length(req.headers()),
@@ -206,8 +206,7 @@ fn prepare<'a>(
                 .map_err(|_| Local::new(StatusCode::BAD_REQUEST, "invalid request target\n"))?,
         ),
     };
-    let upgrade =
-        upgrade::requested(&req, service).map(|value| (value, hyper::upgrade::on(&mut req)));
+    let upgrade = upgrade::requested(&mut req, service)?;
     let (parts, body) = req.into_parts();
     let bodiless = body.is_end_stream();
     let body = limit(CountIn::new(body, bytes_in.clone()), target.max_body_bytes);
@@ -219,7 +218,7 @@ fn prepare<'a>(
         target,
         host,
         !h1,
-        upgrade.as_ref().map(|(value, _)| value.as_bytes()),
+        upgrade.as_ref().map(|u| u.value.as_bytes()),
         forward::connection_options(map_pairs(&parts.headers)),
     );
     let path = path.unwrap_or_else(|| {
@@ -273,7 +272,7 @@ fn prepare<'a>(
             .filters
             .as_deref()
             .and_then(|f| f.response_headers.as_ref()),
-        upgrade: upgrade.map(|(_, on)| on),
+        upgrade: upgrade.map(|u| u.client),
         outgoing,
         policy: Arc::clone(&target.upstream),
     })
