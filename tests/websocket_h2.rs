@@ -43,7 +43,7 @@ fn config_text(pki: &Pki, ws: SocketAddr, plain: SocketAddr, admin: &str, tls: &
     format!(
         "[admin]\nlisten = \"{admin}\"\n[runtime]\ndrain_timeout = \"1500ms\"\nwatch_interval = \"0s\"\n\
          [http]\naccess_log = \"off\"\n\
-         [[listeners]]\nname = \"tls\"\nlisten = \"{tls}\"\ntls = true\nh2_idle_timeout = \"300ms\"\n\
+         [[listeners]]\nname = \"tls\"\nlisten = \"{tls}\"\ntls = true\nh2_idle_timeout = \"300ms\"\nheader_read_timeout = \"400ms\"\n\
          [[listeners]]\nname = \"web\"\nlisten = \"127.0.0.1:0\"\n\
          {}\
          [[services]]\nname = \"ws\"\nscheduler = \"lc\"\n[[services.endpoints]]\naddress = \"{ws}\"\n\
@@ -261,11 +261,19 @@ async fn h2_tunnels_hold_their_connection_and_their_endpoint_count_past_the_idle
         .tunnel();
     // Two tunnels, one connection.
     assert_eq!(settled(admin, (2, 1.0)).await, (2, 1.0));
-    // Well past h2_idle_timeout (300ms): the tunnels are requests in flight.
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // Well past h2_idle_timeout (300ms) and the header_read_timeout a GOAWAY'd connection
+    // gets to go idle (400ms): the tunnels are requests in flight, so the connection got no
+    // GOAWAY and still takes new streams.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
     echo(&mut one, b"not idle").await;
     echo(&mut two, b"not idle either").await;
-    assert_eq!(counts(admin).await, (2, 1.0));
+    let (mut three, _) = open(&mut send, "https://ws.test/three", "websocket")
+        .await
+        .tunnel();
+    echo(&mut three, b"a new stream").await;
+    assert_eq!(settled(admin, (3, 1.0)).await, (3, 1.0));
+    close(&mut three).await;
+    assert_eq!(settled(admin, (2, 1.0)).await, (2, 1.0));
     close(&mut two).await;
     assert_eq!(settled(admin, (1, 1.0)).await, (1, 1.0));
     echo(&mut one, b"alone").await;
@@ -316,6 +324,85 @@ async fn a_drain_cuts_an_h2_tunnel_at_the_deadline() {
     let read = within("cut", ws.read_to_end(&mut rest)).await;
     assert!(matches!(read, Ok(0) | Err(_)), "{read:?} {rest:?}");
     within("shutdown", shutdown).await.unwrap();
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(1400), "cut after {took:?}");
+}
+
+/// `switchyard run` as a child process, killed on drop.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn sigterm_with_only_an_h2_websocket_open_waits_for_it_and_cuts_it_at_drain_timeout() {
+    use common::proc::{BIN, eventually, free_ports, get, write};
+    let pki = Pki::new();
+    let (ws, plain) = (backend(Accept::Right).await, backend(Accept::Right).await);
+    let (admin, tls) = free_ports();
+    let dir = tempfile::tempdir().unwrap();
+    let text = config_text(
+        &pki,
+        ws.addr,
+        plain.addr,
+        &admin.to_string(),
+        &tls.to_string(),
+    );
+    let path = write(&dir, "switchyard.toml", &text);
+    let mut child = Child(
+        std::process::Command::new(BIN)
+            .arg("run")
+            .arg("--config")
+            .arg(&path)
+            .env_remove("SWITCHYARD_CONFIG")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let ready = || async move { matches!(get(admin, "/readyz").await, Some((200, _))) };
+    assert!(
+        eventually(Duration::from_secs(10), ready).await,
+        "not ready"
+    );
+    let mut send = h2_tls(tls, &pki).await;
+    let (mut ws, _) = open(&mut send, "https://ws.test/chat", "websocket")
+        .await
+        .tunnel();
+    echo(&mut ws, b"before").await;
+    let term = tokio::process::Command::new("kill")
+        .args(["-s", "TERM", &child.0.id().to_string()])
+        .status()
+        .await
+        .unwrap();
+    assert!(term.success());
+    let started = Instant::now();
+    // Draining (drain_timeout 1500ms): the WebSocket still carries frames.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    echo(&mut ws, b"during the drain").await;
+    assert!(
+        child.0.try_wait().unwrap().is_none(),
+        "exited before the deadline"
+    );
+    // At the deadline it is cut, and the process exits.
+    let mut rest = Vec::new();
+    let read = within("cut", ws.read_to_end(&mut rest)).await;
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?} {rest:?}");
+    let exited = within("exit", async {
+        loop {
+            if let Some(status) = child.0.try_wait().unwrap() {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(exited.success(), "{exited}");
     let took = started.elapsed();
     assert!(took >= Duration::from_millis(1400), "cut after {took:?}");
 }

@@ -13,10 +13,9 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http2::SendRequest;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::task::Poll;
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -178,23 +177,15 @@ where
     )
     .await
     .unwrap();
-    // Driven here until the server's SETTINGS allow extended CONNECT, then in a task.
+    // Driven here until the server's SETTINGS allow extended CONNECT (h2 applies them once
+    // it has queued their ACK, which may not wake the connection again), then in a task.
     let mut conn = Box::pin(conn);
-    within(
-        "SETTINGS_ENABLE_CONNECT_PROTOCOL",
-        std::future::poll_fn(|cx| {
-            if conn.is_extended_connect_protocol_enabled() {
-                return Poll::Ready(());
-            }
-            if let Poll::Ready(ended) = conn.as_mut().poll(cx) {
-                panic!("the connection ended before its SETTINGS: {ended:?}");
-            }
-            match conn.is_extended_connect_protocol_enabled() {
-                true => Poll::Ready(()),
-                false => Poll::Pending,
-            }
-        }),
-    )
+    within("SETTINGS_ENABLE_CONNECT_PROTOCOL", async {
+        while !conn.is_extended_connect_protocol_enabled() {
+            let polled = tokio::time::timeout(Duration::from_millis(10), conn.as_mut()).await;
+            assert!(polled.is_err(), "the connection ended: {polled:?}");
+        }
+    })
     .await;
     tokio::spawn(conn);
     send
