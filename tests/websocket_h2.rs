@@ -8,110 +8,20 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 mod common;
+#[path = "websocket_h2/setup.rs"]
+mod setup;
 #[path = "websocket_h2/support.rs"]
 mod support;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use common::eventually_metric;
 use common::h2::{PREFACE, SETTINGS, frame, read_frame};
-use common::tls::{Pki, Tls, certificates, within};
-use common::{admin_get, metric};
+use common::tls::{Pki, Tls, within};
 use http::StatusCode;
-use std::net::SocketAddr;
+use setup::{Child, assert_handshake, close, config_text, h2_tls, settled, start};
 use std::time::{Duration, Instant};
-use support::{Accept, Backend, backend, echo, field, h2_client, open};
-use switchyard::app::{self, App};
-use switchyard::config::Config;
+use support::{Accept, backend, echo, h2_client, open};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-/// The app with a TLS listener `tls` and a plain one `web`: `ws.test` goes to `ws` (which
-/// passes WebSockets, the default), `plain.test` to `plain` (which passes no upgrade).
-struct Setup {
-    app: App,
-    tls: SocketAddr,
-    web: SocketAddr,
-    pki: Pki,
-    ws: Backend,
-    plain: Backend,
-}
-
-/// The config text for `ws`'s and `plain`'s backends, listening where `tls`/`admin` say
-/// (`127.0.0.1:0` in process).
-fn config_text(pki: &Pki, ws: SocketAddr, plain: SocketAddr, admin: &str, tls: &str) -> String {
-    let cert = pki.issue("ws", &["ws.test", "plain.test"]);
-    format!(
-        "[admin]\nlisten = \"{admin}\"\n[runtime]\ndrain_timeout = \"1500ms\"\nwatch_interval = \"0s\"\n\
-         [http]\naccess_log = \"off\"\n\
-         [[listeners]]\nname = \"tls\"\nlisten = \"{tls}\"\ntls = true\nh2_idle_timeout = \"300ms\"\nheader_read_timeout = \"400ms\"\n\
-         [[listeners]]\nname = \"web\"\nlisten = \"127.0.0.1:0\"\n\
-         {}\
-         [[services]]\nname = \"ws\"\nscheduler = \"lc\"\n[[services.endpoints]]\naddress = \"{ws}\"\n\
-         [[services]]\nname = \"plain\"\nupgrades = []\n[[services.endpoints]]\naddress = \"{plain}\"\n\
-         [[routes]]\nhost = \"ws.test\"\nservice = \"ws\"\n\
-         [[routes]]\nhost = \"plain.test\"\nservice = \"plain\"\n",
-        certificates(&[(&cert, true)])
-    )
-}
-
-async fn start(accept: Accept) -> Setup {
-    let pki = Pki::new();
-    let (ws, plain) = (backend(accept).await, backend(Accept::Right).await);
-    let text = config_text(&pki, ws.addr, plain.addr, "127.0.0.1:0", "127.0.0.1:0");
-    let config = Config::parse(&text, "test").unwrap();
-    let app = within("start", app::start(config)).await.unwrap();
-    let tls = app.http_addr("tls").await.unwrap();
-    let web = app.http_addr("web").await.unwrap();
-    Setup {
-        app,
-        tls,
-        web,
-        pki,
-        ws,
-        plain,
-    }
-}
-
-/// An HTTP/2 client over TLS (ALPN h2) to `addr`.
-async fn h2_tls(
-    addr: SocketAddr,
-    pki: &Pki,
-) -> hyper::client::conn::http2::SendRequest<http_body_util::Full<bytes::Bytes>> {
-    let tls = Tls::to(addr, pki, "ws.test", &[b"h2"]).await;
-    assert_eq!(tls.alpn().as_deref(), Some(&b"h2"[..]));
-    h2_client(tls.stream).await
-}
-
-/// Checks the handshake the endpoint got for `path` over `proto`, and returns its key.
-fn assert_handshake(head: &str, path: &str, proto: &str) -> String {
-    assert!(
-        head.starts_with(&format!("GET {path} HTTP/1.1\r\n")),
-        "{head}"
-    );
-    assert_eq!(field(head, "host"), Some("ws.test"), "{head}");
-    assert_eq!(field(head, "connection"), Some("upgrade"), "{head}");
-    assert_eq!(field(head, "upgrade"), Some("websocket"), "{head}");
-    assert_eq!(field(head, "sec-websocket-version"), Some("13"), "{head}");
-    assert_eq!(
-        field(head, "sec-websocket-protocol"),
-        Some("chat, superchat"),
-        "{head}"
-    );
-    assert_eq!(field(head, "x-forwarded-proto"), Some(proto), "{head}");
-    let key = field(head, "sec-websocket-key").unwrap();
-    assert_eq!(STANDARD.decode(key).unwrap().len(), 16, "{head}");
-    key.to_owned()
-}
-
-/// Closes a WebSocket: the close frame is echoed, the endpoint ends its side of the stream,
-/// then the client ends its own (END_STREAM).
-async fn close(ws: &mut (impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin)) {
-    ws.write_all(&support::client_frame_close()).await.unwrap();
-    let mut rest = Vec::new();
-    within("close", ws.read_to_end(&mut rest)).await.unwrap();
-    assert_eq!(rest, support::server_frame(0x8, b""));
-    within("end of stream", ws.shutdown()).await.unwrap();
-}
 
 #[tokio::test]
 async fn a_websocket_over_tls_h2_reaches_the_endpoint_as_an_http11_upgrade() {
@@ -205,6 +115,35 @@ async fn another_protocol_and_a_service_without_upgrades_are_refused_as_a_connec
 }
 
 #[tokio::test]
+async fn the_route_s_allow_sources_and_metrics_apply_to_a_websocket_over_h2() {
+    let s = start(Accept::Right).await;
+    let mut send = h2_tls(s.tls, &s.pki).await;
+    let (status, body) = open(&mut send, "https://denied.test/chat", "websocket")
+        .await
+        .refused();
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::FORBIDDEN, "forbidden\n")
+    );
+    assert!(s.ws.heads().is_empty());
+    let (mut ws, _) = open(&mut send, "https://counted.test/chat", "websocket")
+        .await
+        .tunnel();
+    echo(&mut ws, b"counted").await;
+    let admin = s.app.admin_addr();
+    for (route, code) in [("counted.test/", "2xx"), ("denied.test/", "4xx")] {
+        let name = format!(
+            r#"switchyard_http_requests_total{{service="ws",route="{route}",code="{code}"}}"#
+        );
+        assert_eq!(
+            eventually_metric(admin, &name, 1.0).await,
+            Some(1.0),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn an_endpoint_that_answers_another_key_gets_the_client_a_502() {
     let s = start(Accept::Wrong).await;
     let mut send = h2_tls(s.tls, &s.pki).await;
@@ -213,38 +152,6 @@ async fn an_endpoint_that_answers_another_key_gets_the_client_a_502() {
         .refused();
     assert_eq!(status, StatusCode::BAD_GATEWAY);
     assert_eq!(s.ws.heads().len(), 1);
-}
-
-/// The `ws` endpoint's active count and the `tls` listener's connection gauge.
-async fn counts(admin: SocketAddr) -> (u64, f64) {
-    let (_, table) = admin_get(admin, "/debug/table").await;
-    let table: serde_json::Value = serde_json::from_str(&table).unwrap();
-    let service = table["services"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "ws")
-        .unwrap();
-    let active = service["endpoints"][0]["active"].as_u64().unwrap();
-    let (_, text) = admin_get(admin, "/metrics").await;
-    let gauge = metric(
-        &text,
-        "switchyard_http_connections_active{listener=\"tls\"}",
-    )
-    .unwrap_or(-1.0);
-    (active, gauge)
-}
-
-/// The counts once they reach `want`, or as they are after a few seconds.
-async fn settled(admin: SocketAddr, want: (u64, f64)) -> (u64, f64) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let now = counts(admin).await;
-        if now == want || Instant::now() > deadline {
-            return now;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test]
@@ -326,16 +233,6 @@ async fn a_drain_cuts_an_h2_tunnel_at_the_deadline() {
     within("shutdown", shutdown).await.unwrap();
     let took = started.elapsed();
     assert!(took >= Duration::from_millis(1400), "cut after {took:?}");
-}
-
-/// `switchyard run` as a child process, killed on drop.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[tokio::test]

@@ -7,7 +7,8 @@
 //! logs at the end of a request. The same wrapper keeps the endpoint counted as busy (for
 //! `lc`, `wlc`, `twos` and `/debug/table`), and the request counted as in flight on its
 //! connection (for the HTTP/2 idle timeout, [`super::h2_watch`]), until the body is over. The
-//! HTTP/1.1 fast path
+//! empty body of an HTTP/2 WebSocket's `200` hands that count to its tunnel instead, which
+//! keeps it while it lasts ([`super::upgrade::h2`]). The HTTP/1.1 fast path
 //! relays bodies itself and calls [`Record::finish`] when it is done with a response.
 
 use super::conn::Tunnel;
