@@ -19,7 +19,7 @@ use common::tls::{Pki, Tls, within};
 use http::StatusCode;
 use setup::{Child, assert_handshake, close, config_text, h2_tls, settled, start};
 use std::time::{Duration, Instant};
-use support::{Accept, backend, echo, h2_client, open};
+use support::{Accept, backend, echo, field, h2_client, open};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -59,6 +59,33 @@ async fn a_websocket_over_h2c_reaches_the_endpoint_too() {
     assert_eq!(headers["sec-websocket-protocol"], "chat");
     echo(&mut ws, b"hello over h2c").await;
     assert_handshake(&s.ws.heads()[0], "/chat", "http");
+    close(&mut ws).await;
+}
+
+#[tokio::test]
+async fn an_h2c_service_gets_the_extended_connect_as_it_is() {
+    let s = start(Accept::Right).await;
+    let mut send = h2_tls(s.tls, &s.pki).await;
+    let (mut ws, headers) = open(&mut send, "https://h2c.test/chat?x=1", "websocket")
+        .await
+        .tunnel();
+    assert_eq!(headers["sec-websocket-protocol"], "chat");
+    echo(&mut ws, b"h2 on both sides").await;
+    let head = &s.h2c.heads()[0];
+    assert!(
+        head.starts_with("CONNECT /chat?x=1 protocol=websocket\r\n"),
+        "{head}"
+    );
+    assert_eq!(field(head, "sec-websocket-version"), Some("13"), "{head}");
+    assert_eq!(
+        field(head, "sec-websocket-protocol"),
+        Some("chat, superchat"),
+        "{head}"
+    );
+    assert_eq!(field(head, "sec-websocket-key"), None, "{head}");
+    assert_eq!(field(head, "upgrade"), None, "{head}");
+    assert_eq!(field(head, "x-forwarded-proto"), Some("https"), "{head}");
+    echo(&mut ws, b"again").await;
     close(&mut ws).await;
 }
 

@@ -4,7 +4,7 @@
 
 use crate::common::tls::{Pki, Tls, certificates, within};
 use crate::common::{admin_get, metric};
-use crate::support::{Accept, Backend, backend, field, h2_client};
+use crate::support::{Accept, Backend, backend, field, h2_client, h2c_backend};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use std::net::SocketAddr;
@@ -16,7 +16,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 /// The app with a TLS listener `tls` and a plain one `web`: `ws.test` goes to `ws` (which
 /// passes WebSockets, the default), `plain.test` to `plain` (which passes no upgrade), and
 /// `denied.test` to `ws` for clients in 10.0.0.0/8 only; `counted.test` to `ws`, for one test
-/// (metrics are the process's).
+/// (metrics are the process's); and, added by [`start`], `h2c.test` to `h2ws`, an `h2c`
+/// service.
 pub struct Setup {
     pub app: App,
     pub tls: SocketAddr,
@@ -24,6 +25,7 @@ pub struct Setup {
     pub pki: Pki,
     pub ws: Backend,
     pub plain: Backend,
+    pub h2c: Backend,
 }
 
 /// The config text for `ws`'s and `plain`'s backends, listening where `tls`/`admin` say
@@ -31,7 +33,13 @@ pub struct Setup {
 pub fn config_text(pki: &Pki, ws: SocketAddr, plain: SocketAddr, admin: &str, tls: &str) -> String {
     let cert = pki.issue(
         "ws",
-        &["ws.test", "plain.test", "denied.test", "counted.test"],
+        &[
+            "ws.test",
+            "plain.test",
+            "denied.test",
+            "counted.test",
+            "h2c.test",
+        ],
     );
     format!(
         "[admin]\nlisten = \"{admin}\"\n[runtime]\ndrain_timeout = \"1500ms\"\nwatch_interval = \"0s\"\n\
@@ -52,7 +60,14 @@ pub fn config_text(pki: &Pki, ws: SocketAddr, plain: SocketAddr, admin: &str, tl
 pub async fn start(accept: Accept) -> Setup {
     let pki = Pki::new();
     let (ws, plain) = (backend(accept).await, backend(Accept::Right).await);
-    let text = config_text(&pki, ws.addr, plain.addr, "127.0.0.1:0", "127.0.0.1:0");
+    let h2c = h2c_backend().await;
+    let mut text = config_text(&pki, ws.addr, plain.addr, "127.0.0.1:0", "127.0.0.1:0");
+    text.push_str(&format!(
+        "[[services]]\nname = \"h2ws\"\nupstream_protocol = \"h2c\"\n\
+         [[services.endpoints]]\naddress = \"{}\"\n\
+         [[routes]]\nhost = \"h2c.test\"\nservice = \"h2ws\"\n",
+        h2c.addr
+    ));
     let config = Config::parse(&text, "test").unwrap();
     let app = within("start", app::start(config)).await.unwrap();
     let tls = app.http_addr("tls").await.unwrap();
@@ -64,6 +79,7 @@ pub async fn start(accept: Accept) -> Setup {
         pki,
         ws,
         plain,
+        h2c,
     }
 }
 

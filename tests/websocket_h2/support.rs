@@ -8,11 +8,14 @@ use aws_lc_rs::digest;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
-use http::{Method, Request, StatusCode};
+use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
 use hyper::client::conn::http2::SendRequest;
+use hyper::service::service_fn;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -121,6 +124,73 @@ async fn serve(mut socket: TcpStream, accept: Accept, seen: Arc<Mutex<Vec<String
             return;
         }
     }
+}
+
+/// Starts an `h2c` backend that takes WebSockets as extended CONNECTs (RFC 8441): one with
+/// `:protocol websocket` gets a `200` (with `Sec-WebSocket-Protocol: chat`) and its frames
+/// echoed; anything else a `426`. Each request is kept as "METHOD PATH protocol=P" and its
+/// fields, one a line.
+pub async fn h2c_backend() -> Backend {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let heads = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&heads);
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let seen = Arc::clone(&seen);
+            let service = service_fn(move |req| {
+                let answer = h2c_answer(req, &seen);
+                async move { Ok::<_, Infallible>(answer) }
+            });
+            let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+            builder.enable_connect_protocol();
+            tokio::spawn(async move {
+                let _ = builder
+                    .serve_connection(TokioIo::new(socket), service)
+                    .await;
+            });
+        }
+    });
+    Backend { addr, heads }
+}
+
+fn h2c_answer(mut req: Request<Incoming>, seen: &Mutex<Vec<String>>) -> Response<Full<Bytes>> {
+    let protocol = req
+        .extensions()
+        .get::<hyper::ext::Protocol>()
+        .map(|p| p.as_str().to_owned());
+    let mut head = format!(
+        "{} {} protocol={}\r\n",
+        req.method(),
+        req.uri().path_and_query().map_or("", |p| p.as_str()),
+        protocol.as_deref().unwrap_or("-")
+    );
+    for (name, value) in req.headers() {
+        head.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap_or("?")));
+    }
+    seen.lock().unwrap().push(head);
+    if req.method() != Method::CONNECT || protocol.as_deref() != Some("websocket") {
+        let mut refused = Response::new(Full::new(Bytes::from_static(b"not a ws\n")));
+        *refused.status_mut() = StatusCode::UPGRADE_REQUIRED;
+        return refused;
+    }
+    let on = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        let Ok(upgraded) = on.await else { return };
+        let mut io = TokioIo::new(upgraded);
+        while let Some((opcode, payload)) = read_client_frame(&mut io).await {
+            if io.write_all(&server_frame(opcode, &payload)).await.is_err() || opcode == 0x8 {
+                break;
+            }
+        }
+        let _ = io.shutdown().await;
+    });
+    let mut ok = Response::new(Full::new(Bytes::new()));
+    ok.headers_mut().insert(
+        "sec-websocket-protocol",
+        http::HeaderValue::from_static("chat"),
+    );
+    ok
 }
 
 /// Reads one masked client frame (payloads under 126 bytes): its opcode and unmasked payload.

@@ -19,7 +19,7 @@ use crate::upstream::pool::EncodeBody;
 use futures::future::Either;
 use http::header::{CONTENT_LENGTH, COOKIE, HOST};
 use http::uri::PathAndQuery;
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Version};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::{Body, Incoming};
 use send::forward_request;
@@ -158,6 +158,8 @@ enum Outgoing {
         headers: HeaderMap,
         body: UpstreamBody,
         bodiless: bool,
+        /// The `:protocol` of an extended CONNECT passed on.
+        protocol: Option<hyper::ext::Protocol>,
     },
 }
 
@@ -206,7 +208,12 @@ fn prepare<'a>(
                 .map_err(|_| Local::new(StatusCode::BAD_REQUEST, "invalid request target\n"))?,
         ),
     };
-    let upgrade = upgrade::requested(&mut req, service)?;
+    let mut upgrade = upgrade::requested(&mut req, service)?;
+    // An `h2c` service takes an HTTP/2 WebSocket as the extended CONNECT it is.
+    let connect = client.version() == Version::HTTP_2
+        && upgrade
+            .as_mut()
+            .is_some_and(|u| u.client.connect_upstream());
     let (parts, body) = req.into_parts();
     let bodiless = body.is_end_stream();
     let body = limit(CountIn::new(body, bytes_in.clone()), target.max_body_bytes);
@@ -218,7 +225,10 @@ fn prepare<'a>(
         target,
         host,
         !h1,
-        upgrade.as_ref().map(|u| u.value.as_bytes()),
+        upgrade
+            .as_ref()
+            .filter(|_| !connect)
+            .map(|u| u.value.as_bytes()),
         forward::connection_options(map_pairs(&parts.headers)),
     );
     let path = path.unwrap_or_else(|| {
@@ -246,6 +256,7 @@ fn prepare<'a>(
     } else {
         let mut headers = HeaderMap::new();
         let id = forward::request(fields, &rw, &mut headers);
+        let protocol = connect.then(|| upgrade::h2::to_connect(&mut headers));
         let body = mirror::copy(conn, snapshot, target, body, upgrading, || {
             mirror::head_of(&parts.method, path.as_str(), &headers)
         });
@@ -256,6 +267,7 @@ fn prepare<'a>(
                 headers,
                 body,
                 bodiless,
+                protocol,
             },
             logged,
         )
@@ -264,7 +276,11 @@ fn prepare<'a>(
     Ok(Forward {
         service,
         client,
-        method: parts.method,
+        method: if connect {
+            Method::CONNECT
+        } else {
+            parts.method
+        },
         idempotent,
         sticky,
         key,

@@ -42,10 +42,20 @@ pub(super) struct Requested {
 }
 
 /// The client's side of an upgrade: its connection (HTTP/1.1) or its stream (an HTTP/2
-/// extended CONNECT, with the key sent for it), once the answer is sent.
+/// extended CONNECT), once the answer is sent.
 pub(super) struct ClientSide {
     on: OnUpgrade,
-    h2: Option<h2::Key>,
+    mode: Mode,
+}
+
+/// How an upgrade goes to the endpoint, by the client's HTTP version and the service's.
+enum Mode {
+    /// An HTTP/1.1 upgrade, passed on as it is.
+    H1,
+    /// An HTTP/2 extended CONNECT, sent as an HTTP/1.1 upgrade with this key.
+    H2(h2::Key),
+    /// An HTTP/2 extended CONNECT, passed on as one (an `h2c` service).
+    H2Connect,
 }
 
 /// The upgrade `req` asks for, if `service` allows it (see [`allowed`]): an HTTP/1.1 upgrade
@@ -61,7 +71,7 @@ pub(super) fn requested(
             value,
             client: ClientSide {
                 on: hyper::upgrade::on(req),
-                h2: None,
+                mode: Mode::H1,
             },
         }));
     }
@@ -75,7 +85,10 @@ pub(super) fn requested(
     let on = hyper::upgrade::on(req);
     Ok(Some(Requested {
         value,
-        client: ClientSide { on, h2: Some(key) },
+        client: ClientSide {
+            on,
+            mode: Mode::H2(key),
+        },
     }))
 }
 
@@ -125,28 +138,51 @@ pub(super) fn allowed(value: &[u8], service: &Service) -> bool {
 }
 
 impl ClientSide {
-    /// Readies the client's answer once the endpoint switched (`101`): over HTTP/1.1 the
-    /// `101` with `Connection` and the endpoint's `Upgrade` back; over HTTP/2 a `200`, if
-    /// the endpoint's accept is the one for our key (else the 502 to answer).
+    /// For an `h2c` service: an HTTP/2 extended CONNECT goes on as one (RFC 8441 both ways:
+    /// no key, and the endpoint's `2xx` is the switch). Whether it does.
+    pub(super) fn connect_upstream(&mut self) -> bool {
+        let h2 = matches!(self.mode, Mode::H2(_));
+        if h2 {
+            self.mode = Mode::H2Connect;
+        }
+        h2
+    }
+
+    /// Whether the endpoint's answer with `status` switched protocols: a `101`, or a `2xx` to
+    /// an extended CONNECT.
+    pub(super) fn switched_by(&self, status: StatusCode) -> bool {
+        match self.mode {
+            Mode::H2Connect => status.is_success(),
+            Mode::H1 | Mode::H2(_) => status == StatusCode::SWITCHING_PROTOCOLS,
+        }
+    }
+
+    /// Readies the client's answer once the endpoint switched: over HTTP/1.1 the `101` with
+    /// `Connection` and the endpoint's `Upgrade` back; over HTTP/2 a `200`, if the endpoint's
+    /// accept is the one for our key (else the 502 to answer), or the endpoint's own `2xx`.
     pub(super) fn switched(
         &self,
         status: &mut StatusCode,
         headers: &mut HeaderMap,
         upgrade: Option<HeaderValue>,
     ) -> Result<(), Local> {
-        match &self.h2 {
-            None => {
+        match &self.mode {
+            Mode::H1 => {
                 restore(headers, upgrade);
                 Ok(())
             }
-            Some(key) => key.switched(status, headers),
+            Mode::H2(key) => key.switched(status, headers),
+            Mode::H2Connect => Ok(()),
         }
     }
 
     /// The 502 for an endpoint's answer the client would take for a switch that did not
-    /// happen (a `2xx` to an HTTP/2 extended CONNECT).
+    /// happen (a `2xx` to an HTTP/2 extended CONNECT sent as an HTTP/1.1 upgrade).
     pub(super) fn not_switched(&self, status: StatusCode) -> Option<Local> {
-        self.h2.as_ref().and_then(|_| h2::Key::not_switched(status))
+        match self.mode {
+            Mode::H2(_) => h2::Key::not_switched(status),
+            Mode::H1 | Mode::H2Connect => None,
+        }
     }
 
     /// Leaves the tunnel `make` builds from the client's side to run, and gives the body of
@@ -155,12 +191,12 @@ impl ClientSide {
     /// request is counted in flight on its connection ([`Tracked::hold`]).
     pub(super) fn run(self, conn: &Conn, make: impl FnOnce(OnUpgrade) -> Tunnel) -> ResponseBody {
         let tunnel = make(self.on);
-        match self.h2 {
-            None => {
+        match self.mode {
+            Mode::H1 => {
                 conn.set_tunnel(tunnel);
                 Tracked::local(Default::default())
             }
-            Some(_) => Tracked::tunnel(tunnel),
+            Mode::H2(_) | Mode::H2Connect => Tracked::tunnel(tunnel),
         }
     }
 }

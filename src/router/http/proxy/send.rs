@@ -58,6 +58,7 @@ pub(super) fn forward_request<'a>(
                     headers,
                     body,
                     bodiless,
+                    protocol,
                 },
                 _,
             ) => {
@@ -68,6 +69,7 @@ pub(super) fn forward_request<'a>(
                     headers,
                     body: Some(body),
                     bodiless,
+                    protocol,
                     idempotent,
                     timeout: policy.attempt_timeout(service.config.response_timeout),
                 };
@@ -199,7 +201,7 @@ async fn via_hyper(
     to.pin(response.headers_mut(), sent.pinned, sent.endpoint);
     let address = Some(sent.endpoint.address);
     if let Some(client_side) = to.upgrade.take() {
-        if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+        if client_side.switched_by(response.status()) {
             let upstream = hyper::upgrade::on(&mut response);
             let (mut parts, _) = response.into_parts();
             let switched = client_side.switched(&mut parts.status, &mut parts.headers, switched_to);

@@ -1,5 +1,5 @@
 //! WebSockets over HTTP/2 (RFC 8441): an extended CONNECT with `:protocol websocket` goes to
-//! the endpoint as the HTTP/1.1 upgrade it stands for.
+//! the endpoint as the HTTP/1.1 upgrade it stands for (as itself to an `h2c` service).
 //!
 //! Browsers open a WebSocket on the HTTP/2 connection they already have when the server
 //! offers `SETTINGS_ENABLE_CONNECT_PROTOCOL` (the listener does, see `listener::serve_with`);
@@ -16,12 +16,17 @@
 //! endpoint that answers with another `2xx` did not switch, and the client gets a 502 (a `2xx`
 //! would open the tunnel on its side); any other answer goes back as it is.
 //!
+//! An `h2c` service (hyper-util's HTTP/2 client, which cannot carry an HTTP/1.1 upgrade) gets
+//! the extended CONNECT as it is instead ([`to_connect`]: `:protocol websocket`, no key), and
+//! its `2xx` is the switch, passed on as it is. We need not wait for the endpoint's SETTINGS
+//! to send one: only the receiver checks `SETTINGS_ENABLE_CONNECT_PROTOCOL`.
+//!
 //! The tunnel is a stream of the client's connection, not the connection: hyper serves every
 //! stream in a task of its own and keeps serving the others, so the HTTP/1.1 hand-over (the
 //! copy runs in the connection's task once hyper lets go of it) does not apply. The copy runs
-//! in a task of its own ([`Pending::start`]), started when the `200` is handed to hyper, and keeps the
-//! request counted in flight on its connection ([`crate::router::http::h2_watch`]) while it
-//! lasts: the connection is not idle while a tunnel lives (`h2_idle_timeout`), and a drain's
+//! in a task of its own ([`Pending::start`]), started when the `200` is handed to hyper, and
+//! keeps the request counted in flight on its connection ([`crate::router::http::h2_watch`])
+//! while it lasts: the connection is not idle while a tunnel lives (`h2_idle_timeout`), and a drain's
 //! GOAWAY leaves it open until the tunnel ends. The connection's task, which holds the
 //! listener's slot (`max_connections`) and its place in `switchyard_http_connections_active`,
 //! lives as long as its streams do; at `drain_timeout` it is dropped, which ends the stream
@@ -67,6 +72,13 @@ pub(in crate::router::http) fn to_handshake<B>(req: &mut Request<B>) -> (HeaderV
     headers.insert(KEY, key.0.clone());
     headers.insert(VERSION, HeaderValue::from_static("13"));
     (HeaderValue::from_static(WEBSOCKET), key)
+}
+
+/// Readies the fields of an extended CONNECT for an `h2c` endpoint, which takes it as one:
+/// without the key [`to_handshake`] added (RFC 8441 has none); gives its `:protocol`.
+pub(in crate::router::http) fn to_connect(headers: &mut HeaderMap) -> hyper::ext::Protocol {
+    headers.remove(KEY);
+    hyper::ext::Protocol::from_static(WEBSOCKET)
 }
 
 /// A `Sec-WebSocket-Key`: 16 random bytes in base64 (RFC 6455 §4.1).
