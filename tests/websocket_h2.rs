@@ -17,9 +17,9 @@ use common::eventually_metric;
 use common::h2::{PREFACE, SETTINGS, frame, read_frame};
 use common::tls::{Pki, Tls, within};
 use http::StatusCode;
-use setup::{Child, assert_handshake, close, config_text, h2_tls, settled, start};
+use setup::{Child, active_settled, assert_handshake, close, config_text, h2_tls, settled, start};
 use std::time::{Duration, Instant};
-use support::{Accept, backend, echo, field, h2_client, open};
+use support::{Accept, backend, echo, field, h2_client, open, try_open};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -86,7 +86,11 @@ async fn an_h2c_service_gets_the_extended_connect_as_it_is() {
     assert_eq!(field(head, "upgrade"), None, "{head}");
     assert_eq!(field(head, "x-forwarded-proto"), Some("https"), "{head}");
     echo(&mut ws, b"again").await;
+    // The tunnel holds the h2c endpoint's active count while it lasts.
+    let admin = s.app.admin_addr();
+    assert_eq!(active_settled(admin, "h2ws", 1).await, 1);
     close(&mut ws).await;
+    assert_eq!(active_settled(admin, "h2ws", 0).await, 0);
 }
 
 #[tokio::test]
@@ -254,6 +258,10 @@ async fn a_drain_cuts_an_h2_tunnel_at_the_deadline() {
         !shutdown.is_finished(),
         "shutdown did not wait for the tunnel"
     );
+    // The connection got its GOAWAY: no new stream, while the tunnel goes on.
+    let late = try_open(&mut send, "https://ws.test/late").await;
+    assert!(late.is_err(), "a new stream during the drain: {late:?}");
+    echo(&mut ws, b"still going").await;
     let mut rest = Vec::new();
     let read = within("cut", ws.read_to_end(&mut rest)).await;
     assert!(matches!(read, Ok(0) | Err(_)), "{read:?} {rest:?}");

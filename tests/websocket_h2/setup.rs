@@ -128,15 +128,7 @@ pub async fn close(ws: &mut (impl AsyncRead + AsyncWrite + Unpin)) {
 
 /// The `ws` endpoint's active count and the `tls` listener's connection gauge.
 pub async fn counts(admin: SocketAddr) -> (u64, f64) {
-    let (_, table) = admin_get(admin, "/debug/table").await;
-    let table: serde_json::Value = serde_json::from_str(&table).unwrap();
-    let service = table["services"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "ws")
-        .unwrap();
-    let active = service["endpoints"][0]["active"].as_u64().unwrap();
+    let active = active(admin, "ws").await;
     let (_, text) = admin_get(admin, "/metrics").await;
     let gauge = metric(
         &text,
@@ -144,6 +136,31 @@ pub async fn counts(admin: SocketAddr) -> (u64, f64) {
     )
     .unwrap_or(-1.0);
     (active, gauge)
+}
+
+/// The active count of `service`'s (first) endpoint.
+pub async fn active(admin: SocketAddr, service: &str) -> u64 {
+    let (_, table) = admin_get(admin, "/debug/table").await;
+    let table: serde_json::Value = serde_json::from_str(&table).unwrap();
+    let service = table["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == service)
+        .unwrap();
+    service["endpoints"][0]["active"].as_u64().unwrap()
+}
+
+/// `service`'s endpoint's active count once it is `want`, or as it is after a few seconds.
+pub async fn active_settled(admin: SocketAddr, service: &str, want: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let now = active(admin, service).await;
+        if now == want || Instant::now() > deadline {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// The counts once they reach `want`, or as they are after a few seconds.

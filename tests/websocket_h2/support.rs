@@ -283,6 +283,26 @@ impl Opened {
     }
 }
 
+/// Tries to open a WebSocket to `url` on a connection that may be going away: its status, or
+/// the error the client got (a GOAWAY'd connection takes no new stream).
+pub async fn try_open(
+    send: &mut SendRequest<Full<Bytes>>,
+    url: &str,
+) -> Result<StatusCode, hyper::Error> {
+    let req = Request::builder()
+        .method(Method::CONNECT)
+        .uri(url)
+        .header("sec-websocket-version", "13")
+        .extension(hyper::ext::Protocol::from_static("websocket"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    within("a new stream", async {
+        send.ready().await?;
+        Ok(send.send_request(req).await?.status())
+    })
+    .await
+}
+
 /// Sends an extended CONNECT for `protocol` to `url` (asking for subprotocol `chat`).
 pub async fn open(
     send: &mut SendRequest<Full<Bytes>>,
