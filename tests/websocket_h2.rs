@@ -91,6 +91,7 @@ async fn an_h2c_service_gets_the_extended_connect_as_it_is() {
     assert_eq!(active_settled(admin, "h2ws", 1).await, 1);
     close(&mut ws).await;
     assert_eq!(active_settled(admin, "h2ws", 0).await, 0);
+    assert_eq!(s.h2c.ended(1).await, 1);
 }
 
 #[tokio::test]
@@ -268,6 +269,8 @@ async fn a_drain_cuts_an_h2_tunnel_at_the_deadline() {
     within("shutdown", shutdown).await.unwrap();
     let took = started.elapsed();
     assert!(took >= Duration::from_millis(1400), "cut after {took:?}");
+    // The cut reaches the endpoint too: its side of the tunnel is closed.
+    assert_eq!(s.ws.ended(1).await, 1);
 }
 
 #[tokio::test]

@@ -17,6 +17,7 @@ use hyper::upgrade::Upgraded;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -31,16 +32,29 @@ pub enum Accept {
     Wrong,
 }
 
-/// A WebSocket backend and the request heads it got.
+/// A WebSocket backend, the request heads it got and how many of its WebSockets ended.
 pub struct Backend {
     pub addr: SocketAddr,
     heads: Arc<Mutex<Vec<String>>>,
+    ended: Arc<AtomicUsize>,
 }
 
 impl Backend {
     /// The request heads received so far.
     pub fn heads(&self) -> Vec<String> {
         self.heads.lock().unwrap().clone()
+    }
+
+    /// Waits until `want` WebSockets' connections (or streams) from the proxy have ended;
+    /// how many have.
+    pub async fn ended(&self, want: usize) -> usize {
+        within("websockets ended at the endpoint", async {
+            while self.ended.load(Ordering::SeqCst) < want {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        self.ended.load(Ordering::SeqCst)
     }
 }
 
@@ -68,21 +82,28 @@ pub async fn backend(accept: Accept) -> Backend {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let heads = Arc::new(Mutex::new(Vec::new()));
-    let seen = Arc::clone(&heads);
+    let ended = Arc::new(AtomicUsize::new(0));
+    let (seen, done) = (Arc::clone(&heads), Arc::clone(&ended));
     tokio::spawn(async move {
         while let Ok((socket, _)) = listener.accept().await {
-            tokio::spawn(serve(socket, accept, Arc::clone(&seen)));
+            let (seen, done) = (Arc::clone(&seen), Arc::clone(&done));
+            tokio::spawn(async move {
+                if serve(socket, accept, seen).await {
+                    done.fetch_add(1, Ordering::SeqCst);
+                }
+            });
         }
     });
-    Backend { addr, heads }
+    Backend { addr, heads, ended }
 }
 
-async fn serve(mut socket: TcpStream, accept: Accept, seen: Arc<Mutex<Vec<String>>>) {
+/// Serves one connection; whether it switched (its WebSocket has ended when this returns).
+async fn serve(mut socket: TcpStream, accept: Accept, seen: Arc<Mutex<Vec<String>>>) -> bool {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
         if socket.read(&mut byte).await.unwrap_or(0) == 0 {
-            return;
+            return false;
         }
         head.push(byte[0]);
     }
@@ -97,7 +118,7 @@ async fn serve(mut socket: TcpStream, accept: Accept, seen: Arc<Mutex<Vec<String
         let refused = b"HTTP/1.1 426 Upgrade Required\r\nsec-websocket-version: 13\r\n\
                         content-length: 9\r\n\r\nnot a ws\n";
         let _ = socket.write_all(refused).await;
-        return;
+        return false;
     };
     let accept = match accept {
         Accept::Right => accept_for(key),
@@ -112,18 +133,15 @@ async fn serve(mut socket: TcpStream, accept: Accept, seen: Arc<Mutex<Vec<String
          sec-websocket-accept: {accept}\r\n{protocol}\r\n"
     );
     if socket.write_all(switched.as_bytes()).await.is_err() {
-        return;
+        return true;
     }
     while let Some((opcode, payload)) = read_client_frame(&mut socket).await {
-        if socket
-            .write_all(&server_frame(opcode, &payload))
-            .await
-            .is_err()
-            || opcode == 0x8
-        {
-            return;
+        let echoed = socket.write_all(&server_frame(opcode, &payload)).await;
+        if echoed.is_err() || opcode == 0x8 {
+            break;
         }
     }
+    true
 }
 
 /// Starts an `h2c` backend that takes WebSockets as extended CONNECTs (RFC 8441): one with
@@ -134,12 +152,13 @@ pub async fn h2c_backend() -> Backend {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let heads = Arc::new(Mutex::new(Vec::new()));
-    let seen = Arc::clone(&heads);
+    let ended = Arc::new(AtomicUsize::new(0));
+    let (seen, done) = (Arc::clone(&heads), Arc::clone(&ended));
     tokio::spawn(async move {
         while let Ok((socket, _)) = listener.accept().await {
-            let seen = Arc::clone(&seen);
+            let (seen, done) = (Arc::clone(&seen), Arc::clone(&done));
             let service = service_fn(move |req| {
-                let answer = h2c_answer(req, &seen);
+                let answer = h2c_answer(req, &seen, &done);
                 async move { Ok::<_, Infallible>(answer) }
             });
             let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
@@ -151,10 +170,14 @@ pub async fn h2c_backend() -> Backend {
             });
         }
     });
-    Backend { addr, heads }
+    Backend { addr, heads, ended }
 }
 
-fn h2c_answer(mut req: Request<Incoming>, seen: &Mutex<Vec<String>>) -> Response<Full<Bytes>> {
+fn h2c_answer(
+    mut req: Request<Incoming>,
+    seen: &Mutex<Vec<String>>,
+    ended: &Arc<AtomicUsize>,
+) -> Response<Full<Bytes>> {
     let protocol = req
         .extensions()
         .get::<hyper::ext::Protocol>()
@@ -175,6 +198,7 @@ fn h2c_answer(mut req: Request<Incoming>, seen: &Mutex<Vec<String>>) -> Response
         return refused;
     }
     let on = hyper::upgrade::on(&mut req);
+    let ended = Arc::clone(ended);
     tokio::spawn(async move {
         let Ok(upgraded) = on.await else { return };
         let mut io = TokioIo::new(upgraded);
@@ -184,6 +208,7 @@ fn h2c_answer(mut req: Request<Incoming>, seen: &Mutex<Vec<String>>) -> Response
             }
         }
         let _ = io.shutdown().await;
+        ended.fetch_add(1, Ordering::SeqCst);
     });
     let mut ok = Response::new(Full::new(Bytes::new()));
     ok.headers_mut().insert(
