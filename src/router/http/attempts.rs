@@ -292,6 +292,8 @@ pub(super) struct Hyper<'c> {
     pub body: Option<UpstreamBody>,
     /// Whether the body is empty (so the request can go to another endpoint).
     pub bodiless: bool,
+    /// The `:protocol` of an extended CONNECT (RFC 8441), if it is one.
+    pub protocol: Option<hyper::ext::Protocol>,
     /// The method may be sent twice.
     pub idempotent: bool,
     /// The deadline of one attempt: the route's `backend_request`, else the service's
@@ -315,6 +317,9 @@ impl Attempt for Hyper<'_> {
         *request.uri_mut() = self.client.uri(&endpoint.authority, self.path.clone());
         *request.version_mut() = self.client.version();
         *request.headers_mut() = headers;
+        if let Some(protocol) = &self.protocol {
+            request.extensions_mut().insert(protocol.clone());
+        }
         self.client.send_hyper(request, self.timeout).await
     }
 

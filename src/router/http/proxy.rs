@@ -19,7 +19,7 @@ use crate::upstream::pool::EncodeBody;
 use futures::future::Either;
 use http::header::{CONTENT_LENGTH, COOKIE, HOST};
 use http::uri::PathAndQuery;
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Version};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::{Body, Incoming};
 use send::forward_request;
@@ -142,7 +142,7 @@ struct Forward<'a> {
     /// The route's response header edits.
     response_headers: Option<&'a crate::forward::edits::HeaderEdits>,
     /// The client side of a requested protocol upgrade.
-    upgrade: Option<hyper::upgrade::OnUpgrade>,
+    upgrade: Option<upgrade::ClientSide>,
     outgoing: Outgoing,
     /// The route's retries and timeouts.
     policy: Arc<crate::ingress::UpstreamPolicy>,
@@ -158,6 +158,8 @@ enum Outgoing {
         headers: HeaderMap,
         body: UpstreamBody,
         bodiless: bool,
+        /// The `:protocol` of an extended CONNECT passed on.
+        protocol: Option<hyper::ext::Protocol>,
     },
 }
 
@@ -173,7 +175,7 @@ fn prepare<'a>(
 ) -> Result<Forward<'a>, Local> {
     let cors = || CorsAsk::from_fields(map_pairs(req.headers()));
     let asked = Asked {
-        method: req.method().as_str(),
+        method: upgrade::routed_method(&req),
         authority: authority.as_ref().and_then(|v| v.to_str().ok()),
         target: req.uri().path_and_query().map_or("/", |p| p.as_str()),
         length: declared_length(req.headers()),
@@ -206,8 +208,12 @@ fn prepare<'a>(
                 .map_err(|_| Local::new(StatusCode::BAD_REQUEST, "invalid request target\n"))?,
         ),
     };
-    let upgrade =
-        upgrade::requested(&req, service).map(|value| (value, hyper::upgrade::on(&mut req)));
+    let mut upgrade = upgrade::requested(&mut req, service)?;
+    // An `h2c` service takes an HTTP/2 WebSocket as the extended CONNECT it is.
+    let connect = client.version() == Version::HTTP_2
+        && upgrade
+            .as_mut()
+            .is_some_and(|u| u.client.connect_upstream());
     let (parts, body) = req.into_parts();
     let bodiless = body.is_end_stream();
     let body = limit(CountIn::new(body, bytes_in.clone()), target.max_body_bytes);
@@ -219,7 +225,10 @@ fn prepare<'a>(
         target,
         host,
         !h1,
-        upgrade.as_ref().map(|(value, _)| value.as_bytes()),
+        upgrade
+            .as_ref()
+            .filter(|_| !connect)
+            .map(|u| u.value.as_bytes()),
         forward::connection_options(map_pairs(&parts.headers)),
     );
     let path = path.unwrap_or_else(|| {
@@ -247,6 +256,7 @@ fn prepare<'a>(
     } else {
         let mut headers = HeaderMap::new();
         let id = forward::request(fields, &rw, &mut headers);
+        let protocol = connect.then(|| upgrade::h2::to_connect(&mut headers));
         let body = mirror::copy(conn, snapshot, target, body, upgrading, || {
             mirror::head_of(&parts.method, path.as_str(), &headers)
         });
@@ -257,6 +267,7 @@ fn prepare<'a>(
                 headers,
                 body,
                 bodiless,
+                protocol,
             },
             logged,
         )
@@ -265,7 +276,11 @@ fn prepare<'a>(
     Ok(Forward {
         service,
         client,
-        method: parts.method,
+        method: if connect {
+            Method::CONNECT
+        } else {
+            parts.method
+        },
         idempotent,
         sticky,
         key,
@@ -273,7 +288,7 @@ fn prepare<'a>(
             .filters
             .as_deref()
             .and_then(|f| f.response_headers.as_ref()),
-        upgrade: upgrade.map(|(_, on)| on),
+        upgrade: upgrade.map(|u| u.client),
         outgoing,
         policy: Arc::clone(&target.upstream),
     })

@@ -7,10 +7,13 @@
 //! logs at the end of a request. The same wrapper keeps the endpoint counted as busy (for
 //! `lc`, `wlc`, `twos` and `/debug/table`), and the request counted as in flight on its
 //! connection (for the HTTP/2 idle timeout, [`super::h2_watch`]), until the body is over. The
-//! HTTP/1.1 fast path
+//! empty body of an HTTP/2 WebSocket's `200` hands that count to its tunnel instead, which
+//! keeps it while it lasts ([`super::upgrade::h2`]). The HTTP/1.1 fast path
 //! relays bodies itself and calls [`Record::finish`] when it is done with a response.
 
+use super::conn::Tunnel;
 use super::h2_watch::InFlight;
+use super::upgrade::h2::Pending;
 use crate::config::AccessLog;
 use crate::service_table::ActiveGuard;
 use crate::telemetry::metrics::HttpMetrics;
@@ -91,6 +94,8 @@ pub struct Tracked {
     record: Option<Box<Record>>,
     /// The request, counted on its connection while the body lives.
     in_flight: Option<InFlight>,
+    /// The HTTP/2 tunnel this (empty) body answers, until [`Tracked::hold`] starts it.
+    tunnel: Option<Pending>,
     bytes_out: u64,
 }
 
@@ -108,12 +113,20 @@ impl Tracked {
         Self::new(Either::Right(Full::new(body)), None)
     }
 
+    /// The empty body of an HTTP/2 tunnel's `200`, carrying the tunnel to [`Tracked::hold`].
+    pub(super) fn tunnel(tunnel: Tunnel) -> Self {
+        let mut body = Self::local(Bytes::new());
+        body.tunnel = Some(Pending::new(tunnel));
+        body
+    }
+
     fn new(body: Either<PoolBody, Full<Bytes>>, busy: Option<ActiveGuard>) -> Self {
         Tracked {
             body,
             busy,
             record: None,
             in_flight: None,
+            tunnel: None,
             bytes_out: 0,
         }
     }
@@ -135,9 +148,13 @@ impl Tracked {
         self.record = Some(Box::new(record));
     }
 
-    /// Keeps the request counted as in flight on its connection until this body is done.
+    /// Keeps the request counted as in flight on its connection until this body is done;
+    /// for an HTTP/2 tunnel's answer, starts the tunnel, which keeps it until it ends.
     pub(super) fn hold(&mut self, in_flight: InFlight) {
-        self.in_flight = Some(in_flight);
+        match self.tunnel.take() {
+            Some(tunnel) => tunnel.start(in_flight),
+            None => self.in_flight = Some(in_flight),
+        }
     }
 }
 

@@ -15,21 +15,97 @@
 //! Upgrade requests are served by hyper (the HTTP/1.1 fast path hands them over), which gives
 //! the client's side of the tunnel; the endpoint's side is the pooled connection the `101`
 //! came on, or hyper-util's for `https` services.
+//!
+//! An HTTP/2 extended CONNECT for a WebSocket (RFC 8441) is prepared here too, as the
+//! HTTP/1.1 upgrade it stands for; its tunnel is a stream, run as [`h2`] says.
 
-use super::conn::Tunnel;
+pub(super) mod h2;
+
+use super::conn::{Conn, Tunnel};
+use super::record::{ResponseBody, Tracked};
+use super::reply::Local;
 use crate::service_table::{ActiveGuard, Service};
 use crate::upstream::pool::Lease;
 use http::header::{CONNECTION, HeaderMap, HeaderValue, UPGRADE};
-use http::{Request, Response, StatusCode, Version};
+use http::{Request, StatusCode, Version};
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
+/// An upgrade the client asked for, to be asked of the endpoint.
+pub(super) struct Requested {
+    /// The `Upgrade` value the endpoint gets.
+    pub value: HeaderValue,
+    /// The client's side of it.
+    pub client: ClientSide,
+}
+
+/// The client's side of an upgrade: its connection (HTTP/1.1) or its stream (an HTTP/2
+/// extended CONNECT), once the answer is sent.
+pub(super) struct ClientSide {
+    on: OnUpgrade,
+    mode: Mode,
+}
+
+/// How an upgrade goes to the endpoint, by the client's HTTP version and the service's.
+enum Mode {
+    /// An HTTP/1.1 upgrade, passed on as it is.
+    H1,
+    /// An HTTP/2 extended CONNECT, sent as an HTTP/1.1 upgrade with this key.
+    H2(h2::Key),
+    /// An HTTP/2 extended CONNECT, passed on as one (an `h2c` service).
+    H2Connect,
+}
+
+/// The upgrade `req` asks for, if `service` allows it (see [`allowed`]): an HTTP/1.1 upgrade
+/// (any other goes as an ordinary request), or an HTTP/2 extended CONNECT for a WebSocket,
+/// made the HTTP/1.1 handshake it stands for ([`h2::to_handshake`]); one `service` does not
+/// allow is refused as any CONNECT is (405: no service is a forward proxy).
+pub(super) fn requested(
+    req: &mut Request<Incoming>,
+    service: &Service,
+) -> Result<Option<Requested>, Local> {
+    if !h2::is_websocket(req) {
+        return Ok(asked_h1(req, service).map(|value| Requested {
+            value,
+            client: ClientSide {
+                on: hyper::upgrade::on(req),
+                mode: Mode::H1,
+            },
+        }));
+    }
+    if !allowed(b"websocket", service) {
+        return Err(Local::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed\n",
+        ));
+    }
+    let (value, key) = h2::to_handshake(req);
+    let on = hyper::upgrade::on(req);
+    Ok(Some(Requested {
+        value,
+        client: ClientSide {
+            on,
+            mode: Mode::H2(key),
+        },
+    }))
+}
+
+/// The method `req` is routed by: `GET` for an HTTP/2 extended CONNECT for a WebSocket (the
+/// handshake it stands for), else its own.
+pub(super) fn routed_method<B>(req: &Request<B>) -> &str {
+    if h2::is_websocket(req) {
+        "GET"
+    } else {
+        req.method().as_str()
+    }
+}
+
 /// The `Upgrade` value of an HTTP/1.1 request whose `Connection` asks for an upgrade to a
 /// protocol `service` allows (see [`allowed`]); any other upgrade is not passed on, so the
 /// request goes as an ordinary one (an endpoint that switches anyway gets a 502).
-pub(super) fn requested(req: &Request<Incoming>, service: &Service) -> Option<HeaderValue> {
+fn asked_h1(req: &Request<Incoming>, service: &Service) -> Option<HeaderValue> {
     if req.version() != Version::HTTP_11 {
         return None;
     }
@@ -61,8 +137,72 @@ pub(super) fn allowed(value: &[u8], service: &Service) -> bool {
         })
 }
 
+impl ClientSide {
+    /// For an `h2c` service: an HTTP/2 extended CONNECT goes on as one (RFC 8441 both ways:
+    /// no key, and the endpoint's `2xx` is the switch). Whether it does.
+    pub(super) fn connect_upstream(&mut self) -> bool {
+        let h2 = matches!(self.mode, Mode::H2(_));
+        if h2 {
+            self.mode = Mode::H2Connect;
+        }
+        h2
+    }
+
+    /// Whether the endpoint's answer with `status` switched protocols: a `101`, or a `2xx` to
+    /// an extended CONNECT.
+    pub(super) fn switched_by(&self, status: StatusCode) -> bool {
+        match self.mode {
+            Mode::H2Connect => status.is_success(),
+            Mode::H1 | Mode::H2(_) => status == StatusCode::SWITCHING_PROTOCOLS,
+        }
+    }
+
+    /// Readies the client's answer once the endpoint switched: over HTTP/1.1 the `101` with
+    /// `Connection` and the endpoint's `Upgrade` back; over HTTP/2 a `200`, if the endpoint's
+    /// accept is the one for our key (else the 502 to answer), or the endpoint's own `2xx`.
+    pub(super) fn switched(
+        &self,
+        status: &mut StatusCode,
+        headers: &mut HeaderMap,
+        upgrade: Option<HeaderValue>,
+    ) -> Result<(), Local> {
+        match &self.mode {
+            Mode::H1 => {
+                restore(headers, upgrade);
+                Ok(())
+            }
+            Mode::H2(key) => key.switched(status, headers),
+            Mode::H2Connect => Ok(()),
+        }
+    }
+
+    /// The 502 for an endpoint's answer the client would take for a switch that did not
+    /// happen (a `2xx` to an HTTP/2 extended CONNECT sent as an HTTP/1.1 upgrade).
+    pub(super) fn not_switched(&self, status: StatusCode) -> Option<Local> {
+        match self.mode {
+            Mode::H2(_) => h2::Key::not_switched(status),
+            Mode::H1 | Mode::H2Connect => None,
+        }
+    }
+
+    /// Leaves the tunnel `make` builds from the client's side to run, and gives the body of
+    /// the answer: an HTTP/1.1 tunnel runs in the connection's task once hyper lets go of it
+    /// ([`Conn::set_tunnel`]); an HTTP/2 one is carried by the answer's body to where the
+    /// request is counted in flight on its connection ([`Tracked::hold`]).
+    pub(super) fn run(self, conn: &Conn, make: impl FnOnce(OnUpgrade) -> Tunnel) -> ResponseBody {
+        let tunnel = make(self.on);
+        match self.mode {
+            Mode::H1 => {
+                conn.set_tunnel(tunnel);
+                Tracked::local(Default::default())
+            }
+            Mode::H2(_) | Mode::H2Connect => Tracked::tunnel(tunnel),
+        }
+    }
+}
+
 /// Puts `Connection: upgrade` and the endpoint's `Upgrade` back on a `101`.
-pub(super) fn restore(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
+fn restore(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
     headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
     if let Some(upgrade) = upgrade {
         headers.insert(UPGRADE, upgrade);
@@ -95,20 +235,16 @@ pub(super) fn tunnel_pooled(
     })
 }
 
-/// If the endpoint switched protocols, the tunnel between the client's and the endpoint's
-/// connections (hyper-util's client, for `https` services), holding `busy` while it lasts.
-pub(super) fn tunnel<B>(
+/// The tunnel between the client's and the endpoint's connections once both have switched
+/// (hyper-util's client, for `https` services), holding `busy` while it lasts.
+pub(super) fn tunnel(
     client: OnUpgrade,
-    response: &mut Response<B>,
+    upstream: OnUpgrade,
     service: &str,
     busy: ActiveGuard,
-) -> Option<Tunnel> {
-    if response.status() != StatusCode::SWITCHING_PROTOCOLS {
-        return None;
-    }
-    let upstream = hyper::upgrade::on(response);
+) -> Tunnel {
     let service = service.to_owned();
-    Some(Box::pin(async move {
+    Box::pin(async move {
         let _busy = busy;
         let (client, upstream) = match tokio::try_join!(client, upstream) {
             Ok(pair) => pair,
@@ -120,7 +256,7 @@ pub(super) fn tunnel<B>(
             &service,
         )
         .await;
-    }))
+    })
 }
 
 async fn copy<A, B>(client: &mut A, upstream: &mut B, service: &str)

@@ -58,6 +58,7 @@ pub(super) fn forward_request<'a>(
                     headers,
                     body,
                     bodiless,
+                    protocol,
                 },
                 _,
             ) => {
@@ -68,6 +69,7 @@ pub(super) fn forward_request<'a>(
                     headers,
                     body: Some(body),
                     bodiless,
+                    protocol,
                     idempotent,
                     timeout: policy.attempt_timeout(service.config.response_timeout),
                 };
@@ -93,7 +95,7 @@ struct To<'a> {
     /// The route's response header edits.
     response_headers: Option<&'a HeaderEdits>,
     /// The client side of a requested protocol upgrade.
-    upgrade: Option<hyper::upgrade::OnUpgrade>,
+    upgrade: Option<upgrade::ClientSide>,
     /// The route's CORS fields for the response.
     cors: Option<&'a CorsReply>,
     /// The route's retries and timeouts.
@@ -142,13 +144,24 @@ async fn via_pool(
         lease,
     } = sent.response;
     to.pin(&mut parts.headers, sent.pinned, sent.endpoint);
+    let address = Some(sent.endpoint.address);
+    if let Some(failed) = to
+        .upgrade
+        .as_ref()
+        .and_then(|c| c.not_switched(parts.status))
+    {
+        return (failed.into_response(), address);
+    }
     let body = match (reply.status, to.upgrade) {
         (101, Some(client_side)) => {
-            upgrade::restore(&mut parts.headers, switched_to);
-            let tunnel = upgrade::tunnel_pooled(client_side, lease, &config.name, sent.busy);
-            to.conn.set_tunnel(tunnel);
-            let response = Response::from_parts(parts, Tracked::local(Default::default()));
-            return (response, Some(sent.endpoint.address));
+            let switched = client_side.switched(&mut parts.status, &mut parts.headers, switched_to);
+            if let Err(failed) = switched {
+                return (failed.into_response(), address);
+            }
+            let body = client_side.run(to.conn, |client| {
+                upgrade::tunnel_pooled(client, lease, &config.name, sent.busy)
+            });
+            return (Response::from_parts(parts, body), address);
         }
         (101, None) => {
             tracing::warn!(service = %config.name, endpoint = %sent.endpoint.address,
@@ -186,16 +199,24 @@ async fn via_hyper(
     );
     *response.headers_mut() = headers;
     to.pin(response.headers_mut(), sent.pinned, sent.endpoint);
-    if let Some(client_side) = to.upgrade.take()
-        && response.status() == StatusCode::SWITCHING_PROTOCOLS
-    {
-        upgrade::restore(response.headers_mut(), switched_to);
-        let name = &to.service.config.name;
-        if let Some(tunnel) = upgrade::tunnel(client_side, &mut response, name, sent.busy) {
-            to.conn.set_tunnel(tunnel);
+    let address = Some(sent.endpoint.address);
+    if let Some(client_side) = to.upgrade.take() {
+        if client_side.switched_by(response.status()) {
+            let upstream = hyper::upgrade::on(&mut response);
+            let (mut parts, _) = response.into_parts();
+            let switched = client_side.switched(&mut parts.status, &mut parts.headers, switched_to);
+            if let Err(failed) = switched {
+                return (failed.into_response(), address);
+            }
+            let name = &to.service.config.name;
+            let body = client_side.run(to.conn, |client| {
+                upgrade::tunnel(client, upstream, name, sent.busy)
+            });
+            return (Response::from_parts(parts, body), address);
         }
-        let response = response.map(|_| Tracked::local(Default::default()));
-        return (response, Some(sent.endpoint.address));
+        if let Some(failed) = client_side.not_switched(response.status()) {
+            return (failed.into_response(), address);
+        }
     }
     let response = response.map(|b| Tracked::upstream(PoolBody::Hyper(b), sent.busy));
     (response, Some(sent.endpoint.address))
