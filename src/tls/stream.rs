@@ -228,13 +228,10 @@ impl AsyncRead for TlsStream {
                 // rustls refused what came: its alert goes out on the way (best effort).
                 handshake::queued_alert(&mut this.conn, &mut this.out);
             }
-            if this.out_at < this.out.len() {
-                // What rustls answered (a key update, an alert) goes out as far as the socket
-                // takes it now; the rest before the next write, or with the next flush.
-                if let Poll::Ready(Err(error)) = this.poll_send(cx) {
-                    return Poll::Ready(Err(error));
-                }
-            }
+            // What rustls answered (a key update, an alert) goes out as far as the socket
+            // takes it now; the rest before the next write, or with the next flush. (A socket
+            // that fails here fails the next write too: what was read is returned first.)
+            let _unsent = this.try_send();
             ready!(filled)?;
             if buf.filled().len() > start {
                 return Poll::Ready(Ok(()));

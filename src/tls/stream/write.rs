@@ -55,6 +55,25 @@ impl TlsStream {
         Poll::Ready(Ok(()))
     }
 
+    /// Sends what is kept in `out` as far as the socket takes it now, without waiting: for the
+    /// read side, which must not take the write side's place as the one woken when the socket
+    /// can be written (a split stream's writer would never be woken).
+    pub(super) fn try_send(&mut self) -> io::Result<()> {
+        while self.out_at < self.out.len() {
+            match self.io.try_write(&self.out[self.out_at..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.out_at += n,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(error) => return Err(error),
+            }
+        }
+        if self.out.capacity() > 0 {
+            self.out = Vec::new();
+            self.out_at = 0;
+        }
+        Ok(())
+    }
+
     /// Encrypts `data` (at most [`WRITE_MAX`] of it) into `sealed` once rustls may send
     /// application data, or queues our `close_notify` when `data` is `None`. Records that came
     /// in and were not processed yet are processed first (their data kept for the reader).

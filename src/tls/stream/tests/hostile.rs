@@ -185,3 +185,35 @@ async fn a_corrupted_record_is_an_error_and_the_client_gets_an_alert() {
         ))
     );
 }
+
+#[tokio::test]
+async fn a_key_update_read_while_a_split_writer_waits_does_not_strand_the_writer() {
+    let (mut client, server) = pair(&[&rustls::version::TLS13]).await;
+    let (mut rd, mut wr) = tokio::io::split(server);
+    let sent = pattern(8 * 1024 * 1024);
+    let answer = sent.clone();
+    // The writer fills the socket and waits for it to drain.
+    let writer = tokio::spawn(async move {
+        wr.write_all(&answer).await.unwrap();
+        wr.flush().await.unwrap();
+    });
+    let reader = tokio::spawn(async move {
+        let mut got = [0u8; 1];
+        rd.read_exact(&mut got).await.unwrap();
+        got
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Its answer (the server's KeyUpdate) cannot be sent now: the reader must leave the
+    // writer's wake-up alone.
+    client.get_mut().1.refresh_traffic_keys().unwrap();
+    client.write_all(b"k").await.unwrap();
+    client.flush().await.unwrap();
+    assert_eq!(&reader.await.unwrap(), b"k");
+    let mut got = vec![0u8; sent.len()];
+    tokio::time::timeout(Duration::from_secs(10), client.read_exact(&mut got))
+        .await
+        .expect("the writer was woken")
+        .unwrap();
+    assert!(got == sent, "the answer differs");
+    writer.await.unwrap();
+}
