@@ -16,9 +16,10 @@
 //! The handshake ([`handshake`]) runs on the same API, fed the bytes [`super::hello`] read.
 //! Semantics follow tokio-rustls: `poll_write` takes what it encrypts (sent or kept), flushing
 //! sends what is kept, shutting down sends `close_notify` first; the end of the stream is the
-//! peer's `close_notify` or its TCP close (many clients close without `close_notify`; every
-//! protocol served over this stream frames its messages, so a cut one is still seen as cut),
-//! and a TCP close in the middle of a record is an `UnexpectedEof` error. What rustls answers
+//! peer's `close_notify` or its TCP close. (tokio-rustls made the latter an `UnexpectedEof`
+//! error. Many clients close without `close_notify`; HTTP frames its messages, so a cut request
+//! is still seen as cut, and a tunnel passes the end on as it does for plain TCP.) A TCP close
+//! in the middle of a record is an `UnexpectedEof` error. What rustls answers
 //! while reading (its key update, an alert) is sent on the way, and before any later record.
 
 mod handshake;

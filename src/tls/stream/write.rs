@@ -115,6 +115,9 @@ impl TlsStream {
                 other => return Err(invalid(format!("tls: cannot write in state {other:?}"))),
             };
             incoming.drain(..discard);
+            if incoming.is_empty() && incoming.capacity() > 0 {
+                *incoming = Vec::new();
+            }
             match result {
                 Some(sealed) => return sealed.map_err(invalid),
                 None => {
