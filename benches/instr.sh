@@ -4,8 +4,8 @@
 # counted). Each proxy runs alone under callgrind, single-threaded, in front of the same
 # nginx backend, and gets the same fixed load from h2load.
 #
-#   benches/instr.sh [h1|h2-tls|bulk|tcp] [REQUESTS]  (needs valgrind, nginx, h2load, openssl;
-#                                                   HAProxy is measured too when installed)
+#   benches/instr.sh [h1|h1-tls|h2-tls|bulk|tcp] [REQUESTS]  (needs valgrind, nginx, h2load,
+#                                    openssl; HAProxy is measured too when installed)
 #
 # `tcp` is the L4 path: keep-alive HTTP/1.1 through a TCP proxy (Switchyard `[[services]]
 # listen`, nginx `stream` (libnginx-mod-stream), HAProxy `mode tcp`) on port 19082.
@@ -108,6 +108,7 @@ load() { # [connections]
     local conns=${1:-4}
     case $scenario in
         h1) h2load --h1 -n "$requests" -c "$conns" -H ':authority: app.test' http://127.0.0.1:19080/ ;;
+        h1-tls) h2load --h1 -n "$requests" -c "$conns" -H ':authority: app.test' https://127.0.0.1:19443/ ;;
         h2-tls) h2load -n "$requests" -c "$conns" -m 10 -H ':authority: app.test' https://127.0.0.1:19443/ ;;
         bulk) h2load --h1 -n "$requests" -c "$conns" -H ':authority: app.test' http://127.0.0.1:19080/1m ;;
         tcp) h2load --h1 -n "$requests" -c "$conns" -H ':authority: app.test' http://127.0.0.1:19082/ ;;

@@ -47,6 +47,7 @@ pub mod hello;
 pub mod passthrough;
 pub mod resolver;
 pub mod server;
+pub mod stream;
 
 #[cfg(test)]
 mod tests;
@@ -65,6 +66,7 @@ pub use server::{
     Accepted, DEFAULT_HANDSHAKE_DEADLINE, HandshakeError, Passthrough, SESSION_CACHE_SIZE, accept,
     server_config,
 };
+pub use stream::TlsStream;
 
 use std::path::PathBuf;
 

@@ -34,8 +34,7 @@ use rustls::server::ServerSessionMemoryCache;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
-use tokio_rustls::server::TlsStream;
-use tokio_rustls::{StartHandshake, TlsAcceptor};
+use tokio_rustls::TlsAcceptor;
 
 mod error;
 
@@ -75,7 +74,7 @@ pub enum Accepted<T> {
     Terminated {
         /// The TLS stream, handshake done (boxed: rustls' state is 1.2 KiB, moved as one
         /// pointer from here on).
-        stream: Box<TlsStream<TcpStream>>,
+        stream: Box<super::TlsStream>,
         /// True when no certificate matched the SNI and the default was served.
         fallback: bool,
     },
@@ -131,7 +130,7 @@ async fn handshake<T>(
     passthrough: impl FnOnce(&str) -> Option<T>,
 ) -> Result<Accepted<T>, HandshakeError> {
     let hello = super::hello::read(&mut tcp, super::hello::MAX_HELLO_BYTES).await?;
-    let fallback = {
+    let (fallback, sni) = {
         let client_hello = hello.accepted.client_hello();
         let server_name = client_hello.server_name();
         if let Some(target) = server_name.and_then(passthrough) {
@@ -143,14 +142,15 @@ async fn handshake<T>(
         }
         // The same question the resolver is about to ask; a reload in between only changes
         // the answer to a newer store's.
-        certs.load().pick(server_name).fallback
+        let fallback = certs.load().pick(server_name).fallback;
+        (fallback, server_name.map(str::to_owned))
     };
-    let start = StartHandshake::from_parts(hello.accepted, tcp);
-    match start.into_stream(Arc::clone(config)).await {
-        Ok(stream) => Ok(Accepted::Terminated {
-            stream: Box::new(stream),
-            fallback,
-        }),
-        Err(error) => Err(HandshakeError::from_io(error)),
-    }
+    // rustls' `Accepted` is dropped: the handshake runs on the unbuffered API
+    // ([`super::stream`]), which parses the ClientHello again from the bytes read.
+    drop(hello.accepted);
+    let stream = super::stream::handshake(Arc::clone(config), tcp, &hello.read, sni).await?;
+    Ok(Accepted::Terminated {
+        stream: Box::new(stream),
+        fallback,
+    })
 }

@@ -72,7 +72,7 @@ impl Server {
                             stream: mut tls,
                             fallback,
                         }) => {
-                            let conn = tls.get_ref().1;
+                            let conn = tls.session();
                             let seen = Seen {
                                 alpn: conn.alpn_protocol().map(<[u8]>::to_vec),
                                 version: conn.protocol_version(),

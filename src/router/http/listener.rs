@@ -258,11 +258,10 @@ async fn serve_tls(
             return tracing::debug!(listener = %config.name, %client, %error, reason = error.reason(), "tls handshake failed");
         }
     };
-    let session = stream.get_ref().1;
-    let h2_chosen = session.alpn_protocol() == Some(b"h2");
-    let sni = session.server_name().map(str::to_owned);
+    let h2_chosen = stream.session().alpn_protocol() == Some(b"h2");
+    let sni = stream.server_name().map(str::to_owned);
     // Read after the handshake, so that it is not kept across it.
-    let local = stream.get_ref().0.local_addr().unwrap_or(config.listen);
+    let local = stream.tcp().local_addr().unwrap_or(config.listen);
     let conn = conn(Peers { client, local }, config, Some(&tls), table, sni);
     if h2_chosen {
         let io = Prefixed::new(stream, BytesMut::new());

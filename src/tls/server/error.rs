@@ -54,12 +54,4 @@ impl HandshakeError {
             HandshakeError::Io { .. } => "io",
         }
     }
-
-    /// Sorts an error from tokio-rustls, which wraps rustls errors in `InvalidData` I/O errors.
-    pub(super) fn from_io(error: io::Error) -> HandshakeError {
-        match error.downcast::<rustls::Error>() {
-            Ok(source) => HandshakeError::Protocol { source },
-            Err(source) => HandshakeError::Io { source },
-        }
-    }
 }

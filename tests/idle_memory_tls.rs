@@ -1,0 +1,143 @@
+//! What an idle TLS client connection costs the proxy's heap: 200 TLS 1.3 HTTP/1.1
+//! connections, each of which made a keep-alive request and waits for the next, and the heap
+//! bytes the app's runtime thread still holds for them, under a bound of 6.5 KiB: 8.7 KiB
+//! each on main at 0a5e54d (tokio-rustls, rustls' zero-filled 4 KiB record buffer held for
+//! the connection's life), 4.8 KiB with the TLS stream of our own (`src/tls/stream.rs`), in
+//! this debug build. Heap, not RSS: the clients live in this process
+//! too (a blocking rustls client each, on a thread of their own), so the allocations are
+//! counted on the proxy's thread only. Not a timing test; the release figure (RSS) is in
+//! BENCHMARKS.md, "Idle connections".
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+mod common;
+mod skip;
+
+use common::https::{backend, config_text, start};
+use common::tls::{HTTP1, Pki, certificates, client_config};
+use std::alloc::{GlobalAlloc, Layout};
+use std::cell::Cell;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::time::Duration;
+
+/// Connections opened.
+const N: usize = 200;
+/// The bound, in KiB of heap per connection.
+const BOUND_KIB: f64 = 6.5;
+
+/// mimalloc, as in the binary, counting the bytes live that the runtime's threads allocated.
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+thread_local! {
+    /// Set on the app's runtime threads: only their allocations are counted.
+    static COUNTED: Cell<bool> = const { Cell::new(false) };
+}
+
+fn count(delta: isize) {
+    if COUNTED.try_with(Cell::get).unwrap_or(false) {
+        LIVE.fetch_add(delta, Ordering::Relaxed);
+    }
+}
+
+#[allow(unsafe_code, reason = "a global allocator forwarding to mimalloc")]
+// SAFETY: every call forwards to mimalloc with the caller's arguments; counting touches no
+// memory of the allocation.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count(layout.size() as isize);
+        // SAFETY: the caller's layout, passed on.
+        unsafe { mimalloc::MiMalloc.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count(layout.size() as isize);
+        // SAFETY: the caller's layout, passed on.
+        unsafe { mimalloc::MiMalloc.alloc_zeroed(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        count(-(layout.size() as isize));
+        // SAFETY: the caller's block and layout, passed on.
+        unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count(new_size as isize - layout.size() as isize);
+        // SAFETY: the caller's block, layout and size, passed on.
+        unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Opens a TLS connection, sends one keep-alive request, reads its answer, and keeps only
+/// the socket (the client's TLS state is dropped; the proxy cannot tell).
+fn open(addr: SocketAddr, config: &Arc<rustls::ClientConfig>) -> TcpStream {
+    let mut sock = TcpStream::connect(addr).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let name = rustls::pki_types::ServerName::try_from("a.test").unwrap();
+    let mut conn = rustls::ClientConnection::new(Arc::clone(config), name).unwrap();
+    let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+    tls.write_all(b"GET / HTTP/1.1\r\nhost: a.test\r\n\r\n")
+        .unwrap();
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 1024];
+    // The backend answers "a GET /" (7 bytes) after the head.
+    while !got.ends_with(b"a GET /") {
+        let n = tls.read(&mut chunk).unwrap();
+        assert!(n > 0, "closed: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&chunk[..n]);
+    }
+    assert!(
+        got.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    sock
+}
+
+#[test]
+fn an_idle_tls_connection_holds_no_record_buffer() {
+    let want = (2 * N + 256) as u64;
+    if rlimit::increase_nofile_limit(want).unwrap_or(0) < want {
+        return skip::skip(
+            "an_idle_tls_connection_holds_no_record_buffer",
+            "the open-file limit is too low for 656 sockets",
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .on_thread_start(|| COUNTED.set(true))
+        .build()
+        .unwrap();
+    let pki = Pki::new();
+    let cert = pki.issue("a", &["a.test"]);
+    let (app, addr) = runtime.block_on(async {
+        let body = format!(
+            "{}[[services]]\nname = \"a\"\n[[services.endpoints]]\naddress = \"{}\"\n\
+             [[routes]]\nhost = \"a.test\"\nservice = \"a\"\n",
+            certificates(&[(&cert, true)]),
+            backend("a").await
+        );
+        start(&config_text(&body)).await
+    });
+    let config = Arc::new(client_config(pki.roots(), &[HTTP1], None));
+    // Warm up: what the first connections allocate once is not the connections' cost.
+    let warm: Vec<_> = (0..10).map(|_| open(addr, &config)).collect();
+    drop(warm);
+    std::thread::sleep(Duration::from_millis(3000));
+    let before = LIVE.load(Ordering::Relaxed);
+    let conns: Vec<_> = (0..N).map(|_| open(addr, &config)).collect();
+    // Long enough for a connection's busy spell to end (1 to 2 s).
+    std::thread::sleep(Duration::from_millis(3000));
+    let after = LIVE.load(Ordering::Relaxed);
+    let kib = (after - before) as f64 / N as f64 / 1024.0;
+    println!("idle TLS connections: {kib:.2} KiB of heap each");
+    assert!(kib < BOUND_KIB, "an idle TLS connection holds {kib:.2} KiB");
+    drop(conns);
+    drop(app);
+}
