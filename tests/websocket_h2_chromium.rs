@@ -8,9 +8,9 @@
 //! WebSocket's line has method `CONNECT` and status `200` (an extended CONNECT and its answer;
 //! an HTTP/1.1 upgrade is logged as `GET` and `101`, as with `--disable-http2`) and the same
 //! client address, port included, as the page's line, so it was a stream of the page's
-//! connection, not a second one. Chromium uses RFC 8441 by
-//! default (since version 91) on an HTTP/2 connection it already has whose SETTINGS allow
-//! extended CONNECT; no feature flag is needed. The certificate is trusted with
+//! connection, not a second one. Chromium (148 here; on by default since 91) opens a WebSocket
+//! with RFC 8441 on an HTTP/2 connection it already has whose SETTINGS allow extended CONNECT:
+//! no feature flag is needed. The certificate is trusted with
 //! `--ignore-certificate-errors-spki-list` (the SHA-256 of the leaf's public key), which
 //! Chromium treats as a valid certificate, so the session is reused as usual.
 //!
