@@ -42,6 +42,7 @@ pub mod route_status;
 pub mod route_types;
 pub mod routes;
 pub mod selector;
+mod shared_status;
 mod status;
 pub mod tls_policies;
 pub mod tls_policy_status;

@@ -1,19 +1,18 @@
 //! HTTPRoute status: per parent of ours, `Accepted` and `ResolvedRefs` with the spec's
 //! reasons, from what the translation ([`super::routes`]) found.
 //!
-//! `status.parents` is a list that every controller shares, and a JSON merge patch replaces a
-//! list whole, so the patch carries the other controllers' entries as read, ours replaced, and
-//! the route's `resourceVersion`: if another controller wrote in between, the API server
-//! refuses ours (409), and the other write's watch event makes us compute and patch again. A
-//! patch is made only when our entries differ from what is there (parent, and each
-//! condition's type, status, reason and `observedGeneration`); a condition whose status did
-//! not change keeps its `lastTransitionTime`.
+//! `status.parents` is a list every controller shares: [`super::shared_status`] merges ours
+//! into it (the other controllers' entries kept, the route's `resourceVersion` sent, a patch
+//! only when our entries differ, transition times kept).
 
 use super::route_types::HttpRoute;
+use super::shared_status;
 use super::types::ObjectRef;
 use crate::discovery::state::Key;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use serde_json::{Map, Value, json};
+
+/// The shared list routes' status keeps, and the field its entries are told apart by.
+const LIST: (&str, &str) = ("parents", "parentRef");
 
 /// What the translation found about one HTTPRoute.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -83,24 +82,12 @@ pub fn patch_of(
     controller: &str,
 ) -> Option<Value> {
     let generation = meta.generation.unwrap_or(0);
-    let (ours, others): (Vec<&Value>, Vec<&Value>) = current
-        .iter()
-        .partition(|p| p["controllerName"] == controller);
-    let desired: Vec<Value> = v
-        .parents
-        .iter()
-        .map(|p| entry(p, v, generation, controller, &ours))
-        .collect();
-    let same =
-        desired.len() == ours.len() && desired.iter().zip(&ours).all(|(d, o)| shape(d) == shape(o));
-    if same {
-        return None;
-    }
-    let parents: Vec<Value> = others.into_iter().cloned().chain(desired).collect();
-    Some(json!({
-        "metadata": { "resourceVersion": meta.resource_version },
-        "status": { "parents": parents },
-    }))
+    shared_status::patch(meta, current, controller, LIST, |ours| {
+        v.parents
+            .iter()
+            .map(|p| entry(p, v, generation, controller, ours))
+            .collect()
+    })
 }
 
 /// Our status entry for one parent.
@@ -126,54 +113,12 @@ fn entry(
         ("ResolvedRefs", resolved, r_reason, r_reason.to_owned()),
     ]
     .map(|(ty, ok, reason, message)| {
-        let status = if ok { "True" } else { "False" };
-        let kept = before
-            .and_then(|b| b["conditions"].as_array())
-            .and_then(|cs| cs.iter().find(|c| c["type"] == ty && c["status"] == status))
-            .and_then(|c| serde_json::from_value::<Time>(c["lastTransitionTime"].clone()).ok());
-        Condition {
-            type_: ty.into(),
-            status: status.into(),
-            reason: reason.into(),
-            message,
-            observed_generation: Some(generation),
-            last_transition_time: kept.unwrap_or_else(|| Time(k8s_openapi::jiff::Timestamp::now())),
-        }
+        shared_status::condition(before.copied(), ty, ok, reason, message, generation)
     });
     json!({ "parentRef": p.parent_ref, "controllerName": controller, "conditions": conditions })
 }
 
 /// What of a patch must differ for another write to be worth it (times left out).
 pub fn fingerprint(body: &Value) -> Value {
-    let parents = body["status"]["parents"].as_array();
-    let shapes: Vec<Value> = parents
-        .into_iter()
-        .flatten()
-        .map(|p| {
-            let (r, cs) = shape(p);
-            json!([
-                r,
-                cs.into_iter()
-                    .map(|c| json!([c.0, c.1, c.2, c.3]))
-                    .collect::<Vec<_>>()
-            ])
-        })
-        .collect();
-    Value::Array(shapes)
-}
-
-/// What must be equal for an entry to need no write.
-fn shape(entry: &Value) -> (Value, Vec<(Value, Value, Value, Value)>) {
-    let conditions = entry["conditions"]
-        .as_array()
-        .map(|cs| {
-            cs.iter()
-                .map(|c| {
-                    let f = |k: &str| c[k].clone();
-                    (f("type"), f("status"), f("reason"), f("observedGeneration"))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    (entry["parentRef"].clone(), conditions)
+    shared_status::fingerprint(body, LIST)
 }
