@@ -50,8 +50,10 @@ pub mod tls_policy_types;
 pub mod tls_route_types;
 pub mod tls_routes;
 pub mod types;
+mod watchers;
 
 pub(super) use status::{StatusPatch, Writer};
+pub(super) use watchers::spawn_watchers;
 
 use super::state::Store;
 use kube::runtime::watcher::Event;
@@ -373,47 +375,4 @@ impl GatewayState {
             })
             .collect()
     }
-}
-
-/// Starts the Gateway API watchers (GatewayClass cluster-wide, the others in the watched
-/// namespaces).
-pub(super) fn spawn_watchers(
-    w: &super::kube::Watch,
-    client: &kube::Client,
-    ns: Option<&str>,
-    base: &kube::runtime::watcher::Config,
-) {
-    use GatewayMsg as G;
-    tokio::spawn(w.clone().run(
-        kube::Api::all(client.clone()),
-        base.clone(),
-        "GatewayClass",
-        |e| super::Msg::Gateway(G::Class(e)),
-    ));
-    tokio::spawn(
-        w.clone()
-            .run(super::kube::api(client, ns), base.clone(), "Gateway", |e| {
-                super::Msg::Gateway(G::Gateway(e))
-            }),
-    );
-    tokio::spawn(w.clone().run(
-        super::kube::api(client, ns),
-        base.clone(),
-        "HTTPRoute",
-        |e| super::Msg::Gateway(G::Route(e)),
-    ));
-    more_routes::spawn_watchers(w, client, ns, base);
-    backend_upstreams::spawn_watchers(w, client, ns, base);
-    tokio::spawn(w.clone().run(
-        super::kube::api(client, ns),
-        base.clone(),
-        "ReferenceGrant",
-        |e| super::Msg::Gateway(G::Grant(e)),
-    ));
-    tokio::spawn(w.clone().run(
-        kube::Api::all(client.clone()),
-        base.clone(),
-        "Namespace",
-        |e| super::Msg::Gateway(G::Namespace(e)),
-    ));
 }

@@ -151,29 +151,6 @@ pub(super) fn trim(cm: &mut ConfigMap) {
     }
 }
 
-/// Starts the BackendTLSPolicy and ConfigMap watchers (in the watched namespaces).
-pub(super) fn spawn_watchers(
-    w: &crate::discovery::kube::Watch,
-    client: &kube::Client,
-    ns: Option<&str>,
-    base: &kube::runtime::watcher::Config,
-) {
-    use super::GatewayMsg as G;
-    use crate::discovery::Msg;
-    tokio::spawn(w.clone().run(
-        crate::discovery::kube::api(client, ns),
-        base.clone(),
-        "BackendTLSPolicy",
-        |e| Msg::Gateway(G::TlsPolicy(e)),
-    ));
-    tokio::spawn(w.clone().run(
-        crate::discovery::kube::api(client, ns),
-        base.clone(),
-        "ConfigMap",
-        |e: kube::runtime::watcher::Event<ConfigMap>| Msg::Gateway(G::ConfigMap(e.modify(trim))),
-    ));
-}
-
 impl super::GatewayState {
     /// Resolves the BackendTLSPolicies and `appProtocol`s for the routes just translated
     /// (`out`: the HTTPRoutes' and GRPCRoutes'; their verdicts say which Gateways reach them).

@@ -129,26 +129,3 @@ impl super::GatewayState {
         out
     }
 }
-
-/// Starts the TLSRoute and GRPCRoute watchers (in the watched namespaces).
-pub(super) fn spawn_watchers(
-    w: &crate::discovery::kube::Watch,
-    client: &kube::Client,
-    ns: Option<&str>,
-    base: &kube::runtime::watcher::Config,
-) {
-    use super::GatewayMsg as G;
-    use crate::discovery::Msg;
-    tokio::spawn(w.clone().run(
-        crate::discovery::kube::api(client, ns),
-        base.clone(),
-        "TLSRoute",
-        |e| Msg::Gateway(G::TlsRoute(e)),
-    ));
-    tokio::spawn(w.clone().run(
-        crate::discovery::kube::api(client, ns),
-        base.clone(),
-        "GRPCRoute",
-        |e| Msg::Gateway(G::GrpcRoute(e)),
-    ));
-}
