@@ -94,7 +94,17 @@ async fn accept_loop_survives_running_out_of_file_descriptors() {
             clients.push(s);
         }
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The proxy accepts the backlog at its own pace (slowly on a busy machine): wait, bounded,
+    // until its log shows it ran out, rather than a fixed time. (Not through the admin port,
+    // which needs a descriptor too.)
+    let ran_out = || {
+        let log = proxy.log();
+        log.contains("accept failed") || log.contains("out of local resources")
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !ran_out() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     proxy.assert_running("while out of file descriptors");
     drop(clients);
     let listen = proxy.listen;
