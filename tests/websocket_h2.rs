@@ -94,6 +94,30 @@ async fn an_h2c_service_gets_the_extended_connect_as_it_is() {
     assert_eq!(s.h2c.ended(1).await, 1);
 }
 
+/// An `h2` service (HTTP/2 over TLS to the endpoint) takes the extended CONNECT as an `h2c`
+/// one does: the same path, over the verified TLS client.
+#[tokio::test]
+async fn an_h2_over_tls_service_gets_the_extended_connect_too() {
+    let s = start(Accept::Right).await;
+    let mut send = h2_tls(s.tls, &s.pki).await;
+    let (mut ws, headers) = open(&mut send, "https://h2tls.test/chat", "websocket")
+        .await
+        .tunnel();
+    assert_eq!(headers["sec-websocket-protocol"], "chat");
+    echo(&mut ws, b"h2 over tls on both sides").await;
+    let head = &s.h2tls.heads()[0];
+    assert!(
+        head.starts_with("CONNECT /chat protocol=websocket\r\n"),
+        "{head}"
+    );
+    assert_eq!(field(head, "sec-websocket-key"), None, "{head}");
+    let admin = s.app.admin_addr();
+    assert_eq!(active_settled(admin, "h2tls", 1).await, 1);
+    close(&mut ws).await;
+    assert_eq!(active_settled(admin, "h2tls", 0).await, 0);
+    assert_eq!(s.h2tls.ended(1).await, 1);
+}
+
 #[tokio::test]
 async fn the_tls_listener_advertises_extended_connect_in_its_settings() {
     let s = start(Accept::Right).await;

@@ -4,7 +4,7 @@
 
 use crate::common::tls::{Pki, Tls, certificates, within};
 use crate::common::{admin_get, metric};
-use crate::support::{Accept, Backend, backend, field, h2_client, h2c_backend};
+use crate::support::{Accept, Backend, backend, field, h2_client, h2_tls_backend, h2c_backend};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use std::net::SocketAddr;
@@ -17,7 +17,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 /// passes WebSockets, the default), `plain.test` to `plain` (which passes no upgrade), and
 /// `denied.test` to `ws` for clients in 10.0.0.0/8 only; `counted.test` to `ws`, for one test
 /// (metrics are the process's); and, added by [`start`], `h2c.test` to `h2ws`, an `h2c`
-/// service.
+/// service, and `h2tls.test` to `h2tls`, an `h2` one (HTTP/2 over TLS).
 pub struct Setup {
     pub app: App,
     pub tls: SocketAddr,
@@ -26,6 +26,8 @@ pub struct Setup {
     pub ws: Backend,
     pub plain: Backend,
     pub h2c: Backend,
+    /// The `h2` (HTTP/2 over TLS) service's endpoint, for `h2tls.test`.
+    pub h2tls: Backend,
 }
 
 /// The config text for `ws`'s and `plain`'s backends, listening where `tls`/`admin` say
@@ -39,6 +41,7 @@ pub fn config_text(pki: &Pki, ws: SocketAddr, plain: SocketAddr, admin: &str, tl
             "denied.test",
             "counted.test",
             "h2c.test",
+            "h2tls.test",
         ],
     );
     format!(
@@ -61,12 +64,20 @@ pub async fn start(accept: Accept) -> Setup {
     let pki = Pki::new();
     let (ws, plain) = (backend(accept).await, backend(Accept::Right).await);
     let h2c = h2c_backend().await;
+    let issued = pki.issue("h2-backend", &["h2.backend.internal"]);
+    let h2tls = h2_tls_backend(&issued).await;
     let mut text = config_text(&pki, ws.addr, plain.addr, "127.0.0.1:0", "127.0.0.1:0");
     text.push_str(&format!(
         "[[services]]\nname = \"h2ws\"\nupstream_protocol = \"h2c\"\n\
          [[services.endpoints]]\naddress = \"{}\"\n\
-         [[routes]]\nhost = \"h2c.test\"\nservice = \"h2ws\"\n",
-        h2c.addr
+         [[routes]]\nhost = \"h2c.test\"\nservice = \"h2ws\"\n\
+         [[services]]\nname = \"h2tls\"\nupstream_protocol = \"h2\"\n\
+         upstream_ca = \"{}\"\nupstream_sni = \"h2.backend.internal\"\n\
+         [[services.endpoints]]\naddress = \"{}\"\n\
+         [[routes]]\nhost = \"h2tls.test\"\nservice = \"h2tls\"\n",
+        h2c.addr,
+        issued.cert.display(),
+        h2tls.addr
     ));
     let config = Config::parse(&text, "test").unwrap();
     let app = within("start", app::start(config)).await.unwrap();
@@ -80,6 +91,7 @@ pub async fn start(accept: Accept) -> Setup {
         ws,
         plain,
         h2c,
+        h2tls,
     }
 }
 

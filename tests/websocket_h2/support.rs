@@ -3,7 +3,7 @@
 //! that opens WebSockets with extended CONNECT (hyper, over TLS or h2c), and frames.
 #![allow(unreachable_pub, dead_code)]
 
-use crate::common::tls::within;
+use crate::common::tls::{Issued, within};
 use aws_lc_rs::digest;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -149,6 +149,32 @@ async fn serve(mut socket: TcpStream, accept: Accept, seen: Arc<Mutex<Vec<String
 /// echoed; anything else a `426`. Each request is kept as "METHOD PATH protocol=P" and its
 /// fields, one a line.
 pub async fn h2c_backend() -> Backend {
+    h2_backend(None).await
+}
+
+/// The same over TLS with ALPN h2 (an `h2` service's endpoint), with the certificate and key
+/// in `issued`.
+pub async fn h2_tls_backend(issued: &Issued) -> Backend {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(&issued.cert)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(&issued.key).unwrap();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    h2_backend(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))).await
+}
+
+/// [`h2c_backend`], over TLS when `tls` is given.
+async fn h2_backend(tls: Option<tokio_rustls::TlsAcceptor>) -> Backend {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let heads = Arc::new(Mutex::new(Vec::new()));
@@ -163,10 +189,23 @@ pub async fn h2c_backend() -> Backend {
             });
             let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
             builder.enable_connect_protocol();
+            let tls = tls.clone();
             tokio::spawn(async move {
-                let _ = builder
-                    .serve_connection(TokioIo::new(socket), service)
-                    .await;
+                let _ = match tls {
+                    None => {
+                        builder
+                            .serve_connection(TokioIo::new(socket), service)
+                            .await
+                    }
+                    Some(tls) => {
+                        let Ok(stream) = tls.accept(socket).await else {
+                            return;
+                        };
+                        builder
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await
+                    }
+                };
             });
         }
     });
