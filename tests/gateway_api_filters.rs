@@ -85,9 +85,13 @@ async fn raw(s: &Setup, host: &str, target: &str, extra: &str) -> String {
     out
 }
 
+/// Waits until `host` is routed with its backend resolved: not 404 (no route yet) and not
+/// 500 (the route came before its Service: each kind has its own watch, in no set order).
 async fn routed(s: &Setup, host: &str) {
     let ok = poll(Duration::from_secs(10), || async {
-        get(s.port, host, "/", "").await.is_some_and(|r| r.0 != 404)
+        get(s.port, host, "/", "")
+            .await
+            .is_some_and(|r| r.0 != 404 && r.0 != 500)
     })
     .await;
     assert!(ok, "{host} never routed; log:\n{}", s.proxy.log());
