@@ -13,47 +13,24 @@ mod skip;
 use dashboard_support::Dashboard;
 use skip::skip;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::Duration;
+use std::process::Output;
 
 const TEST: &str = "the_page_shows_live_services_and_certificates_in_chromium";
 
-/// Runs headless Chromium with `args` and the page URL, killed after 60 s.
+/// Runs headless Chromium on the page with `args`, hiding scroll bars and on virtual time
+/// (polls run on it; the budget lets the first answers arrive and render).
 async fn chromium(profile: &Path, args: &[String], url: &str) -> std::io::Result<Output> {
-    let mut command = Command::new("chromium");
-    command
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--no-first-run",
-            "--hide-scrollbars",
-            // Polls run on virtual time; the budget lets the first answers arrive and render.
-            "--virtual-time-budget=6000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(args)
-        .arg(url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let child = command.spawn()?;
-    let pid = child.id();
-    let waited = tokio::task::spawn_blocking(move || child.wait_with_output());
-    match tokio::time::timeout(Duration::from_secs(60), waited).await {
-        Ok(joined) => joined.unwrap(),
-        Err(_) => {
-            // Our own child, by its id.
-            let _ = Command::new("kill").arg(pid.to_string()).status();
-            Err(std::io::Error::other("chromium did not finish within 60 s"))
-        }
-    }
+    let mut all = vec![
+        "--hide-scrollbars".to_owned(),
+        "--virtual-time-budget=6000".to_owned(),
+    ];
+    all.extend_from_slice(args);
+    common::chromium::run(profile, &all, url).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_shows_live_services_and_certificates_in_chromium() {
-    if Command::new("chromium").arg("--version").output().is_err() {
+    if !common::chromium::installed() {
         return skip(TEST, "chromium is not installed (apt-get install chromium)");
     }
     let d = Dashboard::start().await;

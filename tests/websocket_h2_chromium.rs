@@ -41,7 +41,7 @@ use std::convert::Infallible;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use support::{Accept, backend, field};
@@ -168,37 +168,15 @@ fn spki_hash(leaf: &CertificateDer<'_>) -> String {
     STANDARD.encode(digest::digest(&digest::SHA256, cert.public_key().raw))
 }
 
-/// Runs headless Chromium on `url` with `args`, dumping the DOM; killed after 60 s.
+/// Runs headless Chromium on `url` with `args`, dumping the DOM.
 async fn chromium(profile: &Path, args: &[String], url: &str) -> std::io::Result<Output> {
-    let mut command = Command::new("chromium");
-    command
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--no-first-run",
-            "--disable-extensions",
-            "--disable-background-networking",
-            "--dump-dom",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(args)
-        .arg(url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let child = command.spawn()?;
-    let pid = child.id();
-    let waited = tokio::task::spawn_blocking(move || child.wait_with_output());
-    match tokio::time::timeout(Duration::from_secs(60), waited).await {
-        Ok(joined) => joined.unwrap(),
-        Err(_) => {
-            // Our own child, by its id.
-            let _ = Command::new("kill").arg(pid.to_string()).status();
-            Err(std::io::Error::other("chromium did not finish within 60 s"))
-        }
-    }
+    let mut all = vec![
+        "--disable-extensions".to_owned(),
+        "--disable-background-networking".to_owned(),
+        "--dump-dom".to_owned(),
+    ];
+    all.extend_from_slice(args);
+    common::chromium::run(profile, &all, url).await
 }
 
 /// Log lines written through the test's global JSON subscriber.
@@ -250,7 +228,7 @@ async fn access_line(path: &str) -> Option<serde_json::Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_echoes_a_websocket_over_the_pages_h2_connection() {
-    if Command::new("chromium").arg("--version").output().is_err() {
+    if !common::chromium::installed() {
         return skip(TEST, "chromium is not installed (apt-get install chromium)");
     }
     captured();

@@ -2,6 +2,7 @@
 #![allow(dead_code, unreachable_pub, missing_docs)]
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
+pub mod chromium;
 pub mod edge;
 pub mod h2;
 pub mod http;
