@@ -64,14 +64,32 @@ async fn a_websocket_over_h2c_reaches_the_endpoint_too() {
 
 #[tokio::test]
 async fn an_h2c_service_gets_the_extended_connect_as_it_is() {
+    passes_the_extended_connect_on("h2c.test", "h2ws", |s| &s.h2c).await;
+}
+
+/// An `h2` service (HTTP/2 over TLS to the endpoint) takes the extended CONNECT as an `h2c`
+/// one does: the same path, over the verified TLS client.
+#[tokio::test]
+async fn an_h2_over_tls_service_gets_the_extended_connect_too() {
+    passes_the_extended_connect_on("h2tls.test", "h2tls", |s| &s.h2tls).await;
+}
+
+/// A WebSocket to `host`, routed to HTTP/2 `service` whose endpoint is `endpoint`, reaches it
+/// as the extended CONNECT it is (no key, no `Upgrade`), and holds the endpoint's active count
+/// while it lasts.
+async fn passes_the_extended_connect_on(
+    host: &str,
+    service: &str,
+    endpoint: fn(&setup::Setup) -> &support::Backend,
+) {
     let s = start(Accept::Right).await;
     let mut send = h2_tls(s.tls, &s.pki).await;
-    let (mut ws, headers) = open(&mut send, "https://h2c.test/chat?x=1", "websocket")
+    let (mut ws, headers) = open(&mut send, &format!("https://{host}/chat?x=1"), "websocket")
         .await
         .tunnel();
     assert_eq!(headers["sec-websocket-protocol"], "chat");
     echo(&mut ws, b"h2 on both sides").await;
-    let head = &s.h2c.heads()[0];
+    let head = &endpoint(&s).heads()[0];
     assert!(
         head.starts_with("CONNECT /chat?x=1 protocol=websocket\r\n"),
         "{head}"
@@ -86,36 +104,11 @@ async fn an_h2c_service_gets_the_extended_connect_as_it_is() {
     assert_eq!(field(head, "upgrade"), None, "{head}");
     assert_eq!(field(head, "x-forwarded-proto"), Some("https"), "{head}");
     echo(&mut ws, b"again").await;
-    // The tunnel holds the h2c endpoint's active count while it lasts.
     let admin = s.app.admin_addr();
-    assert_eq!(active_settled(admin, "h2ws", 1).await, 1);
+    assert_eq!(active_settled(admin, service, 1).await, 1);
     close(&mut ws).await;
-    assert_eq!(active_settled(admin, "h2ws", 0).await, 0);
-    assert_eq!(s.h2c.ended(1).await, 1);
-}
-
-/// An `h2` service (HTTP/2 over TLS to the endpoint) takes the extended CONNECT as an `h2c`
-/// one does: the same path, over the verified TLS client.
-#[tokio::test]
-async fn an_h2_over_tls_service_gets_the_extended_connect_too() {
-    let s = start(Accept::Right).await;
-    let mut send = h2_tls(s.tls, &s.pki).await;
-    let (mut ws, headers) = open(&mut send, "https://h2tls.test/chat", "websocket")
-        .await
-        .tunnel();
-    assert_eq!(headers["sec-websocket-protocol"], "chat");
-    echo(&mut ws, b"h2 over tls on both sides").await;
-    let head = &s.h2tls.heads()[0];
-    assert!(
-        head.starts_with("CONNECT /chat protocol=websocket\r\n"),
-        "{head}"
-    );
-    assert_eq!(field(head, "sec-websocket-key"), None, "{head}");
-    let admin = s.app.admin_addr();
-    assert_eq!(active_settled(admin, "h2tls", 1).await, 1);
-    close(&mut ws).await;
-    assert_eq!(active_settled(admin, "h2tls", 0).await, 0);
-    assert_eq!(s.h2tls.ended(1).await, 1);
+    assert_eq!(active_settled(admin, service, 0).await, 0);
+    assert_eq!(endpoint(&s).ended(1).await, 1);
 }
 
 #[tokio::test]
