@@ -212,7 +212,7 @@ for c in $CASES; do
         sleep 1
         log "$c $p: $N connections"
         if timeout 600 taskset -c "$LOAD_CPU" python3 "$here/idle_client.py" --case "$c" --port "$port" \
-            --pid "$PROXY_PID" -n "$N" --host "$APP_HOST" >"$RUN_DIR/client.json" 2>"$RUN_DIR/client.log"; then
+            --pid "$PROXY_PID" -n "$N" --host "$APP_HOST" --after "${AFTER:-5}" >"$RUN_DIR/client.json" 2>"$RUN_DIR/client.log"; then
             python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); r["proxy"]=sys.argv[2]; print(json.dumps(r))' \
                 "$RUN_DIR/client.json" "$p" | tee -a "$rows" >&2
         else
