@@ -13,6 +13,7 @@
 
 mod http;
 mod reload;
+pub mod workers;
 
 pub use reload::{run, run_with};
 
@@ -26,7 +27,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tokio::net::{TcpListener, TcpSocket, UdpSocket};
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -44,6 +45,9 @@ pub enum AppError {
     /// The Kubernetes source could not start (a bad kubeconfig).
     #[error("{0}")]
     Discovery(#[source] crate::discovery::DiscoveryError),
+    /// The data-plane worker threads could not start.
+    #[error("cannot start the worker threads: {0}")]
+    Workers(#[source] io::Error),
     /// A listener could not be bound.
     #[error("cannot listen on {protocol} {address} for {what}: {source}")]
     Bind {
@@ -73,6 +77,8 @@ pub struct App {
     ipvs: crate::ipvs::IpvsDataplane,
     /// The routes the admin page shows, replaced on every apply.
     routes: admin::overview::RouteBoard,
+    /// The data-plane threads TCP listeners run on (none with one worker).
+    workers: Arc<workers::Workers>,
 }
 
 /// A service listener that is running.
@@ -90,7 +96,7 @@ struct Running {
 }
 
 enum Bound {
-    Tcp(TcpListener),
+    Tcp(workers::TcpListeners),
     Udp(Arc<UdpSocket>),
 }
 
@@ -119,7 +125,9 @@ pub async fn start_gated(config: Config, gated: bool) -> Result<App, AppError> {
     })?;
     let table = Arc::new(TableHandle::default());
     let ipvs = crate::ipvs::IpvsDataplane::start(&config, &table).await;
-    let http = http::HttpListeners::new()?;
+    let workers =
+        Arc::new(workers::Workers::start(config.runtime.workers).map_err(AppError::Workers)?);
+    let http = http::HttpListeners::new(Arc::clone(&workers))?;
     let certs = Arc::clone(&http.board);
     let app = App {
         table,
@@ -132,6 +140,7 @@ pub async fn start_gated(config: Config, gated: bool) -> Result<App, AppError> {
         ready: Arc::new(AtomicBool::new(false)),
         ipvs,
         routes: Default::default(),
+        workers,
     };
     let state = AdminState {
         table: Arc::clone(&app.table),
@@ -226,7 +235,11 @@ impl App {
             .partition(|(s, l)| l.port() == 0 || !freed.contains(&(s.protocol, *l)));
         let mut bound = Vec::with_capacity(early.len() + late.len());
         for (service, address) in early {
-            bound.push((service, address, bind(service, address).await?));
+            bound.push((
+                service,
+                address,
+                bind(service, address, &self.workers).await?,
+            ));
         }
         let http_ready = http.prepare(&config.http).await?;
         let old = self.table.load_full();
@@ -255,7 +268,7 @@ impl App {
             }
         }
         for (service, address) in late {
-            match bind(service, address).await {
+            match bind(service, address, &self.workers).await {
                 Ok(b) => bound.push((service, address, b)),
                 Err(error) => tracing::error!(%error, "listener not started"),
             }
@@ -302,11 +315,10 @@ impl App {
         let (local, task, udp) = match bound {
             Bound::Tcp(l) => {
                 let local = l.local_addr().unwrap_or(listen);
-                (
-                    local,
-                    tokio::spawn(router::listener::run(l, service, table, life)),
-                    None,
-                )
+                let accept = move |l| {
+                    router::listener::run(l, Arc::clone(&service), Arc::clone(&table), life.clone())
+                };
+                (local, self.workers.spawn_accept(l, accept), None)
             }
             Bound::Udp(s) => {
                 let local = s.local_addr().unwrap_or(listen);
@@ -371,7 +383,11 @@ fn resize_udp(socket: &UdpSocket, before: SocketBuffers, service: &ServiceConfig
     }
 }
 
-async fn bind(service: &ServiceConfig, listen: SocketAddr) -> Result<Bound, AppError> {
+async fn bind(
+    service: &ServiceConfig,
+    listen: SocketAddr,
+    workers: &workers::Workers,
+) -> Result<Bound, AppError> {
     let err = |source| AppError::Bind {
         what: format!("service {}", service.name),
         protocol: service.protocol,
@@ -379,17 +395,7 @@ async fn bind(service: &ServiceConfig, listen: SocketAddr) -> Result<Bound, AppE
         source,
     };
     match service.protocol {
-        Protocol::Tcp => {
-            let socket = if listen.is_ipv4() {
-                TcpSocket::new_v4()
-            } else {
-                TcpSocket::new_v6()
-            }
-            .map_err(err)?;
-            socket.set_reuseaddr(true).map_err(err)?;
-            socket.bind(listen).map_err(err)?;
-            Ok(Bound::Tcp(socket.listen(BACKLOG).map_err(err)?))
-        }
+        Protocol::Tcp => Ok(Bound::Tcp(workers.bind_tcp(listen, BACKLOG).map_err(err)?)),
         Protocol::Udp => {
             let socket = UdpSocket::bind(listen).await.map_err(err)?;
             router::udp::size_service_socket(&socket, &service.name, service.udp_buffers)

@@ -247,17 +247,11 @@ fn serve(
         Ok(limit) => tracing::debug!(limit, "open file limit"),
         Err(error) => tracing::warn!(%error, "cannot raise the open file limit"),
     }
-    // One worker: a current-thread runtime skips the work-stealing machinery entirely.
-    let mut runtime = match config.runtime.workers.map(|w| w.get()) {
-        Some(1) => tokio::runtime::Builder::new_current_thread(),
-        Some(n) => {
-            let mut b = tokio::runtime::Builder::new_multi_thread();
-            b.worker_threads(n);
-            b
-        }
-        None => tokio::runtime::Builder::new_multi_thread(),
-    };
-    let runtime = runtime
+    // The main thread runs a current-thread runtime: with one worker it serves everything;
+    // with more, the control plane, while each worker thread runs its own (app::workers).
+    let per_cpu = std::thread::available_parallelism().map_or(1, |n| n.get());
+    switchyard::app::workers::set_defaults(per_cpu, memory::parking);
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .on_thread_park(memory::parking)
         .build()
