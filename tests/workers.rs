@@ -262,3 +262,71 @@ async fn max_connections_holds_for_the_listener_across_both_workers() {
     assert!(service.active() <= 3, "{} open", service.active());
     app.shutdown(Duration::from_millis(200)).await;
 }
+
+/// An HTTP/1.1 backend that counts the requests it got and answers each "slow" after `delay`.
+async fn slow_backend(delay: Duration) -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let got = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&got);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let seen = Arc::clone(&seen);
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                seen.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(delay).await;
+                let answer =
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\nconnection: close\r\n\r\nslow";
+                let _ = socket.write_all(answer).await;
+            });
+        }
+    });
+    (addr, got)
+}
+
+#[tokio::test]
+async fn shutdown_drains_http_requests_in_flight_on_both_workers() {
+    let (slow, got) = slow_backend(Duration::from_millis(800)).await;
+    let app = app::start(two_workers(tcp_backend("t").await, slow, ""))
+        .await
+        .unwrap();
+    let (web, admin) = (app.http_addr("web").await.unwrap(), app.admin_addr());
+    let before = accepted_in(admin).await;
+    let requests: Vec<_> = (0..16).map(|_| tokio::spawn(http_get(web))).collect();
+    let arrived = eventually(Duration::from_secs(3), || {
+        let got = Arc::clone(&got);
+        async move { got.load(Ordering::SeqCst) == 16 }
+    })
+    .await;
+    assert!(
+        arrived,
+        "{} of 16 requests reached the backend",
+        got.load(Ordering::SeqCst)
+    );
+    let after = accepted_in(admin).await;
+    let (d0, d1) = (after[0] - before[0], after[1] - before[1]);
+    assert!(d0 >= 1.0 && d1 >= 1.0, "worker 0: +{d0}, worker 1: +{d1}");
+    let started = tokio::time::Instant::now();
+    let down = tokio::spawn(app.shutdown(Duration::from_secs(5)));
+    for r in requests {
+        assert_eq!(r.await.unwrap().unwrap(), "HTTP/1.1 200 OK | slow");
+    }
+    down.await.unwrap();
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(3),
+        "drain took {took:?}: waited for the deadline"
+    );
+    assert!(
+        TcpStream::connect(web).await.is_err(),
+        "the listener still accepts after shutdown"
+    );
+}
