@@ -37,11 +37,16 @@ async fn accepted_in(admin: SocketAddr) -> [f64; 2] {
 /// A config with two workers: an L4 service `l4` to `tcp`, and an HTTP listener `web` routing
 /// everything to `app` at `http`; `l4_extra` goes into the L4 service.
 fn two_workers(tcp: SocketAddr, http: SocketAddr, l4_extra: &str) -> Config {
+    two_workers_with(tcp, http, l4_extra, "")
+}
+
+/// [`two_workers`], with `web_extra` in the HTTP listener.
+fn two_workers_with(tcp: SocketAddr, http: SocketAddr, l4_extra: &str, web_extra: &str) -> Config {
     let text = format!(
         "[admin]\nlisten = \"127.0.0.1:0\"\n\
          [runtime]\nworkers = 2\ndrain_timeout = \"2s\"\nwatch_interval = \"0s\"\n\
          [http]\naccess_log = \"off\"\n\
-         [[listeners]]\nname = \"web\"\nlisten = \"127.0.0.1:0\"\n\
+         [[listeners]]\nname = \"web\"\nlisten = \"127.0.0.1:0\"\n{web_extra}\n\
          [[services]]\nname = \"l4\"\nlisten = \"127.0.0.1:0\"\n{l4_extra}\n\
          [[services.endpoints]]\naddress = \"{tcp}\"\n\
          [[services]]\nname = \"app\"\n[[services.endpoints]]\naddress = \"{http}\"\n\
@@ -263,11 +268,19 @@ async fn max_connections_holds_for_the_listener_across_both_workers() {
     app.shutdown(Duration::from_millis(200)).await;
 }
 
+/// What [`slow_backend`] saw: requests in all, in flight now, and most in flight at once.
+#[derive(Default)]
+struct Seen {
+    got: AtomicUsize,
+    in_flight: AtomicUsize,
+    most: AtomicUsize,
+}
+
 /// An HTTP/1.1 backend that counts the requests it got and answers each "slow" after `delay`.
-async fn slow_backend(delay: Duration) -> (SocketAddr, Arc<AtomicUsize>) {
+async fn slow_backend(delay: Duration) -> (SocketAddr, Arc<Seen>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let got = Arc::new(AtomicUsize::new(0));
+    let got = Arc::new(Seen::default());
     let seen = Arc::clone(&got);
     tokio::spawn(async move {
         while let Ok((mut socket, _)) = listener.accept().await {
@@ -281,8 +294,11 @@ async fn slow_backend(delay: Duration) -> (SocketAddr, Arc<AtomicUsize>) {
                         Ok(n) => head.extend_from_slice(&buf[..n]),
                     }
                 }
-                seen.fetch_add(1, Ordering::SeqCst);
+                seen.got.fetch_add(1, Ordering::SeqCst);
+                let now = seen.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                seen.most.fetch_max(now, Ordering::SeqCst);
                 tokio::time::sleep(delay).await;
+                seen.in_flight.fetch_sub(1, Ordering::SeqCst);
                 let answer =
                     b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\nconnection: close\r\n\r\nslow";
                 let _ = socket.write_all(answer).await;
@@ -303,13 +319,13 @@ async fn shutdown_drains_http_requests_in_flight_on_both_workers() {
     let requests: Vec<_> = (0..16).map(|_| tokio::spawn(http_get(web))).collect();
     let arrived = eventually(Duration::from_secs(3), || {
         let got = Arc::clone(&got);
-        async move { got.load(Ordering::SeqCst) == 16 }
+        async move { got.got.load(Ordering::SeqCst) == 16 }
     })
     .await;
     assert!(
         arrived,
         "{} of 16 requests reached the backend",
-        got.load(Ordering::SeqCst)
+        got.got.load(Ordering::SeqCst)
     );
     let after = accepted_in(admin).await;
     let (d0, d1) = (after[0] - before[0], after[1] - before[1]);
@@ -329,4 +345,29 @@ async fn shutdown_drains_http_requests_in_flight_on_both_workers() {
         TcpStream::connect(web).await.is_err(),
         "the listener still accepts after shutdown"
     );
+}
+
+#[tokio::test]
+async fn http_max_connections_holds_for_the_listener_across_both_workers() {
+    let (slow, seen) = slow_backend(Duration::from_millis(300)).await;
+    let config = two_workers_with(tcp_backend("t").await, slow, "", "max_connections = 2");
+    let app = app::start(config).await.unwrap();
+    let web = app.http_addr("web").await.unwrap();
+    let requests: Vec<_> = (0..8).map(|_| tokio::spawn(http_get(web))).collect();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(
+        seen.got.load(Ordering::SeqCst),
+        2,
+        "requests served at once"
+    );
+    for r in requests {
+        assert_eq!(r.await.unwrap().unwrap(), "HTTP/1.1 200 OK | slow");
+    }
+    assert_eq!(seen.got.load(Ordering::SeqCst), 8);
+    assert_eq!(
+        seen.most.load(Ordering::SeqCst),
+        2,
+        "most requests in flight at once"
+    );
+    app.shutdown(Duration::from_millis(200)).await;
 }
