@@ -11,14 +11,17 @@
 //! backlog); their table entry is swapped, and open connections keep the `Arc<Service>` they
 //! started with.
 
+mod bind;
 mod http;
 mod reload;
 pub mod workers;
 
 pub use reload::{run, run_with};
 
+use bind::{Bound, bind, resize_udp};
+
 use crate::admin::{self, AdminState};
-use crate::config::{Config, Protocol, ServiceConfig, SocketBuffers};
+use crate::config::{Config, Protocol, ServiceConfig};
 use crate::router::{self, Lifecycle};
 use crate::service_table::{Snapshot, TableHandle};
 use std::collections::{HashMap, HashSet};
@@ -93,11 +96,6 @@ struct Running {
     task: JoinHandle<()>,
     /// A UDP service's socket, kept to resize its buffers when a reload changes them.
     udp: Option<Arc<UdpSocket>>,
-}
-
-enum Bound {
-    Tcp(workers::TcpListeners),
-    Udp(Arc<UdpSocket>),
 }
 
 /// Starts the admin listener and every service of `config`.
@@ -364,43 +362,5 @@ impl App {
         }
         self.admin_stop.cancel();
         tracing::info!("shut down");
-    }
-}
-
-/// A kept UDP listener whose buffer settings changed: its socket is resized (flows opened
-/// from now on get the new sizes, open ones keep theirs). A setting taken out cannot give the
-/// socket back the kernel's default: it keeps its size until the listener is bound anew.
-fn resize_udp(socket: &UdpSocket, before: SocketBuffers, service: &ServiceConfig) {
-    let name = &service.name;
-    if let Err(error) = router::udp::size_service_socket(socket, name, service.udp_buffers) {
-        tracing::warn!(service = %name, %error, "udp socket buffers not resized");
-    }
-    let after = service.udp_buffers;
-    if before.recv.is_some() && after.recv.is_none()
-        || before.send.is_some() && after.send.is_none()
-    {
-        tracing::info!(service = %name, "udp socket buffer setting removed: the socket keeps its size until its listener is bound anew");
-    }
-}
-
-async fn bind(
-    service: &ServiceConfig,
-    listen: SocketAddr,
-    workers: &workers::Workers,
-) -> Result<Bound, AppError> {
-    let err = |source| AppError::Bind {
-        what: format!("service {}", service.name),
-        protocol: service.protocol,
-        address: listen,
-        source,
-    };
-    match service.protocol {
-        Protocol::Tcp => Ok(Bound::Tcp(workers.bind_tcp(listen, BACKLOG).map_err(err)?)),
-        Protocol::Udp => {
-            let socket = UdpSocket::bind(listen).await.map_err(err)?;
-            router::udp::size_service_socket(&socket, &service.name, service.udp_buffers)
-                .map_err(err)?;
-            Ok(Bound::Udp(Arc::new(socket)))
-        }
     }
 }
