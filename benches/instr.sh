@@ -18,6 +18,11 @@
 # request is read from /proc/PID/stat. Noisier than instruction counts (10 ms ticks, a shared
 # machine), but it shows how much of a request's cost is the kernel's, which callgrind omits.
 #
+# WORKERS=N runs Switchyard with `runtime.workers = N` (default 1). In MODE=cpu with N > 1 the
+# proxy is pinned to CPUs 0..N-1 (both cores of a 2-core machine) and the backend and h2load,
+# still on CPU 1, run at nice 10, so they share a core with one worker and yield to it.
+# ONLY="switchyard" (a list) measures only those proxies.
+#
 # MODE=syscalls counts each proxy's system calls per request (`strace -f -c`, 64 connections):
 # what it asks of the kernel, whose time MODE=cpu shows. `bulk` is 1 MiB responses.
 set -euo pipefail
@@ -41,9 +46,21 @@ bench_dir sy-instr
 [[ -n ${KEEP:-} ]] && trap "for p in \"\${pids[@]}\"; do kill \$p 2>/dev/null; done; echo kept \$dir" EXIT
 test_cert
 # In cpu mode this script, and so the backend and h2load, stay on CPU 1; the proxy gets CPU 0.
-[[ $mode == cpu ]] && taskset -cp 1 $$ >/dev/null
+workers=${WORKERS:-1}
+niced=()
+if [[ $mode == cpu ]]; then
+    taskset -cp 1 $$ >/dev/null
+    proxy_cpus=0
+    if ((workers > 1)); then
+        proxy_cpus=0-$((workers - 1))
+        niced=(nice -n 10)
+    fi
+    echo "pinning: proxy on CPU $proxy_cpus; backend and h2load on CPU 1$( ((workers > 1)) && echo ', nice 10')"
+fi
 start_backend 19081
+[[ -n ${niced:-} ]] && renice -n 10 -p "${pids[@]}" >/dev/null
 switchyard_config 19090 19080 19443 19081
+sed -i "s/^workers = 1\$/workers = $workers/" "$dir/switchyard.toml"
 if [[ $scenario == tcp ]]; then
     [[ -e /usr/lib/nginx/modules/ngx_stream_module.so ]] ||
         { echo "skipped: nginx's stream module (libnginx-mod-stream) not installed"; exit 0; }
@@ -95,6 +112,7 @@ listen l4
 EOF
 proxies=(switchyard nginx)
 command -v haproxy >/dev/null && proxies+=(haproxy)
+[[ -n ${ONLY:-} ]] && read -r -a proxies <<<"$ONLY"
 # proxy_cmd NAME: sets $cmd to the command that runs that proxy in the foreground.
 proxy_cmd() {
     case $1 in
@@ -107,11 +125,11 @@ proxy_cmd() {
 load() { # [connections]
     local conns=${1:-4}
     case $scenario in
-        h1) h2load --h1 -n "$requests" -c "$conns" -H ':authority: app.test' http://127.0.0.1:19080/ ;;
-        h1-tls) h2load --h1 -n "$requests" -c "$conns" -H ':authority: app.test' https://127.0.0.1:19443/ ;;
-        h2-tls) h2load -n "$requests" -c "$conns" -m 10 -H ':authority: app.test' https://127.0.0.1:19443/ ;;
-        bulk) h2load --h1 -n "$requests" -c "$conns" -H ':authority: app.test' http://127.0.0.1:19080/1m ;;
-        tcp) h2load --h1 -n "$requests" -c "$conns" -H ':authority: app.test' http://127.0.0.1:19082/ ;;
+        h1) "${niced[@]}" h2load --h1 -n "$requests" -c "$conns" -H ':authority: app.test' http://127.0.0.1:19080/ ;;
+        h1-tls) "${niced[@]}" h2load --h1 -n "$requests" -c "$conns" -H ':authority: app.test' https://127.0.0.1:19443/ ;;
+        h2-tls) "${niced[@]}" h2load -n "$requests" -c "$conns" -m 10 -H ':authority: app.test' https://127.0.0.1:19443/ ;;
+        bulk) "${niced[@]}" h2load --h1 -n "$requests" -c "$conns" -H ':authority: app.test' http://127.0.0.1:19080/1m ;;
+        tcp) "${niced[@]}" h2load --h1 -n "$requests" -c "$conns" -H ':authority: app.test' http://127.0.0.1:19082/ ;;
         *) echo "unknown scenario $scenario"; exit 2 ;;
     esac | grep -E '^requests:' || true
 }
@@ -132,7 +150,7 @@ measure() { # name, command...
 
 cpu_measure() { # name, command...
     local name=$1; shift
-    taskset -c 0 "$@" >"$dir/$name.log" 2>&1 &
+    taskset -c "${proxy_cpus:-0}" "$@" >"$dir/$name.log" 2>&1 &
     local pid=$! ut0 st0 ut st
     wait_port 19080
     h2load --h1 -n 50 -c 1 -H ':authority: app.test' http://127.0.0.1:19080/ >/dev/null
@@ -141,7 +159,8 @@ cpu_measure() { # name, command...
     read -r ut st < <(awk '{print $14, $15}' "/proc/$pid/stat")
     kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
     local ns=$((1000000000 / $(getconf CLK_TCK)))
-    echo "$name: user $(((ut - ut0) * ns / requests)) ns + kernel $(((st - st0) * ns / requests)) ns per request"
+    local cpu_ns=$(((ut - ut0 + st - st0) * ns))
+    echo "$name: user $(((ut - ut0) * ns / requests)) ns + kernel $(((st - st0) * ns / requests)) ns per request; $((requests * 1000000000 / (cpu_ns > 0 ? cpu_ns : 1))) requests per CPU-second"
 }
 
 syscall_measure() { # name, command...

@@ -11,13 +11,17 @@
 //! backlog); their table entry is swapped, and open connections keep the `Arc<Service>` they
 //! started with.
 
+mod bind;
 mod http;
 mod reload;
+pub mod workers;
 
 pub use reload::{run, run_with};
 
+use bind::{Bound, bind, resize_udp};
+
 use crate::admin::{self, AdminState};
-use crate::config::{Config, Protocol, ServiceConfig, SocketBuffers};
+use crate::config::{Config, Protocol, ServiceConfig};
 use crate::router::{self, Lifecycle};
 use crate::service_table::{Snapshot, TableHandle};
 use std::collections::{HashMap, HashSet};
@@ -26,7 +30,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tokio::net::{TcpListener, TcpSocket, UdpSocket};
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -44,6 +48,9 @@ pub enum AppError {
     /// The Kubernetes source could not start (a bad kubeconfig).
     #[error("{0}")]
     Discovery(#[source] crate::discovery::DiscoveryError),
+    /// The data-plane worker threads could not start.
+    #[error("cannot start the worker threads: {0}")]
+    Workers(#[source] io::Error),
     /// A listener could not be bound.
     #[error("cannot listen on {protocol} {address} for {what}: {source}")]
     Bind {
@@ -73,6 +80,8 @@ pub struct App {
     ipvs: crate::ipvs::IpvsDataplane,
     /// The routes the admin page shows, replaced on every apply.
     routes: admin::overview::RouteBoard,
+    /// The data-plane threads TCP listeners run on (none with one worker).
+    workers: Arc<workers::Workers>,
 }
 
 /// A service listener that is running.
@@ -87,11 +96,6 @@ struct Running {
     task: JoinHandle<()>,
     /// A UDP service's socket, kept to resize its buffers when a reload changes them.
     udp: Option<Arc<UdpSocket>>,
-}
-
-enum Bound {
-    Tcp(TcpListener),
-    Udp(Arc<UdpSocket>),
 }
 
 /// Starts the admin listener and every service of `config`.
@@ -119,7 +123,9 @@ pub async fn start_gated(config: Config, gated: bool) -> Result<App, AppError> {
     })?;
     let table = Arc::new(TableHandle::default());
     let ipvs = crate::ipvs::IpvsDataplane::start(&config, &table).await;
-    let http = http::HttpListeners::new()?;
+    let workers =
+        Arc::new(workers::Workers::start(config.runtime.workers).map_err(AppError::Workers)?);
+    let http = http::HttpListeners::new(Arc::clone(&workers))?;
     let certs = Arc::clone(&http.board);
     let app = App {
         table,
@@ -132,6 +138,7 @@ pub async fn start_gated(config: Config, gated: bool) -> Result<App, AppError> {
         ready: Arc::new(AtomicBool::new(false)),
         ipvs,
         routes: Default::default(),
+        workers,
     };
     let state = AdminState {
         table: Arc::clone(&app.table),
@@ -226,7 +233,11 @@ impl App {
             .partition(|(s, l)| l.port() == 0 || !freed.contains(&(s.protocol, *l)));
         let mut bound = Vec::with_capacity(early.len() + late.len());
         for (service, address) in early {
-            bound.push((service, address, bind(service, address).await?));
+            bound.push((
+                service,
+                address,
+                bind(service, address, &self.workers).await?,
+            ));
         }
         let http_ready = http.prepare(&config.http).await?;
         let old = self.table.load_full();
@@ -255,7 +266,7 @@ impl App {
             }
         }
         for (service, address) in late {
-            match bind(service, address).await {
+            match bind(service, address, &self.workers).await {
                 Ok(b) => bound.push((service, address, b)),
                 Err(error) => tracing::error!(%error, "listener not started"),
             }
@@ -302,11 +313,10 @@ impl App {
         let (local, task, udp) = match bound {
             Bound::Tcp(l) => {
                 let local = l.local_addr().unwrap_or(listen);
-                (
-                    local,
-                    tokio::spawn(router::listener::run(l, service, table, life)),
-                    None,
-                )
+                let accept = move |l| {
+                    router::listener::run(l, Arc::clone(&service), Arc::clone(&table), life.clone())
+                };
+                (local, self.workers.spawn_accept(l, accept), None)
             }
             Bound::Udp(s) => {
                 let local = s.local_addr().unwrap_or(listen);
@@ -352,49 +362,5 @@ impl App {
         }
         self.admin_stop.cancel();
         tracing::info!("shut down");
-    }
-}
-
-/// A kept UDP listener whose buffer settings changed: its socket is resized (flows opened
-/// from now on get the new sizes, open ones keep theirs). A setting taken out cannot give the
-/// socket back the kernel's default: it keeps its size until the listener is bound anew.
-fn resize_udp(socket: &UdpSocket, before: SocketBuffers, service: &ServiceConfig) {
-    let name = &service.name;
-    if let Err(error) = router::udp::size_service_socket(socket, name, service.udp_buffers) {
-        tracing::warn!(service = %name, %error, "udp socket buffers not resized");
-    }
-    let after = service.udp_buffers;
-    if before.recv.is_some() && after.recv.is_none()
-        || before.send.is_some() && after.send.is_none()
-    {
-        tracing::info!(service = %name, "udp socket buffer setting removed: the socket keeps its size until its listener is bound anew");
-    }
-}
-
-async fn bind(service: &ServiceConfig, listen: SocketAddr) -> Result<Bound, AppError> {
-    let err = |source| AppError::Bind {
-        what: format!("service {}", service.name),
-        protocol: service.protocol,
-        address: listen,
-        source,
-    };
-    match service.protocol {
-        Protocol::Tcp => {
-            let socket = if listen.is_ipv4() {
-                TcpSocket::new_v4()
-            } else {
-                TcpSocket::new_v6()
-            }
-            .map_err(err)?;
-            socket.set_reuseaddr(true).map_err(err)?;
-            socket.bind(listen).map_err(err)?;
-            Ok(Bound::Tcp(socket.listen(BACKLOG).map_err(err)?))
-        }
-        Protocol::Udp => {
-            let socket = UdpSocket::bind(listen).await.map_err(err)?;
-            router::udp::size_service_socket(&socket, &service.name, service.udp_buffers)
-                .map_err(err)?;
-            Ok(Bound::Udp(Arc::new(socket)))
-        }
     }
 }

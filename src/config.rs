@@ -62,7 +62,8 @@ pub struct AdminConfig {
 /// `[runtime]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuntimeConfig {
-    /// Worker threads; `None` means one per CPU.
+    /// Data-plane worker threads; `None`: the process default ([`crate::app::workers::set_defaults`],
+    /// one per CPU in the binary; without it, no pool: listeners run on the caller's runtime).
     pub workers: Option<NonZeroUsize>,
     /// How long open connections may drain on shutdown.
     pub drain_timeout: Duration,

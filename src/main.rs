@@ -247,17 +247,11 @@ fn serve(
         Ok(limit) => tracing::debug!(limit, "open file limit"),
         Err(error) => tracing::warn!(%error, "cannot raise the open file limit"),
     }
-    // One worker: a current-thread runtime skips the work-stealing machinery entirely.
-    let mut runtime = match config.runtime.workers.map(|w| w.get()) {
-        Some(1) => tokio::runtime::Builder::new_current_thread(),
-        Some(n) => {
-            let mut b = tokio::runtime::Builder::new_multi_thread();
-            b.worker_threads(n);
-            b
-        }
-        None => tokio::runtime::Builder::new_multi_thread(),
-    };
-    let runtime = runtime
+    // The main thread runs a current-thread runtime: with one worker it serves everything;
+    // with more, the control plane, while each worker thread runs its own (app::workers).
+    let per_cpu = std::thread::available_parallelism().map_or(1, |n| n.get());
+    switchyard::app::workers::set_defaults(per_cpu, memory::parking);
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .on_thread_park(memory::parking)
         .build()
@@ -312,8 +306,9 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 /// decommitted) and trims glibc's, at most once per [`memory::EVERY`]: a tick that often
 /// makes sure a quiet runtime parks again. The cost is one atomic load and one thread-local
 /// read per park, and a collect a second per worker (a few microseconds on a quiet heap).
-/// Limit: in a multi-threaded runtime the tick wakes one worker; another that stays asleep
-/// keeps what it freed since its last collect until it next works.
+/// With several workers (`app::workers`) each worker thread runs the same hook; the tick runs
+/// on the main thread and wakes only it. Limit: a worker that stays asleep keeps what it freed
+/// since its last collect until it next works.
 mod memory {
     use std::cell::Cell;
     use std::sync::atomic::{AtomicU64, Ordering};

@@ -8,6 +8,7 @@
 //! settings (timeouts, limits) change for new connections.
 
 use super::AppError;
+use super::workers::TcpListeners;
 use crate::config::{HttpConfig, ListenerConfig, Protocol};
 use crate::router::Lifecycle;
 use crate::router::http::listener::{self, Tls};
@@ -17,7 +18,6 @@ use arc_swap::ArcSwap;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::net::{TcpListener, TcpSocket};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -32,6 +32,8 @@ pub(super) struct HttpListeners {
     last_error: std::sync::Mutex<Option<String>>,
     /// What the admin page and `/metrics` say of the loaded certificates.
     pub(super) board: crate::admin::certs::CertBoard,
+    /// The data-plane threads the listeners run on.
+    workers: Arc<super::workers::Workers>,
 }
 
 #[derive(Debug)]
@@ -50,11 +52,11 @@ type CertConfig = (Vec<CertSpec>, Option<usize>);
 /// What `prepare` made ready for `commit`.
 pub(super) struct Prepared {
     certs: Option<(CertStore, CertConfig)>,
-    bound: Vec<(ListenerConfig, TcpListener)>,
+    bound: Vec<(ListenerConfig, TcpListeners)>,
 }
 
 impl HttpListeners {
-    pub(super) fn new() -> Result<Self, AppError> {
+    pub(super) fn new(workers: Arc<super::workers::Workers>) -> Result<Self, AppError> {
         let empty = CertStore::load(&[], None).map_err(AppError::Tls)?;
         Ok(Self {
             running: HashMap::new(),
@@ -63,6 +65,7 @@ impl HttpListeners {
             tls: None,
             last_error: std::sync::Mutex::new(None),
             board: Default::default(),
+            workers,
         })
     }
 
@@ -90,7 +93,7 @@ impl HttpListeners {
         let mut bound = Vec::new();
         for l in http.listeners.iter().filter(|l| !self.keeps(l)) {
             // A moved listener's old address is still held until commit; ask for a new one.
-            bound.push((l.clone(), bind(l).await?));
+            bound.push((l.clone(), bind(l, &self.workers)?));
         }
         Ok(Prepared { certs, bound })
     }
@@ -141,13 +144,22 @@ impl HttpListeners {
                 stop_accepting: stop.clone(),
                 ..life.clone()
             };
-            let task = tokio::spawn(listener::run(
-                socket,
-                Arc::clone(&shared),
-                tls,
-                Arc::clone(table),
-                life,
-            ));
+            let (settings, table) = (Arc::clone(&shared), Arc::clone(table));
+            // One count of open connections for the listener's sockets on every worker.
+            let open = Arc::new(listener::Open::default());
+            let accept = move |socket| {
+                let (settings, tls, table) =
+                    (Arc::clone(&settings), tls.clone(), Arc::clone(&table));
+                listener::run_sharing(
+                    socket,
+                    settings,
+                    tls,
+                    table,
+                    life.clone(),
+                    Arc::clone(&open),
+                )
+            };
+            let task = self.workers.spawn_accept(socket, accept);
             tracing::info!(listener = %config.name, tls = config.tls, address = %local, "listening (http)");
             self.running.insert(
                 Arc::clone(&config.name),
@@ -220,20 +232,12 @@ impl HttpListeners {
     }
 }
 
-async fn bind(l: &ListenerConfig) -> Result<TcpListener, AppError> {
+fn bind(l: &ListenerConfig, workers: &super::workers::Workers) -> Result<TcpListeners, AppError> {
     let err = |source| AppError::Bind {
         what: format!("listener {}", l.name),
         protocol: Protocol::Tcp,
         address: l.listen,
         source,
     };
-    let socket = if l.listen.is_ipv4() {
-        TcpSocket::new_v4()
-    } else {
-        TcpSocket::new_v6()
-    }
-    .map_err(err)?;
-    socket.set_reuseaddr(true).map_err(err)?;
-    socket.bind(l.listen).map_err(err)?;
-    socket.listen(super::BACKLOG).map_err(err)
+    workers.bind_tcp(l.listen, super::BACKLOG).map_err(err)
 }

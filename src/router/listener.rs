@@ -5,6 +5,10 @@
 //! 1 s), because under fd exhaustion an instant retry would spin. When the service is at
 //! `max_connections`, the loop stops accepting until a connection closes, so excess clients
 //! wait in the kernel's backlog (as with HAProxy's `maxconn`) instead of being reset.
+//! With several workers a service has one loop per worker and one count for them all: the
+//! slot is taken after `accept` with one compare-and-swap ([`tcp::Slot::try_take`]), and a
+//! loop that lost the last slot to another worker holds its connection until one frees, so at
+//! most `max_connections` are served at once (the same scheme as HTTP listeners' `slots`).
 //!
 //! Each accepted connection costs one snapshot load (and a lookup by name only when the
 //! snapshot's generation changed since the last connection). If the service has just been removed from
@@ -31,6 +35,7 @@ pub async fn run(
     let name = Arc::clone(&service.config.name);
     let mut backoff = FIRST_BACKOFF;
     let mut generation = 0;
+    let accepted_here = crate::telemetry::metrics::worker_accepted();
     loop {
         if !wait_for_capacity(&service, &life).await {
             break;
@@ -43,6 +48,7 @@ pub async fn run(
         let (socket, peer) = match accepted {
             Ok(pair) => {
                 backoff = FIRST_BACKOFF;
+                accepted_here.increment(1);
                 pair
             }
             Err(error) => {
@@ -66,7 +72,7 @@ pub async fn run(
                 None => removed = true,
             }
         }
-        let slot = tcp::Slot::take(Arc::clone(&service));
+        let slot = admit(&service, &life).await;
         let force_close = life.force_close.clone();
         life.connections
             .spawn(async move { tcp::serve(socket, peer, slot, force_close).await });
@@ -75,6 +81,26 @@ pub async fn run(
         }
     }
     tracing::debug!(service = %name, "listener stopped");
+}
+
+/// A slot for a connection just accepted: at once below `max_connections`; at the limit it
+/// waits for one to free, holding the connection; told to stop meanwhile it takes one anyway
+/// (a connection the kernel handed over is served, not reset).
+async fn admit(service: &Arc<Service>, life: &Lifecycle) -> tcp::Slot {
+    let Some(max) = service.config.max_connections else {
+        return tcp::Slot::take(Arc::clone(service));
+    };
+    loop {
+        let closed = service.live.closed.notified();
+        if let Some(slot) = tcp::Slot::try_take(service, max.get()) {
+            return slot;
+        }
+        tokio::select! {
+            biased;
+            () = life.stop_accepting.cancelled() => return tcp::Slot::take(Arc::clone(service)),
+            () = closed => {}
+        }
+    }
 }
 
 /// Waits while the service is at its connection limit; false if told to stop meanwhile.

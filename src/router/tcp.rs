@@ -25,6 +25,19 @@ impl Slot {
         live.metrics.active.increment(1.0);
         Slot(service)
     }
+
+    /// Counts a newly accepted connection of `service` if fewer than `max` are open (one
+    /// atomic step: the accept loops of several workers never take more than `max`).
+    pub fn try_take(service: &Arc<Service>, max: usize) -> Option<Slot> {
+        let live = &service.live;
+        let below = |n: usize| (n < max).then_some(n + 1);
+        live.active
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, below)
+            .ok()?;
+        live.metrics.accepted.increment(1);
+        live.metrics.active.increment(1.0);
+        Some(Slot(Arc::clone(service)))
+    }
 }
 
 impl Drop for Slot {
@@ -32,7 +45,8 @@ impl Drop for Slot {
         let live = &self.0.live;
         live.metrics.active.decrement(1.0);
         live.active.fetch_sub(1, Ordering::Relaxed);
-        live.closed.notify_one();
+        // Every parked accept loop (one per worker) looks again.
+        live.closed.notify_waiters();
     }
 }
 

@@ -43,7 +43,12 @@ impl Endpoint {
 }
 
 /// Counters of one endpoint that survive snapshot swaps.
+///
+/// Aligned to a cache line: each connection's open and close writes `active`, from every
+/// worker, and without the alignment two endpoints' states (32 bytes each with the `Arc`'s
+/// counts) share a line, so workers serving different endpoints would still evict each other's.
 #[derive(Debug, Default)]
+#[repr(align(64))]
 pub struct EndpointState {
     active: AtomicU32,
     failures: AtomicU32,

@@ -4,6 +4,7 @@ use super::{Endpoint, EndpointState};
 use crate::balance::{self, Pick};
 use crate::config::ServiceConfig;
 use crate::telemetry::metrics::ServiceMetrics;
+use crossbeam_utils::CachePadded;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -116,12 +117,16 @@ pub struct Service {
 }
 
 /// Per-service state that survives snapshot swaps.
+///
+/// `active` and `closed` are written by every connection's open and close, on every worker;
+/// each has a cache line of its own, so those writes do not also evict the read-mostly metric
+/// handles and client pointer every request reads.
 #[derive(Debug)]
 pub struct ServiceLive {
     /// Open connections (TCP) or flows (UDP).
-    pub active: AtomicUsize,
+    pub active: CachePadded<AtomicUsize>,
     /// Woken whenever a connection closes, for listeners waiting under `max_connections`.
-    pub closed: Notify,
+    pub closed: CachePadded<Notify>,
     /// Metric handles, registered once.
     pub metrics: ServiceMetrics,
     /// Pooled HTTP client for L7 traffic, created on first use (its pool outlives snapshots).
@@ -149,8 +154,8 @@ impl Service {
         let live = prev.map_or_else(
             || {
                 Arc::new(ServiceLive {
-                    active: AtomicUsize::new(0),
-                    closed: Notify::new(),
+                    active: CachePadded::new(AtomicUsize::new(0)),
+                    closed: CachePadded::new(Notify::new()),
                     metrics: ServiceMetrics::new(&config.name),
                     http_client: arc_swap::ArcSwapOption::empty(),
                 })

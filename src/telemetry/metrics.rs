@@ -253,6 +253,14 @@ pub fn http_limited(route: &str, reason: &'static str) -> Counter {
     counter!(HTTP_LIMITED_TOTAL, "route" => route.to_owned(), "reason" => reason)
 }
 
+/// Connections accepted (HTTP and L4 TCP), per data-plane `worker` (`0` with one worker).
+pub const WORKER_ACCEPTED_TOTAL: &str = "switchyard_worker_connections_accepted_total";
+
+/// The accepted-connections counter of the worker running this thread (taken once per loop).
+pub fn worker_accepted() -> Counter {
+    counter!(WORKER_ACCEPTED_TOTAL, "worker" => crate::app::workers::current().to_string())
+}
+
 /// Counts an `accept()` error on an HTTP listener.
 pub fn http_accept_error(listener: &str) {
     counter!(ACCEPT_ERRORS_TOTAL, "listener" => listener.to_owned()).increment(1);

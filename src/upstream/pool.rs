@@ -9,7 +9,10 @@
 //! connection comes back here when the body has ended ([`Lease::release`]). A body that ends
 //! early (the client went away) drops the connection instead.
 //!
-//! Connections are found by the endpoint's socket address (a cheap hash, sharded map) and
+//! Connections are found by the data-plane worker and the endpoint's socket address (a cheap
+//! hash, sharded map): with several workers (`crate::app::workers`) each worker reuses only the
+//! connections it opened, whose sockets are registered with its own reactor, and two workers
+//! seldom take the same shard's lock (their keys differ). Connections are
 //! reused newest first (the warmest, least likely to have been closed by the endpoint). Before
 //! reuse a connection is checked for a close by the endpoint; tokio's readiness tells that
 //! without a system call in the common case. Idle ones are closed after [`POOL_IDLE`] by a
@@ -80,7 +83,7 @@ pub struct Pool {
 #[derive(Debug)]
 struct Inner {
     /// Oldest first: checkout takes from the back, the cap and the reaper drop the front.
-    idle: DashMap<SocketAddr, VecDeque<Idle>, foldhash::fast::RandomState>,
+    idle: DashMap<Key, VecDeque<Idle>, foldhash::fast::RandomState>,
     /// Whether a reaper task is running.
     reaping: AtomicBool,
     /// How long a connection may sit idle ([`POOL_IDLE`] but in tests).
@@ -88,6 +91,9 @@ struct Inner {
     /// Most idle connections per endpoint ([`POOL_MAX_IDLE`] but in tests).
     max_idle: usize,
 }
+
+/// Idle connections are kept per data-plane worker and endpoint address.
+type Key = (usize, SocketAddr);
 
 #[derive(Debug)]
 struct Idle {
@@ -113,6 +119,8 @@ pub struct Lease {
     /// The connection, its read buffer at the start of the response body.
     pub conn: Box<Connection>,
     address: SocketAddr,
+    /// The worker whose reactor the connection's socket is registered with.
+    worker: usize,
     pool: Weak<Inner>,
 }
 
@@ -168,7 +176,8 @@ impl Pool {
     where
         B: RequestBody,
     {
-        let mut conn = match self.checkout(address) {
+        let worker = crate::app::workers::current();
+        let mut conn = match self.checkout((worker, address)) {
             Some(conn) => conn,
             None => Box::pin(self.connect(address)).await?,
         };
@@ -178,6 +187,7 @@ impl Pool {
                     let lease = Lease {
                         conn,
                         address,
+                        worker,
                         pool: Arc::downgrade(&self.inner),
                     };
                     return Ok(Exchanged { head, reply, lease });
@@ -192,9 +202,9 @@ impl Pool {
         }
     }
 
-    /// The newest idle connection to `address` that is still open.
-    fn checkout(&self, address: SocketAddr) -> Option<Box<Connection>> {
-        let mut idle = self.inner.idle.get_mut(&address)?;
+    /// The newest idle connection of this worker to this address that is still open.
+    fn checkout(&self, key: Key) -> Option<Box<Connection>> {
+        let mut idle = self.inner.idle.get_mut(&key)?;
         while let Some(mut c) = idle.pop_back() {
             if c.since.elapsed() <= self.inner.idle_timeout && c.conn.is_open() {
                 return Some(c.conn);
@@ -230,7 +240,7 @@ impl Lease {
             return;
         }
         conn.reused = true;
-        let mut idle = pool.idle.entry(self.address).or_default();
+        let mut idle = pool.idle.entry((self.worker, self.address)).or_default();
         if idle.len() >= pool.max_idle {
             idle.pop_front();
         }

@@ -36,15 +36,18 @@ use bytes::BytesMut;
 use http::Response;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
 mod hyper_conn;
+mod slots;
 
 use hyper_conn::{h2, serve_with};
+pub use slots::Open;
+use slots::{Slot, admit};
 
 /// TLS for a listener: the acceptor and the store its resolver reads.
 #[derive(Clone)]
@@ -61,40 +64,6 @@ impl std::fmt::Debug for Tls {
     }
 }
 
-/// Open connections of a listener, and a wake-up for an accept loop parked at its limit.
-#[derive(Debug, Default)]
-struct Open {
-    count: AtomicUsize,
-    freed: tokio::sync::Notify,
-}
-
-/// A connection's place among the listener's open ones (and in the gauge), given back when
-/// the connection's task ends, however it ends: a panic in it (a bug in a parser, say) must
-/// not leak a `max_connections` slot for good.
-struct Slot {
-    open: Arc<Open>,
-    gauge: metrics::Gauge,
-}
-
-impl Slot {
-    fn take(open: &Arc<Open>, gauge: metrics::Gauge) -> Self {
-        open.count.fetch_add(1, Ordering::AcqRel);
-        gauge.increment(1.0);
-        Slot {
-            open: Arc::clone(open),
-            gauge,
-        }
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.open.count.fetch_sub(1, Ordering::AcqRel);
-        self.open.freed.notify_one();
-        self.gauge.decrement(1.0);
-    }
-}
-
 /// Accepts and serves connections until told to stop.
 pub async fn run(
     listener: TcpListener,
@@ -103,7 +72,20 @@ pub async fn run(
     table: Arc<TableHandle>,
     life: Lifecycle,
 ) {
-    let open = Arc::new(Open::default());
+    run_sharing(listener, settings, tls, table, life, Arc::default()).await;
+}
+
+/// [`run`] for one of a listener's sockets (one per worker), counting its connections in
+/// `open` with the other sockets' for `max_connections`.
+pub async fn run_sharing(
+    listener: TcpListener,
+    settings: Arc<ArcSwap<ListenerConfig>>,
+    tls: Option<Tls>,
+    table: Arc<TableHandle>,
+    life: Lifecycle,
+    open: Arc<Open>,
+) {
+    let accepted_here = crate::telemetry::metrics::worker_accepted();
     let mut backoff = Duration::from_millis(10);
     let mut gauge = None;
     loop {
@@ -133,13 +115,14 @@ pub async fn run(
                 }
             },
         };
+        accepted_here.increment(1);
         let gauge = gauge
             .get_or_insert_with(|| {
                 metrics::gauge!(crate::telemetry::metrics::HTTP_CONNECTIONS_ACTIVE,
                     "listener" => config.name.to_string())
             })
             .clone();
-        let slot = Slot::take(&open, gauge);
+        let slot = admit(&open, config.max_connections, gauge, &life).await;
         let (tls, table) = (tls.clone(), Arc::clone(&table));
         life.connections
             .spawn(serve(socket, peer, config, tls, table, life.clone(), slot));
@@ -343,22 +326,4 @@ fn close_unless_switched(mut response: Response<ResponseBody>) -> Response<Respo
         );
     }
     response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn a_connection_task_that_panics_gives_its_slot_back() {
-        let open = Arc::new(Open::default());
-        let slot = Slot::take(&open, metrics::Gauge::noop());
-        assert_eq!(open.count.load(Ordering::Acquire), 1);
-        let task = tokio::spawn(async move {
-            let _slot = slot;
-            panic!("a bug in a connection's task");
-        });
-        assert!(task.await.is_err());
-        assert_eq!(open.count.load(Ordering::Acquire), 0);
-    }
 }

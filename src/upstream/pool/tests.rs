@@ -137,7 +137,7 @@ fn pool_with(idle_timeout: Duration, max_idle: usize) -> Pool {
 }
 
 fn idle(pool: &Pool, address: SocketAddr) -> usize {
-    pool.inner.idle.get(&address).map_or(0, |i| i.len())
+    pool.inner.idle.get(&(0, address)).map_or(0, |i| i.len())
 }
 
 #[tokio::test]
@@ -273,7 +273,7 @@ async fn an_idle_connection_gives_back_its_buffer_and_serves_again() {
     let pool = pool_with(Duration::from_secs(2), POOL_MAX_IDLE);
     exchange(&pool, b.address).await;
     let capacity = || {
-        let idle = pool.inner.idle.get(&b.address).unwrap();
+        let idle = pool.inner.idle.get(&(0, b.address)).unwrap();
         idle[0].conn.io.buf.capacity()
     };
     assert!(capacity() > 0);
