@@ -16,7 +16,9 @@ use client::H3;
 use common::https::{Certs, config_text, services_and_routes, start};
 use common::tls::{H2, HTTP1, Tls, certificates, within};
 use http::{HeaderMap, HeaderValue, Request};
+use std::io::Write;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 /// The standard certificates, services and routes, on a TLS listener with HTTP/3 on; `listener`
@@ -336,4 +338,82 @@ fn http3_on_a_listener_without_tls_is_a_check_error() {
         error.contains("listeners[0].http3: needs tls = true"),
         "names the key: {error}"
     );
+}
+
+/// Log lines written through the test's global JSON subscriber.
+fn captured() -> &'static Arc<Mutex<Vec<u8>>> {
+    static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOG.get_or_init(|| {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&log);
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_writer(move || Sink(Arc::clone(&sink)))
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        log
+    })
+}
+
+struct Sink(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The access-log line whose path is `path`, once written.
+async fn logged(path: &str) -> serde_json::Value {
+    for _ in 0..50 {
+        let text = String::from_utf8_lossy(&captured().lock().unwrap()).into_owned();
+        let line = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|j| j["fields"]["path"] == path);
+        if let Some(line) = line {
+            return line["fields"].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("no access-log line for {path}");
+}
+
+#[tokio::test]
+async fn the_access_log_names_the_http_version() {
+    captured();
+    let certs = Certs::new();
+    let text = config_text(&format!(
+        "http3 = true\n{}{}",
+        certs.toml(),
+        services_and_routes().await
+    ))
+    .replace("access_log = \"off\"", "access_log = \"json\"");
+    let (_app, addr) = start(&text).await;
+    let mut c = h3(addr, &certs, "a.test").await;
+    let r = within("get", c.get("a.test", "/logged-over-h3"))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+    let mut h2 = Tls::to(addr, &certs.pki, "a.test", &[H2]).await.h2().await;
+    assert_eq!(h2.get("a.test", "/logged-over-h2").await.status, 200);
+    let mut h1 = Tls::to(addr, &certs.pki, "a.test", &[HTTP1])
+        .await
+        .h1()
+        .await;
+    assert_eq!(h1.get("a.test", "/logged-over-h1").await.status, 200);
+    for (path, version) in [
+        ("/logged-over-h3", "HTTP/3"),
+        ("/logged-over-h2", "HTTP/2"),
+        ("/logged-over-h1", "HTTP/1.1"),
+    ] {
+        let f = logged(path).await;
+        assert_eq!(f["version"], version, "{f}");
+        assert_eq!(f["status"], 200, "{f}");
+        assert_eq!(f["host"], "a.test", "{f}");
+    }
 }

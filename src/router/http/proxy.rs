@@ -55,6 +55,7 @@ pub fn handle<B: ClientBody>(
         let handed_over = snapshot.is_some();
         let snapshot = snapshot.unwrap_or_else(|| conn.table.load_full());
         let method = req.method().clone();
+        let version = req.version();
         let authority = authority(&req);
         // What only the access log needs is not gathered when it is off.
         let logging = snapshot.http.access_log != AccessLog::Off;
@@ -104,6 +105,7 @@ pub fn handle<B: ClientBody>(
             client: conn.client,
             listener: Arc::clone(&conn.listener),
             method,
+            version,
             host,
             path,
             status: response.status(),

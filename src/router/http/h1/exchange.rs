@@ -231,6 +231,8 @@ fn finish(conn: &Conn, log: Logged, status: StatusCode, bytes_in: u64, bytes_out
         client: conn.client,
         listener: Arc::clone(&conn.listener),
         method,
+        // The fast path serves HTTP/1.1 only (it hands HTTP/1.0 to hyper).
+        version: http::Version::HTTP_11,
         host,
         path,
         status,
