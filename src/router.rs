@@ -11,6 +11,7 @@
 pub mod cancel;
 pub mod copy;
 pub mod http;
+pub mod http3;
 pub mod listener;
 pub mod proxy_header;
 pub mod tcp;

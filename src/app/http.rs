@@ -144,6 +144,22 @@ impl HttpListeners {
                 stop_accepting: stop.clone(),
                 ..life.clone()
             };
+            if config.http3 {
+                let (settings, certs) = (Arc::clone(&shared), Arc::clone(&self.certs));
+                crate::router::http3::start(
+                    local,
+                    settings,
+                    certs,
+                    Arc::clone(table),
+                    life.clone(),
+                )
+                .map_err(|source| AppError::Bind {
+                    what: format!("listener {} (http/3)", config.name),
+                    protocol: Protocol::Udp,
+                    address: local,
+                    source,
+                })?;
+            }
             let (settings, table) = (Arc::clone(&shared), Arc::clone(table));
             // One count of open connections for the listener's sockets on every worker.
             let open = Arc::new(listener::Open::default());

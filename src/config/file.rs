@@ -115,6 +115,16 @@ pub struct RawListener {
     /// HTTP/2: close a connection whose client has not answered a PING within this.
     #[serde(default = "default_h2_keepalive_timeout", with = "humantime_serde")]
     pub h2_keepalive_timeout: Duration,
+    /// Also serve HTTP/3 (QUIC) on the same address and port over UDP (TLS listeners only).
+    #[serde(default)]
+    pub http3: bool,
+    /// The `ma` (max-age) of the `Alt-Svc` the TCP side advertises HTTP/3 with.
+    #[serde(default = "default_http3_alt_svc_max_age", with = "humantime_serde")]
+    pub http3_alt_svc_max_age: Duration,
+}
+
+fn default_http3_alt_svc_max_age() -> Duration {
+    Duration::from_secs(86_400)
 }
 
 fn default_handshake_timeout() -> Duration {

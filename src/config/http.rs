@@ -84,6 +84,10 @@ pub struct ListenerConfig {
     pub sections: Vec<crate::ingress::listener_routes::Section>,
     /// Serve only `sections`: hosts none of them claims get 404, never the file's routes.
     pub isolated: bool,
+    /// Also serve HTTP/3 over UDP on `listen` ([`crate::router::http3`]); TLS listeners only.
+    pub http3: bool,
+    /// The `ma` of the `Alt-Svc` advertising HTTP/3 on the TCP side.
+    pub http3_alt_svc_max_age: Duration,
 }
 
 /// Settings for one host (exact or wildcard).

@@ -179,6 +179,12 @@ fn listener(raw: &RawListener, path: &str, issues: &mut Issues) -> Option<Listen
             "must be at least 1",
         );
     }
+    if raw.http3 && !raw.tls {
+        issues.push(
+            format!("{path}.http3"),
+            "needs tls = true (HTTP/3 is always encrypted)",
+        );
+    }
     if issues.len() != before {
         return None;
     }
@@ -199,6 +205,8 @@ fn listener(raw: &RawListener, path: &str, issues: &mut Issues) -> Option<Listen
         h2_keepalive_timeout: raw.h2_keepalive_timeout,
         sections: Vec::new(),
         isolated: false,
+        http3: raw.http3,
+        http3_alt_svc_max_age: raw.http3_alt_svc_max_age,
     })
 }
 

@@ -40,6 +40,8 @@ pub struct Conn {
     /// The tunnel an upgraded request left (see [`super::upgrade`]), for the connection's
     /// task to run once hyper lets go of the connection.
     pub tunnel: Mutex<Option<Tunnel>>,
+    /// The `Alt-Svc` value advertising HTTP/3, on a TCP TLS listener that serves it too.
+    pub alt_svc: Option<http::HeaderValue>,
 }
 
 /// A WebSocket (or other upgraded) connection's byte copy, as a future.

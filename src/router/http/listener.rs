@@ -196,6 +196,9 @@ fn conn(
         },
         underscores: config.underscores_in_headers,
         tunnel: Default::default(),
+        alt_svc: tls
+            .filter(|_| config.http3)
+            .and_then(|_| crate::router::http3::alt_svc(local.port(), config)),
     })
 }
 

@@ -1,6 +1,11 @@
 //! One HTTP request that hyper serves (HTTP/2, and the HTTP/1.x requests the fast path in
-//! [`super::h1`] hands over): route, forward, answer. Errors become responses (see
-//! [`super::route`] and [`super::reply`] for who is to blame).
+//! [`super::h1`] hands over) or HTTP/3 serves ([`crate::router::http3`]): route, forward,
+//! answer. Errors become responses (see [`super::route`] and [`super::reply`] for who is to
+//! blame).
+//!
+//! The handler is generic over the request body ([`ClientBody`]: hyper's `Incoming`, or an
+//! HTTP/3 stream's), so every version goes through this one preparation; each body type gets
+//! its own copy of the code, so hyper's path pays nothing for the other.
 
 mod send;
 
@@ -21,7 +26,7 @@ use http::header::{CONTENT_LENGTH, COOKIE, HOST};
 use http::uri::PathAndQuery;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Version};
 use http_body_util::{BodyExt, Limited};
-use hyper::body::{Body, Incoming};
+use hyper::body::Body;
 use send::forward_request;
 use std::borrow::Cow;
 use std::convert::Infallible;
@@ -39,8 +44,8 @@ use std::time::Instant;
     clippy::manual_async_fn,
     reason = "an async fn would keep a second copy of the request in its state"
 )]
-pub fn handle(
-    req: Request<Incoming>,
+pub fn handle<B: ClientBody>(
+    req: Request<B>,
     conn: Arc<Conn>,
     snapshot: Option<Arc<Snapshot>>,
 ) -> impl Future<Output = Result<Response<ResponseBody>, Infallible>> + Send {
@@ -50,6 +55,7 @@ pub fn handle(
         let handed_over = snapshot.is_some();
         let snapshot = snapshot.unwrap_or_else(|| conn.table.load_full());
         let method = req.method().clone();
+        let version = req.version();
         let authority = authority(&req);
         // What only the access log needs is not gathered when it is off.
         let logging = snapshot.http.access_log != AccessLog::Off;
@@ -99,6 +105,7 @@ pub fn handle(
             client: conn.client,
             listener: Arc::clone(&conn.listener),
             method,
+            version,
             host,
             path,
             status: response.status(),
@@ -111,13 +118,18 @@ pub fn handle(
             held: log.policy.and_then(|p| p.held),
         };
         response.body_mut().finish_with(record);
+        if let Some(alt_svc) = &conn.alt_svc {
+            response
+                .headers_mut()
+                .insert(http::header::ALT_SVC, alt_svc.clone());
+        }
         Ok(response)
     }
 }
 
 /// The request's authority: the URI's (HTTP/2, absolute-form) or the Host header, as the
 /// header value the endpoint will get (the client's own Host value when it is the same).
-fn authority(req: &Request<Incoming>) -> Option<HeaderValue> {
+fn authority<B>(req: &Request<B>) -> Option<HeaderValue> {
     let host = req.headers().get(HOST);
     match req.uri().authority() {
         Some(a) => match host {
@@ -164,8 +176,8 @@ enum Outgoing {
 }
 
 /// Routes the request and readies it for the endpoint, or says what to answer here.
-fn prepare<'a>(
-    mut req: Request<Incoming>,
+fn prepare<'a, B: ClientBody>(
+    mut req: Request<B>,
     conn: &Conn,
     snapshot: &'a Snapshot,
     authority: Option<HeaderValue>,
@@ -304,9 +316,21 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
     crate::http1::fields::content_length(headers.get(CONTENT_LENGTH)?.as_bytes())
 }
 
-fn limit(body: CountIn<Incoming>, max: Option<u64>) -> UpstreamBody {
+fn limit<B: ClientBody>(body: CountIn<B>, max: Option<u64>) -> UpstreamBody {
     match max {
         Some(max) => Limited::new(body, usize::try_from(max).unwrap_or(usize::MAX)).boxed(),
-        None => body.map_err(|e| Box::new(e) as BoxError).boxed(),
+        None => body.map_err(Into::into).boxed(),
     }
+}
+
+/// A client's request body, as the handler takes it: hyper's `Incoming` (HTTP/1.x, HTTP/2) or
+/// an HTTP/3 request stream's ([`crate::router::http3`]).
+pub trait ClientBody:
+    Body<Data = bytes::Bytes, Error: Into<BoxError>> + Unpin + Send + Sync + 'static
+{
+}
+
+impl<B> ClientBody for B where
+    B: Body<Data = bytes::Bytes, Error: Into<BoxError>> + Unpin + Send + Sync + 'static
+{
 }

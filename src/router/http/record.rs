@@ -20,7 +20,7 @@ use crate::telemetry::metrics::HttpMetrics;
 use crate::upstream::http::BoxError;
 use crate::upstream::pool::PoolBody;
 use bytes::Bytes;
-use http::{HeaderValue, Method, StatusCode};
+use http::{HeaderValue, Method, StatusCode, Version};
 use http_body_util::{Either, Full};
 use hyper::body::{Body, Frame, SizeHint};
 use std::net::SocketAddr;
@@ -41,6 +41,9 @@ pub struct Record {
     pub listener: Arc<str>,
     /// Request method.
     pub method: Method,
+    /// The HTTP version the client spoke (`version` in the access log: `HTTP/1.1`, `HTTP/2`,
+    /// `HTTP/3`).
+    pub version: Version,
     /// The authority the request was routed by.
     pub host: Option<String>,
     /// Request path (no query: it may hold secrets); empty when the access log is off.
@@ -78,10 +81,21 @@ impl Record {
         tracing::info!(target: "access", client = %self.client, method = %self.method,
             host = self.host.as_deref().unwrap_or("-"), path = %self.path,
             status = self.status.as_u16(), bytes_in = self.bytes_in.as_ref().map_or(0, |b| b.load(Ordering::Relaxed)),
-            bytes_out, duration_ms = elapsed.as_secs_f64() * 1000.0,
+            version = version_name(self.version), bytes_out, duration_ms = elapsed.as_secs_f64() * 1000.0,
             service = self.service.as_deref().unwrap_or("-"), upstream = %upstream,
             request_id = self.request_id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-"),
             listener = %self.listener, "request");
+    }
+}
+
+/// How the access log names an HTTP version.
+fn version_name(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_2 => "HTTP/2",
+        Version::HTTP_3 => "HTTP/3",
+        _ => "HTTP/1.1",
     }
 }
 

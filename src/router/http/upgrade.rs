@@ -28,7 +28,6 @@ use crate::service_table::{ActiveGuard, Service};
 use crate::upstream::pool::Lease;
 use http::header::{CONNECTION, HeaderMap, HeaderValue, UPGRADE};
 use http::{Request, StatusCode, Version};
-use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -62,8 +61,8 @@ enum Mode {
 /// (any other goes as an ordinary request), or an HTTP/2 extended CONNECT for a WebSocket,
 /// made the HTTP/1.1 handshake it stands for ([`h2::to_handshake`]); one `service` does not
 /// allow is refused as any CONNECT is (405: no service is a forward proxy).
-pub(super) fn requested(
-    req: &mut Request<Incoming>,
+pub(super) fn requested<B>(
+    req: &mut Request<B>,
     service: &Service,
 ) -> Result<Option<Requested>, Local> {
     if !h2::is_websocket(req) {
@@ -105,7 +104,7 @@ pub(super) fn routed_method<B>(req: &Request<B>) -> &str {
 /// The `Upgrade` value of an HTTP/1.1 request whose `Connection` asks for an upgrade to a
 /// protocol `service` allows (see [`allowed`]); any other upgrade is not passed on, so the
 /// request goes as an ordinary one (an endpoint that switches anyway gets a 502).
-fn asked_h1(req: &Request<Incoming>, service: &Service) -> Option<HeaderValue> {
+fn asked_h1<B>(req: &Request<B>, service: &Service) -> Option<HeaderValue> {
     if req.version() != Version::HTTP_11 {
         return None;
     }

@@ -88,7 +88,10 @@ where
         idempotent,
         timeout: policy.attempt_timeout(config.response_timeout),
         on_head: |resp: &head::Response<'_>| {
-            client_head(resp, response_edits(&filters), cors.as_ref(), &mut out)
+            client_head(resp, response_edits(&filters), cors.as_ref(), &mut out);
+            if let Some(alt_svc) = &conn.alt_svc {
+                crate::http1::io::write_field(&mut out, b"alt-svc", alt_svc.as_bytes());
+            }
         },
     };
     let sticky_id = sticky.as_ref().and_then(|(_, id)| id.as_deref());
@@ -192,11 +195,15 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let Reply {
-        local,
+        mut local,
         close,
         head,
         log,
     } = reply;
+    if let Some(alt_svc) = &conn.alt_svc {
+        let fields = local.fields.get_or_insert_with(Default::default);
+        fields.insert(http::header::ALT_SVC, alt_svc.clone());
+    }
     scratch.out.clear();
     scratch.out.reserve(SCRATCH);
     local.write(&mut scratch.out, close, head);
@@ -224,6 +231,8 @@ fn finish(conn: &Conn, log: Logged, status: StatusCode, bytes_in: u64, bytes_out
         client: conn.client,
         listener: Arc::clone(&conn.listener),
         method,
+        // The fast path serves HTTP/1.1 only (it hands HTTP/1.0 to hyper).
+        version: http::Version::HTTP_11,
         host,
         path,
         status,

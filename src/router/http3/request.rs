@@ -1,0 +1,63 @@
+//! One HTTP/3 request: read its head, hand it to the router's handler with a streaming body
+//! ([`super::RecvBody`]), and send the response back frame by frame (data, then trailers).
+
+use super::RecvBody;
+use crate::router::http::conn::Conn;
+use crate::router::http::proxy;
+use crate::router::http::record::ResponseBody;
+use bytes::Bytes;
+use h3::error::Code;
+use h3::server::{RequestResolver, RequestStream};
+use http::{Request, Response};
+use http_body_util::BodyExt;
+use std::sync::Arc;
+
+/// The sending half of a request stream.
+type Send = RequestStream<h3_quinn::SendStream<Bytes>, Bytes>;
+
+/// Serves one request stream.
+pub(super) async fn serve(resolver: RequestResolver<h3_quinn::Connection, Bytes>, conn: Arc<Conn>) {
+    let (head, stream) = match resolver.resolve_request().await {
+        Ok(pair) => pair,
+        // h3 answered it already (431 for a head over the limit) or reset the stream.
+        Err(error) => {
+            return tracing::debug!(listener = %conn.listener, %error, "http/3 request refused");
+        }
+    };
+    let (mut send, recv) = stream.split();
+    let (parts, ()) = head.into_parts();
+    let req = Request::from_parts(parts, RecvBody::new(recv));
+    let Ok(response) = proxy::handle(req, Arc::clone(&conn), None).await;
+    if let Err(error) = respond(&mut send, response).await {
+        tracing::debug!(listener = %conn.listener, %error, "http/3 response not sent");
+    }
+}
+
+/// Sends the head, then the body's frames as they come; an error in the body resets the
+/// stream, so the client never takes a cut body for a whole one.
+async fn respond(
+    send: &mut Send,
+    response: Response<ResponseBody>,
+) -> Result<(), h3::error::StreamError> {
+    let (parts, mut body) = response.into_parts();
+    send.send_response(Response::from_parts(parts, ())).await?;
+    while let Some(frame) = body.frame().await {
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(error) => {
+                tracing::debug!(%error, "http/3 response body failed");
+                send.stop_stream(Code::H3_INTERNAL_ERROR);
+                return Ok(());
+            }
+        };
+        match frame.into_data() {
+            Ok(data) => send.send_data(data).await?,
+            Err(frame) => {
+                if let Ok(trailers) = frame.into_trailers() {
+                    send.send_trailers(trailers).await?;
+                }
+            }
+        }
+    }
+    send.finish().await
+}
