@@ -150,3 +150,50 @@ async fn the_access_log_names_the_http_version() {
         assert_eq!(f["host"], "a.test", "{f}");
     }
 }
+
+/// A reload that adds an HTTP/3 listener on a UDP port another socket holds is refused as a
+/// whole before anything changes: the error names the listener and the UDP address, the new
+/// listener's TCP port is not left open, and the running listener still serves HTTP/3 with the
+/// old routes (the UDP socket is bound with the TCP ones, before the new table is published).
+#[tokio::test]
+async fn a_reload_needing_a_taken_udp_port_changes_nothing() {
+    let certs = Certs::new();
+    let text = config_text(&format!(
+        "http3 = true\n{}{}",
+        certs.toml(),
+        services_and_routes().await
+    ));
+    let (app, addr) = start(&text).await;
+    let holder = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let taken = holder.local_addr().unwrap();
+    // The same config, a.test routed to service b, and a new listener on the taken port.
+    let rerouted = text.replacen(
+        "host = \"a.test\"\nservice = \"a\"",
+        "host = \"a.test\"\nservice = \"b\"",
+        1,
+    );
+    assert_ne!(rerouted, text);
+    let more = format!(
+        "{rerouted}[[listeners]]\nname = \"late\"\nlisten = \"{taken}\"\ntls = true\nhttp3 = true\n"
+    );
+    let config = switchyard::config::Config::parse(&more, "test").unwrap();
+    let error = within("apply", app.apply(&config)).await.unwrap_err();
+    assert_eq!(
+        error.to_string().split(": ").next().unwrap(),
+        format!("cannot listen on udp {taken} for listener late (http/3)"),
+        "{error}"
+    );
+    assert!(
+        std::net::TcpStream::connect(taken).is_err(),
+        "the refused listener's TCP port was left open"
+    );
+    let mut c = h3(addr, &certs, "a.test").await;
+    let r = within("get", c.get("a.test", "/")).await.unwrap();
+    assert_eq!(r.status, 200);
+    assert!(
+        r.body.starts_with(b"a "),
+        "served by the new routes: {:?}",
+        r.body
+    );
+    drop(holder);
+}

@@ -52,7 +52,8 @@ type CertConfig = (Vec<CertSpec>, Option<usize>);
 /// What `prepare` made ready for `commit`.
 pub(super) struct Prepared {
     certs: Option<(CertStore, CertConfig)>,
-    bound: Vec<(ListenerConfig, TcpListeners)>,
+    /// New listeners' sockets: TCP, and UDP for those that serve HTTP/3.
+    bound: Vec<(ListenerConfig, TcpListeners, Option<std::net::UdpSocket>)>,
 }
 
 impl HttpListeners {
@@ -93,7 +94,9 @@ impl HttpListeners {
         let mut bound = Vec::new();
         for l in http.listeners.iter().filter(|l| !self.keeps(l)) {
             // A moved listener's old address is still held until commit; ask for a new one.
-            bound.push((l.clone(), bind(l, &self.workers)?));
+            let tcp = bind(l, &self.workers)?;
+            let udp = (l.tls && l.http3).then(|| bind_udp(l, &tcp)).transpose()?;
+            bound.push((l.clone(), tcp, udp));
         }
         Ok(Prepared { certs, bound })
     }
@@ -135,7 +138,7 @@ impl HttpListeners {
                 r.config.store(Arc::new(l.clone()));
             }
         }
-        for (config, socket) in prepared.bound {
+        for (config, socket, udp) in prepared.bound {
             let tls = if config.tls { Some(self.tls()?) } else { None };
             let local = socket.local_addr().unwrap_or(config.listen);
             let stop = CancellationToken::new();
@@ -144,21 +147,15 @@ impl HttpListeners {
                 stop_accepting: stop.clone(),
                 ..life.clone()
             };
-            if config.http3 {
+            if let Some(udp) = udp {
                 let (settings, certs) = (Arc::clone(&shared), Arc::clone(&self.certs));
-                crate::router::http3::start(
-                    local,
-                    settings,
-                    certs,
-                    Arc::clone(table),
-                    life.clone(),
-                )
-                .map_err(|source| AppError::Bind {
-                    what: format!("listener {} (http/3)", config.name),
-                    protocol: Protocol::Udp,
-                    address: local,
-                    source,
-                })?;
+                crate::router::http3::start(udp, settings, certs, Arc::clone(table), life.clone())
+                    .map_err(|source| AppError::Bind {
+                        what: format!("listener {} (http/3)", config.name),
+                        protocol: Protocol::Udp,
+                        address: local,
+                        source,
+                    })?;
             }
             let (settings, table) = (Arc::clone(&shared), Arc::clone(table));
             // One count of open connections for the listener's sockets on every worker.
@@ -256,4 +253,17 @@ fn bind(l: &ListenerConfig, workers: &super::workers::Workers) -> Result<TcpList
         source,
     };
     workers.bind_tcp(l.listen, super::BACKLOG).map_err(err)
+}
+
+/// The UDP socket of a listener that serves HTTP/3: the address and port its TCP sockets got.
+/// Bound in `prepare` with them, so a port another process holds rejects the change before
+/// anything running is touched.
+fn bind_udp(l: &ListenerConfig, tcp: &TcpListeners) -> Result<std::net::UdpSocket, AppError> {
+    let address = tcp.local_addr().unwrap_or(l.listen);
+    std::net::UdpSocket::bind(address).map_err(|source| AppError::Bind {
+        what: format!("listener {} (http/3)", l.name),
+        protocol: Protocol::Udp,
+        address,
+        source,
+    })
 }

@@ -9,7 +9,9 @@ use crate::service_table::TableHandle;
 use crate::tls::CertStore;
 use arc_swap::ArcSwap;
 use quinn::crypto::rustls::QuicServerConfig;
-use quinn::{Endpoint, IdleTimeout, Incoming, ServerConfig, TransportConfig, VarInt};
+use quinn::{
+    Endpoint, EndpointConfig, IdleTimeout, Incoming, ServerConfig, TransportConfig, VarInt,
+};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,18 +22,21 @@ use std::sync::atomic::Ordering;
 /// the attacker a round trip, and the server no handshake state).
 pub(super) const FLOOD_HANDSHAKES: usize = 64;
 
-/// Binds UDP `local` and serves HTTP/3 on it until `life.stop_accepting`, then drains (see
+/// Serves HTTP/3 on the bound UDP `socket` until `life.stop_accepting`, then drains (see
 /// [`super`]). The accept loop runs as a task of `life.connections`, so a shutdown waits for
-/// it (and its connections) until the drain deadline.
+/// it (and its connections) until the drain deadline. The socket is bound by the caller, with
+/// the listener's TCP sockets, so that a port in use fails a reload before it changes anything.
 pub fn start(
-    local: SocketAddr,
+    socket: std::net::UdpSocket,
     settings: Arc<ArcSwap<ListenerConfig>>,
     certs: Arc<ArcSwap<CertStore>>,
     table: Arc<TableHandle>,
     life: Lifecycle,
 ) -> io::Result<SocketAddr> {
     let config = settings.load_full();
-    let endpoint = Endpoint::server(server_config(&config, Arc::clone(&certs))?, local)?;
+    let runtime = quinn::default_runtime().ok_or_else(|| io::Error::other("no tokio runtime"))?;
+    let server = server_config(&config, Arc::clone(&certs))?;
+    let endpoint = Endpoint::new(EndpointConfig::default(), Some(server), socket, runtime)?;
     let bound = endpoint.local_addr()?;
     tracing::info!(listener = %config.name, address = %bound, "listening (http/3)");
     let shared = Arc::new(Shared::new(settings, certs, table, life.clone(), &config));
