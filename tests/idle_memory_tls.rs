@@ -9,6 +9,9 @@
 //!   buffer, an 8 KiB read buffer and a 4 KiB HPACK scratch buffer held for the connection's
 //!   life, and the storage of its last stream), 9.2 KiB with the patched h2 of `vendor/h2`.
 //!
+//! Both also check that once the connections close, the heap they held is freed (within
+//! 32 KiB for all 200: a few bytes per connection kept would show).
+//!
 //! Heap, not RSS: the clients live in this process
 //! too (a blocking rustls client each, on a thread of their own), so the allocations are
 //! counted on the proxy's thread only. Not a timing test; the release figure (RSS) is in
@@ -180,6 +183,14 @@ fn kib_per_idle_connection(test: &str, alpn: &[u8]) -> Option<f64> {
     std::thread::sleep(Duration::from_millis(3000));
     let after = LIVE.load(Ordering::Relaxed);
     drop(conns);
+    // Once they close, what they held is freed: nothing is kept per connection that was.
+    std::thread::sleep(Duration::from_millis(3000));
+    let kept = LIVE.load(Ordering::Relaxed) - before;
+    println!("heap still held after the connections closed: {kept} bytes");
+    assert!(
+        kept < 32 * 1024,
+        "{kept} bytes still held after {N} connections closed"
+    );
     drop(app);
     // The runtime's threads stop here, and the next measurement starts from its own count.
     drop(runtime);
