@@ -14,6 +14,7 @@ use aws_lc_rs::digest;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
+use common::log::captured;
 use common::tls::{Pki, certificates, within};
 use http_body_util::Full;
 use hyper::service::service_fn;
@@ -21,9 +22,7 @@ use hyper_util::rt::TokioIo;
 use rustls::pki_types::CertificateDer;
 use skip::skip;
 use std::convert::Infallible;
-use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use switchyard::config::Config;
 use tokio::net::TcpListener;
@@ -70,33 +69,6 @@ async fn page_backend() -> SocketAddr {
 fn spki_hash(leaf: &CertificateDer<'_>) -> String {
     let (_, cert) = x509_parser::parse_x509_certificate(leaf).unwrap();
     STANDARD.encode(digest::digest(&digest::SHA256, cert.public_key().raw))
-}
-
-/// Log lines written through the test's global JSON subscriber.
-fn captured() -> &'static Arc<Mutex<Vec<u8>>> {
-    static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOG.get_or_init(|| {
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&log);
-        let subscriber = tracing_subscriber::fmt()
-            .json()
-            .with_writer(move || Sink(Arc::clone(&sink)))
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).unwrap();
-        log
-    })
-}
-
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// The versions in the access-log lines for `path` (after a moment for them to be written).

@@ -13,10 +13,9 @@ mod setup;
 
 use client::H3;
 use common::https::{Certs, config_text, services_and_routes, start};
+use common::log::captured;
 use common::tls::{H2, HTTP1, Tls, within};
 use setup::{h3, start_h3};
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 #[tokio::test]
@@ -71,33 +70,6 @@ async fn a_connection_survives_the_clients_address_change() {
         (200, "a GET /moved")
     );
     assert!(c.quic.close_reason().is_none(), "the same connection");
-}
-
-/// Log lines written through the test's global JSON subscriber.
-fn captured() -> &'static Arc<Mutex<Vec<u8>>> {
-    static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOG.get_or_init(|| {
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&log);
-        let subscriber = tracing_subscriber::fmt()
-            .json()
-            .with_writer(move || Sink(Arc::clone(&sink)))
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).unwrap();
-        log
-    })
-}
-
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// The access-log line whose path is `path`, once written.

@@ -6,10 +6,9 @@ mod common;
 
 use bytes::Bytes;
 use common::http::{Client, backend, get, service, start};
+use common::log::captured;
 use http_body_util::Full;
 use hyper::Request;
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 #[tokio::test]
@@ -102,33 +101,6 @@ async fn requests_are_counted_per_route() {
         let name = format!("switchyard_http_requests_total{{{labels}}}");
         let got = common::eventually_metric(app.admin_addr(), &name, want).await;
         assert_eq!(got, Some(want), "{name}");
-    }
-}
-
-/// Log lines written through the test's global JSON subscriber.
-fn captured() -> &'static Arc<Mutex<Vec<u8>>> {
-    static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOG.get_or_init(|| {
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&log);
-        let subscriber = tracing_subscriber::fmt()
-            .json()
-            .with_writer(move || Sink(Arc::clone(&sink)))
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).unwrap();
-        log
-    })
-}
-
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 

@@ -29,6 +29,7 @@ use aws_lc_rs::digest;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
+use common::log::captured;
 use common::tls::{Pki, certificates, within};
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
@@ -38,11 +39,10 @@ use hyper_util::rt::TokioIo;
 use rustls::pki_types::CertificateDer;
 use skip::skip;
 use std::convert::Infallible;
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Output;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::{Accept, backend, field};
 use switchyard::config::Config;
@@ -177,33 +177,6 @@ async fn chromium(profile: &Path, args: &[String], url: &str) -> std::io::Result
     ];
     all.extend_from_slice(args);
     common::chromium::run(profile, &all, url).await
-}
-
-/// Log lines written through the test's global JSON subscriber.
-fn captured() -> &'static Arc<Mutex<Vec<u8>>> {
-    static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOG.get_or_init(|| {
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&log);
-        let subscriber = tracing_subscriber::fmt()
-            .json()
-            .with_writer(move || Sink(Arc::clone(&sink)))
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).unwrap();
-        log
-    })
-}
-
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// The fields of the access-log line for `path`, once it is written (a WebSocket's when it

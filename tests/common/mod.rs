@@ -7,6 +7,7 @@ pub mod edge;
 pub mod h2;
 pub mod http;
 pub mod https;
+pub mod log;
 pub mod proc;
 pub mod tls;
 
