@@ -190,6 +190,7 @@ fn chart_options_render_valid_objects() {
             "labelSelector": "tier=edge", "drainTimeoutSeconds": 120, "admin": {"port": 19901},
             "extraConfig": "[http]\nforwarded = true\n", "ingressClass": {"name": "edge", "default": true},
         }),
+        serde_json::json!({"https": {"http3": true}}),
     ];
     for values in variants {
         let Some(objects) = render_chart(&values) else {
@@ -208,6 +209,20 @@ fn chart_options_render_valid_objects() {
             },
         );
     }
+    // `https.http3` turns HTTP/3 on for the TLS listener (and only there).
+    let objects = render_chart(&serde_json::json!({"https": {"http3": true}})).unwrap();
+    let text = objects.raw("ConfigMap", "switchyard-config").unwrap()["data"]["switchyard.toml"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let config = switchyard::config::Config::parse(&text, "chart").unwrap();
+    let http3: Vec<(&str, bool)> = config
+        .http
+        .listeners
+        .iter()
+        .map(|l| (l.name.as_ref(), l.http3))
+        .collect();
+    assert_eq!(http3, [("http", false), ("https", true)]);
     // A Secret named in values is used, not made.
     let values = serde_json::json!({"tls": {"defaultCertificate": {"secretName": "mine"}}});
     let objects = render_chart(&values).unwrap();
