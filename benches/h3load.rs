@@ -2,8 +2,8 @@
 //!
 //! It exists because no packaged load tool speaks HTTP/3 here: Debian's `h2load` (nghttp2 1.52)
 //! is built without ngtcp2. It is built on the same quinn + h3 as the proxy, like h2load's
-//! model: `-c` connections (each on its own UDP socket), `-m` concurrent GET streams on each,
-//! `-n` requests in all, every response body read to the end; a request with a 2xx or 3xx
+//! model: `-c` connections (each on its own UDP socket), `-m` concurrent GET streams on each
+//! (POST with `-d FILE`), `-n` requests in all, every response body read to the end; a request with a 2xx or 3xx
 //! status and its whole body is `succeeded`. The whole run is bounded by `--max-seconds`.
 //!
 //!   cargo bench --bench h3load -- -n 10000 -c 4 -m 10 --authority app.test --insecure \
@@ -41,6 +41,9 @@ struct Args {
     /// Accept any server certificate (the bench's self-signed one).
     #[arg(long)]
     insecure: bool,
+    /// POST this file's bytes instead of a GET (h2load's `-d`).
+    #[arg(short = 'd')]
+    data: Option<std::path::PathBuf>,
     /// Stop after this long, counting what is left as not done.
     #[arg(long, default_value_t = 300)]
     max_seconds: u64,
@@ -49,6 +52,18 @@ struct Args {
     /// Ignored (cargo bench passes `--bench`).
     #[arg(long, hide = true)]
     bench: bool,
+}
+
+/// What every connection does.
+struct Plan {
+    addr: SocketAddr,
+    authority: String,
+    uri: http::Uri,
+    requests: u64,
+    streams: u64,
+    insecure: bool,
+    /// The request body (empty: a GET).
+    body: Bytes,
 }
 
 /// Counters shared by every stream.
@@ -76,7 +91,19 @@ fn main() -> anyhow::Result<()> {
         .path_and_query()
         .map_or("/", |p| p.as_str())
         .to_string();
-    let uri: http::Uri = format!("https://{authority}{path}").parse()?;
+    let body = match &args.data {
+        Some(file) => std::fs::read(file).with_context(|| format!("{}", file.display()))?,
+        None => Vec::new(),
+    };
+    let plan = Arc::new(Plan {
+        addr,
+        uri: format!("https://{authority}{path}").parse()?,
+        authority,
+        requests: args.requests,
+        streams: args.streams,
+        insecure: args.insecure,
+        body: body.into(),
+    });
     let runtime = tokio::runtime::Runtime::new()?;
     let stats = Arc::new(Stats::default());
     let start = Instant::now();
@@ -84,9 +111,7 @@ fn main() -> anyhow::Result<()> {
         let limit = Duration::from_secs(args.max_seconds);
         let mut conns = tokio::task::JoinSet::new();
         for _ in 0..args.connections {
-            let (stats, uri, authority) = (stats.clone(), uri.clone(), authority.clone());
-            let (n, m, insecure) = (args.requests, args.streams, args.insecure);
-            conns.spawn(connection(addr, authority, uri, n, m, insecure, stats));
+            conns.spawn(connection(plan.clone(), stats.clone()));
         }
         tokio::time::timeout(limit, async {
             while let Some(joined) = conns.join_next().await {
@@ -125,27 +150,19 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// One QUIC connection running `m` streams that take requests until `n` have started.
-async fn connection(
-    addr: SocketAddr,
-    authority: String,
-    uri: http::Uri,
-    n: u64,
-    m: u64,
-    insecure: bool,
-    stats: Arc<Stats>,
-) -> anyhow::Result<()> {
+/// One QUIC connection running `streams` streams that take requests until all have started.
+async fn connection(plan: Arc<Plan>, stats: Arc<Stats>) -> anyhow::Result<()> {
     let mut endpoint = quinn::Endpoint::client("0.0.0.0:0".parse()?)?;
-    endpoint.set_default_client_config(client_config(insecure)?);
-    let quic = endpoint.connect(addr, &authority)?.await?;
+    endpoint.set_default_client_config(client_config(plan.insecure)?);
+    let quic = endpoint.connect(plan.addr, &plan.authority)?.await?;
     let (mut driver, send) = h3::client::new(h3_quinn::Connection::new(quic)).await?;
     tokio::spawn(async move { std::future::poll_fn(|cx| driver.poll_close(cx)).await });
     let mut streams = tokio::task::JoinSet::new();
-    for _ in 0..m {
-        let (mut send, stats, uri) = (send.clone(), stats.clone(), uri.clone());
+    for _ in 0..plan.streams {
+        let (mut send, stats, plan) = (send.clone(), stats.clone(), plan.clone());
         streams.spawn(async move {
-            while stats.started.fetch_add(1, Relaxed) < n {
-                match get(&mut send, uri.clone()).await {
+            while stats.started.fetch_add(1, Relaxed) < plan.requests {
+                match request(&mut send, &plan).await {
                     Ok((status, bytes)) => {
                         stats.bytes.fetch_add(bytes, Relaxed);
                         stats.status[usize::from(status / 100).min(5)].fetch_add(1, Relaxed);
@@ -164,12 +181,19 @@ async fn connection(
     Ok(())
 }
 
-/// A GET of `uri`: its status and the body's length, read to the end.
-async fn get(
+/// One GET (or POST of the body): the status and the response body's length, read to the end.
+async fn request(
     send: &mut h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>,
-    uri: http::Uri,
+    plan: &Plan,
 ) -> anyhow::Result<(u16, u64)> {
-    let mut stream = send.send_request(http::Request::get(uri).body(())?).await?;
+    let method = if plan.body.is_empty() { "GET" } else { "POST" };
+    let head = http::Request::builder()
+        .method(method)
+        .uri(plan.uri.clone());
+    let mut stream = send.send_request(head.body(())?).await?;
+    if !plan.body.is_empty() {
+        stream.send_data(plan.body.clone()).await?;
+    }
     stream.finish().await?;
     let status = stream.recv_response().await?.status().as_u16();
     let mut bytes = 0;

@@ -70,7 +70,7 @@ if [[ $scenario == h3 ]]; then
     sed -i 's/^tls = true$/tls = true\nhttp3 = true/' "$dir/switchyard.toml"
     h3load=${H3LOAD:-$(cargo build --release --bench h3load --message-format=json \
         --manifest-path "$(dirname "$0")/../Cargo.toml" 2>/dev/null |
-        sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)}
+        sed -n 's/.*"executable":"\([^"]*\/h3load-[^"]*\)".*/\1/p' | tail -1)}
     [[ -x $h3load ]] || { echo "h3load did not build: cargo build --release --bench h3load"; exit 1; }
 fi
 if [[ $scenario == tcp ]]; then
