@@ -4,12 +4,17 @@
 # counted). Each proxy runs alone under callgrind, single-threaded, in front of the same
 # nginx backend, and gets the same fixed load from h2load.
 #
-#   benches/instr.sh [h1|h1-tls|h2-tls|bulk|tcp] [REQUESTS]  (needs valgrind, nginx, h2load,
+#   benches/instr.sh [h1|h1-tls|h2-tls|h3|bulk|tcp] [REQUESTS]  (needs valgrind, nginx, h2load,
 #                                    openssl; HAProxy is measured too when installed)
 #
 # `tcp` is the L4 path: keep-alive HTTP/1.1 through a TCP proxy (Switchyard `[[services]]
 # listen`, nginx `stream` (libnginx-mod-stream), HAProxy `mode tcp`) on port 19082.
 #   SWITCHYARD_BIN=... to pick the binary (default: the release build)
+#
+# `h3` is HTTP/3 (QUIC, UDP 19443; `http3 = true` on the TLS listener) with the same streams as
+# h2-tls (`-m 10`), loaded by our own client, `benches/h3load.rs` (Debian's h2load has no
+# HTTP/3), which this script builds in release (H3LOAD=... to pick a binary). Only Switchyard
+# is measured: Debian's nginx 1.22 and HAProxy 2.6 serve no HTTP/3.
 #
 # CONNS=N sets the load's connections for the instruction count (default 4).
 #
@@ -61,6 +66,13 @@ start_backend 19081
 [[ -n ${niced:-} ]] && renice -n 10 -p "${pids[@]}" >/dev/null
 switchyard_config 19090 19080 19443 19081
 sed -i "s/^workers = 1\$/workers = $workers/" "$dir/switchyard.toml"
+if [[ $scenario == h3 ]]; then
+    sed -i 's/^tls = true$/tls = true\nhttp3 = true/' "$dir/switchyard.toml"
+    h3load=${H3LOAD:-$(cargo build --release --bench h3load --message-format=json \
+        --manifest-path "$(dirname "$0")/../Cargo.toml" 2>/dev/null |
+        sed -n 's/.*"executable":"\([^"]*\/h3load-[^"]*\)".*/\1/p' | tail -1)}
+    [[ -x $h3load ]] || { echo "h3load did not build: cargo build --release --bench h3load"; exit 1; }
+fi
 if [[ $scenario == tcp ]]; then
     [[ -e /usr/lib/nginx/modules/ngx_stream_module.so ]] ||
         { echo "skipped: nginx's stream module (libnginx-mod-stream) not installed"; exit 0; }
@@ -113,6 +125,10 @@ EOF
 proxies=(switchyard nginx)
 command -v haproxy >/dev/null && proxies+=(haproxy)
 [[ -n ${ONLY:-} ]] && read -r -a proxies <<<"$ONLY"
+if [[ $scenario == h3 ]]; then
+    echo "h3: Switchyard only (Debian's nginx 1.22 and HAProxy 2.6 serve no HTTP/3)"
+    proxies=(switchyard)
+fi
 # proxy_cmd NAME: sets $cmd to the command that runs that proxy in the foreground.
 proxy_cmd() {
     case $1 in
@@ -128,10 +144,18 @@ load() { # [connections]
         h1) "${niced[@]}" h2load --h1 -n "$requests" -c "$conns" -H ':authority: app.test' http://127.0.0.1:19080/ ;;
         h1-tls) "${niced[@]}" h2load --h1 -n "$requests" -c "$conns" -H ':authority: app.test' https://127.0.0.1:19443/ ;;
         h2-tls) "${niced[@]}" h2load -n "$requests" -c "$conns" -m 10 -H ':authority: app.test' https://127.0.0.1:19443/ ;;
+        h3) "${niced[@]}" "$h3load" -n "$requests" -c "$conns" -m 10 --authority app.test --insecure https://127.0.0.1:19443/ ;;
         bulk) "${niced[@]}" h2load --h1 -n "$requests" -c "$conns" -H ':authority: app.test' http://127.0.0.1:19080/1m ;;
         tcp) "${niced[@]}" h2load --h1 -n "$requests" -c "$conns" -H ':authority: app.test' http://127.0.0.1:19082/ ;;
         *) echo "unknown scenario $scenario"; exit 2 ;;
     esac | grep -E '^requests:' || true
+}
+
+warm_up() { # 50 requests before the count starts, over HTTP/3 too in the h3 scenario
+    h2load --h1 -n 50 -c 1 -H ':authority: app.test' http://127.0.0.1:19080/ >/dev/null
+    if [[ $scenario == h3 ]]; then
+        "$h3load" -n 50 -c 1 --authority app.test --insecure https://127.0.0.1:19443/ >/dev/null
+    fi
 }
 
 measure() { # name, command...
@@ -139,7 +163,7 @@ measure() { # name, command...
     valgrind --tool=callgrind --callgrind-out-file="$dir/$name.out" "$@" >"$dir/$name.log" 2>&1 &
     local pid=$!
     wait_port 19080
-    h2load --h1 -n 50 -c 1 -H ':authority: app.test' http://127.0.0.1:19080/ >/dev/null  # warm-up
+    warm_up
     callgrind_control -z "$pid" >/dev/null   # count only what follows: the load
     load "${CONNS:-4}"
     # TERM, not INT: a background job of a script ignores SIGINT, and HAProxy keeps that.
@@ -153,7 +177,7 @@ cpu_measure() { # name, command...
     taskset -c "${proxy_cpus:-0}" "$@" >"$dir/$name.log" 2>&1 &
     local pid=$! ut0 st0 ut st
     wait_port 19080
-    h2load --h1 -n 50 -c 1 -H ':authority: app.test' http://127.0.0.1:19080/ >/dev/null
+    warm_up
     read -r ut0 st0 < <(awk '{print $14, $15}' "/proc/$pid/stat")
     load 64 >/dev/null
     read -r ut st < <(awk '{print $14, $15}' "/proc/$pid/stat")
