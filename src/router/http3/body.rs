@@ -1,11 +1,19 @@
 //! The body of an HTTP/3 request, as an `http_body::Body`: DATA frames as they arrive, then
 //! the trailers if the client sent any. It is what lets the one request handler
 //! ([`crate::router::http::proxy::handle`]) take HTTP/3 requests beside hyper's.
+//!
+//! What it says of its size decides how the request is framed upstream, as for HTTP/2: a body
+//! the client has already ended is empty (no framing field, no chunked `0` chunk for a GET),
+//! a declared `content-length` is the exact size (forwarded as `content-length`, and a body
+//! that does not match it fails the request), anything else is sent chunked. HTTP/3 has no
+//! END_STREAM flag on HEADERS: the client ends the stream with QUIC's FIN, which browsers send
+//! in the same frame as a GET's HEADERS; so the stream is looked at once, without waiting,
+//! before the request is forwarded. A FIN that comes later leaves the body chunked.
 
 use bytes::{Buf, Bytes};
 use h3::server::RequestStream;
 use http::HeaderMap;
-use hyper::body::{Body, Frame};
+use hyper::body::{Body, Frame, SizeHint};
 use std::pin::Pin;
 use std::sync::Mutex;
 use std::task::{Context, Poll, ready};
@@ -20,6 +28,10 @@ pub struct RecvBody {
     stream: Mutex<Recv>,
     /// Where the body is: data, trailers, or done.
     state: State,
+    /// A frame read ahead (by [`RecvBody::new`]), handed out first.
+    ahead: Option<Result<Frame<Bytes>, RecvError>>,
+    /// Bytes still to come by the request's `content-length`, if it had one.
+    remaining: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,12 +42,21 @@ enum State {
 }
 
 impl RecvBody {
-    /// The body read from `stream`.
-    pub fn new(stream: Recv) -> Self {
-        RecvBody {
+    /// The body read from `stream`, whose head declared `length` (`content-length`), if any.
+    /// What the client has already sent is looked at once, without waiting, so that a body it
+    /// has already ended is known to be empty.
+    pub fn new(stream: Recv, length: Option<u64>) -> Self {
+        let mut body = RecvBody {
             stream: Mutex::new(stream),
             state: State::Data,
+            ahead: None,
+            remaining: length,
+        };
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        if let Poll::Ready(Some(frame)) = body.poll_stream(&mut cx) {
+            body.ahead = Some(frame);
         }
+        body
     }
 
     fn stream(&mut self) -> &mut Recv {
@@ -58,15 +79,13 @@ impl std::fmt::Debug for RecvBody {
 #[error("http/3 request body: {0}")]
 pub struct RecvError(#[source] h3::error::StreamError);
 
-impl Body for RecvBody {
-    type Data = Bytes;
-    type Error = RecvError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
+impl RecvBody {
+    /// The next frame from the stream.
+    fn poll_stream(
+        &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, RecvError>>> {
-        let this = &mut *self;
+        let this = self;
         if this.state == State::Data {
             match ready!(this.stream().poll_recv_data(cx)) {
                 Ok(Some(mut buf)) => {
@@ -91,8 +110,40 @@ impl Body for RecvBody {
         }
         Poll::Ready(None)
     }
+}
+
+impl Body for RecvBody {
+    type Data = Bytes;
+    type Error = RecvError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, RecvError>>> {
+        let this = &mut *self;
+        let frame = match this.ahead.take() {
+            Some(frame) => Some(frame),
+            None => ready!(this.poll_stream(cx)),
+        };
+        if let (Some(Ok(frame)), Some(remaining)) = (&frame, &mut this.remaining)
+            && let Some(data) = frame.data_ref()
+        {
+            *remaining = remaining.saturating_sub(data.len() as u64);
+        }
+        Poll::Ready(frame)
+    }
 
     fn is_end_stream(&self) -> bool {
-        self.state == State::Done
+        self.state == State::Done && self.ahead.is_none()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        if self.is_end_stream() {
+            return SizeHint::with_exact(0);
+        }
+        match self.remaining {
+            Some(n) => SizeHint::with_exact(n),
+            None => SizeHint::default(),
+        }
     }
 }

@@ -2,12 +2,14 @@
 //! ([`super::RecvBody`]), and send the response back frame by frame (data, then trailers).
 
 use super::RecvBody;
+use crate::http1::fields::content_length;
 use crate::router::http::conn::Conn;
 use crate::router::http::proxy;
 use crate::router::http::record::ResponseBody;
 use bytes::Bytes;
 use h3::error::Code;
 use h3::server::{RequestResolver, RequestStream};
+use http::header::CONTENT_LENGTH;
 use http::{Request, Response};
 use http_body_util::BodyExt;
 use std::sync::Arc;
@@ -26,11 +28,34 @@ pub(super) async fn serve(resolver: RequestResolver<h3_quinn::Connection, Bytes>
     };
     let (mut send, recv) = stream.split();
     let (parts, ()) = head.into_parts();
-    let req = Request::from_parts(parts, RecvBody::new(recv));
+    let Ok(length) = declared_length(&parts.headers) else {
+        return malformed(&mut send, &conn);
+    };
+    let req = Request::from_parts(parts, RecvBody::new(recv, length));
     let Ok(response) = proxy::handle(req, Arc::clone(&conn), None).await;
     if let Err(error) = respond(&mut send, response).await {
         tracing::debug!(listener = %conn.listener, %error, "http/3 response not sent");
     }
+}
+
+/// The body's length by the request's `content-length` fields: none, or one number (fields
+/// that repeat it are accepted, as by HTTP/1.1 and HTTP/2); anything else is an error.
+fn declared_length(headers: &http::HeaderMap) -> Result<Option<u64>, ()> {
+    let mut length = None;
+    for value in headers.get_all(CONTENT_LENGTH) {
+        let n = content_length(value.as_bytes()).ok_or(())?;
+        if length.is_some_and(|seen| seen != n) {
+            return Err(());
+        }
+        length = Some(n);
+    }
+    Ok(length)
+}
+
+/// Refuses a malformed request: the stream is reset with H3_MESSAGE_ERROR (RFC 9114 §4.1.2).
+fn malformed(send: &mut Send, conn: &Conn) {
+    tracing::debug!(listener = %conn.listener, "http/3 request with a malformed content-length");
+    send.stop_stream(Code::H3_MESSAGE_ERROR);
 }
 
 /// Sends the head, then the body's frames as they come; an error in the body resets the
