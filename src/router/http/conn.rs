@@ -57,7 +57,47 @@ impl std::fmt::Debug for Conn {
     }
 }
 
+/// Who a connection is with, and where it came in.
+#[derive(Debug, Clone, Copy)]
+pub struct Peers {
+    /// The client (after PROXY protocol, if any).
+    pub client: SocketAddr,
+    /// The local address it connected to.
+    pub local: SocketAddr,
+}
+
 impl Conn {
+    /// What every request of a connection to the listener `config` shares: TLS ones carry
+    /// the listener's `certs` (for the SNI/Host check) and the name the client sent;
+    /// `alt_svc` is what the listener advertises HTTP/3 with, if it does.
+    pub fn for_listener(
+        peers: Peers,
+        config: &crate::config::ListenerConfig,
+        certs: Option<Arc<ArcSwap<CertStore>>>,
+        table: Arc<TableHandle>,
+        sni: Option<String>,
+        alt_svc: Option<http::HeaderValue>,
+    ) -> Arc<Conn> {
+        let Peers { client, local } = peers;
+        Arc::new(Conn {
+            client,
+            local,
+            listener: Arc::clone(&config.name),
+            sni,
+            tls: certs.is_some(),
+            certs,
+            table,
+            forwarding: forward::ClientHeaders::new(client.ip(), local.port()),
+            private: Default::default(),
+            normalize: NormalizeOptions {
+                keep_encoded_slashes: config.keep_encoded_slashes,
+            },
+            underscores: config.underscores_in_headers,
+            tunnel: Default::default(),
+            alt_svc,
+        })
+    }
+
     /// Leaves `tunnel` for the connection's task to run.
     pub(super) fn set_tunnel(&self, tunnel: Tunnel) {
         *self.tunnel.lock().unwrap_or_else(|e| e.into_inner()) = Some(tunnel);

@@ -22,7 +22,7 @@
 //! and each request body frame the handler reads, and each poll of the connection, takes the
 //! lock of hyper's ping state (uncontended) and reads the clock.
 
-use super::conn::Conn;
+use super::conn::{Conn, Peers};
 use super::prefixed::Prefixed;
 use super::proxy;
 use super::record::ResponseBody;
@@ -165,13 +165,6 @@ async fn serve(
     }
 }
 
-/// The two ends of a client connection.
-#[derive(Debug, Clone, Copy)]
-struct Peers {
-    client: SocketAddr,
-    local: SocketAddr,
-}
-
 /// What every request on the connection shares.
 fn conn(
     peers: Peers,
@@ -180,26 +173,11 @@ fn conn(
     table: Arc<TableHandle>,
     sni: Option<String>,
 ) -> Arc<Conn> {
-    let Peers { client, local } = peers;
-    Arc::new(Conn {
-        client,
-        local,
-        listener: Arc::clone(&config.name),
-        sni,
-        tls: tls.is_some(),
-        certs: tls.map(|t| Arc::clone(&t.certs)),
-        table,
-        forwarding: crate::forward::ClientHeaders::new(client.ip(), local.port()),
-        private: Default::default(),
-        normalize: crate::ingress::normalize::NormalizeOptions {
-            keep_encoded_slashes: config.keep_encoded_slashes,
-        },
-        underscores: config.underscores_in_headers,
-        tunnel: Default::default(),
-        alt_svc: tls
-            .filter(|_| config.http3)
-            .and_then(|_| crate::router::http3::alt_svc(local.port(), config)),
-    })
+    let alt_svc = tls
+        .filter(|_| config.http3)
+        .and_then(|_| crate::router::http3::alt_svc(peers.local.port(), config));
+    let certs = tls.map(|t| Arc::clone(&t.certs));
+    Conn::for_listener(peers, config, certs, table, sni, alt_svc)
 }
 
 /// The TLS handshake, then HTTP/2 (by ALPN) or HTTP/1.x over the TLS stream; or, for an SNI

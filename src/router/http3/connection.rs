@@ -4,7 +4,7 @@
 
 use crate::config::ListenerConfig;
 use crate::router::Lifecycle;
-use crate::router::http::conn::Conn;
+use crate::router::http::conn::{Conn, Peers};
 use crate::service_table::TableHandle;
 use crate::tls::CertStore;
 use arc_swap::ArcSwap;
@@ -169,8 +169,8 @@ fn server_name(quic: &quinn::Connection) -> Option<String> {
         .server_name
 }
 
-/// What every request of the connection shares (as [`crate::router::http::listener`] makes
-/// it for TCP; no `Alt-Svc`, the client is on HTTP/3 already).
+/// What every request of the connection shares (as for TCP; no `Alt-Svc`, the client is on
+/// HTTP/3 already).
 fn conn(
     shared: &Shared,
     config: &ListenerConfig,
@@ -178,23 +178,9 @@ fn conn(
     local: SocketAddr,
     sni: Option<String>,
 ) -> Arc<Conn> {
-    Arc::new(Conn {
-        client,
-        local,
-        listener: Arc::clone(&config.name),
-        sni,
-        tls: true,
-        certs: Some(Arc::clone(&shared.certs)),
-        table: Arc::clone(&shared.table),
-        forwarding: crate::forward::ClientHeaders::new(client.ip(), local.port()),
-        private: Default::default(),
-        normalize: crate::ingress::normalize::NormalizeOptions {
-            keep_encoded_slashes: config.keep_encoded_slashes,
-        },
-        underscores: config.underscores_in_headers,
-        tunnel: Default::default(),
-        alt_svc: None,
-    })
+    let certs = Some(Arc::clone(&shared.certs));
+    let table = Arc::clone(&shared.table);
+    Conn::for_listener(Peers { client, local }, config, certs, table, sni, None)
 }
 
 /// Accepts request streams, each served by a task, until the connection ends; when the
