@@ -10,16 +10,13 @@
 mod common;
 mod skip;
 
-use aws_lc_rs::digest;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
+use common::chromium::spki_hash;
 use common::log::captured;
 use common::tls::{Pki, certificates, within};
 use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use rustls::pki_types::CertificateDer;
 use skip::skip;
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -62,13 +59,6 @@ async fn page_backend() -> SocketAddr {
         }
     });
     addr
-}
-
-/// The base64 SHA-256 of the leaf's SubjectPublicKeyInfo, as
-/// `--ignore-certificate-errors-spki-list` takes it.
-fn spki_hash(leaf: &CertificateDer<'_>) -> String {
-    let (_, cert) = x509_parser::parse_x509_certificate(leaf).unwrap();
-    STANDARD.encode(digest::digest(&digest::SHA256, cert.public_key().raw))
 }
 
 /// The versions in the access-log lines for `path` (after a moment for them to be written).
@@ -124,16 +114,7 @@ async fn chromium_loads_a_page_over_http3() {
     ];
     let url = format!("https://h3.test:{port}/page");
     let started = Instant::now();
-    let out = common::chromium::run(profile.path(), &args, &url)
-        .await
-        .unwrap();
-    let dom = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && dom.contains("</html>"),
-        "chromium failed: {}\n{stderr}",
-        out.status
-    );
+    let (dom, stderr) = common::chromium::page(profile.path(), &args, &url).await;
     assert!(
         dom.contains(r#"<p id="proto">h3</p>"#),
         "the page did not come over h3 ({:?}):\n{dom}\n{stderr}",

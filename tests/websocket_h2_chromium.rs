@@ -25,10 +25,8 @@ mod skip;
 #[path = "websocket_h2/support.rs"]
 mod support;
 
-use aws_lc_rs::digest;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
+use common::chromium::spki_hash;
 use common::log::captured;
 use common::tls::{Pki, certificates, within};
 use http::{Request, Response, StatusCode};
@@ -36,12 +34,9 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use rustls::pki_types::CertificateDer;
 use skip::skip;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::Output;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::{Accept, backend, field};
@@ -161,22 +156,15 @@ async fn start(page: SocketAddr, ws: SocketAddr) -> (switchyard::app::App, Socke
     (app, tls, spki_hash(&cert.leaf))
 }
 
-/// The base64 SHA-256 of the leaf's SubjectPublicKeyInfo, as
-/// `--ignore-certificate-errors-spki-list` takes it.
-fn spki_hash(leaf: &CertificateDer<'_>) -> String {
-    let (_, cert) = x509_parser::parse_x509_certificate(leaf).unwrap();
-    STANDARD.encode(digest::digest(&digest::SHA256, cert.public_key().raw))
-}
-
-/// Runs headless Chromium on `url` with `args`, dumping the DOM.
-async fn chromium(profile: &Path, args: &[String], url: &str) -> std::io::Result<Output> {
+/// `args` with the flags this test runs Chromium with (the DOM dumped).
+fn chromium_args(args: &[String]) -> Vec<String> {
     let mut all = vec![
         "--disable-extensions".to_owned(),
         "--disable-background-networking".to_owned(),
         "--dump-dom".to_owned(),
     ];
     all.extend_from_slice(args);
-    common::chromium::run(profile, &all, url).await
+    all
 }
 
 /// The fields of the access-log line for `path`, once it is written (a WebSocket's when it
@@ -214,14 +202,7 @@ async fn chromium_echoes_a_websocket_over_the_pages_h2_connection() {
     ];
     let url = format!("https://ws.test:{}/", tls.port());
     let started = Instant::now();
-    let out = chromium(profile.path(), &args, &url).await.unwrap();
-    let dom = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && dom.contains("</html>"),
-        "chromium failed: {}\n{stderr}",
-        out.status
-    );
+    let (dom, stderr) = common::chromium::page(profile.path(), &chromium_args(&args), &url).await;
     assert!(
         dom.contains(r#"<p id="state">echoed</p>"#),
         "the page got no echo after {:?}:\n{dom}\n{stderr}",

@@ -40,3 +40,26 @@ pub async fn run(profile: &Path, args: &[String], url: &str) -> std::io::Result<
         }
     }
 }
+
+/// Loads `url` with [`run`] and returns the DOM it dumped and what Chromium wrote to stderr;
+/// fails the test unless Chromium exited well with a whole page.
+pub async fn page(profile: &Path, args: &[String], url: &str) -> (String, String) {
+    let out = run(profile, args, url).await.unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success() && dom.contains("</html>"),
+        "chromium failed: {}\n{stderr}",
+        out.status
+    );
+    (dom, stderr)
+}
+
+/// The base64 SHA-256 of the leaf's SubjectPublicKeyInfo, as
+/// `--ignore-certificate-errors-spki-list` takes it.
+pub fn spki_hash(leaf: &rustls::pki_types::CertificateDer<'_>) -> String {
+    use base64::Engine;
+    let (_, cert) = x509_parser::parse_x509_certificate(leaf).unwrap();
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, cert.public_key().raw);
+    base64::engine::general_purpose::STANDARD.encode(digest)
+}
