@@ -8,7 +8,8 @@
 # nginx backend; a few warm-up requests (plain, TLS, h2); then benches/idle_client.py (on
 # CPU 1) reads the proxy's RSS (VmRSS summed over its processes), opens N connections
 # (default 10,000) and leaves them idle, reads RSS again after 3 s, closes them all, and
-# reads it once more 5 s later. Cases:
+# reads it once more 5 s later (AFTER=SECONDS to wait longer, e.g. past the upstream pool's
+# 50 s idle timeout). Cases:
 #
 #   h1         plain HTTP/1.1, one keep-alive request answered, then idle
 #   h1-silent  plain TCP to the HTTP port, never a byte sent
