@@ -1,4 +1,4 @@
-//! 1,000 HTTPRoutes: listed at start, then route changes one at a time, each measured from
+//! 1,000 HTTPRoutes: applied at once, then route changes one at a time, each measured from
 //! the write to the fake API server to the first request it serves, and in the binary's own
 //! publish-latency histogram (`switchyard_kube_publish_latency_seconds`). Prints the figures;
 //! asserts only loose bounds (a debug build on a shared machine), the issue's 100 ms p99 is
@@ -24,16 +24,20 @@ async fn a_route_change_among_1000_httproutes_is_published_quickly() {
         s.fake
             .apply(&route("infra", &format!("r{i}"), &[&host], to("v1")));
     }
+    // Applied at once, the routes arrive as 1,000 watch events: they must be built in a few
+    // coalesced rounds, not one full build per event (that took a minute here).
+    let applied = Instant::now();
     let last = format!("r{}.example", ROUTES - 1);
-    let all = poll(Duration::from_secs(60), || async {
+    let all = poll(Duration::from_secs(20), || async {
         get(s.port, &last, "/", "").await.map(|r| r.0) == Some(200)
     })
     .await;
     assert!(
         all,
-        "the 1,000 routes never served; log:\n{}",
+        "the 1,000 routes were not served within 20 s; log:\n{}",
         s.proxy.log()
     );
+    let first_load = applied.elapsed();
     let before = s.proxy.metrics().await;
     let mut latencies = Vec::new();
     for i in 0..CHANGES {
@@ -55,7 +59,8 @@ async fn a_route_change_among_1000_httproutes_is_published_quickly() {
     let within = delta("switchyard_kube_publish_latency_seconds_bucket{le=\"0.1\"}");
     let sum = delta("switchyard_kube_publish_latency_seconds_sum");
     println!(
-        "{ROUTES} HTTPRoutes, {CHANGES} changes: write → served median {:?}, max {:?}; \
+        "{ROUTES} HTTPRoutes applied at once: all served after {first_load:?}; {CHANGES} \
+         changes: write → served median {:?}, max {:?}; \
          publish latency: {within} of {count} within 100 ms, mean {:.1} ms",
         latencies[CHANGES / 2],
         latencies[CHANGES - 1],

@@ -26,6 +26,7 @@
 mod backend_ref;
 mod backend_upstreams;
 pub mod certs;
+mod changes;
 pub(crate) mod class;
 pub(crate) mod filters;
 pub mod gateway_status;
@@ -109,8 +110,12 @@ pub(super) struct GatewayState {
     dirty_classes: BTreeSet<String>,
     /// What the last translation found about each HTTPRoute, for their status.
     verdicts: Vec<(super::state::Key, route_status::Verdict)>,
-    /// The verdicts changed since the last status pass.
+    /// A translation ran since the last status pass (Gateway, TLSRoute, GRPCRoute and
+    /// backend status may have changed).
     verdicts_dirty: bool,
+    /// The HTTPRoutes whose object or verdict changed since the last status pass: the
+    /// only ones whose status is computed again ([`changes`]).
+    routes_dirty: BTreeSet<super::state::Key>,
     /// `--publish-status-address`, for Gateway `status.addresses`.
     addresses: Vec<String>,
     /// Ports the last merge could not open.
@@ -144,6 +149,7 @@ impl GatewayState {
             dirty_classes: BTreeSet::new(),
             verdicts: Vec::new(),
             verdicts_dirty: false,
+            routes_dirty: BTreeSet::new(),
         }
     }
 
@@ -159,11 +165,14 @@ impl GatewayState {
                 !changes.is_empty()
             }
             GatewayMsg::Gateway(e) => {
-                let changed = !self.gateways.apply(e).is_empty();
-                self.gateways_dirty |= changed;
-                changed
+                let changes = self.gateways.apply(e);
+                self.gateways_dirty |= !changes.is_empty();
+                changes::beyond_status(&changes, |g: &Gateway| &g.spec)
             }
             GatewayMsg::WriteFailed(id) => {
+                if id.0 == "HTTPRoute" {
+                    self.routes_dirty.insert((id.1.clone(), id.2.clone()));
+                }
                 self.sent.remove(&id);
                 self.gateways_dirty = true;
                 self.verdicts_dirty = true;
@@ -176,7 +185,13 @@ impl GatewayState {
                 }
                 false
             }
-            GatewayMsg::Route(e) => !self.routes.apply(e).is_empty(),
+            GatewayMsg::Route(e) => {
+                let changes = self.routes.apply(e);
+                for (key, _, _) in &changes {
+                    self.routes_dirty.insert(key.clone());
+                }
+                changes::beyond_status(&changes, |r: &HttpRoute| &r.spec)
+            }
             GatewayMsg::GrpcRoute(e) => !self.more.grpc.apply(e).is_empty(),
             GatewayMsg::TlsRoute(e) => !self.more.tls.apply(e).is_empty(),
             GatewayMsg::Grant(e) => !self.grants.apply(e).is_empty(),
@@ -214,6 +229,7 @@ impl GatewayState {
         let mut out = routes::translate(&input, report);
         self.more.grpc_routes(&input, &mut out);
         self.resolve_upstreams(services, &out);
+        changes::changed_verdicts(&self.verdicts, &out.verdicts, &mut self.routes_dirty);
         self.verdicts = out.verdicts;
         self.verdicts_dirty = true;
         (out.routes, out.origins)
@@ -287,18 +303,18 @@ impl GatewayState {
             out.extend(self.more.status_patches(&self.controller));
             out.extend(self.upstreams.status_patches(&self.controller));
         }
-        if verdicts_dirty {
-            for (key, v) in &self.verdicts {
-                if let Some(r) = self.routes.get(key)
-                    && let Some(body) = route_status::patch(r, v, &self.controller)
-                {
-                    let (namespace, name) = key.clone();
-                    out.push(StatusPatch::HttpRoute {
-                        namespace,
-                        name,
-                        body,
-                    });
-                }
+        let routes_dirty = std::mem::take(&mut self.routes_dirty);
+        for (key, v) in &self.verdicts {
+            if routes_dirty.contains(key)
+                && let Some(r) = self.routes.get(key)
+                && let Some(body) = route_status::patch(r, v, &self.controller)
+            {
+                let (namespace, name) = key.clone();
+                out.push(StatusPatch::HttpRoute {
+                    namespace,
+                    name,
+                    body,
+                });
             }
         }
         let (gateways, routes, more) = (&self.gateways, &self.routes, &self.more);

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -274,6 +274,9 @@ type Outputs = (
     Option<mpsc::UnboundedSender<(u64, Vec<StatusPatch>)>>,
 );
 
+/// The longest a round waits for more events before it builds ([`coalesce`]).
+const MAX_SETTLE: Duration = Duration::from_millis(50);
+
 /// Applies events as they come and publishes parts once the queue is drained.
 async fn model_task(
     mut model: Model,
@@ -283,6 +286,7 @@ async fn model_task(
     stop: CancellationToken,
 ) {
     let mut generation = 0;
+    let (mut last_build, mut idle_since) = (Duration::ZERO, Instant::now());
     loop {
         let first = tokio::select! {
             () = stop.cancelled() => return,
@@ -291,11 +295,19 @@ async fn model_task(
         // Startup (the first listings) is not an event → publish latency; readiness covers it.
         let since = model.listed().then(Instant::now);
         model.handle(first);
-        // Coalesce: everything already queued goes into the same build.
-        while let Ok(msg) = rx.try_recv() {
-            model.handle(msg);
-        }
-        if let Some(parts) = model.build() {
+        // An event right behind the last round is part of a burst: wait for the rest of it.
+        let settle = last_build.min(MAX_SETTLE);
+        let burst = idle_since.elapsed() < settle;
+        coalesce(
+            &mut model,
+            &mut rx,
+            if burst { settle } else { Duration::ZERO },
+        )
+        .await;
+        let started = Instant::now();
+        let built = model.build();
+        last_build = started.elapsed();
+        if let Some(parts) = built {
             if let Some(since) = since {
                 pending
                     .lock()
@@ -310,6 +322,27 @@ async fn model_task(
             if !patches.is_empty() && status.send((generation, patches)).is_err() {
                 return;
             }
+        }
+        idle_since = Instant::now();
+    }
+}
+
+/// Takes into the round everything already queued, and what arrives within `settle`. Events
+/// come one at a time through the watch streams, so a burst (a thousand HTTPRoutes applied
+/// at once) would otherwise cost one full build per event, each slower than the events
+/// come. Within a burst `settle` is the time the last build took (capped at
+/// [`MAX_SETTLE`]): the builds stay a few per burst and at most half the time goes to
+/// waiting. A lone event does not wait (Contour's holdoff, made adaptive).
+async fn coalesce(model: &mut Model, rx: &mut mpsc::Receiver<Msg>, settle: Duration) {
+    let deadline = tokio::time::Instant::now() + settle;
+    loop {
+        while let Ok(msg) = rx.try_recv() {
+            model.handle(msg);
+        }
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(msg)) => model.handle(msg),
+            // Closed (the next `recv` ends the task) or settled.
+            Ok(None) | Err(_) => return,
         }
     }
 }
