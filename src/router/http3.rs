@@ -33,6 +33,9 @@
 //!   are refused (CONNECTION_REFUSED). At the drain deadline (`force_close`) what is left is
 //!   closed.
 //! - **Migration** is quinn's default (on): a client that changes address keeps its connection.
+//! - **WebSockets** (RFC 9220): the connection offers `SETTINGS_ENABLE_CONNECT_PROTOCOL`, and
+//!   an extended CONNECT for a WebSocket is prepared as over HTTP/2; its tunnel runs in the
+//!   request's task ([`tunnel`]).
 //!
 //! Settings are read when the endpoint starts (streams, header size, idle timeout) or for each
 //! new connection (handshake deadline, `max_connections`).
@@ -41,9 +44,11 @@ mod body;
 mod connection;
 mod endpoint;
 mod request;
+mod tunnel;
 
 pub use body::RecvBody;
 pub use endpoint::start;
+pub use tunnel::{Handover, TunnelStream};
 
 use crate::config::ListenerConfig;
 use http::HeaderValue;

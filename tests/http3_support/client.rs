@@ -65,8 +65,17 @@ impl H3 {
         sni: &str,
         verify_as: Option<&str>,
     ) -> Result<H3, String> {
+        Self::connect_with(addr, client_config(roots, verify_as), sni).await
+    }
+
+    /// Connects to `addr` with `sni` and the quinn client config `config`.
+    pub async fn connect_with(
+        addr: SocketAddr,
+        config: quinn::ClientConfig,
+        sni: &str,
+    ) -> Result<H3, String> {
         let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-        endpoint.set_default_client_config(client_config(roots, verify_as));
+        endpoint.set_default_client_config(config);
         let connecting = endpoint.connect(addr, sni).map_err(|e| e.to_string())?;
         let quic = connecting.await.map_err(|e| e.to_string())?;
         let (mut driver, send) = h3::client::new(h3_quinn::Connection::new(quic.clone()))

@@ -61,6 +61,11 @@ pub fn config_text(pki: &Pki, ws: SocketAddr, plain: SocketAddr, admin: &str, tl
 }
 
 pub async fn start(accept: Accept) -> Setup {
+    start_with(accept, false).await
+}
+
+/// [`start`], with HTTP/3 on the `tls` listener too when `http3` is set.
+pub async fn start_with(accept: Accept, http3: bool) -> Setup {
     let pki = Pki::new();
     let (ws, plain) = (backend(accept).await, backend(Accept::Right).await);
     let h2c = h2c_backend().await;
@@ -79,6 +84,9 @@ pub async fn start(accept: Accept) -> Setup {
         issued.cert.display(),
         h2tls.addr
     ));
+    if http3 {
+        text = text.replacen("tls = true\n", "tls = true\nhttp3 = true\n", 1);
+    }
     let config = Config::parse(&text, "test").unwrap();
     let app = within("start", app::start(config)).await.unwrap();
     let tls = app.http_addr("tls").await.unwrap();

@@ -268,7 +268,7 @@ fn prepare<'a, B: ClientBody>(
     } else {
         let mut headers = HeaderMap::new();
         let id = forward::request(fields, &rw, &mut headers);
-        let protocol = connect.then(|| upgrade::h2::to_connect(&mut headers));
+        let protocol = connect.then(|| upgrade::connect::to_connect(&mut headers));
         let body = mirror::copy(conn, snapshot, target, body, upgrading, || {
             mirror::head_of(&parts.method, path.as_str(), &headers)
         });

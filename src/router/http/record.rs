@@ -8,12 +8,12 @@
 //! `lc`, `wlc`, `twos` and `/debug/table`), and the request counted as in flight on its
 //! connection (for the HTTP/2 idle timeout, [`super::h2_watch`]), until the body is over. The
 //! empty body of an HTTP/2 WebSocket's `200` hands that count to its tunnel instead, which
-//! keeps it while it lasts ([`super::upgrade::h2`]). The HTTP/1.1 fast path
+//! keeps it while it lasts ([`super::upgrade::connect`]). The HTTP/1.1 fast path
 //! relays bodies itself and calls [`Record::finish`] when it is done with a response.
 
 use super::conn::Tunnel;
 use super::h2_watch::InFlight;
-use super::upgrade::h2::Pending;
+use super::upgrade::connect::Pending;
 use crate::config::AccessLog;
 use crate::service_table::ActiveGuard;
 use crate::telemetry::metrics::HttpMetrics;
@@ -160,6 +160,11 @@ impl Tracked {
     /// Attaches the record written when this body is done.
     pub fn finish_with(&mut self, record: Record) {
         self.record = Some(Box::new(record));
+    }
+
+    /// The tunnel this (empty) body answers, for the HTTP/3 request's task to run.
+    pub(crate) fn take_tunnel(&mut self) -> Option<Tunnel> {
+        self.tunnel.take().map(Pending::into_tunnel)
     }
 
     /// Keeps the request counted as in flight on its connection until this body is done;

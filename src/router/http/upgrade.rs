@@ -16,19 +16,25 @@
 //! the client's side of the tunnel; the endpoint's side is the pooled connection the `101`
 //! came on, or hyper-util's for `https` services.
 //!
-//! An HTTP/2 extended CONNECT for a WebSocket (RFC 8441) is prepared here too, as the
-//! HTTP/1.1 upgrade it stands for; its tunnel is a stream, run as [`h2`] says.
+//! An extended CONNECT for a WebSocket over HTTP/2 (RFC 8441) or HTTP/3 (RFC 9220) is
+//! prepared here too, as the HTTP/1.1 upgrade it stands for; its tunnel is a stream, run as
+//! [`connect`] says. The client's side of a tunnel is hyper's (an HTTP/1.1 connection, an
+//! HTTP/2 stream) or an HTTP/3 request stream ([`ClientUpgrade`]); the copy is the same
+//! tunnel either way, with the same accounting.
 
-pub(super) mod h2;
+pub(super) mod connect;
 
 use super::conn::{Conn, Tunnel};
 use super::record::{ResponseBody, Tracked};
 use super::reply::Local;
+use crate::router::http3::{Handover, TunnelStream};
 use crate::service_table::{ActiveGuard, Service};
+use crate::upstream::http::BoxError;
 use crate::upstream::pool::Lease;
+use bytes::Bytes;
 use http::header::{CONNECTION, HeaderMap, HeaderValue, UPGRADE};
 use http::{Request, StatusCode, Version};
-use hyper::upgrade::OnUpgrade;
+use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
@@ -40,36 +46,72 @@ pub(super) struct Requested {
     pub client: ClientSide,
 }
 
-/// The client's side of an upgrade: its connection (HTTP/1.1) or its stream (an HTTP/2
-/// extended CONNECT), once the answer is sent.
+/// The client's side of an upgrade: its connection (HTTP/1.1) or its stream (an extended
+/// CONNECT), once the answer is sent.
 pub(super) struct ClientSide {
-    on: OnUpgrade,
+    on: ClientUpgrade,
     mode: Mode,
+}
+
+/// Where the client's side of a tunnel comes from once the answer is sent: hyper (an
+/// HTTP/1.1 connection, an HTTP/2 stream) or the HTTP/3 request's task.
+pub(super) enum ClientUpgrade {
+    /// hyper's upgrade.
+    Hyper(OnUpgrade),
+    /// An HTTP/3 request stream, handed over after the `200`.
+    Http3(Handover),
+}
+
+/// The client's side of a tunnel.
+enum ClientIo {
+    /// hyper's upgraded connection or stream.
+    Hyper(TokioIo<Upgraded>),
+    /// An HTTP/3 request stream (boxed: it is ten times the size of hyper's).
+    Http3(Box<TunnelStream>),
+}
+
+impl ClientUpgrade {
+    /// The client's side of `req`: its HTTP/3 stream if the request carries the handover
+    /// ([`crate::router::http3`] puts it there), else hyper's.
+    fn of<B>(req: &mut Request<B>) -> Self {
+        match req.extensions_mut().remove::<Handover>() {
+            Some(handover) => ClientUpgrade::Http3(handover),
+            None => ClientUpgrade::Hyper(hyper::upgrade::on(req)),
+        }
+    }
+
+    /// Waits for the answer to be sent and the client's side to be handed over.
+    async fn io(self) -> Result<ClientIo, BoxError> {
+        Ok(match self {
+            ClientUpgrade::Hyper(on) => ClientIo::Hyper(TokioIo::new(on.await?)),
+            ClientUpgrade::Http3(handover) => ClientIo::Http3(Box::new(handover.stream().await?)),
+        })
+    }
 }
 
 /// How an upgrade goes to the endpoint, by the client's HTTP version and the service's.
 enum Mode {
     /// An HTTP/1.1 upgrade, passed on as it is.
     H1,
-    /// An HTTP/2 extended CONNECT, sent as an HTTP/1.1 upgrade with this key.
-    H2(h2::Key),
-    /// An HTTP/2 extended CONNECT, passed on as one (an `h2c` service).
-    H2Connect,
+    /// An extended CONNECT (HTTP/2, HTTP/3), sent as an HTTP/1.1 upgrade with this key.
+    Connect(connect::Key),
+    /// An extended CONNECT, passed on as one (an `h2c` service).
+    ConnectAsIs,
 }
 
 /// The upgrade `req` asks for, if `service` allows it (see [`allowed`]): an HTTP/1.1 upgrade
-/// (any other goes as an ordinary request), or an HTTP/2 extended CONNECT for a WebSocket,
-/// made the HTTP/1.1 handshake it stands for ([`h2::to_handshake`]); one `service` does not
+/// (any other goes as an ordinary request), or an extended CONNECT for a WebSocket,
+/// made the HTTP/1.1 handshake it stands for ([`connect::to_handshake`]); one `service` does not
 /// allow is refused as any CONNECT is (405: no service is a forward proxy).
 pub(super) fn requested<B>(
     req: &mut Request<B>,
     service: &Service,
 ) -> Result<Option<Requested>, Local> {
-    if !h2::is_websocket(req) {
+    if !connect::is_websocket(req) {
         return Ok(asked_h1(req, service).map(|value| Requested {
             value,
             client: ClientSide {
-                on: hyper::upgrade::on(req),
+                on: ClientUpgrade::of(req),
                 mode: Mode::H1,
             },
         }));
@@ -80,21 +122,21 @@ pub(super) fn requested<B>(
             "method not allowed\n",
         ));
     }
-    let (value, key) = h2::to_handshake(req);
-    let on = hyper::upgrade::on(req);
+    let (value, key) = connect::to_handshake(req);
+    let on = ClientUpgrade::of(req);
     Ok(Some(Requested {
         value,
         client: ClientSide {
             on,
-            mode: Mode::H2(key),
+            mode: Mode::Connect(key),
         },
     }))
 }
 
-/// The method `req` is routed by: `GET` for an HTTP/2 extended CONNECT for a WebSocket (the
+/// The method `req` is routed by: `GET` for an extended CONNECT for a WebSocket (the
 /// handshake it stands for), else its own.
 pub(super) fn routed_method<B>(req: &Request<B>) -> &str {
-    if h2::is_websocket(req) {
+    if connect::is_websocket(req) {
         "GET"
     } else {
         req.method().as_str()
@@ -137,28 +179,29 @@ pub(super) fn allowed(value: &[u8], service: &Service) -> bool {
 }
 
 impl ClientSide {
-    /// For an `h2c` service: an HTTP/2 extended CONNECT goes on as one (RFC 8441 both ways:
-    /// no key, and the endpoint's `2xx` is the switch). Whether it does.
+    /// For an `h2c` service: an extended CONNECT goes on as one (RFC 8441 upstream: no key,
+    /// and the endpoint's `2xx` is the switch). Whether it does.
     pub(super) fn connect_upstream(&mut self) -> bool {
-        let h2 = matches!(self.mode, Mode::H2(_));
-        if h2 {
-            self.mode = Mode::H2Connect;
+        let connect = matches!(self.mode, Mode::Connect(_));
+        if connect {
+            self.mode = Mode::ConnectAsIs;
         }
-        h2
+        connect
     }
 
     /// Whether the endpoint's answer with `status` switched protocols: a `101`, or a `2xx` to
     /// an extended CONNECT.
     pub(super) fn switched_by(&self, status: StatusCode) -> bool {
         match self.mode {
-            Mode::H2Connect => status.is_success(),
-            Mode::H1 | Mode::H2(_) => status == StatusCode::SWITCHING_PROTOCOLS,
+            Mode::ConnectAsIs => status.is_success(),
+            Mode::H1 | Mode::Connect(_) => status == StatusCode::SWITCHING_PROTOCOLS,
         }
     }
 
     /// Readies the client's answer once the endpoint switched: over HTTP/1.1 the `101` with
-    /// `Connection` and the endpoint's `Upgrade` back; over HTTP/2 a `200`, if the endpoint's
-    /// accept is the one for our key (else the 502 to answer), or the endpoint's own `2xx`.
+    /// `Connection` and the endpoint's `Upgrade` back; to an extended CONNECT a `200`, if the
+    /// endpoint's accept is the one for our key (else the 502 to answer), or the endpoint's
+    /// own `2xx`.
     pub(super) fn switched(
         &self,
         status: &mut StatusCode,
@@ -170,32 +213,37 @@ impl ClientSide {
                 restore(headers, upgrade);
                 Ok(())
             }
-            Mode::H2(key) => key.switched(status, headers),
-            Mode::H2Connect => Ok(()),
+            Mode::Connect(key) => key.switched(status, headers),
+            Mode::ConnectAsIs => Ok(()),
         }
     }
 
     /// The 502 for an endpoint's answer the client would take for a switch that did not
-    /// happen (a `2xx` to an HTTP/2 extended CONNECT sent as an HTTP/1.1 upgrade).
+    /// happen (a `2xx` to an extended CONNECT sent as an HTTP/1.1 upgrade).
     pub(super) fn not_switched(&self, status: StatusCode) -> Option<Local> {
         match self.mode {
-            Mode::H2(_) => h2::Key::not_switched(status),
-            Mode::H1 | Mode::H2Connect => None,
+            Mode::Connect(_) => connect::Key::not_switched(status),
+            Mode::H1 | Mode::ConnectAsIs => None,
         }
     }
 
     /// Leaves the tunnel `make` builds from the client's side to run, and gives the body of
     /// the answer: an HTTP/1.1 tunnel runs in the connection's task once hyper lets go of it
-    /// ([`Conn::set_tunnel`]); an HTTP/2 one is carried by the answer's body to where the
-    /// request is counted in flight on its connection ([`Tracked::hold`]).
-    pub(super) fn run(self, conn: &Conn, make: impl FnOnce(OnUpgrade) -> Tunnel) -> ResponseBody {
+    /// ([`Conn::set_tunnel`]); a stream's (an extended CONNECT's) is carried by the answer's
+    /// body to where the request is counted in flight on its connection ([`Tracked::hold`] for
+    /// HTTP/2, the request's own task for HTTP/3).
+    pub(super) fn run(
+        self,
+        conn: &Conn,
+        make: impl FnOnce(ClientUpgrade) -> Tunnel,
+    ) -> ResponseBody {
         let tunnel = make(self.on);
         match self.mode {
             Mode::H1 => {
                 conn.set_tunnel(tunnel);
                 Tracked::local(Default::default())
             }
-            Mode::H2(_) | Mode::H2Connect => Tracked::tunnel(tunnel),
+            Mode::Connect(_) | Mode::ConnectAsIs => Tracked::tunnel(tunnel),
         }
     }
 }
@@ -212,7 +260,7 @@ fn restore(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
 /// the endpoint sent after its head), holding `busy` (the endpoint's active count) while it
 /// lasts.
 pub(super) fn tunnel_pooled(
-    client: OnUpgrade,
+    client: ClientUpgrade,
     lease: Lease,
     service: &str,
     busy: ActiveGuard,
@@ -221,23 +269,19 @@ pub(super) fn tunnel_pooled(
     let mut endpoint = lease.conn;
     Box::pin(async move {
         let _busy = busy;
-        let client = match client.await {
+        let client = match client.io().await {
             Ok(client) => client,
             Err(error) => return tracing::debug!(%service, %error, "upgrade did not complete"),
         };
-        let mut client = TokioIo::new(client);
-        let early = endpoint.io.buf.split();
-        if let Err(error) = client.write_all(&early).await {
-            return tracing::debug!(%service, %error, "upgraded connection ended with error");
-        }
-        copy(&mut client, &mut endpoint.io.io, &service).await;
+        let early = endpoint.io.buf.split().freeze();
+        copy(client, early, &mut endpoint.io.io, &service).await;
     })
 }
 
 /// The tunnel between the client's and the endpoint's connections once both have switched
-/// (hyper-util's client, for `https` services), holding `busy` while it lasts.
+/// (hyper-util's client, for `https` and `h2c` services), holding `busy` while it lasts.
 pub(super) fn tunnel(
-    client: OnUpgrade,
+    client: ClientUpgrade,
     upstream: OnUpgrade,
     service: &str,
     busy: ActiveGuard,
@@ -245,25 +289,30 @@ pub(super) fn tunnel(
     let service = service.to_owned();
     Box::pin(async move {
         let _busy = busy;
-        let (client, upstream) = match tokio::try_join!(client, upstream) {
+        let (client, upstream) = match tokio::try_join!(client.io(), async {
+            upstream.await.map_err(BoxError::from)
+        }) {
             Ok(pair) => pair,
             Err(error) => return tracing::debug!(%service, %error, "upgrade did not complete"),
         };
-        copy(
-            &mut TokioIo::new(client),
-            &mut TokioIo::new(upstream),
-            &service,
-        )
-        .await;
+        copy(client, Bytes::new(), &mut TokioIo::new(upstream), &service).await;
     })
 }
 
-async fn copy<A, B>(client: &mut A, upstream: &mut B, service: &str)
+/// Copies both ways until both sides are done, after giving the client `early` (what the
+/// endpoint sent behind its `101`).
+async fn copy<B>(client: ClientIo, early: Bytes, upstream: &mut B, service: &str)
 where
-    A: AsyncRead + AsyncWrite + Unpin,
     B: AsyncRead + AsyncWrite + Unpin,
 {
-    match tokio::io::copy_bidirectional(client, upstream).await {
+    let copied = match client {
+        ClientIo::Hyper(mut client) => match client.write_all(&early).await {
+            Ok(()) => tokio::io::copy_bidirectional(&mut client, upstream).await,
+            Err(error) => Err(error),
+        },
+        ClientIo::Http3(stream) => (*stream).copy(early, upstream).await,
+    };
+    match copied {
         Ok((up, down)) => tracing::debug!(%service, up, down, "upgraded connection closed"),
         Err(error) => tracing::debug!(%service, %error, "upgraded connection ended with error"),
     }

@@ -15,7 +15,7 @@ use h3::server::RequestStream;
 use http::HeaderMap;
 use hyper::body::{Body, Frame, SizeHint};
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::task::{Context, Poll, ready};
 
 /// The receiving half of a request stream.
@@ -24,8 +24,8 @@ type Recv = RequestStream<h3_quinn::RecvStream, Bytes>;
 /// An HTTP/3 request body.
 pub struct RecvBody {
     /// The stream (in a `Mutex` only so that the body is `Sync`, as the upstream body type
-    /// needs; it is reached through `get_mut`, never locked).
-    stream: Mutex<Recv>,
+    /// needs; it is reached through `get_mut`, never locked); `None` for [`RecvBody::empty`].
+    stream: Mutex<Option<Recv>>,
     /// Where the body is: data, trailers, or done.
     state: State,
     /// A frame read ahead (by [`RecvBody::new`]), handed out first.
@@ -47,7 +47,7 @@ impl RecvBody {
     /// has already ended is known to be empty.
     pub fn new(stream: Recv, length: Option<u64>) -> Self {
         let mut body = RecvBody {
-            stream: Mutex::new(stream),
+            stream: Mutex::new(Some(stream)),
             state: State::Data,
             ahead: None,
             remaining: length,
@@ -59,10 +59,15 @@ impl RecvBody {
         body
     }
 
-    fn stream(&mut self) -> &mut Recv {
-        self.stream
-            .get_mut()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// A body with nothing in it, the stream kept by the caller (an extended CONNECT's: the
+    /// stream is its tunnel, see `tunnel`).
+    pub(super) fn empty() -> Self {
+        RecvBody {
+            stream: Mutex::new(None),
+            state: State::Done,
+            ahead: None,
+            remaining: Some(0),
+        }
     }
 }
 
@@ -86,8 +91,16 @@ impl RecvBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, RecvError>>> {
         let this = self;
+        // The field, not `stream()`: `state` is set while the stream is borrowed.
+        let stream = this
+            .stream
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        let Some(stream) = stream.as_mut() else {
+            return Poll::Ready(None);
+        };
         if this.state == State::Data {
-            match ready!(this.stream().poll_recv_data(cx)) {
+            match ready!(stream.poll_recv_data(cx)) {
                 Ok(Some(mut buf)) => {
                     let bytes = buf.copy_to_bytes(buf.remaining());
                     return Poll::Ready(Some(Ok(Frame::data(bytes))));
@@ -100,7 +113,7 @@ impl RecvBody {
             }
         }
         if this.state == State::Trailers {
-            let polled: Result<Option<HeaderMap>, _> = ready!(this.stream().poll_recv_trailers(cx));
+            let polled: Result<Option<HeaderMap>, _> = ready!(stream.poll_recv_trailers(cx));
             this.state = State::Done;
             return Poll::Ready(match polled {
                 Ok(Some(trailers)) => Some(Ok(Frame::trailers(trailers))),

@@ -156,6 +156,8 @@ async fn handshake(
     let quic = incoming.accept()?.await?;
     let h3 = h3::server::builder()
         .max_field_section_size(config.max_header_bytes as u64)
+        // WebSockets over HTTP/3 (RFC 9220), see `tunnel`.
+        .enable_extended_connect(true)
         .build(h3_quinn::Connection::new(quic.clone()))
         .await?;
     Ok((quic, h3))

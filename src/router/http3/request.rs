@@ -1,7 +1,9 @@
 //! One HTTP/3 request: read its head, hand it to the router's handler with a streaming body
-//! ([`super::RecvBody`]), and send the response back frame by frame (data, then trailers).
+//! ([`super::RecvBody`]), and send the response back frame by frame (data, then trailers);
+//! or, for a WebSocket's extended CONNECT the router answered with a tunnel, run the tunnel
+//! ([`super::tunnel`]).
 
-use super::RecvBody;
+use super::{RecvBody, tunnel};
 use crate::http1::fields::content_length;
 use crate::router::http::conn::Conn;
 use crate::router::http::proxy;
@@ -27,13 +29,25 @@ pub(super) async fn serve(resolver: RequestResolver<h3_quinn::Connection, Bytes>
         }
     };
     let (mut send, recv) = stream.split();
-    let (parts, ()) = head.into_parts();
+    let (mut parts, ()) = head.into_parts();
     let Ok(length) = declared_length(&parts.headers) else {
         return malformed(&mut send, &conn);
     };
-    let req = Request::from_parts(parts, RecvBody::new(recv, length));
-    let Ok(response) = proxy::handle(req, Arc::clone(&conn), None).await;
-    if let Err(error) = respond(&mut send, response).await {
+    // An extended CONNECT for a WebSocket keeps its stream for the tunnel.
+    let (body, tunnel) = match tunnel::offer(&mut parts) {
+        Some(offer) => (RecvBody::empty(), Some((offer, recv))),
+        None => (RecvBody::new(recv, length), None),
+    };
+    let req = Request::from_parts(parts, body);
+    let Ok(mut response) = proxy::handle(req, Arc::clone(&conn), None).await;
+    let sent = match (response.body_mut().take_tunnel(), tunnel) {
+        (Some(run), Some((offer, recv))) => {
+            let head = Response::from_parts(response.into_parts().0, ());
+            tunnel::run(send, recv, offer, head, run).await
+        }
+        _ => respond(&mut send, response).await,
+    };
+    if let Err(error) = sent {
         tracing::debug!(listener = %conn.listener, %error, "http/3 response not sent");
     }
 }

@@ -68,7 +68,7 @@ pub(super) async fn serve_with<S, H, F>(
         .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX))
         .keep_alive_interval(config.h2_keepalive_interval)
         .keep_alive_timeout(config.h2_keepalive_timeout)
-        // WebSockets over HTTP/2 (RFC 8441): see `upgrade::h2`.
+        // WebSockets over HTTP/2 (RFC 8441): see `upgrade::connect`.
         .enable_connect_protocol();
     let connection = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(connection);

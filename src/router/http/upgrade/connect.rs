@@ -1,5 +1,8 @@
-//! WebSockets over HTTP/2 (RFC 8441): an extended CONNECT with `:protocol websocket` goes to
-//! the endpoint as the HTTP/1.1 upgrade it stands for (as itself to an `h2c` service).
+//! WebSockets over HTTP/2 (RFC 8441) and HTTP/3 (RFC 9220, the same mechanism): an extended
+//! CONNECT with `:protocol websocket` goes to the endpoint as the HTTP/1.1 upgrade it stands
+//! for (as itself to an `h2c` service). What follows is said of HTTP/2; an HTTP/3 request is
+//! prepared the same way, and only where its tunnel runs differs
+//! ([`crate::router::http3`]'s `tunnel`: in the request's task).
 //!
 //! Browsers open a WebSocket on the HTTP/2 connection they already have when the server
 //! offers `SETTINGS_ENABLE_CONNECT_PROTOCOL` (the listener does, see `listener::serve_with`);
@@ -55,7 +58,7 @@ pub(in crate::router::http) struct Key(HeaderValue);
 /// Whether `req` is an HTTP/2 extended CONNECT for a WebSocket (routed as a `GET`); one for
 /// any other protocol stays a CONNECT, and is refused as one.
 pub(in crate::router::http) fn is_websocket<B>(req: &Request<B>) -> bool {
-    req.version() == Version::HTTP_2
+    matches!(req.version(), Version::HTTP_2 | Version::HTTP_3)
         && req.method() == Method::CONNECT
         && req
             .extensions()
@@ -142,6 +145,11 @@ impl Pending {
     /// Carries `tunnel` until [`Pending::start`].
     pub(in crate::router::http) fn new(tunnel: Tunnel) -> Self {
         Pending(tunnel)
+    }
+
+    /// The tunnel, to run where its request is counted (an HTTP/3 request's task).
+    pub(in crate::router::http) fn into_tunnel(self) -> Tunnel {
+        self.0
     }
 
     /// Runs the tunnel in a task of its own, its request counted in flight on its

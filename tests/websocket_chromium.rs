@@ -1,16 +1,19 @@
-//! WebSockets over HTTP/2 (RFC 8441) in a real browser: headless Chromium (Debian's
-//! `chromium`) loads a page from Switchyard's TLS listener (ALPN h2), and the page's script
-//! opens a `wss://` WebSocket to the same origin, sends a message and writes the echo into the
-//! DOM that `--dump-dom` prints. The page comes from a small HTTP/1.1 backend, the WebSocket
-//! goes to the echo backend of `tests/websocket_h2.rs`, both behind Switchyard.
+//! WebSockets over HTTP/2 (RFC 8441) and HTTP/3 (RFC 9220) in a real browser: headless
+//! Chromium (Debian's `chromium`) loads a page from Switchyard's TLS listener (ALPN h2; or
+//! HTTP/3, with QUIC forced to the origin), and the page's script opens a `wss://` WebSocket
+//! to the same origin, sends a message and writes the echo into the DOM that `--dump-dom`
+//! prints. The page comes from a small HTTP/1.1 backend, the WebSocket goes to the echo
+//! backend of `tests/websocket_h2.rs`, both behind Switchyard.
 //!
-//! That the WebSocket went over HTTP/2 is read from Switchyard's side, in its access log: the
-//! WebSocket's line has method `CONNECT` and status `200` (an extended CONNECT and its answer;
-//! an HTTP/1.1 upgrade is logged as `GET` and `101`, as with `--disable-http2`) and the same
-//! client address, port included, as the page's line, so it was a stream of the page's
-//! connection, not a second one. Chromium (148 here; on by default since 91) opens a WebSocket
-//! with RFC 8441 on an HTTP/2 connection it already has whose SETTINGS allow extended CONNECT:
-//! no feature flag is needed. The certificate is trusted with
+//! That the WebSocket went over the page's connection is read from Switchyard's side, in its
+//! access log: the WebSocket's line has method `CONNECT` and status `200` (an extended CONNECT
+//! and its answer; an HTTP/1.1 upgrade is logged as `GET` and `101`, as with
+//! `--disable-http2`), the page's version, and the same client address, port included, as the
+//! page's line, so it was a stream of the page's connection, not a second one. Chromium (148
+//! here; on by default since 91) opens a WebSocket with RFC 8441 on an HTTP/2 connection it
+//! already has whose SETTINGS allow extended CONNECT: no feature flag is needed. Over HTTP/3
+//! it needs `--enable-features=EnableWebsocketsOverHttp3` (off by default in 148: without it the
+//! page comes over HTTP/3 and the WebSocket over a new HTTP/1.1 connection). The certificate is trusted with
 //! `--ignore-certificate-errors-spki-list` (the SHA-256 of the leaf's public key), which
 //! Chromium treats as a valid certificate, so the session is reused as usual.
 //!
@@ -44,10 +47,8 @@ use switchyard::config::Config;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-const TEST: &str = "chromium_echoes_a_websocket_over_the_pages_h2_connection";
-
 /// What the page sends, and must show echoed.
-const MESSAGE: &str = "hello from chromium over h2";
+const MESSAGE: &str = "hello from chromium";
 
 /// The page: opens `wss://<origin>/ws`, sends [`MESSAGE`], shows the echo in `#echo` and the
 /// outcome in `#state`, then releases the image that holds the `load` event.
@@ -132,15 +133,19 @@ async fn answer(
     resp
 }
 
-/// Switchyard in process: a TLS listener for `ws.test`, `/ws` to the WebSocket echo backend,
-/// the rest to the page's backend; the access log on (the default). Also gives the hash of
-/// its certificate's key for Chromium.
-async fn start(page: SocketAddr, ws: SocketAddr) -> (switchyard::app::App, SocketAddr, String) {
+/// Switchyard in process: a TLS listener for `ws.test` (HTTP/3 too with `http3`), `/ws` to
+/// the WebSocket echo backend, the rest to the page's backend; the access log on (the
+/// default). Also gives the hash of its certificate's key for Chromium.
+async fn start(
+    page: SocketAddr,
+    ws: SocketAddr,
+    http3: bool,
+) -> (switchyard::app::App, SocketAddr, String) {
     let pki = Pki::new();
     let cert = pki.issue("ws", &["ws.test"]);
     let text = format!(
         "[admin]\nlisten = \"127.0.0.1:0\"\n[runtime]\nwatch_interval = \"0s\"\n\
-         [[listeners]]\nname = \"tls\"\nlisten = \"127.0.0.1:0\"\ntls = true\n\
+         [[listeners]]\nname = \"tls\"\nlisten = \"127.0.0.1:0\"\ntls = true\nhttp3 = {http3}\n\
          {}\
          [[services]]\nname = \"ws\"\n[[services.endpoints]]\naddress = \"{ws}\"\n\
          [[services]]\nname = \"page\"\n[[services.endpoints]]\naddress = \"{page}\"\n\
@@ -167,16 +172,21 @@ fn chromium_args(args: &[String]) -> Vec<String> {
     all
 }
 
-/// The fields of the access-log line for `path`, once it is written (a WebSocket's when it
-/// ends), or `None` after 10 s.
-async fn access_line(path: &str) -> Option<serde_json::Value> {
+/// The fields of the access-log line for `path` on `host` (with the port: each test's own
+/// listener, as the log is the process's), once it is written (a WebSocket's when it ends),
+/// or `None` after 10 s.
+async fn access_line(host: &str, path: &str) -> Option<serde_json::Value> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let text = String::from_utf8_lossy(&captured().lock().unwrap()).into_owned();
         let line = text
             .lines()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .find(|l| l["target"] == "access" && l["fields"]["path"] == path);
+            .find(|l| {
+                l["target"] == "access"
+                    && l["fields"]["path"] == path
+                    && l["fields"]["host"] == host
+            });
         if let Some(line) = line {
             return Some(line["fields"].clone());
         }
@@ -189,17 +199,47 @@ async fn access_line(path: &str) -> Option<serde_json::Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_echoes_a_websocket_over_the_pages_h2_connection() {
+    echoes_over_the_pages_connection(
+        "chromium_echoes_a_websocket_over_the_pages_h2_connection",
+        Version::H2,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_echoes_a_websocket_over_the_pages_h3_connection() {
+    echoes_over_the_pages_connection(
+        "chromium_echoes_a_websocket_over_the_pages_h3_connection",
+        Version::H3,
+    )
+    .await;
+}
+
+/// The version the page and its WebSocket go over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Version {
+    H2,
+    H3,
+}
+
+/// Chromium loads the page over `version`, and echoes its WebSocket on the same connection.
+async fn echoes_over_the_pages_connection(test: &str, version: Version) {
     if !common::chromium::installed() {
-        return skip(TEST, "chromium is not installed (apt-get install chromium)");
+        return skip(test, "chromium is not installed (apt-get install chromium)");
     }
     captured();
     let ws = backend(Accept::Right).await;
-    let (_app, tls, spki) = start(page_backend().await, ws.addr).await;
+    let h3 = version == Version::H3;
+    let (_app, tls, spki) = start(page_backend().await, ws.addr, h3).await;
     let profile = tempfile::tempdir().unwrap();
-    let args = [
+    let mut args = vec![
         "--host-resolver-rules=MAP ws.test 127.0.0.1".to_owned(),
         format!("--ignore-certificate-errors-spki-list={spki}"),
     ];
+    if h3 {
+        args.push(format!("--origin-to-force-quic-on=ws.test:{}", tls.port()));
+        args.push("--enable-features=EnableWebsocketsOverHttp3".to_owned());
+    }
     let url = format!("https://ws.test:{}/", tls.port());
     let started = Instant::now();
     let (dom, stderr) = common::chromium::page(profile.path(), &chromium_args(&args), &url).await;
@@ -218,16 +258,21 @@ async fn chromium_echoes_a_websocket_over_the_pages_h2_connection() {
     assert!(heads[0].starts_with("GET /ws HTTP/1.1\r\n"), "{heads:?}");
     assert_eq!(field(&heads[0], "x-forwarded-proto"), Some("https"));
 
-    // Switchyard's side: the page and the WebSocket on one connection, the WebSocket answered
-    // with an extended CONNECT's 200.
-    let page = access_line("/").await.expect("the page's access-log line");
-    let socket = access_line("/ws")
+    // Switchyard's side: the page and the WebSocket on one connection of the version asked
+    // for, the WebSocket answered with an extended CONNECT's 200.
+    let host = format!("ws.test:{}", tls.port());
+    let page = access_line(&host, "/")
+        .await
+        .expect("the page's access-log line");
+    let socket = access_line(&host, "/ws")
         .await
         .expect("the WebSocket's access-log line");
     assert_eq!(page["status"], 200, "{page}");
+    let want = if h3 { "HTTP/3" } else { "HTTP/2" };
+    assert_eq!(page["version"], want, "{page}");
     assert_eq!(
-        (&socket["method"], &socket["status"]),
-        (&"CONNECT".into(), &200.into()),
+        (&socket["method"], &socket["status"], &socket["version"]),
+        (&"CONNECT".into(), &200.into(), &want.into()),
         "an HTTP/1.1 upgrade logs GET and 101: {socket}"
     );
     assert_eq!(socket["service"], "ws", "{socket}");
