@@ -43,9 +43,23 @@ async fn http3_routes_by_host_and_path_with_the_tcp_listeners_certificates() {
     let r = within("get", b.get("b.test", "/x")).await.unwrap();
     assert_eq!((r.status.as_u16(), r.text().as_str()), (200, "b GET /x"));
 
-    // An unknown name gets the default certificate, and a host with no route 404.
+    // An unknown name gets the default certificate (counted, as on TCP), and a host with no
+    // route 404.
+    let fallbacks = || async {
+        let (_, text) = common::admin_get(app.admin_addr(), "/metrics").await;
+        common::metric(
+            &text,
+            "switchyard_tls_default_certificate_total{listener=\"tls\"}",
+        )
+        .unwrap_or(0.0)
+    };
+    let before = fallbacks().await;
     let mut other = h3(addr, &certs, "nothing.test").await;
     assert_eq!(other.leaf(), certs.default.leaf);
+    assert!(
+        fallbacks().await > before,
+        "the default certificate is counted"
+    );
     let r = within("get", other.get("nothing.test", "/")).await.unwrap();
     assert_eq!(r.status, 404, "{r:?}");
 
@@ -160,6 +174,45 @@ async fn concurrent_streams_are_held_to_the_listeners_limit() {
         assert_eq!(status, 200);
     }
     assert_eq!(held.most.load(Ordering::SeqCst), 2, "two streams at a time");
+}
+
+#[tokio::test]
+async fn max_connections_is_one_limit_for_tcp_and_quic() {
+    let (_app, addr, certs) = start_h3("max_connections = 1\n", "").await;
+    // A TCP connection (TLS, HTTP/1.1 keep-alive) takes the listener's one slot...
+    let mut tcp = Tls::to(addr, &certs.pki, "a.test", &[HTTP1])
+        .await
+        .h1()
+        .await;
+    assert_eq!(tcp.get("a.test", "/").await.status, 200);
+    // ...so a QUIC connection is refused (the client falls back to TCP).
+    let refused = H3::connect(addr, certs.pki.roots(), "a.test").await;
+    let error = refused.err().unwrap_or_default();
+    assert!(error.contains("refused"), "not refused: {error:?}");
+    // Once the TCP connection is gone, QUIC takes the slot.
+    drop(tcp);
+    let mut quic = None;
+    for _ in 0..100 {
+        if let Ok(c) = H3::connect(addr, certs.pki.roots(), "a.test").await {
+            quic = Some(c);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut quic = quic.expect("a QUIC connection once the TCP one closed");
+    let r = within("get", quic.get("a.test", "/")).await.unwrap();
+    assert_eq!(r.status, 200);
+    // And a new TCP connection waits in the backlog (no TLS handshake) while it is open.
+    let connecting = Tls::to(addr, &certs.pki, "a.test", &[HTTP1]);
+    tokio::pin!(connecting);
+    let early = tokio::time::timeout(Duration::from_millis(500), &mut connecting).await;
+    assert!(
+        early.is_err(),
+        "a TCP connection was served beyond max_connections"
+    );
+    quic.quic.close(0u32.into(), b"done");
+    let mut tcp = connecting.await.h1().await;
+    assert_eq!(tcp.get("a.test", "/after").await.status, 200);
 }
 
 #[tokio::test]

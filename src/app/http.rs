@@ -147,19 +147,22 @@ impl HttpListeners {
                 stop_accepting: stop.clone(),
                 ..life.clone()
             };
+            // One count of open connections for the listener's sockets on every worker, and
+            // for its QUIC connections.
+            let open = Arc::new(listener::Open::default());
             if let Some(udp) = udp {
                 let (settings, certs) = (Arc::clone(&shared), Arc::clone(&self.certs));
-                crate::router::http3::start(udp, settings, certs, Arc::clone(table), life.clone())
-                    .map_err(|source| AppError::Bind {
+                let state = (settings, certs, Arc::clone(table));
+                crate::router::http3::start(udp, state, life.clone(), Arc::clone(&open)).map_err(
+                    |source| AppError::Bind {
                         what: format!("listener {} (http/3)", config.name),
                         protocol: Protocol::Udp,
                         address: local,
                         source,
-                    })?;
+                    },
+                )?;
             }
             let (settings, table) = (Arc::clone(&shared), Arc::clone(table));
-            // One count of open connections for the listener's sockets on every worker.
-            let open = Arc::new(listener::Open::default());
             let accept = move |socket| {
                 let (settings, tls, table) =
                     (Arc::clone(&settings), tls.clone(), Arc::clone(&table));

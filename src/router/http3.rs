@@ -21,8 +21,9 @@
 //! - **Limits** are the listener's: `h2_max_concurrent_streams` bidirectional streams per
 //!   connection, `max_header_bytes` as h3's `max_field_section_size` (h3 answers 431 above
 //!   it), `h2_idle_timeout` as QUIC's idle timeout, `handshake_timeout` over the QUIC
-//!   handshake and the h3 SETTINGS exchange, and `max_connections` over QUIC connections
-//!   (counted apart from the TCP ones). Amplification limits (3x before address validation)
+//!   handshake and the h3 SETTINGS exchange, and `max_connections` over the listener's TCP
+//!   and QUIC connections together (one count; a QUIC connection over it is refused, and the
+//!   client falls back to TCP, which waits in the backlog as usual). Amplification limits (3x before address validation)
 //!   are quinn's.
 //! - **Address validation**: a client whose address is not validated is sent a Retry (one more
 //!   round trip) only while more than 64 handshakes (`endpoint::FLOOD_HANDSHAKES`) are in

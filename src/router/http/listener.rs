@@ -47,7 +47,8 @@ mod slots;
 
 use hyper_conn::{h2, serve_with};
 pub use slots::Open;
-use slots::{Slot, admit};
+use slots::admit;
+pub(crate) use slots::{Slot, try_admit};
 
 /// TLS for a listener: the acceptor and the store its resolver reads.
 #[derive(Clone)]

@@ -5,6 +5,7 @@
 use crate::config::ListenerConfig;
 use crate::router::Lifecycle;
 use crate::router::http::conn::{Conn, Peers};
+use crate::router::http::listener;
 use crate::service_table::TableHandle;
 use crate::tls::CertStore;
 use arc_swap::ArcSwap;
@@ -33,15 +34,17 @@ pub(super) struct Shared {
     table: Arc<TableHandle>,
     /// Stop, drain deadline, connection tracking.
     pub life: Lifecycle,
-    /// Open QUIC connections, for `max_connections` and the drain.
+    /// The listener's open connections, TCP and QUIC: `max_connections` is one limit.
+    listener: Arc<listener::Open>,
+    /// This endpoint's open QUIC connections, for its drain.
     pub open: Open,
     /// Handshakes in progress, for the Retry decision.
     pub handshaking: AtomicUsize,
-    /// `switchyard_http_connections_active` of the listener.
+    /// `switchyard_http_connections_active` of the listener (moved by the listener's slots).
     gauge: metrics::Gauge,
 }
 
-/// Open connections, and a wake-up when one closes.
+/// Open QUIC connections, and a wake-up when one closes.
 #[derive(Debug, Default)]
 pub(super) struct Open {
     /// How many.
@@ -51,12 +54,16 @@ pub(super) struct Open {
 }
 
 impl Shared {
-    /// The shared state of a listener configured as `config`.
+    /// The shared state of a listener configured as `config`, whose open connections are
+    /// `listener`.
     pub(super) fn new(
-        settings: Arc<ArcSwap<ListenerConfig>>,
-        certs: Arc<ArcSwap<CertStore>>,
-        table: Arc<TableHandle>,
+        (settings, certs, table): (
+            Arc<ArcSwap<ListenerConfig>>,
+            Arc<ArcSwap<CertStore>>,
+            Arc<TableHandle>,
+        ),
         life: Lifecycle,
+        listener: Arc<listener::Open>,
         config: &ListenerConfig,
     ) -> Self {
         let gauge = metrics::gauge!(crate::telemetry::metrics::HTTP_CONNECTIONS_ACTIVE,
@@ -67,28 +74,34 @@ impl Shared {
             certs,
             table,
             life,
+            listener,
             open: Open::default(),
             handshaking: AtomicUsize::new(0),
             gauge,
         }
     }
 
-    /// Counts a connection as open until the slot is dropped.
-    pub(super) fn take_slot(self: &Arc<Self>) -> Slot {
+    /// Counts a connection as open until the slot is dropped, if the listener is below
+    /// `max_connections` (TCP and QUIC connections together).
+    pub(super) fn take_slot(self: &Arc<Self>) -> Option<Slot> {
+        let max = self.settings.load().max_connections;
+        let listener = listener::try_admit(&self.listener, max, &self.gauge)?;
         self.open.count.fetch_add(1, Ordering::AcqRel);
         self.handshaking.fetch_add(1, Ordering::AcqRel);
-        self.gauge.increment(1.0);
-        Slot {
+        Some(Slot {
             shared: Arc::clone(self),
+            _listener: listener,
             handshaking: true,
-        }
+        })
     }
 }
 
-/// A connection's place among the open ones (and among the handshakes until it is done),
-/// given back however its task ends.
+/// A connection's place among the open ones (the listener's, and the endpoint's own), and
+/// among the handshakes until it is done, given back however its task ends.
 pub(super) struct Slot {
     shared: Arc<Shared>,
+    /// The listener's slot (and its place in the gauge), given back on drop.
+    _listener: listener::Slot,
     handshaking: bool,
 }
 
@@ -105,7 +118,6 @@ impl Drop for Slot {
         self.handshake_over();
         self.shared.open.count.fetch_sub(1, Ordering::AcqRel);
         self.shared.open.freed.notify_waiters();
-        self.shared.gauge.decrement(1.0);
     }
 }
 
@@ -132,7 +144,13 @@ pub(super) async fn serve(incoming: Incoming, endpoint: Endpoint, shared: Arc<Sh
             .local_addr()
             .map_or(config.listen.port(), |a| a.port()),
     );
-    let conn = conn(&shared, &config, client, local, server_name(&quic));
+    let sni = server_name(&quic);
+    // The question the certificate resolver answered (a reload in between only changes the
+    // answer to a newer store's), as on TCP.
+    if shared.certs.load().pick(sni.as_deref()).fallback {
+        crate::telemetry::metrics::tls_default_certificate(&shared.name);
+    }
+    let conn = conn(&shared, &config, client, local, sni);
     requests(h3, &conn, &shared).await;
     quic.close(VarInt::from_u32(H3_NO_ERROR), b"");
 }

@@ -28,10 +28,13 @@ pub(super) const FLOOD_HANDSHAKES: usize = 64;
 /// the listener's TCP sockets, so that a port in use fails a reload before it changes anything.
 pub fn start(
     socket: std::net::UdpSocket,
-    settings: Arc<ArcSwap<ListenerConfig>>,
-    certs: Arc<ArcSwap<CertStore>>,
-    table: Arc<TableHandle>,
+    (settings, certs, table): (
+        Arc<ArcSwap<ListenerConfig>>,
+        Arc<ArcSwap<CertStore>>,
+        Arc<TableHandle>,
+    ),
     life: Lifecycle,
+    open: Arc<crate::router::http::listener::Open>,
 ) -> io::Result<SocketAddr> {
     let config = settings.load_full();
     let runtime = quinn::default_runtime().ok_or_else(|| io::Error::other("no tokio runtime"))?;
@@ -39,7 +42,12 @@ pub fn start(
     let endpoint = Endpoint::new(EndpointConfig::default(), Some(server), socket, runtime)?;
     let bound = endpoint.local_addr()?;
     tracing::info!(listener = %config.name, address = %bound, "listening (http/3)");
-    let shared = Arc::new(Shared::new(settings, certs, table, life.clone(), &config));
+    let shared = Arc::new(Shared::new(
+        (settings, certs, table),
+        life.clone(),
+        open,
+        &config,
+    ));
     life.connections.spawn(accept(endpoint, shared));
     Ok(bound)
 }
@@ -100,21 +108,23 @@ async fn accept(endpoint: Endpoint, shared: Arc<Shared>) {
     tracing::debug!(listener = %shared.name, "http/3 listener stopped");
 }
 
-/// Refuses a connection over `max_connections`, asks an unvalidated client for a Retry
-/// during a flood, or starts serving it.
+/// Refuses a connection over the listener's `max_connections` (TCP and QUIC together), asks
+/// an unvalidated client for a Retry during a flood, or starts serving it.
 fn admit(incoming: Incoming, endpoint: &Endpoint, shared: &Arc<Shared>) {
-    let config = shared.settings.load();
-    let open = shared.open.count.load(Ordering::Acquire);
-    if config.max_connections.is_some_and(|max| open >= max.get()) {
+    let Some(slot) = shared.take_slot() else {
         return incoming.refuse();
-    }
+    };
     let handshaking = shared.handshaking.load(Ordering::Acquire);
-    if should_retry(incoming.remote_address_validated(), handshaking) {
+    // This one's own handshake, counted by its slot, is not part of the flood.
+    if should_retry(
+        incoming.remote_address_validated(),
+        handshaking.saturating_sub(1),
+    ) {
+        drop(slot);
         // Only fails if the client was already retried, which `validated` rules out.
         let _ = incoming.retry();
         return;
     }
-    let slot = shared.take_slot();
     let shared = Arc::clone(shared);
     let endpoint = endpoint.clone();
     shared.life.connections.spawn(connection::serve(

@@ -7,6 +7,8 @@
 //! accept, the slot is taken with one compare-and-swap after it ([`admit`]) and, at the limit,
 //! the accepted connection waits there for a slot. A closing connection wakes every parked
 //! loop, not one: a loop holding a connection must not lose the wake-up to one that has none.
+//! A listener's QUIC connections (HTTP/3) count here too ([`try_admit`]), so
+//! `max_connections` is one limit for the listener, as nginx's and HAProxy's are.
 
 use crate::router::Lifecycle;
 use std::sync::Arc;
@@ -25,7 +27,7 @@ pub struct Open {
 /// A connection's place among the listener's open ones (and in the gauge), given back when
 /// the connection's task ends, however it ends: a panic in it (a bug in a parser, say) must
 /// not leak a `max_connections` slot for good.
-pub(super) struct Slot {
+pub(crate) struct Slot {
     open: Arc<Open>,
     gauge: metrics::Gauge,
 }
@@ -62,6 +64,19 @@ impl Drop for Slot {
         // connection must not miss the slot to one that has none.
         self.open.freed.notify_waiters();
         self.gauge.decrement(1.0);
+    }
+}
+
+/// A slot for a connection that cannot wait for one, if below `max` (an HTTP/3 connection:
+/// one over the limit is refused, and the client falls back to TCP).
+pub(crate) fn try_admit(
+    open: &Arc<Open>,
+    max: Option<std::num::NonZeroUsize>,
+    gauge: &metrics::Gauge,
+) -> Option<Slot> {
+    match max {
+        Some(max) => Slot::try_take(open, max.get(), gauge),
+        None => Some(Slot::take(open, gauge.clone())),
     }
 }
 
