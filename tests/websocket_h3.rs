@@ -63,7 +63,7 @@ impl Opened {
 }
 
 /// Sends an extended CONNECT for `protocol` to `url` (asking for subprotocol `chat`).
-async fn open(h3: &mut H3, url: &str, protocol: h3::ext::Protocol) -> Opened {
+async fn open(conn: &mut H3, url: &str, protocol: h3::ext::Protocol) -> Opened {
     let mut req = Request::builder()
         .method(Method::CONNECT)
         .uri(url)
@@ -72,7 +72,7 @@ async fn open(h3: &mut H3, url: &str, protocol: h3::ext::Protocol) -> Opened {
         .body(())
         .unwrap();
     req.extensions_mut().insert(protocol);
-    let mut stream = within("extended CONNECT", h3.send.send_request(req))
+    let mut stream = within("extended CONNECT", conn.send.send_request(req))
         .await
         .unwrap();
     let response = within("response", stream.recv_response()).await.unwrap();
@@ -87,6 +87,11 @@ async fn open(h3: &mut H3, url: &str, protocol: h3::ext::Protocol) -> Opened {
         );
     }
     Opened::Tunnel(response.headers().clone(), pipe(stream))
+}
+
+/// Opens a WebSocket to `url`: the tunnel and the `200`'s fields.
+async fn websocket(conn: &mut H3, url: &str) -> (DuplexStream, HeaderMap) {
+    open(conn, url, h3::ext::Protocol::WEBSOCKET).await.tunnel()
 }
 
 /// The stream as bytes in and out (an in-memory pipe bridged to it by a task): what is
@@ -126,24 +131,12 @@ fn pipe(stream: h3::client::RequestStream<h3_quinn::BidiStream<Bytes>, Bytes>) -
 async fn a_websocket_over_http3_reaches_the_endpoint_as_an_http11_upgrade() {
     let s = start_with(Accept::Right, true).await;
     let mut conn = connect(&s).await;
-    let (mut ws, headers) = open(
-        &mut conn,
-        "https://ws.test/chat?room=1",
-        h3::ext::Protocol::WEBSOCKET,
-    )
-    .await
-    .tunnel();
+    let (mut ws, headers) = websocket(&mut conn, "https://ws.test/chat?room=1").await;
     assert_eq!(headers["sec-websocket-protocol"], "chat");
     assert!(headers.get("sec-websocket-accept").is_none(), "{headers:?}");
     echo(&mut ws, b"hello over h3").await;
     // A second WebSocket on the same connection, beside the first.
-    let (mut second, _) = open(
-        &mut conn,
-        "https://ws.test/other",
-        h3::ext::Protocol::WEBSOCKET,
-    )
-    .await
-    .tunnel();
+    let (mut second, _) = websocket(&mut conn, "https://ws.test/other").await;
     echo(&mut second, b"second").await;
     echo(&mut ws, b"first again").await;
     let heads = s.ws.heads();
@@ -165,13 +158,7 @@ async fn a_websocket_over_http3_reaches_the_endpoint_as_an_http11_upgrade() {
 async fn an_h2c_service_gets_the_websocket_as_an_extended_connect() {
     let s = start_with(Accept::Right, true).await;
     let mut conn = connect(&s).await;
-    let (mut ws, headers) = open(
-        &mut conn,
-        "https://h2c.test/chat?x=1",
-        h3::ext::Protocol::WEBSOCKET,
-    )
-    .await
-    .tunnel();
+    let (mut ws, headers) = websocket(&mut conn, "https://h2c.test/chat?x=1").await;
     assert_eq!(headers["sec-websocket-protocol"], "chat");
     echo(&mut ws, b"h3 in, h2 out").await;
     let head = &s.h2c.heads()[0];
@@ -209,13 +196,7 @@ async fn another_protocol_a_service_without_upgrades_and_a_denied_source_are_ref
     assert_eq!(got, want);
     assert!(s.ws.heads().is_empty() && s.plain.heads().is_empty());
     // The connection still serves WebSockets where they are allowed.
-    let (mut ws, _) = open(
-        &mut conn,
-        "https://ws.test/chat",
-        h3::ext::Protocol::WEBSOCKET,
-    )
-    .await
-    .tunnel();
+    let (mut ws, _) = websocket(&mut conn, "https://ws.test/chat").await;
     echo(&mut ws, b"allowed").await;
 }
 
@@ -239,21 +220,9 @@ async fn an_h3_tunnel_holds_its_connection_and_its_endpoint_count() {
     let s = start_with(Accept::Right, true).await;
     let admin = s.app.admin_addr();
     let mut conn = connect(&s).await;
-    let (mut one, _) = open(
-        &mut conn,
-        "https://ws.test/one",
-        h3::ext::Protocol::WEBSOCKET,
-    )
-    .await
-    .tunnel();
+    let (mut one, _) = websocket(&mut conn, "https://ws.test/one").await;
     assert_eq!(settled(admin, (1, 1.0)).await, (1, 1.0));
-    let (mut two, _) = open(
-        &mut conn,
-        "https://ws.test/two",
-        h3::ext::Protocol::WEBSOCKET,
-    )
-    .await
-    .tunnel();
+    let (mut two, _) = websocket(&mut conn, "https://ws.test/two").await;
     // Two tunnels, one (QUIC) connection.
     assert_eq!(settled(admin, (2, 1.0)).await, (2, 1.0));
     tokio::time::sleep(Duration::from_millis(800)).await;
@@ -269,13 +238,7 @@ async fn an_h3_tunnel_holds_its_connection_and_its_endpoint_count() {
 async fn a_drain_waits_for_an_h3_tunnel_and_cuts_it_at_the_deadline() {
     let s = start_with(Accept::Right, true).await;
     let mut conn = connect(&s).await;
-    let (mut ws, _) = open(
-        &mut conn,
-        "https://ws.test/chat",
-        h3::ext::Protocol::WEBSOCKET,
-    )
-    .await
-    .tunnel();
+    let (mut ws, _) = websocket(&mut conn, "https://ws.test/chat").await;
     let started = Instant::now();
     let shutdown = tokio::spawn(s.app.shutdown(Duration::from_millis(1500)));
     tokio::time::sleep(Duration::from_millis(300)).await;
