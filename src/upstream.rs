@@ -15,7 +15,7 @@ pub mod http;
 pub mod pool;
 pub mod tcp;
 pub mod trust;
-mod unverified;
+pub mod unverified;
 mod verify_names;
 
 pub use tcp::{ConnectError, Upstream, connect, proxy_v2_header};
