@@ -57,6 +57,8 @@ pub const HTTP_MIRRORED_TOTAL: &str = "switchyard_http_mirrored_total";
 pub const HTTP_RETRIES_TOTAL: &str = "switchyard_http_retries_total";
 /// Open HTTP connections, per `listener`.
 pub const HTTP_CONNECTIONS_ACTIVE: &str = "switchyard_http_connections_active";
+/// Of those, plain HTTP/1.1 ones waiting for a request without a task, per `listener`.
+pub const HTTP_CONNECTIONS_IDLE: &str = "switchyard_http_connections_idle";
 /// Config reloads by `result` (`ok` or `failed`).
 pub const RELOADS_TOTAL: &str = "switchyard_reloads_total";
 
@@ -119,6 +121,13 @@ pub fn start_upkeep(handle: PrometheusHandle, every: Duration) {
             loop {
                 std::thread::sleep(every);
                 handle.run_upkeep();
+                // The upkeep frees the sample blocks it folded through crossbeam's epoch
+                // collector, which holds them in this thread's bag until 64 such frees pile
+                // up: after a burst, blocks scattered over the request path's pages would
+                // keep those pages resident (megabytes after 10,000 requests) until the next
+                // burst. Flushing hands them to the collector, which frees them once no
+                // thread can still read them (a later flush, within seconds).
+                crossbeam_epoch::pin().flush();
             }
         });
     if let Err(error) = started {
