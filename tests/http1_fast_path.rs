@@ -424,7 +424,7 @@ async fn an_idle_keep_alive_connection_closes_at_the_header_deadline() {
 }
 
 /// An app with a second listener, `slow`, whose header deadline (10 s) is well past the
-/// moment an idle connection gives back its buffers (1 to 2 s).
+/// moment an idle connection gives back its buffers (0.25 to 0.5 s).
 async fn app_with_slow_listener(backend: SocketAddr) -> (switchyard::app::App, SocketAddr) {
     let (app, _) = app_for(
         backend,

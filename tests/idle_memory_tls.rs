@@ -179,7 +179,7 @@ fn kib_per_idle_connection(test: &str, alpn: &[u8]) -> Option<f64> {
     std::thread::sleep(Duration::from_millis(3000));
     let before = LIVE.load(Ordering::Relaxed);
     let conns: Vec<_> = (0..N).map(|_| open(addr, &config)).collect();
-    // Long enough for a connection's busy spell to end (1 to 2 s).
+    // Long enough for a connection's busy spell to end (0.25 to 0.5 s).
     std::thread::sleep(Duration::from_millis(3000));
     let after = LIVE.load(Ordering::Relaxed);
     drop(conns);

@@ -53,7 +53,24 @@ pub(super) struct Handover<S> {
     pub upgrade: bool,
 }
 
-/// Serves `io` until it closes, or returns it to be served by hyper.
+/// How a connection left the fast path.
+pub(super) enum Ended<S> {
+    /// It is closed.
+    Closed,
+    /// hyper serves it from here on.
+    Handover(Handover<S>),
+    /// It waited about [`read::IDLE`] with nothing read: its caller may hold it without a
+    /// task until it is readable (`listener::idle`). Only when [`serve`] was asked to.
+    Idle {
+        /// The stream.
+        io: S,
+        /// When its next request's head must be complete.
+        until: Instant,
+    },
+}
+
+/// Serves `io` until it closes, returns it to be served by hyper, or (with `park`) returns it
+/// idle. `until` is the header-read deadline of a connection taken back from idleness.
 ///
 /// A connection alternates between two states. Idle, it has nothing read and holds no buffer:
 /// the task waits for bytes (read to the stack, [`Buffered`]) or for the header-read deadline,
@@ -62,30 +79,49 @@ pub(super) struct Handover<S> {
 /// scratch buffers and the state of a request in flight (about 2.4 KiB, boxed): allocated
 /// once when bytes come, kept while requests keep coming, and freed once the connection has
 /// waited about [`read::IDLE`] with nothing to do. So a busy keep-alive connection allocates
-/// nothing per request, and an idle one costs its task and its socket.
+/// nothing per request, and an idle one costs its task and its socket; with `park`, the
+/// caller takes an idle one (silent for about [`read::IDLE`] since it came, or for two or
+/// three of them since its last request) and holds it without a task.
 pub(super) async fn serve<S>(
     io: S,
     conn: &Conn,
     config: &ListenerConfig,
     stop: &CancellationToken,
-) -> Option<Handover<S>>
+    park: bool,
+    until: Option<Instant>,
+) -> Ended<S>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut client = Buffered::new(io);
-    let mut deadline = read::Deadline::new(config.header_read_timeout);
+    let mut deadline = read::Deadline::new(config.header_read_timeout, until);
     loop {
-        if client.buf.is_empty() && !read::wait(&mut client, &mut deadline, stop).await {
-            Box::pin(exchange::close(&mut client, false)).await;
-            return None;
+        if client.buf.is_empty() {
+            if park {
+                deadline.watch_idle();
+            }
+            match read::wait(&mut client, &mut deadline, stop, park).await {
+                read::Waited::Bytes => {}
+                read::Waited::Idle => {
+                    let until = deadline.until();
+                    return Ended::Idle {
+                        io: client.io,
+                        until,
+                    };
+                }
+                read::Waited::Done => {
+                    Box::pin(exchange::close(&mut client, false)).await;
+                    return Ended::Closed;
+                }
+            }
         }
         deadline.watch_idle();
         let served = Box::pin(busy(&mut client, conn, config, stop, &mut deadline)).await;
         match served {
             Busy::Idle => client.release(),
-            Busy::Closed => return None,
+            Busy::Closed => return Ended::Closed,
             Busy::Handover { snapshot, upgrade } => {
-                return Some(Handover {
+                return Ended::Handover(Handover {
                     io: client.io,
                     read: client.buf,
                     snapshot,

@@ -16,13 +16,16 @@
 //! with (about 1 KiB); the TLS path, the handshake, HTTP/2 and hyper after a hand-over are
 //! boxed when a connection takes them, and the fast path boxes its busy state the same way
 //! (`h1`). (An `async fn` gives every value it keeps across more than one `.await` a
-//! slot of its own, beside all its other states: before this, the task was 16.5 KiB.)
+//! slot of its own, beside all its other states: before this, the task was 16.5 KiB.) A
+//! plain HTTP/1.1 connection that has waited about half a second for a request gives up even that
+//! task: it waits in the listener socket's idle set ([`idle`]) until it is readable.
 //!
 //! hyper's keep-alive (`h2_keepalive_interval`) is not free: with it on, each request head
 //! and each request body frame the handler reads, and each poll of the connection, takes the
 //! lock of hyper's ping state (uncontended) and reads the clock.
 
 use super::conn::{Conn, Peers};
+use super::h1::Ended;
 use super::prefixed::Prefixed;
 use super::proxy;
 use super::record::ResponseBody;
@@ -40,12 +43,15 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
 mod hyper_conn;
+mod idle;
 mod slots;
 
 use hyper_conn::{h2, serve_with};
+use idle::{IdleSet, Parked};
 pub use slots::Open;
 use slots::admit;
 pub(crate) use slots::{Slot, try_admit};
@@ -87,6 +93,10 @@ pub async fn run_sharing(
     open: Arc<Open>,
 ) {
     let accepted_here = crate::telemetry::metrics::worker_accepted();
+    let idle = match &tls {
+        None => parking(&settings.load().name, &table, &life),
+        Some(_) => None,
+    };
     let mut backoff = Duration::from_millis(10);
     let mut gauge = None;
     loop {
@@ -124,15 +134,39 @@ pub async fn run_sharing(
             })
             .clone();
         let slot = admit(&open, config.max_connections, gauge, &life).await;
-        let (tls, table) = (tls.clone(), Arc::clone(&table));
-        life.connections
-            .spawn(serve(socket, peer, config, tls, table, life.clone(), slot));
+        let (tls, table, idle) = (tls.clone(), Arc::clone(&table), idle.clone());
+        let served = serve(socket, peer, config, tls, table, life.clone(), slot, idle);
+        life.connections.spawn(served);
     }
     tracing::debug!(listener = %settings.load().name, "http listener stopped");
 }
 
+/// The set this listener socket's idle plain connections wait in without a task, and its
+/// task, which gives a connection that becomes readable a task again ([`resume`]).
+fn parking(listener: &str, table: &Arc<TableHandle>, life: &Lifecycle) -> Option<Arc<IdleSet>> {
+    let gauge = metrics::gauge!(crate::telemetry::metrics::HTTP_CONNECTIONS_IDLE,
+        "listener" => listener.to_owned());
+    let idle = match IdleSet::new(gauge) {
+        Ok(idle) => Arc::new(idle),
+        Err(error) => {
+            tracing::warn!(%error, "no epoll set for idle connections; they keep their tasks");
+            return None;
+        }
+    };
+    let (set, table, life2) = (Arc::clone(&idle), Arc::clone(table), life.clone());
+    life.connections.spawn(async move {
+        let resume = |parked| {
+            let served = resume(parked, Arc::clone(&table), life2.clone(), Arc::clone(&set));
+            life2.connections.spawn(served);
+        };
+        set.run(&life2.stop_accepting, resume).await;
+    });
+    Some(idle)
+}
+
 /// Serves one connection: its task's future, spawned as it is (a wrapper future would hold
-/// the same arguments again).
+/// the same arguments again). A plain one goes idle into `idle`, if given.
+#[allow(clippy::too_many_arguments)]
 async fn serve(
     mut socket: TcpStream,
     mut client: SocketAddr,
@@ -140,9 +174,9 @@ async fn serve(
     tls: Option<Tls>,
     table: Arc<TableHandle>,
     life: Lifecycle,
-    _slot: Slot,
+    slot: Slot,
+    idle: Option<Arc<IdleSet>>,
 ) {
-    let (config, life) = (&*config, &life);
     let _ = socket.set_nodelay(true);
     if config.accept_proxy_protocol {
         match crate::router::proxy_header::read(&mut socket, config.handshake_timeout).await {
@@ -156,14 +190,81 @@ async fn serve(
     match tls {
         None => {
             let local = socket.local_addr().unwrap_or(config.listen);
-            let conn = conn(Peers { client, local }, config, None, table, None);
-            http(socket, conn, config, life).await;
+            let peers = Peers { client, local };
+            plain(socket, peers, None, config, slot, table, &life, idle).await;
         }
         // Boxed: a plain connection's task does not carry the TLS path's state (which, in
         // the task, would hold the client and the TLS settings across the handshake, beside
         // all that follows it).
-        Some(tls) => Box::pin(serve_tls(socket, client, config, tls, table, life)).await,
+        Some(tls) => {
+            let served = serve_tls(socket, client, &config, tls, table, &life);
+            Box::pin(served).await;
+            drop(slot);
+        }
     }
+}
+
+/// Serves a plain connection's HTTP/1.x (or the HTTP/2 it opens with) until it closes; one
+/// that goes idle on the fast path is parked in `idle` with its slot, and the task ends.
+/// `until` is the header-read deadline of a connection taken back from the set.
+#[allow(clippy::too_many_arguments)]
+async fn plain(
+    socket: TcpStream,
+    peers: Peers,
+    until: Option<Instant>,
+    config: Arc<ListenerConfig>,
+    slot: Slot,
+    table: Arc<TableHandle>,
+    life: &Lifecycle,
+    idle: Option<Arc<IdleSet>>,
+) {
+    let conn = conn(peers, &config, None, table, None);
+    let park = idle.is_some();
+    let Some((socket, until)) = http(socket, conn, &config, life, park, until).await else {
+        return;
+    };
+    let (Some(idle), Ok(stream)) = (idle, socket.into_std()) else {
+        return;
+    };
+    let Peers { client, local } = peers;
+    idle.park(Parked {
+        stream,
+        client,
+        local,
+        until,
+        config,
+        slot,
+    });
+}
+
+/// Gives a parked connection that became readable a task again, on this worker.
+async fn resume(parked: Parked, table: Arc<TableHandle>, life: Lifecycle, idle: Arc<IdleSet>) {
+    let Parked {
+        stream,
+        client,
+        local,
+        until,
+        config,
+        slot,
+    } = parked;
+    let socket = match TcpStream::from_std(stream) {
+        Ok(socket) => socket,
+        Err(error) => {
+            return tracing::warn!(%client, %error, "an idle connection could not be resumed; closed");
+        }
+    };
+    let peers = Peers { client, local };
+    plain(
+        socket,
+        peers,
+        Some(until),
+        config,
+        slot,
+        table,
+        &life,
+        Some(idle),
+    )
+    .await;
 }
 
 /// What every request on the connection shares.
@@ -226,7 +327,7 @@ async fn serve_tls(
         let io = Prefixed::new(stream, BytesMut::new());
         Box::pin(h2(io, conn, config, life)).await;
     } else {
-        http(stream, conn, config, life).await;
+        http(stream, conn, config, life, false, None).await;
     }
 }
 
@@ -235,27 +336,41 @@ async fn serve_tls(
 /// its preface); the
 /// handler's state lives inside hyper's connection, polled in place. While the listener
 /// drains, the fast path finishes the request in flight; at the drain deadline it is dropped.
-async fn http<S>(io: S, conn: Arc<Conn>, config: &ListenerConfig, life: &Lifecycle)
+/// With `park`, a connection that goes idle on the fast path is returned, with its
+/// header-read deadline; `until` is that deadline for one taken back from idleness.
+async fn http<S>(
+    io: S,
+    conn: Arc<Conn>,
+    config: &ListenerConfig,
+    life: &Lifecycle,
+    park: bool,
+    until: Option<Instant>,
+) -> Option<(S, Instant)>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let handed = {
-        let fast = super::h1::serve(io, &conn, config, &life.stop_accepting);
+        let fast = super::h1::serve(io, &conn, config, &life.stop_accepting, park, until);
         tokio::pin!(fast);
-        let handed = tokio::select! {
+        let ended = tokio::select! {
             biased;
-            handed = fast.as_mut() => handed,
+            ended = fast.as_mut() => ended,
             () = Cancelled::new(&life.stop_accepting) => tokio::select! {
-                handed = fast.as_mut() => handed,
-                () = Cancelled::new(&life.force_close) => None,
+                ended = fast.as_mut() => ended,
+                () = Cancelled::new(&life.force_close) => Ended::Closed,
             },
         };
-        // Boxed: the connection's task carries hyper's state only when hyper serves it.
-        handed.map(|handed| Box::pin(hyper_serves(handed, Arc::clone(&conn), config, life)))
+        match ended {
+            Ended::Closed => return None,
+            Ended::Idle { io, until } => return Some((io, until)),
+            // Boxed: the connection's task carries hyper's state only when hyper serves it.
+            Ended::Handover(handed) => {
+                Box::pin(hyper_serves(handed, Arc::clone(&conn), config, life))
+            }
+        }
     };
-    if let Some(served) = handed {
-        served.await;
-    }
+    handed.await;
+    None
 }
 
 /// Serves a connection the fast path handed over ([`http`]). Over HTTP/1.x hyper serves this
