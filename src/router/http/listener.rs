@@ -134,9 +134,19 @@ pub async fn run_sharing(
             })
             .clone();
         let slot = admit(&open, config.max_connections, gauge, &life).await;
-        let (tls, table, idle) = (tls.clone(), Arc::clone(&table), idle.clone());
-        let served = serve(socket, peer, config, tls, table, life.clone(), slot, idle);
-        life.connections.spawn(served);
+        // A task of its own kind for each kind of listener: a plain connection's task does
+        // not carry the TLS path's state, nor a TLS one's the plain path's.
+        let (table, each) = (Arc::clone(&table), life.clone());
+        match &tls {
+            None => {
+                let served = serve_plain(socket, peer, config, table, each, slot, idle.clone());
+                life.connections.spawn(served);
+            }
+            Some(tls) => {
+                let served = serve_tls(socket, peer, config, tls.clone(), table, each, slot);
+                life.connections.spawn(served);
+            }
+        }
     }
     tracing::debug!(listener = %settings.load().name, "http listener stopped");
 }
@@ -164,42 +174,43 @@ fn parking(listener: &str, table: &Arc<TableHandle>, life: &Lifecycle) -> Option
     Some(idle)
 }
 
-/// Serves one connection: its task's future, spawned as it is (a wrapper future would hold
-/// the same arguments again). A plain one goes idle into `idle`, if given.
-#[allow(clippy::too_many_arguments)]
-async fn serve(
+/// Serves one plain connection: its task's future, spawned as it is (a wrapper future would
+/// hold the same arguments again). It goes idle into `idle`, if given.
+async fn serve_plain(
     mut socket: TcpStream,
-    mut client: SocketAddr,
+    client: SocketAddr,
     config: Arc<ListenerConfig>,
-    tls: Option<Tls>,
     table: Arc<TableHandle>,
     life: Lifecycle,
     slot: Slot,
     idle: Option<Arc<IdleSet>>,
 ) {
+    let Some(client) = accepted(&mut socket, client, &config).await else {
+        return;
+    };
+    let local = socket.local_addr().unwrap_or(config.listen);
+    let peers = Peers { client, local };
+    plain(socket, peers, None, config, slot, table, &life, idle).await;
+}
+
+/// Sets up an accepted connection: `TCP_NODELAY`, and the PROXY protocol header if the
+/// listener takes one. The client's address (the header's, if any), or `None` if the header
+/// was refused (the connection is then closed).
+async fn accepted(
+    socket: &mut TcpStream,
+    client: SocketAddr,
+    config: &ListenerConfig,
+) -> Option<SocketAddr> {
     let _ = socket.set_nodelay(true);
-    if config.accept_proxy_protocol {
-        match crate::router::proxy_header::read(&mut socket, config.handshake_timeout).await {
-            Ok(Some(real)) => client = real,
-            Ok(None) => {}
-            Err(error) => {
-                return tracing::debug!(listener = %config.name, %client, %error, "PROXY header refused");
-            }
-        }
+    if !config.accept_proxy_protocol {
+        return Some(client);
     }
-    match tls {
-        None => {
-            let local = socket.local_addr().unwrap_or(config.listen);
-            let peers = Peers { client, local };
-            plain(socket, peers, None, config, slot, table, &life, idle).await;
-        }
-        // Boxed: a plain connection's task does not carry the TLS path's state (which, in
-        // the task, would hold the client and the TLS settings across the handshake, beside
-        // all that follows it).
-        Some(tls) => {
-            let served = serve_tls(socket, client, &config, tls, table, &life);
-            Box::pin(served).await;
-            drop(slot);
+    match crate::router::proxy_header::read(socket, config.handshake_timeout).await {
+        Ok(Some(real)) => Some(real),
+        Ok(None) => Some(client),
+        Err(error) => {
+            tracing::debug!(listener = %config.name, %client, %error, "PROXY header refused");
+            None
         }
     }
 }
@@ -282,16 +293,22 @@ fn conn(
     Conn::for_listener(peers, config, certs, table, sni, alt_svc)
 }
 
-/// The TLS handshake, then HTTP/2 (by ALPN) or HTTP/1.x over the TLS stream; or, for an SNI
-/// name passed through, the L4 copy to its service ([`super::passthrough`]).
+/// Serves one TLS connection (its task's future, spawned as it is): the TLS handshake, then
+/// HTTP/2 (by ALPN) or HTTP/1.x over the TLS stream; or, for an SNI name passed through, the
+/// L4 copy to its service ([`super::passthrough`]).
 async fn serve_tls(
-    socket: TcpStream,
+    mut socket: TcpStream,
     client: SocketAddr,
-    config: &ListenerConfig,
+    config: Arc<ListenerConfig>,
     tls: Tls,
     table: Arc<TableHandle>,
-    life: &Lifecycle,
+    life: Lifecycle,
+    _slot: Slot,
 ) {
+    let (config, life) = (&*config, &life);
+    let Some(client) = accepted(&mut socket, client, config).await else {
+        return;
+    };
     // Boxed: the handshake's state (about 3 KiB) is freed once it is over, and the stream
     // (rustls' state, 1.2 KiB) is moved as one pointer from here on. (The result is bound
     // before it is used, so that it is not kept beside what follows.)
