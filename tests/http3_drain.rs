@@ -136,7 +136,14 @@ async fn a_reload_needing_a_taken_udp_port_changes_nothing() {
         services_and_routes().await
     ));
     let (app, addr) = start(&text).await;
-    let holder = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    // A UDP port whose TCP twin is free: the TCP port is held until just before the reload,
+    // so that no other test's socket takes it meanwhile (the reload must fail on UDP).
+    let (holder, tcp_twin) = loop {
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        if let Ok(udp) = std::net::UdpSocket::bind(tcp.local_addr().unwrap()) {
+            break (udp, tcp);
+        }
+    };
     let taken = holder.local_addr().unwrap();
     // The same config, a.test routed to service b, and a new listener on the taken port.
     let rerouted = text.replacen(
@@ -149,6 +156,7 @@ async fn a_reload_needing_a_taken_udp_port_changes_nothing() {
         "{rerouted}[[listeners]]\nname = \"late\"\nlisten = \"{taken}\"\ntls = true\nhttp3 = true\n"
     );
     let config = switchyard::config::Config::parse(&more, "test").unwrap();
+    drop(tcp_twin);
     let error = within("apply", app.apply(&config)).await.unwrap_err();
     assert_eq!(
         error.to_string().split(": ").next().unwrap(),
