@@ -306,9 +306,9 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 /// decommitted) and trims glibc's, at most once per [`memory::EVERY`]: a tick that often
 /// makes sure a quiet runtime parks again. The cost is one atomic load and one thread-local
 /// read per park, and a collect a second per worker (a few microseconds on a quiet heap).
-/// With several workers (`app::workers`) each worker thread runs the same hook; the tick runs
-/// on the main thread and wakes only it. Limit: a worker that stays asleep keeps what it freed
-/// since its last collect until it next works.
+/// With several workers (`app::workers`) each worker thread runs the same hook, and wakes
+/// itself as often (`app::workers`), so that a worker gone quiet still collects after its last
+/// work.
 mod memory {
     use std::cell::Cell;
     use std::sync::atomic::{AtomicU64, Ordering};

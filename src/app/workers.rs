@@ -187,6 +187,25 @@ fn bind_one(listen: SocketAddr, shared: bool, backlog: u32) -> io::Result<TcpLis
     socket.listen(backlog)
 }
 
+/// How often a worker with a park hook wakes, working or not.
+const WAKE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// With a park hook, wakes the worker every [`WAKE`], so that a worker gone quiet parks once
+/// more after its last work and the hook (the allocator's collect, at most once per second)
+/// sees what that work freed; without this, a worker that stays asleep kept it until it next
+/// worked (10,000 connections closed on two workers left RSS 19 % above its start). Never
+/// ends.
+async fn wake_now_and_then(hooked: bool) {
+    if !hooked {
+        return std::future::pending().await;
+    }
+    let mut every = tokio::time::interval(WAKE);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+    }
+}
+
 /// Starts worker `index`: a thread running a current-thread runtime until its stop sender is
 /// dropped. Waits (briefly, at start only) for the runtime to be built.
 fn start_thread(index: usize, on_park: Option<fn()>) -> io::Result<(Handle, oneshot::Sender<()>)> {
@@ -205,7 +224,10 @@ fn start_thread(index: usize, on_park: Option<fn()>) -> io::Result<(Handle, ones
                 Ok(runtime) => {
                     let _sent = ready.send(Ok(runtime.handle().clone()));
                     runtime.block_on(async move {
-                        let _stop = stopped.await;
+                        tokio::select! {
+                            _ = stopped => {}
+                            () = wake_now_and_then(on_park.is_some()) => {}
+                        }
                     });
                 }
                 Err(error) => {
@@ -222,6 +244,30 @@ fn start_thread(index: usize, on_park: Option<fn()>) -> io::Result<(Handle, ones
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Parks of the worker started by the test below (the only one with this hook).
+    static PARKS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    fn count_park() {
+        PARKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    #[test]
+    fn a_quiet_worker_with_a_park_hook_parks_again_every_second() {
+        let parks = || PARKS.load(std::sync::atomic::Ordering::Relaxed);
+        let (_handle, stop) = start_thread(9, Some(count_park)).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let settled = parks();
+        // Nothing to do: only its own wake-ups make it park (and collect) again.
+        std::thread::sleep(std::time::Duration::from_millis(3500));
+        let later = parks();
+        drop(stop);
+        assert!(
+            later - settled >= 2,
+            "a quiet worker parked {} times in 3.5 s",
+            later - settled
+        );
+    }
 
     #[tokio::test]
     async fn each_worker_accepts_on_its_own_socket_and_thread() {
