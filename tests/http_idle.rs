@@ -96,6 +96,21 @@ async fn until_closed(s: &mut TcpStream) -> (Vec<u8>, Instant) {
     (rest, Instant::now())
 }
 
+/// Asserts that the proxy closes `s`, with nothing written, at its 4 s header deadline
+/// counted from `opened`.
+async fn closed_at_the_deadline(s: &mut TcpStream, opened: Instant) {
+    let (rest, closed) = until_closed(s).await;
+    assert_eq!(
+        rest, b"",
+        "a connection gets no answer at its header deadline"
+    );
+    let after = closed - opened;
+    assert!(
+        after >= Duration::from_millis(3800) && after < Duration::from_millis(5500),
+        "closed {after:?} after it opened (header_read_timeout = 4s)"
+    );
+}
+
 #[tokio::test]
 async fn parked_connections_serve_their_next_request() {
     let (app, addr) = start("serve", "header_read_timeout = \"30s\"").await;
@@ -134,16 +149,7 @@ async fn a_silent_parked_connection_closes_at_the_header_deadline() {
     let opened = Instant::now();
     let mut s = TcpStream::connect(addr).await.unwrap();
     parked(&app, "silent", 1.0).await;
-    let (rest, closed) = until_closed(&mut s).await;
-    assert_eq!(
-        rest, b"",
-        "a silent connection gets no answer at its deadline"
-    );
-    let after = closed - opened;
-    assert!(
-        after >= Duration::from_millis(3800) && after < Duration::from_millis(5500),
-        "closed {after:?} after it opened (header_read_timeout = 4s)"
-    );
+    closed_at_the_deadline(&mut s, opened).await;
     parked(&app, "silent", 0.0).await;
 }
 
@@ -159,13 +165,7 @@ async fn a_parked_connection_keeps_its_header_deadline() {
     s.write_all(b"GET /x HTTP/1.1\r\nhost: app.test\r\n")
         .await
         .unwrap();
-    let (rest, closed) = until_closed(&mut s).await;
-    assert_eq!(rest, b"");
-    let after = closed - opened;
-    assert!(
-        after >= Duration::from_millis(3800) && after < Duration::from_millis(5500),
-        "closed {after:?} after it opened (header_read_timeout = 4s)"
-    );
+    closed_at_the_deadline(&mut s, opened).await;
 }
 
 #[tokio::test]

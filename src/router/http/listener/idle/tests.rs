@@ -33,6 +33,28 @@ async fn pair(open: &Arc<Open>, until: Instant) -> (Parked, tokio::net::TcpStrea
     (parked, client)
 }
 
+/// A set, its stop, and a listener's open-connection count.
+fn fixture() -> (Arc<IdleSet>, CancellationToken, Arc<Open>) {
+    let set = IdleSet::new(metrics::Gauge::noop()).unwrap();
+    (
+        Arc::new(set),
+        CancellationToken::new(),
+        Arc::new(Open::default()),
+    )
+}
+
+/// Asserts that the proxy side of `client` was closed with nothing written.
+async fn closed_silently(client: &mut tokio::net::TcpStream) {
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::io::AsyncReadExt::read_to_end(client, &mut rest),
+    )
+    .await;
+    assert!(matches!(read, Ok(Ok(0))), "{read:?}");
+    assert!(rest.is_empty());
+}
+
 /// Runs `set` until `stop`, sending what it resumes to the returned channel.
 fn run(set: &Arc<IdleSet>, stop: &CancellationToken) -> mpsc::UnboundedReceiver<Parked> {
     let (tx, rx) = mpsc::unbounded_channel();
@@ -45,11 +67,7 @@ fn run(set: &Arc<IdleSet>, stop: &CancellationToken) -> mpsc::UnboundedReceiver<
 
 #[tokio::test]
 async fn a_readable_connection_is_handed_back_with_its_slot() {
-    let (set, stop, open) = (
-        Arc::new(IdleSet::new(metrics::Gauge::noop()).unwrap()),
-        CancellationToken::new(),
-        Arc::new(Open::default()),
-    );
+    let (set, stop, open) = fixture();
     let mut resumed = run(&set, &stop);
     let later = Instant::now() + Duration::from_secs(60);
     let (parked, mut client) = pair(&open, later).await;
@@ -78,11 +96,7 @@ async fn a_readable_connection_is_handed_back_with_its_slot() {
 
 #[tokio::test]
 async fn a_client_that_closes_is_handed_back_to_be_closed() {
-    let (set, stop, open) = (
-        Arc::new(IdleSet::new(metrics::Gauge::noop()).unwrap()),
-        CancellationToken::new(),
-        Arc::new(Open::default()),
-    );
+    let (set, stop, open) = fixture();
     let mut resumed = run(&set, &stop);
     let (parked, client) = pair(&open, Instant::now() + Duration::from_secs(60)).await;
     set.park(parked);
@@ -99,25 +113,14 @@ async fn a_client_that_closes_is_handed_back_to_be_closed() {
 
 #[tokio::test]
 async fn a_connection_is_closed_at_its_deadline_and_gives_its_slot_back() {
-    let (set, stop, open) = (
-        Arc::new(IdleSet::new(metrics::Gauge::noop()).unwrap()),
-        CancellationToken::new(),
-        Arc::new(Open::default()),
-    );
+    let (set, stop, open) = fixture();
     let mut resumed = run(&set, &stop);
     let (late, _late_client) = pair(&open, Instant::now() + Duration::from_secs(60)).await;
     set.park(late);
     // Parked after one with a later deadline: the set's task wakes for it.
     let (soon, mut client) = pair(&open, Instant::now() + Duration::from_millis(300)).await;
     set.park(soon);
-    let mut rest = Vec::new();
-    let read = tokio::time::timeout(
-        Duration::from_secs(5),
-        tokio::io::AsyncReadExt::read_to_end(&mut client, &mut rest),
-    )
-    .await;
-    assert!(matches!(read, Ok(Ok(0))), "{read:?}");
-    assert!(rest.is_empty());
+    closed_silently(&mut client).await;
     assert_eq!(set.len(), 1);
     assert_eq!(open.count.load(Ordering::Acquire), 1);
     assert!(
@@ -129,11 +132,7 @@ async fn a_connection_is_closed_at_its_deadline_and_gives_its_slot_back() {
 
 #[tokio::test]
 async fn a_stop_closes_every_parked_connection_and_parks_no_more() {
-    let (set, stop, open) = (
-        Arc::new(IdleSet::new(metrics::Gauge::noop()).unwrap()),
-        CancellationToken::new(),
-        Arc::new(Open::default()),
-    );
+    let (set, stop, open) = fixture();
     let (tx, _rx) = mpsc::unbounded_channel();
     let task = {
         let (set, stop) = (Arc::clone(&set), stop.clone());
@@ -151,24 +150,12 @@ async fn a_stop_closes_every_parked_connection_and_parks_no_more() {
     assert_eq!(set.len(), 0);
     assert_eq!(open.count.load(Ordering::Acquire), 0);
     for mut c in clients {
-        let mut rest = Vec::new();
-        let read = tokio::time::timeout(
-            Duration::from_secs(5),
-            tokio::io::AsyncReadExt::read_to_end(&mut c, &mut rest),
-        )
-        .await;
-        assert!(matches!(read, Ok(Ok(0))), "{read:?}");
+        closed_silently(&mut c).await;
     }
     // After the stop, a connection that goes idle is closed, not parked.
     let (parked, mut client) = pair(&open, later).await;
     set.park(parked);
     assert_eq!(set.len(), 0);
     assert_eq!(open.count.load(Ordering::Acquire), 0);
-    let mut rest = Vec::new();
-    let read = tokio::time::timeout(
-        Duration::from_secs(5),
-        tokio::io::AsyncReadExt::read_to_end(&mut client, &mut rest),
-    )
-    .await;
-    assert!(matches!(read, Ok(Ok(0))), "{read:?}");
+    closed_silently(&mut client).await;
 }
