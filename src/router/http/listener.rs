@@ -48,10 +48,11 @@ use tokio_rustls::TlsAcceptor;
 
 mod hyper_conn;
 mod idle;
+mod plain;
 mod slots;
 
 use hyper_conn::{h2, serve_with};
-use idle::{IdleSet, Parked};
+use plain::{parking, serve_plain};
 pub use slots::Open;
 use slots::admit;
 pub(crate) use slots::{Slot, try_admit};
@@ -151,48 +152,6 @@ pub async fn run_sharing(
     tracing::debug!(listener = %settings.load().name, "http listener stopped");
 }
 
-/// The set this listener socket's idle plain connections wait in without a task, and its
-/// task, which gives a connection that becomes readable a task again ([`resume`]).
-fn parking(listener: &str, table: &Arc<TableHandle>, life: &Lifecycle) -> Option<Arc<IdleSet>> {
-    let gauge = metrics::gauge!(crate::telemetry::metrics::HTTP_CONNECTIONS_IDLE,
-        "listener" => listener.to_owned());
-    let idle = match IdleSet::new(gauge) {
-        Ok(idle) => Arc::new(idle),
-        Err(error) => {
-            tracing::warn!(%error, "no epoll set for idle connections; they keep their tasks");
-            return None;
-        }
-    };
-    let (set, table, life2) = (Arc::clone(&idle), Arc::clone(table), life.clone());
-    life.connections.spawn(async move {
-        let resume = |parked| {
-            let served = resume(parked, Arc::clone(&table), life2.clone(), Arc::clone(&set));
-            life2.connections.spawn(served);
-        };
-        set.run(&life2.stop_accepting, resume).await;
-    });
-    Some(idle)
-}
-
-/// Serves one plain connection: its task's future, spawned as it is (a wrapper future would
-/// hold the same arguments again). It goes idle into `idle`, if given.
-async fn serve_plain(
-    mut socket: TcpStream,
-    client: SocketAddr,
-    config: Arc<ListenerConfig>,
-    table: Arc<TableHandle>,
-    life: Lifecycle,
-    slot: Slot,
-    idle: Option<Arc<IdleSet>>,
-) {
-    let Some(client) = accepted(&mut socket, client, &config).await else {
-        return;
-    };
-    let local = socket.local_addr().unwrap_or(config.listen);
-    let peers = Peers { client, local };
-    plain(socket, peers, None, config, slot, table, &life, idle).await;
-}
-
 /// Sets up an accepted connection: `TCP_NODELAY`, and the PROXY protocol header if the
 /// listener takes one. The client's address (the header's, if any), or `None` if the header
 /// was refused (the connection is then closed).
@@ -213,69 +172,6 @@ async fn accepted(
             None
         }
     }
-}
-
-/// Serves a plain connection's HTTP/1.x (or the HTTP/2 it opens with) until it closes; one
-/// that goes idle on the fast path is parked in `idle` with its slot, and the task ends.
-/// `until` is the header-read deadline of a connection taken back from the set.
-#[allow(clippy::too_many_arguments)]
-async fn plain(
-    socket: TcpStream,
-    peers: Peers,
-    until: Option<Instant>,
-    config: Arc<ListenerConfig>,
-    slot: Slot,
-    table: Arc<TableHandle>,
-    life: &Lifecycle,
-    idle: Option<Arc<IdleSet>>,
-) {
-    let conn = conn(peers, &config, None, table, None);
-    let park = idle.is_some();
-    let Some((socket, until)) = http(socket, conn, &config, life, park, until).await else {
-        return;
-    };
-    let (Some(idle), Ok(stream)) = (idle, socket.into_std()) else {
-        return;
-    };
-    let Peers { client, local } = peers;
-    idle.park(Parked {
-        stream,
-        client,
-        local,
-        until,
-        config,
-        slot,
-    });
-}
-
-/// Gives a parked connection that became readable a task again, on this worker.
-async fn resume(parked: Parked, table: Arc<TableHandle>, life: Lifecycle, idle: Arc<IdleSet>) {
-    let Parked {
-        stream,
-        client,
-        local,
-        until,
-        config,
-        slot,
-    } = parked;
-    let socket = match TcpStream::from_std(stream) {
-        Ok(socket) => socket,
-        Err(error) => {
-            return tracing::warn!(%client, %error, "an idle connection could not be resumed; closed");
-        }
-    };
-    let peers = Peers { client, local };
-    plain(
-        socket,
-        peers,
-        Some(until),
-        config,
-        slot,
-        table,
-        &life,
-        Some(idle),
-    )
-    .await;
 }
 
 /// What every request on the connection shares.

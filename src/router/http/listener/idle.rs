@@ -18,11 +18,11 @@
 
 use super::slots::Slot;
 use crate::config::ListenerConfig;
+use crate::router::http::conn::Peers;
 use nix::errno::Errno;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
-use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::io::Interest;
@@ -35,10 +35,8 @@ use tokio_util::sync::CancellationToken;
 pub(super) struct Parked {
     /// Its socket (non-blocking, registered with the set's epoll instance).
     pub stream: std::net::TcpStream,
-    /// The client (after PROXY protocol, if any).
-    pub client: SocketAddr,
-    /// The local address it connected to.
-    pub local: SocketAddr,
+    /// The client (after PROXY protocol, if any) and the address it connected to.
+    pub peers: Peers,
     /// When its next request's head must be complete (the header-read deadline).
     pub until: Instant,
     /// The listener's settings it was accepted with.
@@ -120,7 +118,7 @@ impl IdleSet {
             .0
             .add(&parked.stream, EpollEvent::new(watched, id))
         {
-            return tracing::debug!(client = %parked.client, %error, "idle connection not parked; closed");
+            return tracing::debug!(client = %parked.peers.client, %error, "idle connection not parked; closed");
         }
         inner.next += 1;
         let earliest = inner

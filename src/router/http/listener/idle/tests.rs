@@ -23,9 +23,11 @@ async fn pair(open: &Arc<Open>, until: Instant) -> (Parked, tokio::net::TcpStrea
         .unwrap();
     let (server, peer) = listener.accept().await.unwrap();
     let parked = Parked {
-        local: server.local_addr().unwrap(),
+        peers: Peers {
+            client: peer,
+            local: server.local_addr().unwrap(),
+        },
         stream: server.into_std().unwrap(),
-        client: peer,
         until,
         config: listener_config(),
         slot: Slot::take(open, metrics::Gauge::noop()),
