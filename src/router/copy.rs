@@ -5,19 +5,28 @@
 //! writes it out; at EOF it shuts down the write side of the other socket (sends FIN) and
 //! stops, while the other direction keeps going (TCP half-close, which protocols like
 //! `rsync`, `nc -q` and HTTP/1.0 bodies rely on). An error in either direction ends both.
-//! Buffers start at 16 KiB and double, up to 256 KiB, while reads keep filling them, so bulk
-//! transfers need fewer syscalls and idle connections stay small.
+//! Buffers start at 16 KiB and double while reads keep filling them, so bulk transfers need
+//! fewer syscalls and idle connections stay small. Once a read fills a buffer of
+//! [`SPLICE_FROM`], the direction is bulk and moves on through a pipe with `splice(2)`
+//! ([`splice`]), without copying its bytes through user space.
 
 use bytes::BytesMut;
 use metrics::Counter;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::time::Instant;
 
+mod splice;
+
 const START_BUF: usize = 16 * 1024;
+/// A direction whose read fills a buffer this large turns to `splice` (when a pipe can be
+/// had; otherwise it keeps copying with this buffer).
+const SPLICE_FROM: usize = 64 * 1024;
+/// The most one chunk moves (the pipe's size when splicing).
 const MAX_BUF: usize = 256 * 1024;
 
 /// How a proxied connection ended.
@@ -50,8 +59,16 @@ pub async fn bidirectional(
     let last = AtomicU64::new(0);
     let (client_read, client_write) = client.split();
     let (upstream_read, upstream_write) = upstream.split();
-    let up = one_way(client_read, upstream_write, &last, start, counters.0);
-    let down = one_way(upstream_read, client_write, &last, start, counters.1);
+    let up = one_way(
+        client_read,
+        upstream_write,
+        Flow::new(counters.0, &last, start),
+    );
+    let down = one_way(
+        upstream_read,
+        client_write,
+        Flow::new(counters.1, &last, start),
+    );
     tokio::select! {
         result = async { tokio::try_join!(up, down) } => {
             let (sent, received) = result?;
@@ -61,33 +78,65 @@ pub async fn bidirectional(
     }
 }
 
-async fn one_way<R, W>(
-    mut from: R,
-    mut to: W,
-    last: &AtomicU64,
+/// What a direction has moved, and where each chunk is counted.
+struct Flow<'a> {
+    total: u64,
+    counter: &'a Counter,
+    /// Milliseconds from `start` to the last chunk of either direction.
+    last: &'a AtomicU64,
     start: Instant,
-    counter: &Counter,
-) -> io::Result<u64>
-where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
-{
+}
+
+impl<'a> Flow<'a> {
+    fn new(counter: &'a Counter, last: &'a AtomicU64, start: Instant) -> Self {
+        Flow {
+            total: 0,
+            counter,
+            last,
+            start,
+        }
+    }
+
+    fn moved(&mut self, n: usize) {
+        self.total += n as u64;
+        self.counter.increment(n as u64);
+        self.last
+            .store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+}
+
+/// Moves `from` → `to` until `from` ends (then shuts down `to`'s write side) or either
+/// fails; returns the bytes moved.
+async fn one_way(
+    mut from: ReadHalf<'_>,
+    mut to: WriteHalf<'_>,
+    mut flow: Flow<'_>,
+) -> io::Result<u64> {
     // BytesMut: reads go into spare capacity, so a fresh buffer is never zero-filled.
     let mut buf = BytesMut::with_capacity(START_BUF);
-    let mut total = 0u64;
+    let mut may_splice = true;
     loop {
         buf.clear();
         let n = from.read_buf(&mut buf).await?;
         if n == 0 {
             to.shutdown().await?;
-            return Ok(total);
+            return Ok(flow.total);
         }
         to.write_all(&buf).await?;
-        total += n as u64;
-        counter.increment(n as u64);
-        last.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
+        flow.moved(n);
         let capacity = buf.capacity();
-        if n == capacity && capacity < MAX_BUF {
+        if n < capacity {
+            continue;
+        }
+        if may_splice && capacity >= SPLICE_FROM {
+            if let Some(pipe) = splice::Pipe::new() {
+                drop(buf);
+                pipe.relay(from.as_ref(), &mut to, &mut flow).await?;
+                return Ok(flow.total);
+            }
+            may_splice = false;
+        }
+        if capacity < MAX_BUF {
             buf = BytesMut::with_capacity(capacity * 2);
         }
     }
