@@ -16,6 +16,7 @@
 //! - a picker is given a [`Key`]: the client's address, or a key an HTTP route hashes on
 //!   (`hash_on`). Only `sh` and `mh` look at it.
 
+mod cursor;
 mod hash;
 mod key;
 mod lc;

@@ -28,6 +28,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::runtime::Handle;
@@ -50,11 +51,25 @@ pub fn set_defaults(workers: usize, on_park: fn()) {
     let _first = DEFAULTS.set((workers, on_park));
 }
 
+/// The most worker threads started in this process (0 before any pool starts).
+static STARTED: AtomicUsize = AtomicUsize::new(0);
+
+/// How many data-plane workers there are (at least 1): per-worker state is sized by it.
+pub fn count() -> usize {
+    STARTED.load(Ordering::Relaxed).max(1)
+}
+
 /// The index of the worker this thread is (0 outside a pool): labels the per-worker metrics
 /// and keys the upstream pool, so a pooled connection is reused only on the worker whose
 /// reactor it is registered with.
 pub fn current() -> usize {
     INDEX.get()
+}
+
+/// Makes this thread say it is worker `index` (tests of per-worker state).
+#[cfg(test)]
+pub(crate) fn pretend(index: usize) {
+    INDEX.set(index);
 }
 
 /// The data-plane worker threads (none with one worker).
@@ -103,6 +118,7 @@ impl Workers {
             _stops: Vec::new(),
         };
         if count > 1 {
+            STARTED.fetch_max(count, Ordering::Relaxed);
             for index in 0..count {
                 let (handle, stop) = start_thread(index, on_park)?;
                 workers.handles.push(handle);

@@ -6,16 +6,16 @@
 //! connections are all short (active count always 0) still spreads them instead of sending
 //! every one to the first endpoint.
 
+use super::cursor::Cursor;
 use super::{Pick, eligible};
 use crate::service_table::Endpoint;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Least-connection picker.
 #[derive(Debug)]
 pub(super) struct LeastConn {
     eligible: Vec<usize>,
     weighted: bool,
-    cursor: AtomicUsize,
+    cursor: Cursor,
 }
 
 impl LeastConn {
@@ -23,7 +23,7 @@ impl LeastConn {
         Self {
             eligible: eligible(endpoints),
             weighted,
-            cursor: AtomicUsize::new(0),
+            cursor: Cursor::new(),
         }
     }
 }
@@ -39,7 +39,7 @@ impl Pick for LeastConn {
         if n == 0 {
             return None;
         }
-        let start = self.cursor.fetch_add(1, Ordering::Relaxed) % n;
+        let start = self.cursor.next() % n;
         let mut best: Option<(usize, u64, u64)> = None; // (index, active, weight)
         for k in 0..n {
             let i = self.eligible[(start + k) % n];

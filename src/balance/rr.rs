@@ -1,24 +1,24 @@
 //! `rr`: round robin over the endpoints with weight > 0.
 //!
-//! One `AtomicUsize` cursor shared by all connections; a failed or benched endpoint is skipped
+//! A turn counter per worker ([`Cursor`]); a failed or benched endpoint is skipped
 //! by walking on from the cursor, so the walk costs at most one pass over the endpoints.
 
+use super::cursor::Cursor;
 use super::{Pick, eligible};
 use crate::service_table::Endpoint;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Round-robin picker.
 #[derive(Debug)]
 pub(super) struct RoundRobin {
     eligible: Vec<usize>,
-    cursor: AtomicUsize,
+    cursor: Cursor,
 }
 
 impl RoundRobin {
     pub(super) fn new(endpoints: &[Endpoint]) -> Self {
         Self {
             eligible: eligible(endpoints),
-            cursor: AtomicUsize::new(0),
+            cursor: Cursor::new(),
         }
     }
 }
@@ -29,7 +29,7 @@ impl Pick for RoundRobin {
         if n == 0 {
             return None;
         }
-        let start = self.cursor.fetch_add(1, Ordering::Relaxed) % n;
+        let start = self.cursor.next() % n;
         (0..n)
             .map(|k| self.eligible[(start + k) % n])
             .find(|&i| usable(i))

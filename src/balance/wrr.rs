@@ -6,7 +6,8 @@
 //! a burst (weights 5, 1, 1 give `a a b a c a a`, not `a a a a a b c`). nginx updates those
 //! counters under a lock on every pick; since the sequence only depends on the weights, we run
 //! it once at build time and store one period as a schedule of endpoint indices. A pick is
-//! then one `fetch_add` on a shared cursor plus an index into the schedule.
+//! then one `fetch_add` on this worker's turn counter ([`Cursor`]) plus an index into the
+//! schedule.
 //!
 //! Size of the schedule: the weights are first divided by their gcd (10, 20, 30 has the same
 //! sequence as 1, 2, 3). If the period is still longer than [`MAX_CYCLE`] (4096), the weights
@@ -18,9 +19,9 @@
 //! An unusable entry is skipped by walking on through the schedule, at most one full period,
 //! so its turn goes to the endpoint scheduled after it; weight 0 never enters the schedule.
 
+use super::cursor::Cursor;
 use super::{Pick, eligible};
 use crate::service_table::Endpoint;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Longest schedule period before weights are scaled down.
 const MAX_CYCLE: u64 = 4096;
@@ -30,7 +31,7 @@ const MAX_CYCLE: u64 = 4096;
 pub(super) struct SmoothWeighted {
     /// One period of the nginx sequence, as indices into the endpoint slice.
     schedule: Vec<u32>,
-    cursor: AtomicUsize,
+    cursor: Cursor,
 }
 
 impl SmoothWeighted {
@@ -44,7 +45,7 @@ impl SmoothWeighted {
             .collect();
         Self {
             schedule,
-            cursor: AtomicUsize::new(0),
+            cursor: Cursor::new(),
         }
     }
 }
@@ -121,7 +122,7 @@ impl Pick for SmoothWeighted {
             return None;
         }
         // Reduce before adding so the walk cannot overflow when the cursor wraps.
-        let start = self.cursor.fetch_add(1, Ordering::Relaxed) % n;
+        let start = self.cursor.next() % n;
         (0..n)
             .map(|k| self.schedule[(start + k) % n] as usize)
             .find(|&i| usable(i))
