@@ -271,8 +271,12 @@ const SWEEP: Duration = Duration::from_secs(2);
 /// Closes connections idle too long or closed by their endpoint, and frees the read buffers of
 /// the others that have been idle since the last look (the first read after a checkout takes
 /// one again, see [`Buffered`]): after a burst, hundreds of idle connections would otherwise
-/// keep 8 KiB each for [`POOL_IDLE`]. Looks every [`SWEEP`]; ends when the pool is gone or
-/// empty.
+/// keep 8 KiB each for [`POOL_IDLE`]. Of the connections unused since the last look, half
+/// are closed at each look (as HAProxy purges its idle connections): after a burst the pool
+/// shrinks back to what the traffic uses within a few looks, instead of holding hundreds of
+/// connections (and the endpoints' worker slots) for [`POOL_IDLE`]; the last one waits for
+/// the idle timeout. A connection in steady use is never among them, since checkout takes
+/// the newest. Looks every [`SWEEP`]; ends when the pool is gone or empty.
 async fn reap(pool: Weak<Inner>) {
     loop {
         let Some(every) = pool.upgrade().map(|p| (p.idle_timeout / 5).min(SWEEP)) else {
@@ -284,6 +288,9 @@ async fn reap(pool: Weak<Inner>) {
         };
         let timeout = pool.idle_timeout;
         pool.idle.retain(|_, idle| {
+            // Unused since the last look: idle for a whole sweep (the oldest, at the front).
+            let unused = idle.iter().take_while(|c| c.since.elapsed() >= every);
+            idle.drain(..unused.count() / 2);
             idle.retain_mut(|c| {
                 let idle_for = c.since.elapsed();
                 if idle_for >= every {

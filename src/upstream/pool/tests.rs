@@ -314,6 +314,36 @@ async fn a_full_pool_closes_its_oldest_connection() {
 }
 
 #[tokio::test]
+async fn after_a_burst_unused_connections_are_halved_at_each_look() {
+    let b = backend(After::KeepAlive).await;
+    // Looked at every second; the idle timeout (5 s) is not reached before the last check.
+    let pool = pool_with(Duration::from_secs(5), POOL_MAX_IDLE);
+    let mut lent = Vec::new();
+    for _ in 0..8 {
+        let (_, mut body) = get(&pool, b.address).await.unwrap();
+        assert!(body.frame().await.is_some());
+        lent.push(body);
+    }
+    drop(lent);
+    let begun = std::time::Instant::now();
+    assert_eq!(idle(&pool, b.address), 8);
+    // 8 → 4 → 2: three looks at most, each a second apart.
+    while idle(&pool, b.address) > 2 && begun.elapsed() < Duration::from_millis(4500) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let left = idle(&pool, b.address);
+    assert!(
+        (1..=2).contains(&left),
+        "{left} idle connections after {:?}",
+        begun.elapsed()
+    );
+    assert_eq!(b.closed.load(Ordering::SeqCst), 8 - left);
+    // What is left still serves, without a new connection.
+    exchange(&pool, b.address).await;
+    assert_eq!(b.accepted.load(Ordering::SeqCst), 8);
+}
+
+#[tokio::test]
 async fn the_reaper_drops_idle_connections_the_endpoint_closed() {
     let b = backend(After::CloseSoon).await;
     // Checked every 500 ms; the idle timeout itself is not reached within the test.
