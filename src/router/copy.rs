@@ -4,7 +4,8 @@
 //! counting. This is the same loop with both: each direction reads into its own buffer and
 //! writes it out; at EOF it shuts down the write side of the other socket (sends FIN) and
 //! stops, while the other direction keeps going (TCP half-close, which protocols like
-//! `rsync`, `nc -q` and HTTP/1.0 bodies rely on). An error in either direction ends both.
+//! `rsync`, `nc -q` and HTTP/1.0 bodies rely on); the direction that ends last leaves its FIN
+//! to the `close` that follows. An error in either direction ends both.
 //! Buffers start at 16 KiB and double while reads keep filling them, so bulk transfers need
 //! fewer syscalls and idle connections stay small. Once a read fills a buffer of
 //! [`SPLICE_FROM`], the direction is bulk and moves on through a pipe with `splice(2)`
@@ -13,7 +14,7 @@
 use bytes::BytesMut;
 use metrics::Counter;
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -48,7 +49,9 @@ pub struct Totals {
 }
 
 /// Copies `client` ⇄ `upstream` until both directions are closed, one fails, or nothing
-/// moves for `idle`. Byte counts go to the given counters as they move.
+/// moves for `idle`. Byte counts go to the given counters as they move. The caller closes
+/// both sockets when it returns: the FIN of the direction that ended last goes with that
+/// close.
 pub async fn bidirectional(
     client: &mut TcpStream,
     upstream: &mut TcpStream,
@@ -57,17 +60,18 @@ pub async fn bidirectional(
 ) -> io::Result<(Ended, Totals)> {
     let start = Instant::now();
     let last = AtomicU64::new(0);
+    let one_ended = AtomicBool::new(false);
     let (client_read, client_write) = client.split();
     let (upstream_read, upstream_write) = upstream.split();
     let up = one_way(
         client_read,
         upstream_write,
-        Flow::new(counters.0, &last, start),
+        Flow::new(counters.0, &last, start, &one_ended),
     );
     let down = one_way(
         upstream_read,
         client_write,
-        Flow::new(counters.1, &last, start),
+        Flow::new(counters.1, &last, start, &one_ended),
     );
     tokio::select! {
         result = async { tokio::try_join!(up, down) } => {
@@ -85,16 +89,35 @@ struct Flow<'a> {
     /// Milliseconds from `start` to the last chunk of either direction.
     last: &'a AtomicU64,
     start: Instant,
+    /// Whether either direction has ended.
+    one_ended: &'a AtomicBool,
 }
 
 impl<'a> Flow<'a> {
-    fn new(counter: &'a Counter, last: &'a AtomicU64, start: Instant) -> Self {
+    fn new(
+        counter: &'a Counter,
+        last: &'a AtomicU64,
+        start: Instant,
+        one_ended: &'a AtomicBool,
+    ) -> Self {
         Flow {
             total: 0,
             counter,
             last,
             start,
+            one_ended,
         }
+    }
+
+    /// This direction's source ended: sends the FIN on `to`, unless the other direction has
+    /// ended already. Then both sockets are done and the caller's `close` sends that FIN
+    /// (nothing is left unread on `to`, whose own FIN came), one system call fewer per
+    /// connection.
+    async fn ended(&self, to: &mut WriteHalf<'_>) -> io::Result<()> {
+        if self.one_ended.swap(true, Ordering::Relaxed) {
+            return Ok(());
+        }
+        to.shutdown().await
     }
 
     fn moved(&mut self, n: usize) {
@@ -105,8 +128,8 @@ impl<'a> Flow<'a> {
     }
 }
 
-/// Moves `from` → `to` until `from` ends (then shuts down `to`'s write side) or either
-/// fails; returns the bytes moved.
+/// Moves `from` → `to` until `from` ends (then [`Flow::ended`]) or either fails; returns
+/// the bytes moved.
 async fn one_way(
     mut from: ReadHalf<'_>,
     mut to: WriteHalf<'_>,
@@ -119,7 +142,7 @@ async fn one_way(
         buf.clear();
         let n = from.read_buf(&mut buf).await?;
         if n == 0 {
-            to.shutdown().await?;
+            flow.ended(&mut to).await?;
             return Ok(flow.total);
         }
         to.write_all(&buf).await?;
@@ -203,6 +226,38 @@ mod tests {
                 received: 10
             }
         );
+    }
+
+    #[tokio::test]
+    async fn the_last_fin_goes_with_the_close() {
+        let (mut client_end, mut proxy_client) = pair().await;
+        let (mut proxy_upstream, mut server_end) = pair().await;
+        let proxy = tokio::spawn(async move {
+            let noop = Counter::noop();
+            let idle = Duration::from_secs(5);
+            let result =
+                bidirectional(&mut proxy_client, &mut proxy_upstream, idle, (&noop, &noop))
+                    .await
+                    .map(|(ended, _)| ended);
+            (result.ok(), proxy_client, proxy_upstream)
+        });
+        // The endpoint ends first: its FIN is passed on at once.
+        server_end.write_all(b"bye").await.unwrap();
+        server_end.shutdown().await.unwrap();
+        let mut got = Vec::new();
+        client_end.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"bye");
+        // Then the client ends, and the copy is over...
+        client_end.shutdown().await.unwrap();
+        let (ended, proxy_client, proxy_upstream) = proxy.await.unwrap();
+        assert_eq!(ended, Some(Ended::Closed));
+        // ...but the endpoint gets that FIN only with the close.
+        let mut byte = [0u8; 1];
+        let early = tokio::time::timeout(Duration::from_millis(200), server_end.read(&mut byte));
+        assert!(early.await.is_err(), "a FIN came before the close");
+        drop(proxy_upstream);
+        assert_eq!(server_end.read(&mut byte).await.unwrap(), 0);
+        drop(proxy_client);
     }
 
     #[tokio::test(start_paused = true)]

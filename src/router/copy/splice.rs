@@ -17,7 +17,7 @@ use super::Flow;
 use nix::fcntl::{FcntlArg, OFlag, SpliceFFlags, fcntl, splice};
 use std::io;
 use std::os::fd::OwnedFd;
-use tokio::io::{AsyncWriteExt, Interest};
+use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::net::tcp::WriteHalf;
 
@@ -45,8 +45,8 @@ impl Pipe {
         (usize::try_from(size).ok()? >= super::SPLICE_FROM).then_some(Pipe { read, write })
     }
 
-    /// Moves `from` → `to` until `from` ends (then shuts down `to`'s write side) or either
-    /// fails, counting each chunk in `flow`.
+    /// Moves `from` → `to` until `from` ends (then [`Flow::ended`]) or either fails,
+    /// counting each chunk in `flow`.
     pub(super) async fn relay(
         &self,
         from: &TcpStream,
@@ -56,7 +56,7 @@ impl Pipe {
         loop {
             let n = self.fill(from).await?;
             if n == 0 {
-                return to.shutdown().await;
+                return flow.ended(to).await;
             }
             self.drain(to.as_ref(), n).await?;
             flow.moved(n);
