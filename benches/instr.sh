@@ -4,11 +4,14 @@
 # counted). Each proxy runs alone under callgrind, single-threaded, in front of the same
 # nginx backend, and gets the same fixed load from h2load.
 #
-#   benches/instr.sh [h1|h1-tls|h2-tls|h3|bulk|tcp] [REQUESTS]  (needs valgrind, nginx, h2load,
-#                                    openssl; HAProxy is measured too when installed)
+#   benches/instr.sh [h1|h1-tls|h2-tls|h3|bulk|tcp|tcp-newconn] [REQUESTS]  (needs valgrind,
+#                                    nginx, h2load, openssl; HAProxy is measured too when installed)
 #
 # `tcp` is the L4 path: keep-alive HTTP/1.1 through a TCP proxy (Switchyard `[[services]]
 # listen`, nginx `stream` (libnginx-mod-stream), HAProxy `mode tcp`) on port 19082.
+# `tcp-newconn` is the same path with a new connection per request (`wrk -c8`, `Connection:
+# close`, 3 s), in MODE=syscalls only: system calls per proxied connection (counted by the
+# proxy's `socket` calls, one per upstream connection; needs wrk).
 #   SWITCHYARD_BIN=... to pick the binary (default: the release build)
 #
 # `h3` is HTTP/3 (QUIC, UDP 19443; `http3 = true` on the TLS listener) with the same streams as
@@ -40,6 +43,10 @@ case $mode in
     instr) tools+=" valgrind" ;;
     syscalls) tools+=" strace" ;;
 esac
+if [[ $scenario == tcp-newconn ]]; then
+    [[ $mode == syscalls ]] || { echo "tcp-newconn: MODE=syscalls only"; exit 2; }
+    tools+=" wrk"
+fi
 for tool in $tools; do
     command -v "$tool" >/dev/null || { echo "skipped: $tool not installed"; exit 0; }
 done
@@ -73,7 +80,7 @@ if [[ $scenario == h3 ]]; then
         sed -n 's/.*"executable":"\([^"]*\/h3load-[^"]*\)".*/\1/p' | tail -1)}
     [[ -x $h3load ]] || { echo "h3load did not build: cargo build --release --bench h3load"; exit 1; }
 fi
-if [[ $scenario == tcp ]]; then
+if [[ $scenario == tcp || $scenario == tcp-newconn ]]; then
     [[ -e /usr/lib/nginx/modules/ngx_stream_module.so ]] ||
         { echo "skipped: nginx's stream module (libnginx-mod-stream) not installed"; exit 0; }
     cat >>"$dir/switchyard.toml" <<EOF
@@ -147,6 +154,7 @@ load() { # [connections]
         h3) "${niced[@]}" "$h3load" -n "$requests" -c "$conns" -m 10 --authority app.test --insecure https://127.0.0.1:19443/ ;;
         bulk) "${niced[@]}" h2load --h1 -n "$requests" -c "$conns" -H ':authority: app.test' http://127.0.0.1:19080/1m ;;
         tcp) "${niced[@]}" h2load --h1 -n "$requests" -c "$conns" -H ':authority: app.test' http://127.0.0.1:19082/ ;;
+        tcp-newconn) wrk -t1 -c8 -d3s -H 'Host: app.test' -H 'Connection: close' http://127.0.0.1:19082/ ;;
         *) echo "unknown scenario $scenario"; exit 2 ;;
     esac | grep -E '^requests:' || true
 }
@@ -195,8 +203,12 @@ syscall_measure() { # name, command...
     load 64 >/dev/null
     kill -TERM "$(pgrep -P "$pid")" 2>/dev/null || true # the proxy; strace then writes its table
     wait "$pid" 2>/dev/null || true
-    echo "$name: system calls per request (those made at least once per 100 requests)"
-    awk -v n="$requests" '$4 ~ /^[0-9]+$/ && $4 / n >= 0.01 { printf "  %-12s %6.2f\n", $NF, $4 / n }' \
+    local n=$requests per=request
+    if [[ $scenario == tcp-newconn ]]; then
+        n=$(awk '$NF == "socket" {print $4}' "$dir/$name.strace") per=connection
+    fi
+    echo "$name: system calls per $per (those made at least once per 100; $n in all)"
+    awk -v n="$n" '$4 ~ /^[0-9]+$/ && $4 / n >= 0.01 { printf "  %-12s %6.2f\n", $NF, $4 / n }' \
         "$dir/$name.strace"
 }
 

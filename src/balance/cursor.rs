@@ -6,7 +6,9 @@
 //! instead, on a line of its own, as each nginx worker keeps its own round-robin position:
 //! every worker still walks all the endpoints in order, so the spread stays even overall, and
 //! worker `w` starts `w` endpoints in, so that the first picks of several workers do not all
-//! land on the first endpoint.
+//! land on the first endpoint. The price is memory: 128 bytes (crossbeam's padding, two
+//! lines, against the neighbour-line prefetch) per worker per `rr`/`wrr`/`lc`/`wlc`
+//! service, e.g. 2 MiB for 1,000 such services on 16 workers.
 
 use crossbeam_utils::CachePadded;
 use std::sync::atomic::{AtomicUsize, Ordering};
