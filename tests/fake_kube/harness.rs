@@ -36,12 +36,26 @@ pub async fn http_backend(name: &'static str) -> u16 {
     port
 }
 
-/// `N` distinct free ports: each is held until all are taken, so the kernel cannot hand the
-/// same one out twice (which made two listeners of one config collide now and then).
+/// `N` distinct free ports: each is held until all are taken, so that two are never the same
+/// (which made two listeners of one config collide now and then). They are drawn below the
+/// kernel's ephemeral range (`ip_local_port_range`), where ports asked of the kernel with
+/// port 0 come from: an outgoing connection of any test could take one of those as its
+/// local port between here and the proxy's bind (a Gateway listener then failed with
+/// "address already in use" now and then).
 pub fn free_ports<const N: usize>() -> [SocketAddr; N] {
-    let held: Vec<_> = (0..N)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
+    use std::hash::{BuildHasher, RandomState};
+    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u64>().ok())
+        .unwrap_or(32768);
+    let (low, high) = (10_000, ephemeral.max(10_001));
+    let mut held = Vec::new();
+    while held.len() < N {
+        let port = low + RandomState::new().hash_one(held.len()) % (high - low);
+        if let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", port as u16)) {
+            held.push(listener);
+        }
+    }
     std::array::from_fn(|i| held[i].local_addr().unwrap())
 }
 
