@@ -112,7 +112,7 @@ fn respond(state: &AdminState, req: &Request<Incoming>) -> Response<Full<Bytes>>
         "/readyz" if state.ready.load(Ordering::Relaxed) => text(StatusCode::OK, "ready\n".into()),
         "/readyz" => text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n".into()),
         "/metrics" => {
-            let mut body = state.prometheus.render();
+            let mut body = crate::telemetry::metrics::render(&state.prometheus);
             let certs = state.certs.load();
             body.push_str(&crate::telemetry::metrics::render_certificates(
                 certs

@@ -34,6 +34,27 @@ async fn accepted_in(admin: SocketAddr) -> [f64; 2] {
     [of("0"), of("1")]
 }
 
+/// Service `app`'s 2xx answers and its requests' duration count, summed over its routes.
+async fn app_requests(admin: SocketAddr) -> (f64, f64) {
+    let (_, text) = admin_get(admin, "/metrics").await;
+    let sum = |prefix: &str, and: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(prefix) && l.contains(and))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    (
+        sum(
+            "switchyard_http_requests_total{service=\"app\"",
+            "code=\"2xx\"",
+        ),
+        sum(
+            "switchyard_http_request_duration_seconds_count{service=\"app\"",
+            "",
+        ),
+    )
+}
+
 /// A config with two workers: an L4 service `l4` to `tcp`, and an HTTP listener `web` routing
 /// everything to `app` at `http`; `l4_extra` goes into the L4 service.
 fn two_workers(tcp: SocketAddr, http: SocketAddr, l4_extra: &str) -> Config {
@@ -80,6 +101,23 @@ async fn l4_connections_land_on_both_workers_and_every_one_is_counted() {
     assert_eq!(w0 + w1, 64.0, "worker 0: {w0}, worker 1: {w1}");
     assert!(w0 >= 1.0 && w1 >= 1.0, "worker 0: {w0}, worker 1: {w1}");
     assert!(proxy.log().contains("data-plane workers started workers=2"));
+    // Each worker counts into a part of its own; a scrape sees the sum, exactly: 64
+    // connections, each with 4 bytes in ("ping") and 6 out ("a\n", then "ping" back).
+    let service = |name: &str| format!("{name}{{service=\"web\"}}");
+    let connections = proxy.metric(&service("switchyard_connections_total")).await;
+    assert_eq!(connections, 64.0);
+    let bytes = |d: &str| format!("switchyard_bytes_total{{service=\"web\",direction=\"{d}\"}}");
+    let counted = eventually(Duration::from_secs(5), || async {
+        proxy.metric(&bytes("in")).await == 256.0
+            && proxy.metric(&bytes("out")).await == 384.0
+            && proxy
+                .metric(&service("switchyard_connections_active"))
+                .await
+                == 0.0
+    })
+    .await;
+    let text = get(proxy.admin, "/metrics").await.unwrap_or_default().1;
+    assert!(counted, "bytes or open connections miscounted:\n{text}");
 }
 
 #[tokio::test]
@@ -88,6 +126,7 @@ async fn http_connections_land_on_both_workers() {
     let app = app::start(two_workers(tcp, http, "")).await.unwrap();
     let web = app.http_addr("web").await.unwrap();
     let before = accepted_in(app.admin_addr()).await;
+    let requests = app_requests(app.admin_addr()).await;
     for _ in 0..64 {
         let answer = http_get(web).await.unwrap();
         assert_eq!(answer, "HTTP/1.1 200 OK | h GET /w 0");
@@ -97,6 +136,15 @@ async fn http_connections_land_on_both_workers() {
     // Other tests of this file may accept meanwhile: at least ours are counted.
     assert!(d0 + d1 >= 64.0, "worker 0: +{d0}, worker 1: +{d1}");
     assert!(d0 >= 1.0 && d1 >= 1.0, "worker 0: +{d0}, worker 1: +{d1}");
+    // Both workers' requests reach the route's counter and its durations (each worker
+    // records into a part of its own, folded in by the scrape).
+    let served = eventually(Duration::from_secs(5), || async {
+        let now = app_requests(app.admin_addr()).await;
+        now.0 - requests.0 >= 64.0 && now.1 - requests.1 >= 64.0
+    })
+    .await;
+    let now = app_requests(app.admin_addr()).await;
+    assert!(served, "requests counted: {requests:?} → {now:?}");
     app.shutdown(Duration::from_secs(1)).await;
 }
 

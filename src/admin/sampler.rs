@@ -174,7 +174,7 @@ pub async fn run(
             _ = ticker.tick() => {}
         }
         let started = Instant::now();
-        let text = prometheus.render();
+        let text = crate::telemetry::metrics::render(&prometheus);
         let live: HashSet<String> = table
             .load()
             .services()

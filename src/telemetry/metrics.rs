@@ -106,6 +106,13 @@ pub fn install() -> PrometheusHandle {
         .clone()
 }
 
+/// The recorder's text with every worker's part folded in first: what `/metrics` serves and
+/// the dashboard's sampler reads.
+pub fn render(handle: &PrometheusHandle) -> String {
+    fold();
+    handle.render()
+}
+
 /// How often histogram samples are folded into their buckets: a second's samples (about 16
 /// bytes each as the recorder holds them) at most are kept, and folding them is a short job
 /// for the upkeep thread.
@@ -120,6 +127,7 @@ pub fn start_upkeep(handle: PrometheusHandle, every: Duration) {
         .spawn(move || {
             loop {
                 std::thread::sleep(every);
+                fold();
                 handle.run_upkeep();
                 // The upkeep frees the sample blocks it folded through crossbeam's epoch
                 // collector, which holds them in this thread's bag until 64 such frees pile
@@ -135,7 +143,8 @@ pub fn start_upkeep(handle: PrometheusHandle, every: Duration) {
     }
 }
 
-/// Metric handles of one service, registered once and kept across snapshots.
+/// Metric handles of one service, registered once and kept across snapshots. The four the
+/// data path writes per connection or chunk write this worker's part ([`shards`]).
 #[derive(Debug)]
 pub struct ServiceMetrics {
     name: Arc<str>,
@@ -155,12 +164,18 @@ impl ServiceMetrics {
     /// Registers the handles for service `name`.
     pub fn new(name: &Arc<str>) -> Self {
         let svc = name.to_string();
-        Self {
-            name: Arc::clone(name),
+        let (accepted, bytes_in, bytes_out, active) = shards::service_handles(ServiceTargets {
             accepted: counter!(CONNECTIONS_TOTAL, "service" => svc.clone()),
             active: gauge!(CONNECTIONS_ACTIVE, "service" => svc.clone()),
             bytes_in: counter!(BYTES_TOTAL, "service" => svc.clone(), "direction" => "in"),
             bytes_out: counter!(BYTES_TOTAL, "service" => svc.clone(), "direction" => "out"),
+        });
+        Self {
+            name: Arc::clone(name),
+            accepted,
+            active,
+            bytes_in,
+            bytes_out,
             endpoints_active: gauge!(ENDPOINTS, "service" => svc.clone(), "state" => "active"),
             endpoints_draining: gauge!(ENDPOINTS, "service" => svc, "state" => "draining"),
         }
@@ -221,12 +236,9 @@ pub fn snapshot_published(snapshot: &Snapshot) {
 }
 
 /// HTTP request metrics of one route (or of unrouted requests), registered once so a
-/// request costs two atomic updates, not registry lookups.
+/// request costs two atomic updates on this worker's part ([`shards`]), not registry lookups.
 #[derive(Debug)]
-pub struct HttpMetrics {
-    by_class: [Counter; 5],
-    duration: metrics::Histogram,
-}
+pub struct HttpMetrics(Arc<RouteShards>);
 
 impl HttpMetrics {
     /// Registers the handles for `route` of `service` (`-` for requests that matched none).
@@ -236,11 +248,9 @@ impl HttpMetrics {
             counter!(HTTP_REQUESTS_TOTAL, "service" => svc.clone(), "route" => route.clone(),
                 "code" => code)
         });
-        Self {
-            by_class,
-            duration: metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, "service" => svc,
-                "route" => route),
-        }
+        let duration =
+            metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, "service" => svc, "route" => route);
+        Self(RouteShards::new(by_class, duration))
     }
 
     /// The handles for requests that reached no service (404, 400, redirects).
@@ -252,8 +262,7 @@ impl HttpMetrics {
     /// Records one answered request.
     pub fn record(&self, status: http::StatusCode, elapsed: std::time::Duration) {
         let class = usize::from((status.as_u16() / 100).clamp(1, 5)) - 1;
-        self.by_class[class].increment(1);
-        self.duration.record(elapsed.as_secs_f64());
+        self.0.record(class, elapsed.as_secs_f64());
     }
 }
 
@@ -403,4 +412,7 @@ pub fn ipvs_error(errno: &'static str) {
 }
 
 mod operator;
+mod shards;
 pub use operator::*;
+pub use shards::fold;
+use shards::{RouteShards, ServiceTargets};
