@@ -117,7 +117,10 @@ fn prepare(buf: &[u8], conn: &Conn, config: &ListenerConfig, out: &mut Vec<u8>) 
         Err(error) => return Prepared::Bad(error),
     };
     let started = Instant::now();
-    let snapshot = conn.table.load_full();
+    // Borrowed for this synchronous step (arc-swap's guard writes only this thread's own
+    // slot), not cloned: an `Arc` clone and its drop would write the snapshot's reference
+    // count, a line every worker writes (issue 20).
+    let snapshot = conn.table.load();
     let format = snapshot.http.access_log;
     let (authority, target) = match origin_form(&req) {
         Ok(pair) => pair,
@@ -163,7 +166,7 @@ fn prepare(buf: &[u8], conn: &Conn, config: &ListenerConfig, out: &mut Vec<u8>) 
     let upgrade = requested_upgrade(&req).filter(|u| upgrade::allowed(u, ready.service));
     if req.minor_version != 1 || upgrade.is_some() || ready.client.pool().is_none() {
         return Prepared::Handover {
-            snapshot: Some(Arc::clone(&snapshot)),
+            snapshot: Some(Arc::clone(&*snapshot)),
             upgrade: upgrade.is_some() && req.minor_version == 1,
         };
     }
