@@ -208,6 +208,10 @@ struct ServiceShards {
     parts: Parts<ServicePart>,
     targets: ServiceTargets,
     folded: Mutex<[u64; 3]>,
+    /// The open connections this set has added to the gauge so far. The gauge gets changes,
+    /// not values: a service removed and added again while its old connections drain has
+    /// two sets, and the gauge shows the sum of both.
+    active_folded: Mutex<i64>,
 }
 
 impl Fold for ServiceShards {
@@ -223,7 +227,13 @@ impl Fold for ServiceShards {
             totals,
             [&t.accepted, &t.bytes_in, &t.bytes_out],
         );
-        t.active.set(self.active() as f64);
+        let mut shown = self
+            .active_folded
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let active = self.active();
+        t.active.increment((active - *shown) as f64);
+        *shown = active;
     }
 }
 
@@ -233,6 +243,7 @@ impl ServiceShards {
             parts,
             targets,
             folded: Mutex::default(),
+            active_folded: Mutex::default(),
         });
         register(&shards);
         shards

@@ -158,3 +158,50 @@ fn route_requests_and_durations_reach_the_recorder() {
         "{text}"
     );
 }
+
+#[test]
+fn two_sets_of_one_service_add_up_in_its_gauge() {
+    // A service removed and added again while its old connections drain: the old set and the
+    // new one write the same series.
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let targets = || {
+        metrics::with_local_recorder(&recorder, || ServiceTargets {
+            accepted: metrics::counter!("accepted", "service" => "s4"),
+            bytes_in: metrics::counter!("bytes", "service" => "s4", "direction" => "in"),
+            bytes_out: metrics::counter!("bytes", "service" => "s4", "direction" => "out"),
+            active: metrics::gauge!("active", "service" => "s4"),
+        })
+    };
+    let (old, new) = (
+        ServiceShards::new(targets(), Parts::with_workers(2)),
+        ServiceShards::new(targets(), Parts::with_workers(2)),
+    );
+    let (old_handles, new_handles) = (handles(&old), handles(&new));
+    as_worker(0, || {
+        old_handles.0.increment(5);
+        old_handles.3.increment(5.0);
+    });
+    as_worker(1, || {
+        new_handles.0.increment(3);
+        new_handles.3.increment(3.0);
+    });
+    fold();
+    let text = recorder.handle().render();
+    assert_eq!(value(&text, r#"active{service="s4"}"#), Some(8.0), "{text}");
+    assert_eq!(
+        value(&text, r#"accepted{service="s4"}"#),
+        Some(8.0),
+        "{text}"
+    );
+    // The old set's connections close; it goes.
+    as_worker(0, || old_handles.3.decrement(5.0));
+    drop((old, old_handles));
+    fold();
+    let text = recorder.handle().render();
+    assert_eq!(value(&text, r#"active{service="s4"}"#), Some(3.0), "{text}");
+    assert_eq!(
+        value(&text, r#"accepted{service="s4"}"#),
+        Some(8.0),
+        "{text}"
+    );
+}
