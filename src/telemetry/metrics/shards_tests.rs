@@ -14,13 +14,18 @@ fn as_worker(index: usize, f: impl FnOnce() + Send) {
 /// A private recorder and a service's targets in it, named `service`.
 fn service_targets(service: &'static str) -> (PrometheusRecorder, ServiceTargets) {
     let recorder = PrometheusBuilder::new().build_recorder();
-    let targets = metrics::with_local_recorder(&recorder, || ServiceTargets {
+    let targets = targets_in(&recorder, service);
+    (recorder, targets)
+}
+
+/// The targets of service `service` in `recorder`.
+fn targets_in(recorder: &PrometheusRecorder, service: &'static str) -> ServiceTargets {
+    metrics::with_local_recorder(recorder, || ServiceTargets {
         accepted: metrics::counter!("accepted", "service" => service),
         bytes_in: metrics::counter!("bytes", "service" => service, "direction" => "in"),
         bytes_out: metrics::counter!("bytes", "service" => service, "direction" => "out"),
         active: metrics::gauge!("active", "service" => service),
-    });
-    (recorder, targets)
+    })
 }
 
 /// The value of the line starting with `series ` in `text`.
@@ -164,14 +169,7 @@ fn two_sets_of_one_service_add_up_in_its_gauge() {
     // A service removed and added again while its old connections drain: the old set and the
     // new one write the same series.
     let recorder = PrometheusBuilder::new().build_recorder();
-    let targets = || {
-        metrics::with_local_recorder(&recorder, || ServiceTargets {
-            accepted: metrics::counter!("accepted", "service" => "s4"),
-            bytes_in: metrics::counter!("bytes", "service" => "s4", "direction" => "in"),
-            bytes_out: metrics::counter!("bytes", "service" => "s4", "direction" => "out"),
-            active: metrics::gauge!("active", "service" => "s4"),
-        })
-    };
+    let targets = || targets_in(&recorder, "s4");
     let (old, new) = (
         ServiceShards::new(targets(), Parts::with_workers(2)),
         ServiceShards::new(targets(), Parts::with_workers(2)),
