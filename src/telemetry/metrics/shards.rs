@@ -232,8 +232,10 @@ impl Fold for ServiceShards {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let active = self.active();
-        t.active.increment((active - *shown) as f64);
-        *shown = active;
+        if active != *shown {
+            t.active.increment((active - *shown) as f64);
+            *shown = active;
+        }
     }
 }
 
